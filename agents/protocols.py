@@ -1,0 +1,58 @@
+"""What the agents need from the outside world, stated as small Protocols.
+
+``services/`` supplies the implementations (SQL store, boto3 or simulator cloud, telemetry), so the
+agents stay testable with no server and never import ``services/``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class IncidentStore(Protocol):
+    def add_event(self, incident_id: int, *, kind: str, actor: str, message: str,
+                  data: dict[str, Any] | None = None, dedup_key: str | None = None) -> None: ...
+
+    def update_incident(self, incident_id: int, **fields: Any) -> None: ...
+
+    def save_hypotheses(self, incident_id: int, hypotheses: list[dict[str, Any]]) -> None: ...
+
+    def request_approval(self, incident_id: int, *, action: str, target: str, risk: str, reason: str) -> int: ...
+
+    def begin_action(self, key: str, *, incident_id: int, kind: str, target: str, risk: str,
+                     params: dict[str, Any]) -> dict[str, Any] | None:
+        """Record an action as started; return the earlier result if this key already finished."""
+        ...
+
+    def finish_action(self, key: str, *, status: str, result: dict[str, Any]) -> None: ...
+
+    def actions_in_last_hour(self) -> int: ...
+
+
+class Telemetry(Protocol):
+    def metrics(self, target: str, *, minutes: int = 15) -> dict[str, list[tuple[float, float]]]: ...
+
+    def logs(self, target: str, *, minutes: int = 15) -> list[str]: ...
+
+    def health(self, target: str) -> bool | None:
+        """True healthy, False unhealthy, None when this source cannot tell."""
+        ...
+
+
+class CloudActions(Protocol):
+    def execute(self, action: str, target: str, *, params: dict[str, Any]) -> dict[str, Any]: ...
+
+    def describe(self, target: str) -> dict[str, Any]: ...
+
+
+class NullTelemetry:
+    """Used where no telemetry source is configured: probes return nothing, so diagnosis relies on the alert."""
+
+    def metrics(self, target: str, *, minutes: int = 15) -> dict[str, list[tuple[float, float]]]:
+        return {}
+
+    def logs(self, target: str, *, minutes: int = 15) -> list[str]:
+        return []
+
+    def health(self, target: str) -> bool | None:
+        return None

@@ -1,0 +1,50 @@
+"""Benchmark runner: ``python -m bench <name> [args...]``.
+
+Every benchmark is a module ``bench/<name>.py`` exposing ``main(argv: list[str]) -> str`` that
+returns a Markdown report (one or more tables). The runner prints it and writes it to
+``bench/results/<name>.md`` so results live beside the code that made them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+import time
+from pathlib import Path
+
+import bench
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def available() -> list[str]:
+    """Names of the benchmark modules (every module but the runner's own helpers)."""
+    skip = {"common", "__main__"}
+    return sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if m.name not in skip)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    names = available()
+    if not argv or argv[0] in {"-h", "--help"}:
+        print("usage: python -m bench <name> [args...]\n\nbenchmarks: " + ", ".join(names))
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in names:
+        print(f"unknown benchmark {name!r}; choose one of: {', '.join(names)}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(f"bench.{name}")
+    started = time.perf_counter()
+    report = module.main(rest)
+    elapsed = time.perf_counter() - started
+    command = "python -m bench " + " ".join([name, *rest])
+    text = f"# bench: {name}\n\nCommand: `{command}`  \nWall time: {elapsed:.1f} s\n\n{report.strip()}\n"
+    print(text)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / f"{name}.md").write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""Configuration: one pydantic-settings object read from ``AIOPS_*`` environment variables and ``.env``.
+
+Every setting has a default that works embedded on one machine with no servers, so ``make demo``
+needs nothing typed first; distributed mode overrides the URLs (see ``.env.example``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = PROJECT_ROOT / "var"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AIOPS_", env_file=".env", extra="ignore")
+
+    # storage
+    database_url: str = Field(default=f"sqlite:///{VAR_DIR / 'aiops.db'}")
+    checkpoint_url: str | None = Field(
+        default=None,
+        description="LangGraph checkpoints; default: the database (Postgres) or var/checkpoints.sqlite",
+    )
+    # task queue: "memory://" means embedded, in-process worker threads, no broker server
+    broker_url: str = "memory://"
+    result_backend: str = "cache+memory://"
+    broker_visibility_timeout: int = Field(default=3600, description="seconds before an unacked task is redelivered")
+    # vector store: a local directory, or a Chroma server when chroma_host is set
+    chroma_path: str = str(VAR_DIR / "chroma")
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+    # cloud: empty endpoint means the simulator's in-process moto server (demo); set for a real or moto cloud
+    cloud_endpoint: str | None = None
+    cloud_region: str = "us-east-1"
+    connector: str = Field(default="boto3", description="cloud connector: boto3 | sim (demo only)")
+    # optional LLM, OpenAI-compatible
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_s: float = 20.0
+    # notifications and approvals
+    slack_webhook_url: str | None = None
+    slack_signing_secret: str | None = None
+    webhook_urls: list[str] = Field(default_factory=list)
+    webhook_secret: str | None = None
+    # auth: when required, mutating API calls need "Authorization: Bearer <token>"
+    auth_required: bool = False
+    # agents
+    approval_required_risk: str = Field(default="high", description="actions at or above this risk need approval")
+    actions_enabled: bool = Field(default=True, description="kill switch for all privileged actions")
+    max_actions_per_hour: int = 30
+    incident_group_window_s: int = 900
+    # api
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_url: str | None = None
+
+    @property
+    def embedded(self) -> bool:
+        """True when tasks run in-process (no broker server)."""
+        return self.broker_url.startswith("memory://")
+
+    @property
+    def resolved_checkpoint_url(self) -> str:
+        if self.checkpoint_url:
+            return self.checkpoint_url
+        if self.database_url.startswith("postgresql"):
+            return self.database_url
+        db_path = self.database_url.removeprefix("sqlite:///")
+        return "sqlite:///" + str(Path(db_path).with_name(Path(db_path).stem + "-checkpoints.sqlite"))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,105 @@
+"""Incidents, their timeline and their root-cause hypotheses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.storage.base import Base, utcnow
+
+OPEN_STATUSES = ("open", "diagnosing", "mitigating", "awaiting_approval", "verifying")
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(32), default="open", index=True)
+    severity: Mapped[str] = mapped_column(String(16), default="warning")
+    group_key: Mapped[str] = mapped_column(String(300), index=True)
+    service: Mapped[str | None] = mapped_column(String(200))
+    node: Mapped[str | None] = mapped_column(String(200))
+    cluster: Mapped[str | None] = mapped_column(String(200))
+    root_cause: Mapped[str | None] = mapped_column(String(200))
+    mitigation: Mapped[str | None] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    priority: Mapped[int] = mapped_column(default=5)
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column()
+
+
+class TimelineEvent(Base):
+    """One step of an incident; ``dedup_key`` makes a redelivered task write its step once."""
+
+    __tablename__ = "incident_events"
+    __table_args__ = (UniqueConstraint("incident_id", "dedup_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict] = mapped_column(default=dict)
+    dedup_key: Mapped[str | None] = mapped_column(String(200))
+
+
+class Hypothesis(Base):
+    __tablename__ = "hypotheses"
+    __table_args__ = (UniqueConstraint("incident_id", "root_cause"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    root_cause: Mapped[str] = mapped_column(String(200))
+    confidence: Mapped[float] = mapped_column(default=0.0)
+    evidence: Mapped[list] = mapped_column(default=list)
+    rank: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TimelineRead(BaseModel):
+    id: int
+    at: datetime
+    kind: str
+    actor: str
+    message: str
+    data: dict
+    model_config = {"from_attributes": True}
+
+
+class HypothesisRead(BaseModel):
+    root_cause: str
+    confidence: float
+    evidence: list
+    rank: int
+    model_config = {"from_attributes": True}
+
+
+class IncidentRead(BaseModel):
+    id: int
+    title: str
+    status: str
+    severity: str
+    service: str | None
+    node: str | None
+    cluster: str | None
+    root_cause: str | None
+    mitigation: str | None
+    summary: str
+    priority: int
+    opened_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+    model_config = {"from_attributes": True}
+
+
+class IncidentDetail(IncidentRead):
+    timeline: list[TimelineRead]
+    hypotheses: list[HypothesisRead]
+    approvals: list[dict]
+    actions: list[dict]
