@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         """True when tasks run in-process (no broker server)."""
-        return self.broker_url.startswith("memory://")
+        return self.broker_url.startswith(("memory://", "sqla+sqlite", "filesystem://"))
 
     @property
     def resolved_checkpoint_url(self) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from services.storage.migrate import target_metadata
 from services.storage.base import make_engine
+from services.storage.migrate import target_metadata
 
 config = context.config
 

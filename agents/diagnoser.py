@@ -1,0 +1,62 @@
+"""Diagnoser: ranks root-cause hypotheses from the compressed context, probes and past episodes.
+
+Thin for now: a signature table scored against the alert and the compressed context, boosted by
+what similar past episodes turned out to be. The LLM and memory issues make it deeper.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.state import IncidentState
+from agents.tools import AgentTools
+
+# root cause -> phrases that point at it (lower case); the first matches are the strongest evidence
+SIGNATURES: dict[str, tuple[str, ...]] = {
+    "disk_failure": ("i/o error", "disk", "smart", "ext4-fs error", "read-only file system", "blk_update_request"),
+    "kernel_hang": ("hung_task", "soft lockup", "heartbeat", "unresponsive", "rcu_sched"),
+    "memory_leak": ("outofmemory", "out of memory", "oom", "heap", "memory"),
+    "bad_deploy": ("deploy", "version", "rollout", "nullpointer", "exception", "5xx"),
+    "network_partition": ("unreachable", "connection refused", "timed out", "partition", "packet loss", "network"),
+    "cpu_saturation": ("cpu", "throttl", "load average", "saturat", "latency"),
+}
+
+
+def rank_hypotheses(text: str, *, anomalies: dict[str, Any], recalled: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    lowered = text.lower()
+    metric_names = " ".join(name for per_target in anomalies.values() for name in per_target).lower()
+    scored = []
+    for cause, phrases in SIGNATURES.items():
+        evidence = [p for p in phrases if p in lowered]
+        evidence += [f"metric:{p}" for p in phrases if p in metric_names]
+        score = float(len(evidence))
+        votes = [r for r in recalled if r.get("root_cause") == cause]
+        if votes:
+            score += 0.5 * len(votes)
+            evidence.append(f"{len(votes)} similar past episode(s)")
+        if score > 0:
+            scored.append({"root_cause": cause, "score": score, "evidence": evidence})
+    total = sum(h["score"] for h in scored) or 1.0
+    ranked = sorted(scored, key=lambda h: -h["score"])
+    return [
+        {"root_cause": h["root_cause"], "confidence": round(h["score"] / total, 3), "evidence": h["evidence"], "rank": i}
+        for i, h in enumerate(ranked)
+    ]
+
+
+def diagnose(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
+    incident_id = state["incident_id"]
+    alert = state["alert"]
+    recalled = tools.recall(dict(state)) if tools.recall else []
+    text = "\n".join([alert.get("name", ""), alert.get("summary", ""), state.get("context", "")])
+    hypotheses = rank_hypotheses(text, anomalies=state.get("signals", {}).get("anomalies", {}), recalled=recalled)
+    tools.store.save_hypotheses(incident_id, hypotheses)
+    best = hypotheses[0] if hypotheses else None
+    tools.store.add_event(
+        incident_id, kind="diagnosed", actor="diagnoser", dedup_key="diagnosed",
+        message=(f"most likely {best['root_cause']} (confidence {best['confidence']:.2f})" if best
+                 else "no hypothesis matched; a person must look"),
+        data={"hypotheses": hypotheses[:5], "recalled": len(recalled)},
+    )
+    tools.store.update_incident(incident_id, status="mitigating", root_cause=best["root_cause"] if best else None)
+    return {"hypotheses": hypotheses, "attempt": 0}

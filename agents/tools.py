@@ -1,0 +1,51 @@
+"""The toolbox handed to the agents: read-only probes on one side, privileged actions on the other.
+
+Probes (telemetry, describe) can run any time; privileged actions only through ``actor`` after the
+policy gate, and always with an idempotency key recorded in the store's action ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.protocols import CloudActions, IncidentStore, NullTelemetry, Telemetry
+
+RISK_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+
+
+@dataclass(frozen=True)
+class ActionPolicy:
+    """The gate in front of every privileged action."""
+
+    approval_required_risk: str = "high"
+    actions_enabled: bool = True      # kill switch
+    max_actions_per_hour: int = 30    # rate limit across the fleet
+    max_attempts: int = 2             # hypotheses the actor tries before escalating to a person
+
+    def needs_approval(self, risk: str) -> bool:
+        return RISK_ORDER.get(risk, 3) >= RISK_ORDER.get(self.approval_required_risk, 2)
+
+
+def keep_salient_lines(lines: list[str], *, budget_lines: int = 40) -> str:
+    """Fallback compressor used when no memory library is wired: error-like lines first, deduplicated."""
+    seen: dict[str, int] = {}
+    for line in lines:
+        seen[line] = seen.get(line, 0) + 1
+    salient = [ln for ln in seen if any(w in ln.lower() for w in ("error", "fail", "fatal", "panic", "warn", "timeout"))]
+    rest = [ln for ln in seen if ln not in salient]
+    chosen = (salient + rest)[:budget_lines]
+    return "\n".join(f"{ln} (x{seen[ln]})" if seen[ln] > 1 else ln for ln in chosen)
+
+
+@dataclass
+class AgentTools:
+    store: IncidentStore
+    cloud: CloudActions
+    telemetry: Telemetry = field(default_factory=NullTelemetry)
+    policy: ActionPolicy = field(default_factory=ActionPolicy)
+    compress: Callable[[int, list[str]], str] = field(default=lambda _incident, lines: keep_salient_lines(lines))
+    recall: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
+    recommend_node_action: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
+    on_resolved: Callable[[dict[str, Any]], None] | None = None

@@ -1,0 +1,51 @@
+"""Alert ingestion: store first (so a 202 never loses an alert), deduplicate by fingerprint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.alerts.models import Alert, NormalizedAlert
+from services.ingest.normalize import fingerprint
+from services.storage.base import utcnow
+
+
+@dataclass
+class IngestResult:
+    new: list[int] = field(default_factory=list)          # stored, to be handed to the observer
+    duplicates: list[int] = field(default_factory=list)   # repeats folded into an existing alert
+    resolved: list[int] = field(default_factory=list)     # firing alerts closed by a resolved notice
+
+    def to_dict(self) -> dict[str, list[int]]:
+        return {"new": self.new, "duplicates": self.duplicates, "resolved": self.resolved}
+
+
+def store_alerts(session: Session, alerts: list[NormalizedAlert]) -> IngestResult:
+    result = IngestResult()
+    for incoming in alerts:
+        fp = fingerprint(incoming)
+        firing = session.scalars(
+            select(Alert).where(Alert.fingerprint == fp, Alert.status == "firing").order_by(Alert.id.desc()).limit(1)
+        ).first()
+        if incoming.status == "resolved":
+            if firing is not None:
+                firing.status, firing.last_seen_at = "resolved", utcnow()
+                result.resolved.append(firing.id)
+            continue
+        if firing is not None:
+            firing.count += 1
+            firing.last_seen_at = utcnow()
+            result.duplicates.append(firing.id)
+            continue
+        alert = Alert(
+            fingerprint=fp, source=incoming.source, name=incoming.name, status="firing", severity=incoming.severity,
+            service=incoming.service, node=incoming.node, cluster=incoming.cluster, summary=incoming.summary[:2000],
+            labels=incoming.labels, annotations=incoming.annotations, raw=incoming.raw,
+            starts_at=incoming.starts_at or utcnow(),
+        )
+        session.add(alert)
+        session.flush()
+        result.new.append(alert.id)
+    return result

@@ -1,0 +1,81 @@
+"""Alert ingestion endpoints: Alertmanager, CloudWatch/SNS and generic webhooks all POST here."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from sqlalchemy import func, select
+
+from services.alerts.models import Alert, AlertRead
+from services.alerts.service import store_alerts
+from services.audit.service import record
+from services.auth.service import current_user
+from services.config import Settings, get_settings
+from services.ingest.normalize import normalize
+from services.storage.base import session_scope
+
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+log = logging.getLogger(__name__)
+MAX_BODY = 5 * 1024 * 1024
+
+
+def dispatch(alert_ids: list[int], *, severity_by_id: dict[int, str]) -> list[int]:
+    """Hand stored alerts to the observer; a broker failure leaves them for the redispatch job."""
+    from agents.priorities import task_priority
+    from services.storage.base import session_scope as scope
+    from services.worker import tasks
+
+    failed = []
+    for alert_id in alert_ids:
+        try:
+            tasks.send(tasks.observe, alert_id, priority=task_priority(severity_by_id.get(alert_id, "warning")))
+        except Exception:  # broker down: the alert is stored, beat's redispatch will retry
+            log.exception("could not enqueue alert %s; it stays stored for redispatch", alert_id)
+            failed.append(alert_id)
+    if failed:
+        with scope(get_settings().database_url) as session:
+            for alert in session.scalars(select(Alert).where(Alert.id.in_(failed))):
+                alert.dispatched = False
+    return failed
+
+
+@router.post("", status_code=202, summary="Ingest alerts (Alertmanager v4, CloudWatch/SNS, generic JSON)")
+async def ingest(request: Request, user: str = Depends(current_user), settings: Settings = Depends(get_settings)) -> dict:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise HTTPException(413, f"payload of {len(body)} bytes exceeds {MAX_BODY} bytes")
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HTTPException(400, f"body is not valid JSON: {exc}") from None
+    alerts = normalize(payload)  # IngestError -> 422 problem+json, nothing stored
+    from services.api.health import ALERTS_INGESTED
+
+    ALERTS_INGESTED.inc(len(alerts))
+    with session_scope(settings.database_url) as session:
+        result = store_alerts(session, alerts)
+        severities = {a.id: a.severity for a in session.scalars(select(Alert).where(Alert.id.in_(result.new)))}
+        for alert in session.scalars(select(Alert).where(Alert.id.in_(result.new))):
+            alert.dispatched = True
+        record(session, actor=user, action="alerts.ingest", data=result.to_dict())
+    failed = dispatch(result.new, severity_by_id=severities)
+    return {"accepted": len(alerts), **result.to_dict(), "queued": [i for i in result.new if i not in failed]}
+
+
+@router.get("", summary="List alerts, newest first")
+def list_alerts(
+    settings: Settings = Depends(get_settings),
+    status: str | None = None,
+    page: int = Query(1, ge=1),
+    per_page: int = Query(50, ge=1, le=500),
+) -> dict:
+    with session_scope(settings.database_url) as session:
+        query = select(Alert)
+        if status:
+            query = query.where(Alert.status == status)
+        total = session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = session.scalars(query.order_by(Alert.id.desc()).offset((page - 1) * per_page).limit(per_page)).all()
+        return {"total": total, "page": page, "per_page": per_page,
+                "items": [AlertRead.model_validate(r).model_dump(mode="json") for r in rows]}

@@ -1,0 +1,38 @@
+"""Every error leaves the API as RFC 9457 ``application/problem+json`` with a reason a person can act on."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.ingest.normalize import IngestError
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, detail: str, *, title: str | None = None, instance: str | None = None, **extra) -> JSONResponse:
+    body = {"type": "about:blank", "title": title or HTTPStatus(status).phrase, "status": status, "detail": detail}
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail), instance=request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", "")} for e in exc.errors()]
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors) or "invalid request"
+        return problem(422, detail, title="Invalid request", instance=request.url.path, errors=errors)
+
+    @app.exception_handler(IngestError)
+    async def _ingest(request: Request, exc: IngestError) -> JSONResponse:
+        return problem(422, str(exc), title="Unprocessable alert", instance=request.url.path)

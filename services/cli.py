@@ -1,0 +1,170 @@
+"""The ``aiops`` command line: run the platform's processes and operate it from a terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from services.config import get_settings
+
+app = typer.Typer(help="AIOps platform: incidents, causal node mitigation, IaC drift reconciliation.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+console = Console()
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema to the code's version."""
+    from services.storage.migrate import current_revision, head_revision, upgrade
+
+    settings = get_settings()
+    before = current_revision(settings.database_url)
+    upgrade(settings.database_url)
+    console.print(f"database migrated: {before or 'empty'} -> {head_revision()}")
+
+
+@app.command()
+def api(host: str = typer.Option(None, help="bind address"), port: int = typer.Option(None, help="port")) -> None:
+    """Serve the REST API and the console (embedded workers too when no broker is configured)."""
+    import uvicorn
+
+    from services.api.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port, log_level="info")
+
+
+@app.command()
+def worker(
+    queues: str = typer.Option("observe,diagnose,act", help="comma-separated queues: observe,diagnose,act,causal,iac,notify"),
+    concurrency: int = typer.Option(2, help="worker processes"),
+    loglevel: str = typer.Option("INFO"),
+) -> None:
+    """Run a Celery worker for some queues (distributed mode; needs AIOPS_BROKER_URL)."""
+    from services.worker.celery_app import app as celery_app
+
+    celery_app.worker_main(["worker", "-Q", queues, "-c", str(concurrency), "-l", loglevel, "-n", f"aiops-{queues.replace(',', '-')}@%h"])
+
+
+@app.command()
+def beat(loglevel: str = typer.Option("INFO")) -> None:
+    """Run the scheduler (redispatch, reconciliation, retraining, memory upkeep)."""
+    from services.worker.celery_app import app as celery_app
+
+    schedule = Path(get_settings().database_url.removeprefix("sqlite:///")).with_name("celerybeat-schedule")
+    celery_app.start(["beat", "-l", loglevel, "-s", str(schedule)])
+
+
+@app.command()
+def ingest(file: Path = typer.Argument(..., exists=True, readable=True, help="JSON file, JSON array or JSON lines of alerts"),
+           url: str = typer.Option(None, help="API base URL; default: store directly in the database")) -> None:
+    """Replay alerts from a file through the same ingest path the API uses."""
+    import httpx
+
+    text = file.read_text()
+    try:
+        payloads = [json.loads(text)]
+    except json.JSONDecodeError:
+        payloads = [json.loads(line) for line in text.splitlines() if line.strip()]
+    base = url or f"http://{get_settings().api_host}:{get_settings().api_port}"
+    totals = {"accepted": 0, "new": 0, "duplicates": 0, "rejected": 0}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("replaying alerts", total=len(payloads))
+        with httpx.Client(base_url=base, timeout=30, headers=_auth_headers()) as client:
+            for payload in payloads:
+                response = client.post("/api/v1/alerts", json=payload)
+                if response.status_code == 202:
+                    body = response.json()
+                    totals["accepted"] += body["accepted"]
+                    totals["new"] += len(body["new"])
+                    totals["duplicates"] += len(body["duplicates"])
+                else:
+                    totals["rejected"] += 1
+                    console.print(f"[red]rejected[/red] ({response.status_code}): {response.json().get('detail')}")
+                progress.advance(task)
+    console.print(totals)
+    if totals["rejected"]:
+        raise typer.Exit(1)
+
+
+def _auth_headers() -> dict[str, str]:
+    token = os.environ.get("AIOPS_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+@app.command()
+def status() -> None:
+    """Database, broker and incident counts at a glance."""
+    from sqlalchemy import func, select
+
+    from services.api.health import _check_broker, _check_db, queue_depths
+    from services.incidents.models import Incident
+    from services.storage.base import session_scope
+
+    settings = get_settings()
+    db_problem = _check_db(settings.database_url)
+    table = Table(title="aiops status")
+    table.add_column("check")
+    table.add_column("value")
+    table.add_row("database", db_problem or f"ok ({settings.database_url.split('@')[-1]})")
+    table.add_row("broker", _check_broker(settings) or ("embedded (in-process)" if settings.embedded else "ok"))
+    if not db_problem:
+        with session_scope(settings.database_url) as session:
+            for status_name, count in session.execute(select(Incident.status, func.count()).group_by(Incident.status)):
+                table.add_row(f"incidents {status_name}", str(count))
+        if not settings.embedded:
+            for queue, depth in queue_depths(settings).items():
+                table.add_row(f"queue {queue}", str(depth))
+    console.print(table)
+    if db_problem:
+        raise typer.Exit(1)
+
+
+@token_app.command("create")
+def token_create(user: str = typer.Argument(...), role: str = "operator", label: str = "") -> None:
+    """Create an API token for a user (printed once; only its hash is kept)."""
+    from services.auth.service import create_token
+
+    print(create_token(get_settings().database_url, user=user, role=role, label=label))
+
+
+@app.command()
+def demo(
+    duration: float = typer.Option(0, help="seconds to run, then print a summary and exit; 0 = until Ctrl-C"),
+    nodes: int = typer.Option(6, help="simulated nodes"),
+    fault_interval: float = typer.Option(8.0, help="seconds between injected faults"),
+    port: int = typer.Option(None, help="API/console port"),
+    seed: int = typer.Option(7),
+    auto_approve_after: float = typer.Option(5.0, help="demo autopilot approves pending approvals after N s (<0: never)"),
+) -> None:
+    """Everything in one process: API + console + embedded workers + a simulated fleet on moto."""
+    from services.demo import run_demo
+
+    summary = run_demo(duration=duration, nodes=nodes, fault_interval=fault_interval, port=port, seed=seed,
+                       auto_approve_after=auto_approve_after, console=console)
+    if duration:
+        table = Table(title="demo summary")
+        table.add_column("measure")
+        table.add_column("value")
+        for key, value in summary.items():
+            table.add_row(key, f"{value:.1f}" if isinstance(value, float) else str(value))
+        console.print(table)
+        sys.exit(0 if summary.get("incidents_resolved", 0) > 0 else 1)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    time.sleep(0)
+    main()

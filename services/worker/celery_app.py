@@ -1,0 +1,72 @@
+"""The Celery application: one queue per agent and job, priorities, late acks, a beat schedule.
+
+The same task code runs embedded (``memory://`` broker, worker threads inside ``aiops demo``) and
+distributed (Redis broker, ``aiops worker --queues ...`` processes, ``aiops beat``).
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from services.config import Settings, get_settings
+
+QUEUES = ("observe", "diagnose", "act", "causal", "iac", "notify")
+# which worker pool serves which queues in docker-compose and `aiops worker` defaults
+QUEUE_GROUPS = {"agents": ("observe", "diagnose", "act"), "jobs": ("causal", "iac"), "notify": ("notify",)}
+
+ROUTES = {
+    "aiops.observe": {"queue": "observe"},
+    "aiops.diagnose": {"queue": "diagnose"},
+    "aiops.act": {"queue": "act"},
+    "aiops.redispatch": {"queue": "observe"},
+    "aiops.notify": {"queue": "notify"},
+    "aiops.causal.*": {"queue": "causal"},
+    "aiops.iac.*": {"queue": "iac"},
+    "aiops.memory.*": {"queue": "causal"},
+}
+
+BEAT_SCHEDULE = {
+    "redispatch-stranded-alerts": {"task": "aiops.redispatch", "schedule": 30.0},
+}
+
+
+def _transport_options(settings: Settings) -> dict:
+    """Redis gets priority steps (0 = served first) and the redelivery timeout; other transports take none."""
+    if not settings.broker_url.startswith(("redis://", "rediss://")):
+        return {}
+    return {
+        "priority_steps": list(range(10)),
+        "sep": ":",
+        "queue_order_strategy": "priority",
+        "visibility_timeout": settings.broker_visibility_timeout,
+    }
+
+
+def create_celery(settings: Settings) -> Celery:
+    app = Celery("aiops", broker=settings.broker_url, backend=settings.result_backend, include=["services.worker.tasks"])
+    app.conf.update(
+        task_queues=[Queue(name, routing_key=name, queue_arguments={"x-max-priority": 10}) for name in QUEUES],
+        task_default_queue="observe",
+        task_routes=ROUTES,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        task_default_priority=5,
+        task_track_started=True,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_expires=3600,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options=_transport_options(settings),
+        worker_hijack_root_logger=False,
+        beat_schedule=BEAT_SCHEDULE,
+        timezone="UTC",
+    )
+    return app
+
+
+app = create_celery(get_settings())
+app.set_default()

@@ -1,0 +1,79 @@
+"""Shared fixtures: real servers (moto, Redis, Postgres) and a fresh platform database per test."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+REDIS_URL = os.environ.get("AIOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+POSTGRES_URL = os.environ.get("AIOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real moto server (HTTP) shared by the session, as the local AWS."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def platform_env(tmp_path, monkeypatch, moto_endpoint) -> Iterator[dict[str, str]]:
+    """A migrated SQLite platform database and settings pointing at it; runtime state reset around the test."""
+    from services.config import get_settings
+    from services.storage.migrate import upgrade
+    from services.worker import runtime
+
+    env = {
+        "AIOPS_DATABASE_URL": f"sqlite:///{tmp_path / 'aiops.db'}",
+        "AIOPS_CLOUD_ENDPOINT": moto_endpoint,
+        "AIOPS_CHROMA_PATH": str(tmp_path / "chroma"),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    runtime.reset_runtime()
+    upgrade(env["AIOPS_DATABASE_URL"])
+    yield env
+    runtime.reset_runtime()
+    get_settings.cache_clear()
+
+
+def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.2, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "services", *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, cwd=ROOT)

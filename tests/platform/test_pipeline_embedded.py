@@ -1,0 +1,75 @@
+"""An alert travels the whole embedded pipeline: API -> observe -> diagnose -> act -> resolved."""
+
+from __future__ import annotations
+
+import boto3
+from fastapi.testclient import TestClient
+
+from tests.conftest import wait_for
+
+
+def _instance(endpoint: str) -> str:
+    ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    return ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+
+
+def _closed(client: TestClient, incident_id: int):
+    body = client.get(f"/api/v1/incidents/{incident_id}").json()
+    return body if body["status"] in {"resolved", "escalated"} else None
+
+
+def _with_stage(client: TestClient, incident_id: int, stage: str):
+    body = client.get(f"/api/v1/incidents/{incident_id}").json()
+    return body if any(e["kind"] == "task" and e["data"]["stage"] == stage for e in body["timeline"]) else None
+
+
+def test_alert_is_resolved_through_three_agent_queues(platform_env):
+    from services.api.app import create_app
+
+    node = _instance(platform_env["AIOPS_CLOUD_ENDPOINT"])
+    with TestClient(create_app()) as client:
+        response = client.post("/api/v1/alerts", json={
+            "name": "NodeUnresponsive", "severity": "high", "node": node,
+            "summary": "kernel soft lockup; heartbeat lost"})
+        assert response.status_code == 202
+        alert_id = response.json()["new"][0]
+        incident_id = wait_for(lambda: client.get("/api/v1/alerts").json()["items"][0]["incident_id"],
+                               message="incident opened")
+        wait_for(lambda: _closed(client, incident_id), timeout=60, message="incident closed")
+        detail = wait_for(lambda: _with_stage(client, incident_id, "act"), message="act task recorded")
+    assert detail["status"] == "resolved"
+    assert detail["root_cause"] == "kernel_hang"
+    assert detail["mitigation"] == "reboot"
+    kinds = [e["kind"] for e in detail["timeline"]]
+    for step in ("opened", "observed", "diagnosed", "planned", "executed", "verified", "resolved"):
+        assert kinds.count(step) == 1, (step, kinds)
+    stages = {e["data"]["stage"] for e in detail["timeline"] if e["kind"] == "task"}
+    assert stages == {"observe", "diagnose", "act"}
+    assert [a["kind"] for a in detail["actions"]] == ["reboot"]
+    assert detail["actions"][0]["result"]["instance_id"] == node
+    assert alert_id
+
+
+def test_high_risk_action_waits_for_approval_and_resumes(platform_env):
+    from services.api.app import create_app
+
+    node = _instance(platform_env["AIOPS_CLOUD_ENDPOINT"])
+    with TestClient(create_app()) as client:
+        client.post("/api/v1/alerts", json={"name": "DiskErrors", "severity": "critical", "node": node,
+                                            "summary": "EXT4-fs error: I/O error on /dev/nvme1n1, SMART failing"})
+        approvals = wait_for(lambda: client.get("/api/v1/approvals").json()["items"], timeout=60,
+                             message="approval requested")
+        approval = approvals[0]
+        assert approval["action"] == "send_to_repair" and approval["risk"] == "high"
+        incident = client.get(f"/api/v1/incidents/{approval['incident_id']}").json()
+        assert incident["status"] == "awaiting_approval"
+        assert incident["actions"] == []  # nothing ran before the decision
+        decided = client.post(f"/api/v1/approvals/{approval['id']}/decision", json={"approved": True, "comment": "go"})
+        assert decided.status_code == 200
+        again = client.post(f"/api/v1/approvals/{approval['id']}/decision", json={"approved": True})
+        assert again.status_code == 409
+        assert again.headers["content-type"].startswith("application/problem+json")
+        detail = wait_for(lambda: _closed(client, approval["incident_id"]), timeout=60, message="incident closed")
+    assert detail["status"] == "resolved"
+    assert [a["kind"] for a in detail["actions"]] == ["send_to_repair"]
