@@ -49,6 +49,10 @@ class Boto3Cloud:
             instance_id = self._instance_id(target)
         except LookupError:
             return {"healthy": None}
-        found = self.ec2.describe_instances(InstanceIds=[instance_id])
-        state = found["Reservations"][0]["Instances"][0]["State"]["Name"]
-        return {"instance_id": instance_id, "state": state, "healthy": state == "running"}
+        instance = self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+        state = instance["State"]["Name"]
+        tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+        in_repair = tags.get("aiops:state") == "repair"
+        # a node sent to repair is out of rotation: its impact on the fleet is removed, which is the goal
+        return {"instance_id": instance_id, "state": state, "in_repair": in_repair,
+                "healthy": state == "running" or (in_repair and state in {"stopping", "stopped"})}

@@ -105,9 +105,11 @@ def advance(incident_id: int, stage: str, *, resume: dict[str, Any] | None = Non
     return "done" if not snapshot.next else "ran"
 
 
-def record_task_run(incident_id: int, *, stage: str, task_id: str, queued_s: float, run_s: float) -> None:
+def record_task_run(incident_id: int, *, stage: str, task_id: str, queued_s: float, run_s: float,
+                    worker: str | None = None, outcome: str = "ran") -> None:
     runtime = get_runtime()
     with session_scope(runtime.settings.database_url) as session:
         add_event(session, incident_id, kind="task", actor=stage, dedup_key=f"task:{task_id}",
-                  message=f"{stage} task ran in {run_s:.2f}s after {queued_s:.2f}s in queue",
-                  data={"stage": stage, "queued_s": round(queued_s, 3), "run_s": round(run_s, 3)})
+                  message=f"{stage} task {outcome} in {run_s:.2f}s after {queued_s:.2f}s in queue",
+                  data={"stage": stage, "queued_s": round(queued_s, 3), "run_s": round(run_s, 3),
+                        "worker": worker or "local", "pid": os.getpid(), "outcome": outcome})

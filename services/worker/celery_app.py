@@ -40,6 +40,9 @@ def _transport_options(settings: Settings) -> dict:
         "sep": ":",
         "queue_order_strategy": "priority",
         "visibility_timeout": settings.broker_visibility_timeout,
+        # sweep for tasks of dead workers often enough for the visibility timeout to mean something
+        "unacked_restore_interval": max(1, min(10, settings.broker_visibility_timeout // 4)),
+        "unacked_restore_throttle": 1 if settings.broker_visibility_timeout < 120 else 10,
     }
 
 

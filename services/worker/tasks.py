@@ -25,7 +25,8 @@ def _timed(task, incident_id: int, stage: str, fn, sent_at: float | None) -> Any
     from services.incidents import flows
 
     flows.record_task_run(incident_id, stage=stage, task_id=task.request.id or f"local-{started}",
-                          queued_s=max(0.0, started - sent), run_s=time.time() - started)
+                          queued_s=max(0.0, started - sent), run_s=time.time() - started,
+                          worker=task.request.hostname, outcome=str(result))
     return result
 
 
@@ -37,7 +38,8 @@ def observe(self, alert_id: int, sent_at: float | None = None) -> int | None:
     incident_id = flows.observe_alert(alert_id)
     if incident_id is not None:
         flows.record_task_run(incident_id, stage="observe", task_id=self.request.id or f"local-{started}",
-                              queued_s=max(0.0, started - (sent_at or started)), run_s=time.time() - started)
+                              queued_s=max(0.0, started - (sent_at or started)), run_s=time.time() - started,
+                              worker=self.request.hostname)
     return incident_id
 
 
