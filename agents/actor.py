@@ -53,11 +53,13 @@ def approve(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     if not tools.policy.needs_approval(step["risk"]):
         return {"approval": {"approved": True, "by": "policy", "comment": f"risk {step['risk']} below approval threshold"}}
     incident_id = state["incident_id"]
+    # side effects before interrupt() run again on resume, so both calls here are idempotent
     tools.store.request_approval(incident_id, action=step["action"], target=step["target"], risk=step["risk"],
                                  reason=step["reason"])
     tools.store.update_incident(incident_id, status="awaiting_approval")
     decision = interrupt({"kind": "approval", "plan": step})
     decision = decision if isinstance(decision, dict) else {"approved": bool(decision)}
+    tools.store.update_incident(incident_id, status="mitigating" if decision.get("approved") else "escalated")
     tools.store.add_event(
         incident_id, kind="approval", actor=str(decision.get("by", "operator")), dedup_key=f"approval:{step['attempt']}",
         message=f"{'approved' if decision.get('approved') else 'rejected'} {step['action']} on {step['target']}",

@@ -95,11 +95,11 @@ class SqlIncidentStore:
 
     def request_approval(self, incident_id: int, *, action: str, target: str, risk: str, reason: str) -> int:
         with session_scope(self.url) as session:
-            pending = session.scalar(select(Approval).where(
-                Approval.incident_id == incident_id, Approval.status == "pending",
-                Approval.action_kind == action, Approval.target == target))
-            if pending:
-                return pending.id
+            # LangGraph re-runs the approving node when it resumes: the same request must not be asked twice
+            existing = session.scalar(select(Approval).where(
+                Approval.incident_id == incident_id, Approval.action_kind == action, Approval.target == target))
+            if existing:
+                return existing.id
             approval = Approval(incident_id=incident_id, action_kind=action, target=target, risk=risk, reason=reason)
             session.add(approval)
             session.flush()

@@ -1,0 +1,166 @@
+"""The simulator's HTTP API: what the platform's read-only probes and service-level actions call.
+
+Why HTTP: the platform must not import ``sim/`` (it would then only ever work against the
+simulator); it probes telemetry and acts over the network, as it would against Prometheus, a
+log store and a deploy tool. Routes (JSON):
+
+  GET  /healthz                             liveness of the simulator itself
+  GET  /topology                            cluster, moto endpoint, nodes, services and placement
+  GET  /metrics?target=T&minutes=15         {"target", "series": {metric: [[ts, value], ...]}}
+  GET  /logs?target=T&minutes=15            {"target", "lines": [...]}
+  GET  /health?target=T                     {"target", "healthy", "breaches", "latest", "ts"}
+  POST /mitigate {"target", "action"}       MitigationResult (the simulator performs the boto3 call)
+  POST /inject {"kind"?, "target"?, "onset_lead_s"?=30}   injects a fault that began lead seconds ago
+  GET  /ground-truth                        every fault with injected/resolved times (scoring only)
+  GET  /summary                             Simulation.summary() when a simulation is attached
+
+Node actions done with plain boto3 against moto (stop/start, terminate) are also noticed by
+``Fleet.sync_from_cloud``; reboots and service actions must come through ``/mitigate``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlparse
+
+from sim.faults import FaultInjector
+from sim.fleet import Fleet
+from sim.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from sim.runner import Simulation
+
+log = logging.getLogger(__name__)
+
+
+class SimServer:
+    """A small threaded HTTP server over one fleet; ``url`` is its base address."""
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        *,
+        telemetry: Telemetry | None = None,
+        simulation: Simulation | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int = 0,
+    ) -> None:
+        self.fleet = fleet
+        self.telemetry = telemetry or Telemetry(fleet, seed=seed)
+        self.simulation = simulation
+        self.injector = simulation.injector if simulation else FaultInjector(fleet, seed=seed + 7)
+        handler = _make_handler(self)
+        self._httpd = ThreadingHTTPServer((host, port), handler)
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> SimServer:
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.1,), name="sim-api", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    # The routes, as plain methods returning (status, body) so they are easy to read and test.
+    def handle(self, method: str, path: str, query: dict[str, str], body: dict[str, Any]) -> tuple[int, Any]:
+        if method == "GET" and path == "/healthz":
+            return 200, {"ok": True, "cluster": self.fleet.cluster}
+        if method == "GET" and path == "/topology":
+            return 200, self.fleet.topology()
+        if method == "GET" and path == "/ground-truth":
+            return 200, {"cluster": self.fleet.cluster, "faults": self.fleet.ground_truth()}
+        if method == "GET" and path == "/summary":
+            if self.simulation is None:
+                return 404, {"error": "no simulation attached"}
+            return 200, self.simulation.summary()
+        if method == "GET" and path in ("/metrics", "/logs", "/health"):
+            target = query.get("target", "")
+            if not target:
+                return 400, {"error": "target is required"}
+            try:
+                minutes = float(query.get("minutes", "15"))
+                if path == "/metrics":
+                    series = self.telemetry.metrics(target, minutes=minutes)
+                    return 200, {
+                        "target": target,
+                        "series": {k: [list(p) for p in v] for k, v in series.items()},
+                    }
+                if path == "/logs":
+                    return 200, {"target": target, "lines": self.telemetry.logs(target, minutes=minutes)}
+                return 200, self.telemetry.status(target)
+            except KeyError as exc:
+                return 404, {"error": str(exc)}
+            except ValueError as exc:
+                return 400, {"error": str(exc)}
+        if method == "POST" and path == "/mitigate":
+            try:
+                result = self.fleet.apply_mitigation(str(body["target"]), str(body["action"]))
+            except KeyError as exc:
+                return 404, {"error": f"unknown target or missing field: {exc}"}
+            except ValueError as exc:
+                return 400, {"error": str(exc)}
+            return 200, result.to_dict()
+        if method == "POST" and path == "/inject":
+            try:
+                lead = float(body.get("onset_lead_s", 30.0))
+                fault = self.injector.inject(body.get("kind"), body.get("target"), at=self.fleet.now() - lead)
+            except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+                return 400, {"error": str(exc)}
+            return 201, fault.to_dict()
+        return 404, {"error": f"no route {method} {path}"}
+
+
+def _make_handler(server: SimServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _dispatch(self, method: str) -> None:
+            parsed = urlparse(self.path)
+            query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+            body: dict[str, Any] = {}
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                try:
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                except json.JSONDecodeError:
+                    self._send(400, {"error": "body is not JSON"})
+                    return
+            try:
+                status, payload = server.handle(method, parsed.path.rstrip("/") or "/", query, body)
+            except Exception as exc:  # report, do not kill the server thread
+                log.exception("sim API %s %s failed", method, self.path)
+                status, payload = 500, {"error": f"{type(exc).__name__}: {exc}"}
+            self._send(status, payload)
+
+        def _send(self, status: int, payload: Any) -> None:
+            data = json.dumps(payload, default=str).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            self._dispatch("GET")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self._dispatch("POST")
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            log.debug("sim API: " + format, *args)
+
+    return Handler

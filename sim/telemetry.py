@@ -1,0 +1,294 @@
+"""Telemetry of the simulated fleet: per-node/per-service metrics and logs, derived from the faults.
+
+Why derived and seeded: every value is a pure function of (seed, target, timestamp, the faults
+active at that timestamp), so two probes of the same window agree, a test can rely on a fault
+showing up, and a resolved fault stays visible in the past part of a window (as real history
+would). Log windows mix each fault's signature lines into ordinary noise, including unrelated
+WARN/ERROR lines, so a diagnoser has to pick the evidence out rather than read a label.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sim.faults import FAULT_KINDS, Fault
+
+if TYPE_CHECKING:
+    from sim.fleet import Fleet, Node
+
+METRICS = ("cpu", "mem", "disk_io_errors", "heartbeat", "latency_p99_ms", "error_rate")
+
+# A target is unhealthy when its latest sample crosses any of these; faults always cross one.
+THRESHOLDS = {
+    "cpu": 92.0,
+    "mem": 92.0,
+    "disk_io_errors": 5.0,
+    "latency_p99_ms": 1500.0,
+    "error_rate": 0.05,
+}
+
+_NODE_NOISE = (
+    "systemd[1]: Started Session {n} of user ec2-user.",
+    "systemd[1]: Starting Daily apt download activities...",
+    "CRON[{n}]: (root) CMD (/usr/lib/sa/sa1 1 1)",
+    "sshd[{n}]: Accepted publickey for ec2-user from 10.0.{k}.{n4} port {n} ssh2",
+    "amazon-ssm-agent[{n}]: INFO [MessageGatewayService] listening for messages",
+    'node_exporter[{n}]: level=info collector=filesystem msg="scrape ok" duration_seconds=0.0{k}',
+    "chronyd[{n}]: Selected source 169.254.169.123",
+    "kernel: [{n}.{n4}] IPv6: ADDRCONF(NETDEV_CHANGE): eth1: link becomes ready",
+    "dhclient[{n}]: bound to 10.0.{k}.{n4} -- renewal in {n} seconds.",
+    "systemd-logind[{n}]: New session {n} of user ec2-user.",
+    "amazon-ssm-agent[{n}]: WARN [ssm-agent-worker] ssm message ack deadline exceeded, retrying",
+)
+
+_SERVICE_NOISE = (
+    "{svc}[{n}]: INFO GET /api/{svc}/items 200 {k}{n4}ms trace_id={hex}",
+    "{svc}[{n}]: INFO POST /api/{svc} 201 {k}{k}ms trace_id={hex}",
+    "{svc}[{n}]: INFO GET /healthz 200 1ms",
+    "{svc}[{n}]: DEBUG cache hit ratio=0.9{k} entries={n}",
+    "{svc}[{n}]: INFO processed batch size={n4} in {k}{n4}ms",
+    "{svc}[{n}]: INFO connection pool stats active={k} idle={n4} waiting=0",
+    "{svc}[{n}]: WARN retrying request to inventory: 503 Service Unavailable (attempt 1/3) trace_id={hex}",
+    "{svc}[{n}]: ERROR failed to refresh auth token cache: context canceled trace_id={hex}",
+    "{svc}[{n}]: INFO GET /api/{svc}/items/{n} 404 {k}ms trace_id={hex}",
+    "{svc}[{n}]: WARN slow query on table orders took 6{n4}ms",
+)
+
+
+def _rng(*parts: object) -> random.Random:
+    return random.Random("|".join(str(p) for p in parts))
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
+
+
+def _render(template: str, rng: random.Random, *, svc: str, node: str, release: str = "v1.0.0") -> str:
+    return template.format(
+        release=release,
+        n=rng.randint(1000, 99999),
+        n4=rng.randint(10, 254),
+        k=rng.randint(1, 7),
+        svc=svc,
+        node=node,
+        hex=f"{rng.getrandbits(64):016x}",
+    )
+
+
+class Telemetry:
+    """Metrics, logs and health of a ``Fleet``, computed on demand from its faults and a seed."""
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        *,
+        seed: int = 0,
+        step_s: int = 15,
+        log_lines_per_min: int = 8,
+        burst_every_s: float = 8.0,
+    ) -> None:
+        self.fleet = fleet
+        self.burst_every_s = burst_every_s
+        self.seed = seed
+        self.step_s = step_s
+        self.log_lines_per_min = log_lines_per_min
+
+    # ----------------------------------------------------------------- metrics
+    def _timestamps(self, minutes: float, now: float | None) -> list[float]:
+        now = self.fleet.now() if now is None else now
+        start = now - minutes * 60
+        first = math.ceil(start / self.step_s) * self.step_s
+        stamps = [float(t) for t in range(int(first), int(now) + 1, self.step_s) if t < now]
+        return [*stamps, now]
+
+    def _node_sample(self, node: Node, ts: float, faults: list[Fault]) -> dict[str, float]:
+        """One sample of every metric of ``node`` at ``ts`` given the faults active then."""
+        r = _rng(self.seed, node.id, int(ts))
+        base = _rng(self.seed, node.id, "base")
+        cpu_base, mem_base = base.uniform(20, 50), base.uniform(40, 65)
+        s = {
+            "cpu": cpu_base + r.uniform(-5, 8),
+            "mem": mem_base + r.uniform(-3, 3),
+            "disk_io_errors": float(r.random() < 0.03),
+            "heartbeat": 1.0,
+            "latency_p99_ms": base.uniform(80, 250) * r.uniform(0.8, 1.4),
+            "error_rate": r.uniform(0.001, 0.012),
+        }
+        for fault in faults:
+            age_min = max(0.0, (ts - fault.started_at) / 60)
+            on_node = fault.level == "node" and fault.target == node.id
+            on_service = fault.level == "service" and fault.service in node.services
+            if not (on_node or on_service):
+                continue
+            if fault.kind == "disk_failure":
+                s["disk_io_errors"] = float(r.randint(20, 200))
+                s["latency_p99_ms"] = r.uniform(1600, 3200)
+                s["error_rate"] = max(s["error_rate"], r.uniform(0.06, 0.12))
+                s["cpu"] = min(100.0, s["cpu"] + 10)  # iowait
+            elif fault.kind == "kernel_hang":
+                s["heartbeat"] = 0.0
+                s["cpu"] = r.uniform(97, 100)  # soft lockup spins a core and starves the rest
+                s["latency_p99_ms"] = 30000.0
+                s["error_rate"] = r.uniform(0.6, 1.0)
+            elif fault.kind == "network_partition":
+                s["heartbeat"] = 0.0 if r.random() < 0.75 else 1.0
+                s["cpu"] = r.uniform(3, 12)
+                s["latency_p99_ms"] = r.uniform(5000, 12000)
+                s["error_rate"] = r.uniform(0.25, 0.5)
+            elif fault.kind == "memory_leak":
+                s["mem"] = min(99.5, 93 + 1.5 * age_min + r.uniform(0, 0.5))
+                s["latency_p99_ms"] = max(s["latency_p99_ms"], r.uniform(600, 1400))  # GC pauses
+            elif fault.kind == "bad_deploy":
+                s["error_rate"] = r.uniform(0.12, 0.35)
+                s["latency_p99_ms"] *= 1.3
+            elif fault.kind == "cpu_saturation":
+                s["cpu"] = r.uniform(96, 100)
+                s["latency_p99_ms"] = r.uniform(2000, 4500)
+                s["error_rate"] = max(s["error_rate"], r.uniform(0.02, 0.05))
+        if node.state != "running":
+            s.update(cpu=0.0, heartbeat=0.0, latency_p99_ms=0.0, error_rate=0.0)
+        s["cpu"] = min(100.0, max(0.0, s["cpu"]))
+        return {k: round(v, 4) for k, v in s.items()}
+
+    def metrics(
+        self, target: str, *, minutes: float = 15, now: float | None = None
+    ) -> dict[str, list[tuple[float, float]]]:
+        """Series ``{metric: [(ts, value), ...]}`` for a node (id/instance id/IP) or a service, oldest first."""
+        stamps = self._timestamps(minutes, now)
+        out: dict[str, list[tuple[float, float]]] = {m: [] for m in METRICS}
+        nodes = self._nodes_of(target)
+        service = target if target in self.fleet.releases else None
+        for ts in stamps:
+            faults = self.fleet.faults_at(ts)
+            samples = [self._node_sample(n, ts, faults) for n in nodes]
+            if not samples:
+                continue
+            if service is None:
+                merged = samples[0]
+            else:  # what a service dashboard shows: the worst replica for latency/memory, means elsewhere
+                merged = {
+                    "cpu": sum(x["cpu"] for x in samples) / len(samples),
+                    "mem": max(x["mem"] for x in samples),
+                    "disk_io_errors": sum(x["disk_io_errors"] for x in samples),
+                    "heartbeat": sum(x["heartbeat"] for x in samples) / len(samples),
+                    "latency_p99_ms": max(x["latency_p99_ms"] for x in samples),
+                    "error_rate": sum(x["error_rate"] for x in samples) / len(samples),
+                }
+            for m in METRICS:
+                out[m].append((ts, round(merged[m], 4)))
+        return out
+
+    def _nodes_of(self, target: str) -> list[Node]:
+        if target in self.fleet.releases:
+            return [self.fleet.node(n) for n in self.fleet.services[target]]
+        return [self.fleet.node(target)]
+
+    # ----------------------------------------------------------------- health
+    def status(self, target: str, *, now: float | None = None) -> dict[str, object]:
+        """The latest sample of ``target`` and which thresholds it breaks (empty list = healthy)."""
+        now = self.fleet.now() if now is None else now
+        faults = self.fleet.faults_at(now)
+        nodes = self._nodes_of(target)
+        breaches: list[str] = []
+        latest: dict[str, dict[str, float]] = {}
+        for node in nodes:
+            sample = self._node_sample(node, now, faults)
+            latest[node.id] = sample
+            if node.state != "running":
+                breaches.append(f"{node.id}: instance {node.state}")
+            # the heartbeat of a partitioned node flaps: a node counts as down if it missed any
+            # heartbeat in the last minute, as a real "absent_over_time" rule would
+            recent = [self._node_sample(node, now - d, faults)["heartbeat"] for d in (0, 15, 30, 45)]
+            if min(recent) < 1.0 and node.state == "running":
+                breaches.append(f"{node.id}: heartbeat missing")
+            for metric, limit in THRESHOLDS.items():
+                if sample[metric] > limit:
+                    breaches.append(f"{node.id}: {metric}={sample[metric]} > {limit}")
+        if not nodes:
+            breaches.append(f"{target}: no nodes")
+        return {"target": target, "healthy": not breaches, "breaches": breaches, "latest": latest, "ts": now}
+
+    def health(self, target: str, *, now: float | None = None) -> bool:
+        """What a verification probe asks: is ``target`` within every threshold right now?"""
+        return bool(self.status(target, now=now)["healthy"])
+
+    # ----------------------------------------------------------------- logs
+    def logs(self, service_or_node: str, *, minutes: float = 15, now: float | None = None) -> list[str]:
+        """Log lines of a service (its processes on every node) or of a node (syslog + hosted services)."""
+        now = self.fleet.now() if now is None else now
+        start = now - minutes * 60
+        is_service = service_or_node in self.fleet.releases
+        nodes = self._nodes_of(service_or_node)
+        lines: list[tuple[float, str]] = []
+        for node in nodes:
+            sources = [service_or_node] if is_service else ["syslog", *node.services]
+            for source in sources:
+                lines += self._source_lines(node, source, start, now, node_stream=not is_service)
+        lines.sort(key=lambda x: x[0])
+        return [text for _, text in lines]
+
+    def _source_lines(
+        self, node: Node, source: str, start: float, end: float, *, node_stream: bool
+    ) -> list[tuple[float, str]]:
+        """Noise at a steady rate, plus a burst of signature lines (one every few seconds) per fault."""
+        out: list[tuple[float, str]] = []
+        svc = source if source != "syslog" else (node.services[0] if node.services else "agent")
+        for minute in range(int(start // 60), int(end // 60) + 1):
+            r = _rng(self.seed, node.id, source, minute)
+            for _ in range(self.log_lines_per_min):
+                ts = minute * 60 + r.uniform(0, 60)
+                text = _render(
+                    r.choice(_NODE_NOISE if source == "syslog" else _SERVICE_NOISE), r, svc=svc, node=node.id
+                )
+                if start <= ts <= end:
+                    out.append((ts, f"{_iso(ts)} {node.id} {text}"))
+        for fault in self.fleet.all_faults():
+            templates = self._signature_for(node, source, fault, node_stream=node_stream)
+            if not templates:
+                continue
+            stop = min(end, fault.resolved_at if fault.resolved_at is not None else end)
+            first = max(0, int((start - fault.started_at) // self.burst_every_s))
+            j = first
+            while True:
+                r = _rng(self.seed, fault.id, node.id, source, j)
+                ts = fault.started_at + 0.5 + j * self.burst_every_s + r.uniform(0, self.burst_every_s / 2)
+                if ts > stop:
+                    break
+                if ts >= start:
+                    fault_svc = svc if source != "syslog" else (fault.service or svc)
+                    text = _render(
+                        r.choice(templates),
+                        r,
+                        svc=fault_svc,
+                        node=node.id,
+                        release=self.fleet.releases.get(fault_svc, "v1.0.0"),
+                    )
+                    out.append((ts, f"{_iso(ts)} {node.id} {text}"))
+                j += 1
+        return out
+
+    def _signature_for(self, node: Node, source: str, fault: Fault, *, node_stream: bool) -> list[str]:
+        """Signature templates of ``fault`` visible in this node's ``source`` stream."""
+        templates: list[str] = []
+        spec = FAULT_KINDS[fault.kind]
+        if fault.level == "node" and fault.target != node.id:
+            return templates
+        if fault.level == "service" and fault.service not in node.services:
+            return templates
+        for t in spec.signatures:
+            from_process = t.startswith("{svc}")
+            if source == "syslog":
+                # the journal of the node carries kernel/system lines of any fault on it
+                if not from_process and node_stream:
+                    templates.append(t)
+            elif from_process and (fault.level == "node" or fault.service == source):
+                templates.append(t)
+            elif (
+                not from_process and fault.level == "service" and fault.service == source and not node_stream
+            ):
+                # a service's own view of e.g. the OOM killer or the deploy tool
+                templates.append(t)
+        return templates

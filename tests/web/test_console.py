@@ -1,0 +1,66 @@
+"""The console in a real browser (Debian chromium driven by Playwright): see an incident, approve it."""
+
+from __future__ import annotations
+
+import threading
+
+import boto3
+import pytest
+import uvicorn
+
+from tests.conftest import free_port, wait_for
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def server(platform_env):
+    from services.api.app import create_app
+
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    wait_for(lambda: srv.started, message="uvicorn started")
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        yield page
+        browser.close()
+
+
+def test_operator_sees_incident_and_approves_repair(server, page, platform_env):
+    import httpx
+
+    page.goto(server)
+    page.wait_for_selector("text=No incidents yet")  # the empty state explains what to do
+    ec2 = boto3.client("ec2", endpoint_url=platform_env["AIOPS_CLOUD_ENDPOINT"], region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    node = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    httpx.post(f"{server}/api/v1/alerts", json={"name": "DiskErrors", "severity": "critical", "node": node,
+                                                "summary": "I/O error on /dev/nvme1n1; SMART failing"})
+    row = page.locator("#incident-table tbody tr[data-id]").first
+    row.wait_for(timeout=30_000)
+    page.wait_for_selector("#incident-table .status-awaiting_approval", timeout=60_000)
+    row.click()
+    page.wait_for_selector("#detail >> text=Approval needed")
+    assert "send_to_repair" in page.inner_text("#detail")
+    page.screenshot(path=str(platform_env["AIOPS_CHROMA_PATH"]).replace("chroma", "console.png"))
+    page.click("#detail button.approve")
+    page.wait_for_selector("#incident-table .status-resolved", timeout=60_000)
+    page.wait_for_selector("#detail >> text=resolved by send_to_repair", timeout=10_000)
+    pending = httpx.get(f"{server}/api/v1/approvals").json()["items"]
+    assert pending == []
+    page.wait_for_function("document.querySelector('#approval-count').textContent === ''", timeout=10_000)
