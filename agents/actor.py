@@ -6,6 +6,7 @@ Nodes here are plain functions of the state; ``graph.py`` wires them. Approval i
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from langgraph.types import interrupt
@@ -23,6 +24,8 @@ RUNBOOK: dict[str, tuple[str, str, str]] = {
     "cpu_saturation": ("scale_out", "low", "service"),
 }
 NODE_FAULTS = {"disk_failure", "kernel_hang", "network_partition"}
+# actions that take the target out of rotation: success means the impact is gone, not that the node is well
+REMOVES_TARGET = {"send_to_repair"}
 
 
 def plan(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
@@ -93,15 +96,28 @@ def execute(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     return {"action_result": result}
 
 
+def _wait_for_recovery(target: str, *, tools: AgentTools) -> bool:
+    """Poll the probes until the target is healthy or the policy's patience runs out."""
+    deadline = time.monotonic() + tools.policy.verify_timeout_s
+    while True:
+        healthy = tools.telemetry.health(target)
+        if healthy is None:  # no telemetry: trust the cloud's own view of the target
+            healthy = tools.cloud.describe(target).get("healthy")
+            if healthy is None:
+                return True
+        if healthy:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(tools.policy.verify_interval_s)
+
+
 def verify(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     step, incident_id = state["plan"], state["incident_id"]
     result = state.get("action_result", {})
-    healthy = None
+    recovered = False
     if result.get("status") == "succeeded":
-        healthy = tools.telemetry.health(step["target"])
-        if healthy is None:  # no telemetry: trust the cloud's own view of the target
-            healthy = bool(tools.cloud.describe(step["target"]).get("healthy", True))
-    recovered = bool(healthy)
+        recovered = step["action"] in REMOVES_TARGET or _wait_for_recovery(step["target"], tools=tools)
     tools.store.add_event(
         incident_id, kind="verified", actor="actor", dedup_key=f"verified:{step['attempt']}",
         message=f"{step['target']} {'recovered' if recovered else 'still unhealthy'} after {step['action']}",

@@ -13,12 +13,15 @@ from agents.tools import AgentTools
 
 # root cause -> phrases that point at it (lower case); the first matches are the strongest evidence
 SIGNATURES: dict[str, tuple[str, ...]] = {
-    "disk_failure": ("i/o error", "disk", "smart", "ext4-fs error", "read-only file system", "blk_update_request"),
-    "kernel_hang": ("hung_task", "soft lockup", "heartbeat", "unresponsive", "rcu_sched"),
-    "memory_leak": ("outofmemory", "out of memory", "oom", "heap", "memory"),
-    "bad_deploy": ("deploy", "version", "rollout", "nullpointer", "exception", "5xx"),
-    "network_partition": ("unreachable", "connection refused", "timed out", "partition", "packet loss", "network"),
-    "cpu_saturation": ("cpu", "throttl", "load average", "saturat", "latency"),
+    "disk_failure": ("i/o error", "blk_update_request", "ext4-fs error", "buffer i/o", "smart", "read-only file system",
+                     "timeout, aborting", "disk"),
+    "kernel_hang": ("blocked for more than", "soft lockup", "hung_task", "rcu_sched", "self-detected stall",
+                    "watchdog: bug", "unresponsive"),
+    "network_partition": ("no route to host", "lost carrier", "tx hang", "upstream request timeout", "unreachable",
+                          "connection refused", "packet loss"),
+    "memory_leak": ("outofmemoryerror", "out of memory", "gc overhead", "heap space", "memory cgroup", "oom"),
+    "bad_deploy": ("nullpointerexception", "rolled out", "schema mismatch", " 500 ", "does not exist", "rollout"),
+    "cpu_saturation": ("pool exhausted", "slow request", "event loop lag", "throttling", "load average", "cpu"),
 }
 
 

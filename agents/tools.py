@@ -23,6 +23,8 @@ class ActionPolicy:
     actions_enabled: bool = True      # kill switch
     max_actions_per_hour: int = 30    # rate limit across the fleet
     max_attempts: int = 2             # hypotheses the actor tries before escalating to a person
+    verify_timeout_s: float = 90.0    # how long recovery may take to show in the probes
+    verify_interval_s: float = 3.0
 
     def needs_approval(self, risk: str) -> bool:
         return RISK_ORDER.get(risk, 3) >= RISK_ORDER.get(self.approval_required_risk, 2)

@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     # cloud: empty endpoint means the simulator's in-process moto server (demo); set for a real or moto cloud
     cloud_endpoint: str | None = None
     cloud_region: str = "us-east-1"
-    connector: str = Field(default="boto3", description="cloud connector: boto3 | sim (demo only)")
+    actions_url: str | None = Field(default=None, description="runbook-automation API (POST /mitigate); default: boto3 on EC2")
+    telemetry_url: str | None = Field(default=None, description="telemetry API (GET /metrics, /logs, /health)")
     # optional LLM, OpenAI-compatible
     llm_base_url: str | None = None
     llm_api_key: str | None = None

@@ -24,6 +24,7 @@ class Alert(Base):
     service: Mapped[str | None] = mapped_column(String(200))
     node: Mapped[str | None] = mapped_column(String(200))
     cluster: Mapped[str | None] = mapped_column(String(200))
+    alert_group: Mapped[str | None] = mapped_column(String(500))
     summary: Mapped[str] = mapped_column(String(2000), default="")
     labels: Mapped[dict] = mapped_column(default=dict)
     annotations: Mapped[dict] = mapped_column(default=dict)
@@ -46,6 +47,7 @@ class NormalizedAlert(BaseModel):
     service: str | None = None
     node: str | None = None
     cluster: str | None = None
+    alert_group: str | None = None
     summary: str = ""
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)

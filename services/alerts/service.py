@@ -41,7 +41,8 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert]) -> IngestResul
             continue
         alert = Alert(
             fingerprint=fp, source=incoming.source, name=incoming.name, status="firing", severity=incoming.severity,
-            service=incoming.service, node=incoming.node, cluster=incoming.cluster, summary=incoming.summary[:2000],
+            service=incoming.service, node=incoming.node, cluster=incoming.cluster,
+            alert_group=incoming.alert_group, summary=incoming.summary[:2000],
             labels=incoming.labels, annotations=incoming.annotations, raw=incoming.raw,
             starts_at=incoming.starts_at or utcnow(),
         )

@@ -16,7 +16,9 @@ from services.storage.base import session_scope, utcnow
 
 
 def group_key(alert: Alert) -> str:
-    """Alerts about the same node (else service, else alert name) in one cluster share an incident."""
+    """Alerts the sender grouped (Alertmanager's groupKey) share an incident; else same node/service/name."""
+    if alert.alert_group:
+        return f"{alert.cluster or '-'}|group:{alert.alert_group}"[:300]
     target = f"node:{alert.node}" if alert.node else f"service:{alert.service}" if alert.service else f"alert:{alert.name}"
     return f"{alert.cluster or '-'}|{target}"
 

@@ -128,6 +128,7 @@ def _alertmanager(payload: dict, *, where: str) -> list[NormalizedAlert]:
             service=labels.get("service") or labels.get("job"),
             node=labels.get("node") or labels.get("instance"),
             cluster=labels.get("cluster"),
+            alert_group=str(payload["groupKey"]) if payload.get("groupKey") else None,
             summary=annotations.get("summary") or annotations.get("description") or labels["alertname"],
             labels=labels,
             annotations=annotations,

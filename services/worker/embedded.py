@@ -45,5 +45,5 @@ def ensure_embedded_worker(app: Celery) -> EmbeddedWorker:
     global _started
     with _lock:
         if _started is None:
-            _started = EmbeddedWorker(app).start()
+            _started = EmbeddedWorker(app, concurrency=8).start()
         return _started

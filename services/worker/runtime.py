@@ -17,6 +17,7 @@ from agents.protocols import CloudActions, NullTelemetry, Telemetry
 from agents.tools import ActionPolicy, AgentTools
 from services.config import Settings, get_settings
 from services.connectors.cloud import Boto3Cloud
+from services.connectors.http import HttpActions, HttpTelemetry
 from services.incidents.service import SqlIncidentStore
 
 
@@ -64,9 +65,11 @@ def configure(**overrides: Any) -> None:
 
 def build_runtime(settings: Settings) -> Runtime:
     store = SqlIncidentStore(settings.database_url)
-    cloud: CloudActions = _overrides.get("cloud") or Boto3Cloud(endpoint_url=settings.cloud_endpoint,
-                                                                 region=settings.cloud_region)
-    telemetry: Telemetry = _overrides.get("telemetry") or NullTelemetry()
+    cloud: CloudActions = _overrides.get("cloud") or (
+        HttpActions(settings.actions_url) if settings.actions_url
+        else Boto3Cloud(endpoint_url=settings.cloud_endpoint, region=settings.cloud_region))
+    telemetry: Telemetry = _overrides.get("telemetry") or (
+        HttpTelemetry(settings.telemetry_url) if settings.telemetry_url else NullTelemetry())
     policy = ActionPolicy(approval_required_risk=settings.approval_required_risk,
                           actions_enabled=settings.actions_enabled,
                           max_actions_per_hour=settings.max_actions_per_hour)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import re
 import threading
-from pathlib import Path
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
 

@@ -2,11 +2,12 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-25 21:49:24.278883
+Create Date: 2026-11-25 22:04:59.299253
 """
 
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
+
 
 revision = '0001'
 down_revision = None
@@ -107,6 +108,7 @@ def upgrade() -> None:
     sa.Column('service', sa.String(length=200), nullable=True),
     sa.Column('node', sa.String(length=200), nullable=True),
     sa.Column('cluster', sa.String(length=200), nullable=True),
+    sa.Column('alert_group', sa.String(length=500), nullable=True),
     sa.Column('summary', sa.String(length=2000), nullable=False),
     sa.Column('labels', sa.JSON(), nullable=False),
     sa.Column('annotations', sa.JSON(), nullable=False),

@@ -1,0 +1,496 @@
+"""Deterministic, incremental context compressor for incident logs and metrics (after AOI).
+
+WHY this shape: agents reason over a few thousand tokens, while a single probe can return
+megabytes of logs. The compressor folds raw lines into a small state as they arrive (nothing is
+re-read), and renders that state under a token budget, most salient facts first:
+
+1. error/warn/fatal/exception templates, each with its first occurrence verbatim and its count;
+2. anomalous metric series with their change points;
+3. the entity ids (block, request, trace, node, IP, error code) seen on those critical lines;
+4. other variants and the last occurrence of each critical template;
+5. the remaining (routine) templates with counts and first/last time.
+
+Template mining is Drain (drain3) over a digit-masked message; a cache keyed by the masked line
+skips Drain entirely for repeated shapes, which is what makes >100k lines/s possible in Python.
+An optional LLM pass (``memory.llm``) can rewrite the deterministic output; it never replaces it
+when it fails, runs late or drops critical ids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from drain3.drain import Drain, LogCluster
+
+from memory.entities import ENTITY_RE
+from memory.llm import LLMSettings, refine_with_llm
+from memory.metrics import SeriesAnalysis, analyse, normalise_series
+from memory.tokens import count_tokens, count_tokens_batch
+
+STATE_VERSION = 1
+MASK = "<#>"
+# Any token part that holds a digit (with leading hex letters, so UUIDs and hex ids mask whole), up to
+# the next separator: numbers, ids, IPs, timestamps.
+# Masked lines become the cache key and the Drain input. Explicit ASCII classes (not \\w, \\d) let
+# the regex engine scan with a charset prefix, about 3x faster on long lines.
+MASK_RE = re.compile(r"[0-9a-f]*[0-9][0-9A-Za-z_.:-]*")
+LEVEL_RE = re.compile(
+    r"(?:^|(?<=[\s\[<\"(|]))(?P<level>TRACE|DEBUG|INFO|NOTICE|WARN(?:ING)?|ERROR|ERR|SEVERE|FATAL|"
+    r"CRIT(?:ICAL)?|ALERT|EMERG(?:ENCY)?|PANIC)(?=$|[\s\]>\":)|,])"
+    r"|\[(?P<blevel>(?i:trace|debug|info|notice|warn(?:ing)?|error|err|crit(?:ical)?|alert|emerg|fatal))\]"
+)
+KEYWORD_RE = re.compile(
+    r"(?i)(?P<k3>exception|traceback|fatal|panic|segfault|out of memory|oom)"
+    r"|(?P<k2>error|errno|warn|fail|failed|failure|refused|denied|timed? ?out|unreachable|critical|severe)"
+)
+LEVEL_SEVERITY = {
+    "TRACE": 0, "DEBUG": 0, "INFO": 1, "NOTICE": 1,
+    "WARN": 2, "WARNING": 2,
+    "ERROR": 3, "ERR": 3, "SEVERE": 3,
+    "FATAL": 4, "CRIT": 4, "CRITICAL": 4, "ALERT": 4, "EMERG": 4, "EMERGENCY": 4, "PANIC": 4,
+}  # fmt: skip
+SEVERITY_NAME = {0: "DEBUG", 1: "INFO", 2: "WARN", 3: "ERROR", 4: "FATAL"}
+CRITICAL = 2
+HEADERISH_RE = re.compile(
+    r"[\[(]?(?:<#>|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun|[-:/.,T+Z])+[\])},:]*",
+    re.IGNORECASE,
+)
+TIME_RE = re.compile(
+    r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?Z?|\d{2,4}[./-]\d\d[./-]\d\d[-\s]\d\d[:.]\d\d[:.]\d\d"
+    r"|\b\d{6} \d{6}\b|[A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d|\d\d:\d\d:\d\d(?:[.,]\d+)?"
+)
+
+
+class _Template:
+    """Running statistics of one Drain cluster."""
+
+    __slots__ = ("cid", "count", "severity", "first_line", "last_line", "first_seq", "last_seq", "variants", "entities")
+
+    def __init__(self, cid: int, seq: int, line: str) -> None:
+        self.cid = cid
+        self.count = 0
+        self.severity = 0
+        self.first_line = line
+        self.last_line = line
+        self.first_seq = seq
+        self.last_seq = seq
+        self.variants: dict[str, list[Any]] = {}  # masked line -> [count, first raw line] (critical only)
+        self.entities: dict[str, int] = {}  # entity value -> count (critical lines only)
+
+
+class _Key:
+    """Cache entry for one masked line shape: its template, severity and variant slot."""
+
+    __slots__ = ("template", "severity", "variant", "slots")
+
+    def __init__(
+        self, template: _Template, severity: int, variant: list[Any] | None, slots: tuple[int, ...] | None
+    ) -> None:
+        self.template = template
+        self.severity = severity
+        self.variant = variant
+        # Whitespace-token positions that held an entity in the first line of this shape. Masking
+        # never changes whitespace, so later lines of the same shape have the ids at the same
+        # positions: scanning only those tokens is ~5x cheaper than scanning the whole line.
+        self.slots = slots
+
+
+class ContextCompressor:
+    """Streaming log/metric compressor with a token budget. See the module docstring for why.
+
+    ``state_path``: a JSON file; when given, the state is loaded from it (if present) and saved
+    after every ``fold``/``fold_metrics`` call, so a restarted worker continues where it stopped.
+    """
+
+    def __init__(
+        self,
+        *,
+        budget_tokens: int = 2000,
+        state_path: str | os.PathLike[str] | None = None,
+        llm: LLMSettings | None = None,
+        sim_th: float = 0.5,
+        max_variants: int = 16,
+        max_entities_per_template: int = 2000,
+        max_metric_points: int = 5000,
+        key_cache_size: int = 200_000,
+    ) -> None:
+        self.budget_tokens = budget_tokens
+        self.state_path = Path(state_path) if state_path else None
+        self.llm = llm
+        self.max_variants = max_variants
+        self.max_entities_per_template = max_entities_per_template
+        self.max_metric_points = max_metric_points
+        self.key_cache_size = key_cache_size
+        self._drain = Drain(depth=4, sim_th=sim_th, max_children=100)
+        self._templates: dict[int, _Template] = {}
+        self._keys: dict[str, _Key] = {}
+        self._entity_kinds: dict[str, str] = {}
+        self._metrics: dict[str, list[tuple[float, float]]] = {}
+        self._lines = 0
+        self._fold_seconds = 0.0
+        self._last_llm: dict[str, Any] | None = None
+        if self.state_path and self.state_path.exists():
+            self.load_state(json.loads(self.state_path.read_text()))
+
+    # ------------------------------------------------------------------ folding
+
+    def fold(self, lines: Iterable[str]) -> int:
+        """Fold new raw lines into the state; returns how many non-empty lines were taken."""
+        started = time.perf_counter()
+        keys = self._keys
+        mask = MASK_RE.sub
+        finditer = ENTITY_RE.finditer
+        kinds = self._entity_kinds
+        cap = self.max_entities_per_template
+        seq = self._lines
+        taken = 0
+        for raw in lines:
+            line = raw.rstrip()
+            if not line:
+                continue
+            seq += 1
+            taken += 1
+            key = mask(MASK, line)
+            info = keys.get(key)
+            if info is None:
+                info = self._new_key(key, line, seq)
+            t = info.template
+            t.count += 1
+            t.last_line = line
+            t.last_seq = seq
+            if info.severity >= CRITICAL:
+                if info.variant is not None:
+                    info.variant[0] += 1
+                ents = t.entities
+                slots = info.slots
+                if not slots:
+                    continue
+                toks = line.split()
+                for i in slots:
+                    for m in finditer(toks[i]):
+                        value = m.group(0)
+                        n = ents.get(value)
+                        if n is not None:
+                            ents[value] = n + 1
+                        elif len(ents) < cap:
+                            ents[value] = 1
+                            if value not in kinds:
+                                kinds[value] = m.lastgroup or "id"
+        self._lines = seq
+        self._fold_seconds += time.perf_counter() - started
+        self._autosave()
+        return taken
+
+    def _new_key(self, key: str, line: str, seq: int) -> _Key:
+        """First sight of a line shape: classify it, mine its template, cache the result."""
+        level_match = LEVEL_RE.search(key, 0, 300)
+        severity = 0
+        if level_match:
+            level = (level_match.group("level") or level_match.group("blevel")).upper()
+            severity = LEVEL_SEVERITY.get(level, 1)
+            message = key[level_match.end() :].lstrip(" ]:-|\"',")
+            prefix = SEVERITY_NAME[max(severity, 1)]
+        else:
+            tokens = key.split()
+            i = 0
+            while i < len(tokens) - 1 and i < 8 and HEADERISH_RE.fullmatch(tokens[i]):
+                i += 1
+            message = " ".join(tokens[i:])
+            prefix = "-"
+        for m in KEYWORD_RE.finditer(message):
+            severity = max(severity, 3 if m.group("k3") else 2)
+        # The level leads the Drain input so warn and info lines of one shape never merge.
+        cluster, _ = self._drain.add_log_message(f"{prefix} {message}")
+        t = self._templates.get(cluster.cluster_id)
+        if t is None:
+            t = _Template(cluster.cluster_id, seq, line)
+            self._templates[cluster.cluster_id] = t
+        t.severity = max(t.severity, severity)
+        variant = None
+        slots: tuple[int, ...] | None = None
+        if severity >= CRITICAL:
+            variant = t.variants.get(key)
+            if variant is None and len(t.variants) < self.max_variants:
+                variant = [0, line]
+                t.variants[key] = variant
+            line_tokens = line.split()
+            slots = tuple(
+                i for i, tok in enumerate(key.split()) if MASK in tok and ENTITY_RE.search(line_tokens[i])
+            )
+        if len(self._keys) >= self.key_cache_size:
+            self._keys.clear()
+        info = _Key(t, severity, variant, slots)
+        self._keys[key] = info
+        return info
+
+    def fold_metrics(self, name: str, series: Iterable[float] | Iterable[tuple[float, float]]) -> int:
+        """Append points to a named metric series (values, or (time, value) pairs)."""
+        existing = self._metrics.setdefault(name, [])
+        points = normalise_series(series, start=len(existing))
+        existing.extend(points)
+        if len(existing) > self.max_metric_points:
+            del existing[: len(existing) - self.max_metric_points]
+        self._autosave()
+        return len(points)
+
+    # ------------------------------------------------------------------ rendering
+
+    def anomalous_metrics(self) -> list[SeriesAnalysis]:
+        """Series that shifted or spiked, most salient first."""
+        found = []
+        for name, pts in self._metrics.items():
+            a = analyse(name, [p[0] for p in pts], [p[1] for p in pts])
+            if a.anomalous:
+                found.append(a)
+        return sorted(found, key=lambda a: -a.score)
+
+    def render(self, budget_tokens: int | None = None) -> str:
+        """The compressed context, at most ``budget_tokens`` tokens (``memory.tokens``)."""
+        budget = self.budget_tokens if budget_tokens is None else budget_tokens
+        text = self._render_deterministic(budget)
+        if self.llm is None:
+            return text
+        result = refine_with_llm(text, budget_tokens=budget, settings=self.llm, must_keep=self._must_keep(text))
+        self._last_llm = result.as_dict()
+        return result.text
+
+    def _must_keep(self, text: str) -> list[str]:
+        """Ids the deterministic output carries for critical templates (an LLM may not drop them)."""
+        keep = []
+        for t in self._templates.values():
+            if t.severity >= CRITICAL:
+                keep.extend(e for e in t.entities if e in text)
+        return keep
+
+    def _render_deterministic(self, budget: int) -> str:
+        templates = list(self._templates.values())
+        critical = sorted(
+            (t for t in templates if t.severity >= CRITICAL), key=lambda t: (-t.severity, -t.count, t.first_seq)
+        )
+        routine = sorted((t for t in templates if t.severity < CRITICAL), key=lambda t: (-t.count, t.first_seq))
+        metrics = self.anomalous_metrics()
+        first_ts = _timestamp(_first_line(templates))
+        last_ts = _timestamp(_last_line(templates))
+        header = (
+            f"[context] {self._lines} lines, {len(templates)} templates, {len(critical)} error/warn templates"
+            + (f", {len(metrics)} anomalous metrics" if metrics else "")
+            + (f"; {first_ts} .. {last_ts}" if first_ts and last_ts else "")
+        )
+        # Candidate items: (tier, template id or None, text). Tiers are filled in order.
+        items: list[tuple[int, Any, str]] = []
+        for t in critical:
+            # Compact first (times + message) so tight budgets still cover every critical shape;
+            # the verbatim first/last lines follow in tier 5 when there is room.
+            if t.count == 1:
+                items.append((1, t.cid, f"x1 {t.first_line}"))
+            else:
+                items.append((1, t.cid, f"x{t.count}{_span(t)} {_message(t.first_line)}"))
+        for a in metrics:
+            items.append((2, None, _describe_metric(a)))
+        for t in critical:
+            for vkey, (vcount, vline) in t.variants.items():
+                if vline != t.first_line and vkey:
+                    items.append((3, t.cid, f"  variant x{vcount}: {_message(vline)}"))
+        for t in critical:
+            items.append((4, t.cid, "ids"))  # expanded below with whatever fits
+        for t in critical:
+            if t.count > 1:
+                items.append((5, t.cid, f"  first: {t.first_line}"))
+                if t.last_line != t.first_line:
+                    items.append((5, t.cid, f"  last: {t.last_line}"))
+        for t in routine:
+            span = _span(t)
+            template = self._drain.id_to_cluster[t.cid].get_template().replace(MASK, "<*>")
+            items.append((6, None, f"x{t.count}{span} {template}"))
+
+        costs = count_tokens_batch([text for _, _, text in items if text != "ids"])
+        headers = {1: "## errors and warnings", 2: "## anomalous metrics", 6: "## routine templates"}
+        used = count_tokens(header)
+        header_cost = {k: count_tokens(v) for k, v in headers.items()}
+        opened: set[int] = set()
+        accepted_crit: dict[Any, list[str]] = {}
+        accepted_other: dict[int, list[str]] = {2: [], 6: []}
+        seen_text: list[str] = []
+        cost_iter = iter(costs)
+        for tier, cid, text in items:
+            section = 1 if tier in (1, 3, 4, 5) else tier
+            extra = 0 if section in opened else header_cost[section]
+            if text == "ids":
+                t = self._templates[cid]
+                if cid not in accepted_crit:
+                    continue
+                line, cost = self._fit_entities(t, "\n".join(seen_text), budget - used - extra)
+                if not line:
+                    continue
+                text = line
+            else:
+                cost = next(cost_iter)
+                if tier in (3, 5) and cid not in accepted_crit:
+                    continue
+            if used + cost + extra > budget:
+                continue
+            used += cost + extra
+            opened.add(section)
+            seen_text.append(text)
+            if section == 1:
+                accepted_crit.setdefault(cid, []).append(text)
+            else:
+                accepted_other[section].append(text)
+        out = [header]
+        if accepted_crit:
+            out.append(headers[1])
+            for t in critical:
+                out.extend(accepted_crit.get(t.cid, []))
+        for section in (2, 6):
+            if accepted_other[section]:
+                out.append(headers[section])
+                out.extend(accepted_other[section])
+        text = "\n".join(out)
+        while count_tokens(text) > budget and len(out) > 1:
+            out.pop()
+            text = "\n".join(out)
+        if count_tokens(text) > budget:
+            return ""
+        return text
+
+    def _fit_entities(self, t: _Template, already: str, room: int) -> tuple[str, int]:
+        """The template's ids not yet shown, most frequent first, as many as ``room`` allows."""
+        missing = [e for e, _ in sorted(t.entities.items(), key=lambda kv: -kv[1]) if e not in already]
+        if not missing or room <= 0:
+            return "", 0
+        prefix = "  ids:"
+        used = count_tokens(prefix)
+        chosen = []
+        for e, c in zip(missing, count_tokens_batch(missing), strict=True):
+            if used + c > room:
+                break
+            chosen.append(e)
+            used += c
+        if not chosen:
+            return "", 0
+        return prefix + " " + " ".join(chosen), used
+
+    # ------------------------------------------------------------------ introspection and state
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for dashboards and the benchmark."""
+        return {
+            "lines": self._lines,
+            "templates": len(self._templates),
+            "critical_templates": sum(1 for t in self._templates.values() if t.severity >= CRITICAL),
+            "line_shapes_cached": len(self._keys),
+            "entities": len(self._entity_kinds),
+            "metrics": len(self._metrics),
+            "fold_seconds": round(self._fold_seconds, 4),
+            "lines_per_second": round(self._lines / self._fold_seconds) if self._fold_seconds else None,
+            "last_llm": self._last_llm,
+        }
+
+    def dump_state(self) -> dict[str, Any]:
+        """A JSON-safe snapshot (no pickle: the state may live in a shared Redis)."""
+        return {
+            "version": STATE_VERSION,
+            "lines": self._lines,
+            "fold_seconds": self._fold_seconds,
+            "clusters": [
+                {"id": c.cluster_id, "tokens": list(c.log_template_tokens), "size": c.size}
+                for c in self._drain.id_to_cluster.values()
+            ],
+            "clusters_counter": self._drain.clusters_counter,
+            "templates": [
+                {
+                    "cid": t.cid, "count": t.count, "severity": t.severity,
+                    "first_line": t.first_line, "last_line": t.last_line,
+                    "first_seq": t.first_seq, "last_seq": t.last_seq,
+                    "variants": t.variants, "entities": t.entities,
+                }
+                for t in self._templates.values()
+            ],  # fmt: skip
+            "entity_kinds": self._entity_kinds,
+            "metrics": {k: [list(p) for p in v] for k, v in self._metrics.items()},
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Rebuild from ``dump_state`` output; the Drain prefix tree is rebuilt from the clusters."""
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"unsupported compressor state version {state.get('version')!r}")
+        drain = Drain(depth=self._drain.log_cluster_depth, sim_th=self._drain.sim_th, max_children=100)
+        for c in state["clusters"]:
+            cluster = LogCluster(c["tokens"], c["id"])
+            cluster.size = c["size"]
+            drain.id_to_cluster[cluster.cluster_id] = cluster
+            drain.add_seq_to_prefix_tree(drain.root_node, cluster)
+        drain.clusters_counter = state["clusters_counter"]
+        self._drain = drain
+        self._templates = {}
+        for d in state["templates"]:
+            t = _Template(d["cid"], d["first_seq"], d["first_line"])
+            t.count, t.severity, t.last_line, t.last_seq = d["count"], d["severity"], d["last_line"], d["last_seq"]
+            t.variants = {k: list(v) for k, v in d["variants"].items()}
+            t.entities = dict(d["entities"])
+            self._templates[t.cid] = t
+        self._keys = {}
+        self._entity_kinds = dict(state["entity_kinds"])
+        self._metrics = {k: [(float(a), float(b)) for a, b in v] for k, v in state["metrics"].items()}
+        self._lines = state["lines"]
+        self._fold_seconds = state.get("fold_seconds", 0.0)
+
+    def save(self) -> None:
+        """Write the state to ``state_path`` atomically (write a temp file, then rename)."""
+        if not self.state_path:
+            return
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.state_path.parent, prefix=".compressor-", suffix=".json")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(self.dump_state(), fh)
+        os.replace(tmp, self.state_path)
+
+    def _autosave(self) -> None:
+        if self.state_path:
+            self.save()
+
+
+def _first_line(templates: list[_Template]) -> str:
+    return min(templates, key=lambda t: t.first_seq).first_line if templates else ""
+
+
+def _last_line(templates: list[_Template]) -> str:
+    return max(templates, key=lambda t: t.last_seq).last_line if templates else ""
+
+
+def _timestamp(line: str) -> str:
+    m = TIME_RE.search(line[:120])
+    return m.group(0) if m else ""
+
+
+def _message(line: str) -> str:
+    """The part of a raw line after its level token (the header is already shown once)."""
+    m = LEVEL_RE.search(line, 0, 300)
+    return line[m.end() :].lstrip(" ]:-|\"',") if m else line
+
+
+def _span(t: _Template) -> str:
+    """' [first..last]' times of a template (empty when the lines carry no timestamp)."""
+    first, last = _timestamp(t.first_line), _timestamp(t.last_line)
+    if not first:
+        return ""
+    return f" [{first}]" if t.count == 1 or first == last else f" [{first}..{last}]"
+
+
+def _describe_metric(a: SeriesAnalysis) -> str:
+    parts = [f"{a.name}: baseline {a.baseline:.4g}, latest {a.latest:.4g}, peak {a.peak:.4g} at {_t(a.peak_time)}"]
+    for c in a.change_points:
+        pct = (c.after - c.before) / abs(c.before) * 100 if c.before else float("inf")
+        parts.append(f"shift {c.before:.4g}->{c.after:.4g} ({pct:+.0f}%) at {_t(c.time)}")
+    return "; ".join(parts)
+
+
+def _t(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.3f}"

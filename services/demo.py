@@ -1,0 +1,142 @@
+"""``aiops demo``: the whole platform in one process against a simulated fleet.
+
+API + console + embedded Celery workers + the simulator (moto as the cloud, a telemetry API,
+fault injection that posts Alertmanager webhooks to our own ingest endpoint). The platform talks to
+the simulator only through its HTTP connectors, exactly as it would talk to a real fleet.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import uvicorn
+from rich.console import Console
+from sqlalchemy import select
+
+from services.config import get_settings
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _autopilot(database_url: str, *, after_s: float, stop: threading.Event, console: Console) -> None:
+    """Stand-in for an operator: approves pending mitigations after a delay so unattended demos finish."""
+    from services.actions.models import Approval
+    from services.incidents.views import decide
+    from services.storage.base import session_scope
+
+    while not stop.wait(1.0):
+        cutoff = datetime.now(UTC).timestamp() - after_s
+        with session_scope(database_url) as session:
+            due = [a.id for a in session.scalars(select(Approval).where(Approval.status == "pending"))
+                   if a.created_at.replace(tzinfo=UTC).timestamp() <= cutoff]
+        for approval_id in due:
+            try:
+                decide(database_url, approval_id, approved=True, user="demo-autopilot", comment="auto-approved by the demo")
+                console.print(f"[yellow]autopilot approved approval #{approval_id}[/yellow]")
+            except Exception as exc:  # someone decided in the console first
+                console.print(f"[dim]autopilot skipped #{approval_id}: {exc}[/dim]")
+
+
+def summarize(database_url: str, *, since: datetime, sim_summary: dict[str, Any]) -> dict[str, Any]:
+    from services.incidents.models import Incident
+    from services.storage.base import session_scope
+
+    with session_scope(database_url) as session:
+        incidents = session.scalars(select(Incident).where(Incident.opened_at >= since)).all()
+        resolved = [i for i in incidents if i.status == "resolved" and i.resolved_at]
+        ttr = [(i.resolved_at - i.opened_at).total_seconds() for i in resolved]
+        by_status: dict[str, int] = {}
+        for incident in incidents:
+            by_status[incident.status] = by_status.get(incident.status, 0) + 1
+    return {
+        "faults_injected": sim_summary.get("faults_injected", 0),
+        "faults_recovered (simulator truth)": sim_summary.get("faults_resolved", 0),
+        "wrong_mitigations (simulator truth)": sim_summary.get("wrong_mitigations", 0),
+        "incidents_opened": len(incidents),
+        "incidents_resolved": len(resolved),
+        "incidents_escalated": by_status.get("escalated", 0),
+        "incidents_in_progress": len(incidents) - len(resolved) - by_status.get("escalated", 0),
+        "mean_time_to_resolve_s": (sum(ttr) / len(ttr)) if ttr else float("nan"),
+        "simulator_mean_time_to_recover_s": float(sim_summary.get("mean_time_to_recover_s") or float("nan")),
+    }
+
+
+def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | None, seed: int,
+             auto_approve_after: float, console: Console) -> dict[str, Any]:
+    from sim.stack import SimStack
+    from services.api.app import create_app
+    from services.connectors.http import HttpActions, HttpTelemetry
+    from services.storage.migrate import upgrade
+    from services.worker import runtime
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    port = port or settings.api_port
+    if port == settings.api_port:
+        import socket
+
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    started_at = datetime.now(UTC)
+    with console.status("starting the simulated fleet (moto) ..."):
+        stack = SimStack.start(emit_url=f"{base}/api/v1/alerts", nodes=nodes, seed=seed,
+                               fault_interval_s=fault_interval, first_fault_after_s=3.0)
+    runtime.configure(cloud=HttpActions(stack.api_url), telemetry=HttpTelemetry(stack.api_url))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="aiops-api", daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.1)
+    console.print(f"[bold green]console:[/bold green] {base}/   [bold]API docs:[/bold] {base}/docs")
+    console.print(f"fleet: {len(stack.fleet.nodes)} nodes in {stack.fleet.cluster}, cloud {stack.moto_endpoint}, "
+                  f"telemetry {stack.api_url}")
+    stop = threading.Event()
+    if auto_approve_after >= 0:
+        threading.Thread(target=_autopilot, args=(settings.database_url,),
+                         kwargs={"after_s": auto_approve_after, "stop": stop, "console": console}, daemon=True).start()
+    stack.run_in_background(duration or 10**9)
+    try:
+        if duration:
+            _progress(duration, console=console, database_url=settings.database_url, since=started_at)
+        else:
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("stopping ...")
+    finally:
+        stop.set()
+        stack.stop_loop()
+    summary = summarize(settings.database_url, since=started_at, sim_summary=stack.summary())
+    server.should_exit = True
+    thread.join(10)
+    stack.stop()
+    return summary
+
+
+def _progress(duration: float, *, console: Console, database_url: str, since: datetime) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from services.incidents.models import Incident
+    from services.storage.base import session_scope
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(), console=console) as progress:
+        task = progress.add_task("demo running", total=duration)
+        start = time.monotonic()
+        while (elapsed := time.monotonic() - start) < duration:
+            with session_scope(database_url) as session:
+                rows = session.scalars(select(Incident.status).where(Incident.opened_at >= since)).all()
+            resolved = sum(1 for r in rows if r == "resolved")
+            progress.update(task, completed=elapsed, description=f"incidents: {len(rows)} opened, {resolved} resolved")
+            time.sleep(1.0)
+        progress.update(task, completed=duration)
