@@ -6,6 +6,7 @@ Nodes here are plain functions of the state; ``graph.py`` wires them. Approval i
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -23,6 +24,7 @@ RUNBOOK: dict[str, tuple[str, str, str]] = {
     "bad_deploy": ("rollback", "medium", "service"),
     "cpu_saturation": ("scale_out", "low", "service"),
 }
+log = logging.getLogger(__name__)
 NODE_FAULTS = {"disk_failure", "kernel_hang", "network_partition"}
 # actions that take the target out of rotation: success means the impact is gone, not that the node is well
 REMOVES_TARGET = {"send_to_repair"}
@@ -143,5 +145,8 @@ def resolve(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     tools.store.update_incident(incident_id, status=status, mitigation=step.get("action") if state.get("recovered") else None,
                                 resolved=status == "resolved")
     if tools.on_resolved:
-        tools.on_resolved({**state, "outcome": outcome})
+        try:
+            tools.on_resolved({**state, "outcome": outcome})
+        except Exception:  # remembering must never undo a resolution; the next upkeep repairs memory
+            log.exception("incident %s: recording the episode failed", incident_id)
     return {"outcome": outcome}

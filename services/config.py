@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     chroma_path: str = str(VAR_DIR / "chroma")
     chroma_host: str | None = None
     chroma_port: int = 8000
+    memory_enabled: bool = Field(default=True, description="episodic/semantic memory and the context compressor")
+    context_budget_tokens: int = Field(default=1200, description="token budget of an incident's compressed context")
     # cloud: empty endpoint means the simulator's in-process moto server (demo); set for a real or moto cloud
     cloud_endpoint: str | None = None
     cloud_region: str = "us-east-1"

@@ -72,11 +72,11 @@ def summarize(database_url: str, *, since: datetime, sim_summary: dict[str, Any]
 
 def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | None, seed: int,
              auto_approve_after: float, console: Console) -> dict[str, Any]:
-    from sim.stack import SimStack
     from services.api.app import create_app
     from services.connectors.http import HttpActions, HttpTelemetry
     from services.storage.migrate import upgrade
     from services.worker import runtime
+    from sim.stack import SimStack
 
     settings = get_settings()
     upgrade(settings.database_url)

@@ -53,6 +53,7 @@ def platform_env(tmp_path, monkeypatch, moto_endpoint) -> Iterator[dict[str, str
         "AIOPS_DATABASE_URL": f"sqlite:///{tmp_path / 'aiops.db'}",
         "AIOPS_CLOUD_ENDPOINT": moto_endpoint,
         "AIOPS_CHROMA_PATH": str(tmp_path / "chroma"),
+        "AIOPS_EMBEDDING": "hashing",  # the MiniLM path is covered by tests/memory; this keeps start-up fast
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

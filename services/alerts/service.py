@@ -17,12 +17,19 @@ class IngestResult:
     new: list[int] = field(default_factory=list)          # stored, to be handed to the observer
     duplicates: list[int] = field(default_factory=list)   # repeats folded into an existing alert
     resolved: list[int] = field(default_factory=list)     # firing alerts closed by a resolved notice
+    incidents_opened: list[int] = field(default_factory=list)  # new incidents, each to be observed once
+    incidents_joined: list[int] = field(default_factory=list)  # open incidents that received new alerts
 
     def to_dict(self) -> dict[str, list[int]]:
-        return {"new": self.new, "duplicates": self.duplicates, "resolved": self.resolved}
+        return {"new": self.new, "duplicates": self.duplicates, "resolved": self.resolved,
+                "incidents_opened": self.incidents_opened, "incidents_joined": self.incidents_joined}
 
 
-def store_alerts(session: Session, alerts: list[NormalizedAlert]) -> IngestResult:
+def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_window_s: int = 900) -> IngestResult:
+    """Store, deduplicate and group in one transaction, so alerts sent together share one incident."""
+    from agents.priorities import task_priority
+    from services.incidents.service import attach_alert
+
     result = IngestResult()
     for incoming in alerts:
         fp = fingerprint(incoming)
@@ -49,4 +56,10 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert]) -> IngestResul
         session.add(alert)
         session.flush()
         result.new.append(alert.id)
+        incident, created = attach_alert(session, alert, window_s=group_window_s,
+                                         priority=task_priority(alert.severity))
+        alert.dispatched = True
+        target = result.incidents_opened if created else result.incidents_joined
+        if incident.id not in result.incidents_opened and incident.id not in target:
+            target.append(incident.id)
     return result

@@ -21,22 +21,24 @@ log = logging.getLogger(__name__)
 MAX_BODY = 5 * 1024 * 1024
 
 
-def dispatch(alert_ids: list[int], *, severity_by_id: dict[int, str]) -> list[int]:
-    """Hand stored alerts to the observer; a broker failure leaves them for the redispatch job."""
+def dispatch(incident_ids: list[int], *, database_url: str) -> list[int]:
+    """Hand new incidents to the observer; a broker failure leaves their alerts for the redispatch job."""
     from agents.priorities import task_priority
-    from services.storage.base import session_scope as scope
+    from services.incidents.models import Incident
     from services.worker import tasks
 
     failed = []
-    for alert_id in alert_ids:
+    for incident_id in incident_ids:
         try:
-            tasks.send(tasks.observe, alert_id, priority=task_priority(severity_by_id.get(alert_id, "warning")))
+            with session_scope(database_url) as session:
+                severity = session.get(Incident, incident_id).severity
+            tasks.send(tasks.observe, incident_id, priority=task_priority(severity))
         except Exception:  # broker down: the alert is stored, beat's redispatch will retry
-            log.exception("could not enqueue alert %s; it stays stored for redispatch", alert_id)
-            failed.append(alert_id)
+            log.exception("could not enqueue incident %s; its alerts stay stored for redispatch", incident_id)
+            failed.append(incident_id)
     if failed:
-        with scope(get_settings().database_url) as session:
-            for alert in session.scalars(select(Alert).where(Alert.id.in_(failed))):
+        with session_scope(database_url) as session:
+            for alert in session.scalars(select(Alert).where(Alert.incident_id.in_(failed))):
                 alert.dispatched = False
     return failed
 
@@ -55,13 +57,11 @@ async def ingest(request: Request, user: str = Depends(current_user), settings: 
 
     ALERTS_INGESTED.inc(len(alerts))
     with session_scope(settings.database_url) as session:
-        result = store_alerts(session, alerts)
-        severities = {a.id: a.severity for a in session.scalars(select(Alert).where(Alert.id.in_(result.new)))}
-        for alert in session.scalars(select(Alert).where(Alert.id.in_(result.new))):
-            alert.dispatched = True
+        result = store_alerts(session, alerts, group_window_s=settings.incident_group_window_s)
         record(session, actor=user, action="alerts.ingest", data=result.to_dict())
-    failed = dispatch(result.new, severity_by_id=severities)
-    return {"accepted": len(alerts), **result.to_dict(), "queued": [i for i in result.new if i not in failed]}
+    failed = dispatch(result.incidents_opened, database_url=settings.database_url)
+    return {"accepted": len(alerts), **result.to_dict(),
+            "queued": [i for i in result.incidents_opened if i not in failed]}
 
 
 @router.get("", summary="List alerts, newest first")

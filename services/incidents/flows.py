@@ -18,7 +18,7 @@ from agents.graph import STAGE_FIRST_NODE
 from agents.priorities import task_priority
 from services.alerts.models import Alert
 from services.incidents.models import Incident
-from services.incidents.service import add_event, attach_alert
+from services.incidents.service import add_event
 from services.storage.base import session_scope, utcnow
 from services.worker.runtime import get_runtime
 
@@ -49,20 +49,14 @@ def _alert_view(alert: Alert) -> dict[str, Any]:
             "node": alert.node, "cluster": alert.cluster, "labels": dict(alert.labels), "summary": alert.summary}
 
 
-def observe_alert(alert_id: int) -> int | None:
-    """Group the alert into an incident; for a new incident run the observer and hand over to the diagnoser."""
+def observe_incident(incident_id: int) -> int | None:
+    """Run the observer on a new incident and hand over to the diagnoser (a repeat finds the step done)."""
     runtime = get_runtime()
-    settings = runtime.settings
-    with session_scope(settings.database_url) as session:
-        alert = session.get(Alert, alert_id)
-        if alert is None:
-            log.warning("alert %s vanished before observation", alert_id)
-            return None
-        incident, _created = attach_alert(session, alert, window_s=settings.incident_group_window_s,
-                                          priority=task_priority(alert.severity))
-        alert.dispatched = True
-        incident_id = incident.id
+    with session_scope(runtime.settings.database_url) as session:
         first = session.scalars(select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id).limit(1)).first()
+        if first is None:
+            log.warning("incident %s has no alert; nothing to observe", incident_id)
+            return None
         first_view = _alert_view(first)
     config = _config(incident_id)
     snapshot = runtime.graph.get_state(config)

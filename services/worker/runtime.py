@@ -74,6 +74,11 @@ def build_runtime(settings: Settings) -> Runtime:
                           actions_enabled=settings.actions_enabled,
                           max_actions_per_hour=settings.max_actions_per_hour)
     tools = AgentTools(store=store, cloud=cloud, telemetry=telemetry, policy=policy)
+    if settings.memory_enabled:
+        from services.episodes.service import agent_memory
+
+        memory = agent_memory(settings)
+        tools.compress, tools.recall, tools.on_resolved = memory.compress, memory.recall, memory.on_resolved
     for name in ("compress", "recall", "recommend_node_action", "on_resolved"):
         if name in _overrides:
             setattr(tools, name, _overrides[name])

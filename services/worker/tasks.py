@@ -31,12 +31,11 @@ def _timed(task, incident_id: int, stage: str, fn, sent_at: float | None) -> Any
 
 
 @app.task(name="aiops.observe", bind=True, **RETRY)
-def observe(self, alert_id: int, sent_at: float | None = None) -> int | None:
+def observe(self, incident_id: int, sent_at: float | None = None) -> int | None:
     from services.incidents import flows
 
     started = time.time()
-    incident_id = flows.observe_alert(alert_id)
-    if incident_id is not None:
+    if flows.observe_incident(incident_id) is not None:
         flows.record_task_run(incident_id, stage="observe", task_id=self.request.id or f"local-{started}",
                               queued_s=max(0.0, started - (sent_at or started)), run_s=time.time() - started,
                               worker=self.request.hostname)
@@ -59,17 +58,30 @@ def act(self, incident_id: int, resume: dict[str, Any] | None = None, sent_at: f
 
 @app.task(name="aiops.redispatch")
 def redispatch(older_than_s: float = 30.0, sent_at: float | None = None) -> int:
-    """Hand stored-but-undispatched alerts to the observer (the broker was down when they arrived)."""
+    """Re-send stranded work: alerts stored while the broker was down, incidents whose graph never started."""
     from datetime import timedelta
 
     from services.alerts.models import Alert
     from services.config import get_settings
+    from services.incidents.models import Incident
+    from services.incidents.service import attach_alert
     from services.storage.base import session_scope, utcnow
+    from services.worker.runtime import get_runtime
 
+    settings = get_settings()
     cutoff = utcnow() - timedelta(seconds=older_than_s)
-    with session_scope(get_settings().database_url) as session:
-        ids = session.scalars(select(Alert.id).where(Alert.dispatched.is_(False), Alert.status == "firing",
-                                                     Alert.received_at <= cutoff)).all()
-    for alert_id in ids:
-        send(observe, alert_id, priority=4)
-    return len(ids)
+    with session_scope(settings.database_url) as session:
+        incident_ids = set()
+        for alert in session.scalars(select(Alert).where(Alert.dispatched.is_(False), Alert.status == "firing",
+                                                         Alert.received_at <= cutoff)):
+            incident, _ = attach_alert(session, alert, window_s=settings.incident_group_window_s, priority=5)
+            alert.dispatched = True
+            incident_ids.add(incident.id)
+        stale = session.scalars(select(Incident.id).where(Incident.status == "open", Incident.opened_at <= cutoff)).all()
+    graph = get_runtime().graph
+    for incident_id in stale:  # opened but the observer never ran (lost message)
+        if not graph.get_state({"configurable": {"thread_id": f"incident-{incident_id}"}}).values:
+            incident_ids.add(incident_id)
+    for incident_id in sorted(incident_ids):
+        send(observe, incident_id, priority=4)
+    return len(incident_ids)

@@ -38,6 +38,8 @@ def cluster(tmp_path, moto_endpoint):
         "AIOPS_RESULT_BACKEND": broker,
         "AIOPS_BROKER_VISIBILITY_TIMEOUT": "4",
         "AIOPS_CLOUD_ENDPOINT": moto_endpoint,
+        "AIOPS_CHROMA_PATH": str(tmp_path / "chroma"),
+        "AIOPS_EMBEDDING": "hashing",
         "PYTHONUNBUFFERED": "1",
     }
     upgrade(env["AIOPS_DATABASE_URL"])

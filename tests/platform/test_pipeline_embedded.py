@@ -70,7 +70,7 @@ def test_high_risk_action_waits_for_approval_and_resumes(platform_env):
         again = client.post(f"/api/v1/approvals/{approval['id']}/decision", json={"approved": True})
         assert again.status_code == 409
         assert again.headers["content-type"].startswith("application/problem+json")
-        detail = wait_for(lambda: _closed(client, approval["incident_id"]), timeout=60, message="incident closed")
+        detail = wait_for(lambda: _closed(client, approval["incident_id"]), timeout=120, message="incident closed")
     assert detail["status"] == "resolved"
     assert [a["kind"] for a in detail["actions"]] == ["send_to_repair"]
     assert len(detail["approvals"]) == 1 and detail["approvals"][0]["status"] == "approved"

@@ -49,10 +49,9 @@ def test_migrations_on_postgres():
 
 
 def test_app_refuses_unmigrated_database(tmp_path, monkeypatch):
+    from services.api.app import create_app
     from services.config import Settings
     from services.storage.migrate import NotMigratedError
-
-    from services.api.app import create_app
 
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'empty.db'}")
     with pytest.raises(NotMigratedError, match="run `aiops migrate`"):

@@ -5,9 +5,8 @@ Revises: (none)
 Create Date: 2026-11-25 22:04:59.299253
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
