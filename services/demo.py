@@ -93,6 +93,11 @@ def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | 
         stack = SimStack.start(emit_url=f"{base}/api/v1/alerts", nodes=nodes, seed=seed,
                                fault_interval_s=fault_interval, first_fault_after_s=3.0)
     runtime.configure(cloud=HttpActions(stack.api_url), telemetry=HttpTelemetry(stack.api_url))
+    if settings.memory_enabled:
+        with console.status("loading the agents' memory (embedding model) ..."):
+            from memory.vectors import embedding_function
+
+            embedding_function()(["warm up"])  # loads the model once, before the first incident needs it
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="aiops-api", daemon=True)
     thread.start()
@@ -118,8 +123,11 @@ def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | 
         stop.set()
         stack.stop_loop()
     summary = summarize(settings.database_url, since=started_at, sim_summary=stack.summary())
+    from services.worker.embedded import stop_embedded_worker
+
     server.should_exit = True
     thread.join(10)
+    stop_embedded_worker(timeout=5)
     stack.stop()
     return summary
 

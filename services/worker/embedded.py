@@ -32,8 +32,10 @@ class EmbeddedWorker:
         return self
 
     def stop(self, *, timeout: float = 10.0) -> None:
-        self.controller.stop(in_sighandler=False)
-        self.thread.join(timeout)
+        """Stop taking tasks; in-flight ones get ``timeout`` seconds (their checkpoints make them resumable)."""
+        stopper = threading.Thread(target=self.controller.stop, kwargs={"in_sighandler": False}, daemon=True)
+        stopper.start()
+        stopper.join(timeout)
 
 
 _started: EmbeddedWorker | None = None
@@ -47,3 +49,11 @@ def ensure_embedded_worker(app: Celery) -> EmbeddedWorker:
         if _started is None:
             _started = EmbeddedWorker(app, concurrency=8).start()
         return _started
+
+
+def stop_embedded_worker(*, timeout: float = 10.0) -> None:
+    global _started
+    with _lock:
+        if _started is not None:
+            _started.stop(timeout=timeout)
+            _started = None
