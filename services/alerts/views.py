@@ -43,6 +43,20 @@ def dispatch(incident_ids: list[int], *, database_url: str) -> list[int]:
     return failed
 
 
+def _notify_opened(incident_ids: list[int], *, database_url: str) -> None:
+    from services.incidents.models import Incident
+    from services.incidents.service import notify_event
+
+    for incident_id in incident_ids:
+        with session_scope(database_url) as session:
+            incident = session.get(Incident, incident_id)
+            title, summary = incident.title, incident.summary
+        try:
+            notify_event(incident_id=incident_id, title=title, kind="opened", message=summary or title, data={})
+        except Exception:  # a notification must never fail an ingest that is already stored
+            log.exception("could not queue the notification for incident %s", incident_id)
+
+
 @router.post("", status_code=202, summary="Ingest alerts (Alertmanager v4, CloudWatch/SNS, generic JSON)")
 async def ingest(request: Request, user: str = Depends(current_user), settings: Settings = Depends(get_settings)) -> dict:
     body = await request.body()
@@ -60,6 +74,7 @@ async def ingest(request: Request, user: str = Depends(current_user), settings: 
         result = store_alerts(session, alerts, group_window_s=settings.incident_group_window_s)
         record(session, actor=user, action="alerts.ingest", data=result.to_dict())
     failed = dispatch(result.incidents_opened, database_url=settings.database_url)
+    _notify_opened(result.incidents_opened, database_url=settings.database_url)
     return {"accepted": len(alerts), **result.to_dict(),
             "queued": [i for i in result.incidents_opened if i not in failed]}
 

@@ -64,6 +64,20 @@ def attach_alert(session: Session, alert: Alert, *, window_s: int, priority: int
     return incident, created
 
 
+def notify_event(*, incident_id: int, title: str, kind: str, message: str, data: dict[str, Any]) -> None:
+    """Queue a notification on the ``notify`` queue when the kind matters and a channel is configured."""
+    from services.config import get_settings
+    from services.notify.service import NOTIFY_KINDS
+
+    settings = get_settings()
+    if kind not in NOTIFY_KINDS or not (settings.webhook_urls or settings.slack_webhook_url):
+        return
+    from services.worker import tasks
+
+    tasks.send(tasks.notify, {"incident_id": incident_id, "title": title, "kind": kind, "message": message,
+                              "data": data}, priority=3)
+
+
 class SqlIncidentStore:
     """``agents.protocols.IncidentStore`` on the platform database; each call is its own transaction."""
 
@@ -74,9 +88,13 @@ class SqlIncidentStore:
                   data: dict[str, Any] | None = None, dedup_key: str | None = None) -> None:
         try:
             with session_scope(self.url) as session:
-                add_event(session, incident_id, kind=kind, actor=actor, message=message, data=data, dedup_key=dedup_key)
+                written = add_event(session, incident_id, kind=kind, actor=actor, message=message, data=data,
+                                    dedup_key=dedup_key)
+                title = session.get(Incident, incident_id).title
         except IntegrityError:  # a concurrent duplicate of the same step won the race
-            pass
+            return
+        if written:
+            notify_event(incident_id=incident_id, title=title, kind=kind, message=message, data=data or {})
 
     def update_incident(self, incident_id: int, **fields: Any) -> None:
         resolved = fields.pop("resolved", False)
@@ -105,10 +123,13 @@ class SqlIncidentStore:
             approval = Approval(incident_id=incident_id, action_kind=action, target=target, risk=risk, reason=reason)
             session.add(approval)
             session.flush()
+            message = f"approval needed: {action} on {target} (risk {risk})"
             add_event(session, incident_id, kind="approval_requested", actor="actor",
-                      dedup_key=f"approval_requested:{approval.id}",
-                      message=f"approval needed: {action} on {target} (risk {risk})", data={"approval_id": approval.id})
-            return approval.id
+                      dedup_key=f"approval_requested:{approval.id}", message=message, data={"approval_id": approval.id})
+            approval_id, title = approval.id, session.get(Incident, incident_id).title
+        notify_event(incident_id=incident_id, title=title, kind="approval_requested", message=message,
+                     data={"approval_id": approval_id, "action": action, "target": target, "risk": risk})
+        return approval_id
 
     def begin_action(self, key: str, *, incident_id: int, kind: str, target: str, risk: str,
                      params: dict[str, Any]) -> dict[str, Any] | None:

@@ -85,3 +85,13 @@ def redispatch(older_than_s: float = 30.0, sent_at: float | None = None) -> int:
     for incident_id in sorted(incident_ids):
         send(observe, incident_id, priority=4)
     return len(incident_ids)
+
+
+@app.task(name="aiops.notify", bind=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=8)
+def notify(self, event: dict[str, Any], sent_at: float | None = None) -> dict[str, int]:
+    from services.config import get_settings
+    from services.notify.service import deliver
+
+    settings = get_settings()
+    return deliver(event, webhook_urls=settings.webhook_urls, webhook_secret=settings.webhook_secret,
+                   slack_webhook_url=settings.slack_webhook_url, console_url=settings.public_url)

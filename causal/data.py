@@ -1,0 +1,334 @@
+"""The event table of unhealthy-node episodes: schema, validation on load, append, featurization.
+
+One row = one mitigation episode: the node's signals and context when it was found unhealthy
+(features), the action taken (treatment) and what happened next (outcomes). The table is the only
+training input of the causal model, and it is written by a running system (the actor appends a
+row per mitigation), so a bad row must be *reported* with its line and reason instead of crashing
+training or being dropped silently: `load_events` returns the valid rows plus a list of errors.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# Mitigation actions (treatment values). Order matters only for display; the baseline of the
+# effect model is LEGACY_DEFAULT_ACTION (effects are reported relative to it).
+ACTIONS: tuple[str, ...] = ("wait", "reboot", "redeploy", "reimage", "repair")
+LEGACY_DEFAULT_ACTION = "reboot"
+# Actions that take the node out of service (the capacity guard counts them).
+OUT_OF_SERVICE_ACTIONS: frozenset[str] = frozenset({"redeploy", "reimage", "repair"})
+
+HEARTBEAT_PATTERNS: tuple[str, ...] = ("none", "intermittent", "sustained")
+KNOWN_SKUS: tuple[str, ...] = ("gen5", "gen6", "gen7", "gen8")
+
+ID_COLUMNS: tuple[str, ...] = ("event_id", "node_id", "cluster", "timestamp")
+SCORING_OPTIONAL = frozenset({"event_id", "timestamp"})  # a node being scored has no event yet
+# name -> (kind, min, max); kind in int/float/bool/cat
+FEATURES: dict[str, tuple[str, float | None, float | None]] = {
+    "hw_correctable_errors": ("int", 0, None),
+    "hw_uncorrectable_errors": ("int", 0, None),
+    "hw_fault_definitive": ("bool", None, None),
+    "heartbeat_loss_count": ("int", 0, None),
+    "heartbeat_pattern": ("cat", None, None),
+    "cpu_util": ("float", 0.0, 1.0),
+    "mem_util": ("float", 0.0, 1.0),
+    "vm_count": ("int", 0, 1000),
+    "node_age_days": ("float", 0.0, 36500.0),
+    "sku": ("str", None, None),
+    "recent_incidents_30d": ("int", 0, None),
+    "hour_of_day": ("int", 0, 23),
+}
+TREATMENT = "action"
+OUTCOME = "vm_downtime_min"
+OUTCOMES: dict[str, tuple[str, float | None, float | None]] = {
+    "vm_downtime_min": ("float", 0.0, None),
+    "vm_interrupted": ("bool", None, None),
+    "capacity_out_hours": ("float", 0.0, None),
+}
+_ACTION_INDEX = {a: i for i, a in enumerate(ACTIONS)}
+
+
+def action_index(actions: Any) -> np.ndarray:
+    """Column index in ACTIONS of each action name (raises KeyError on an unknown action)."""
+    return np.fromiter((_ACTION_INDEX[str(a)] for a in actions), dtype=np.int64)
+
+
+COLUMNS: tuple[str, ...] = (*ID_COLUMNS, *FEATURES, TREATMENT, *OUTCOMES)
+FEATURE_COLUMNS: tuple[str, ...] = tuple(FEATURES)
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A rejected input row: where it was (1-based line in the file) and why."""
+
+    line: int
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "reason": self.reason}
+
+
+@dataclass
+class LoadResult:
+    """Valid rows as a typed DataFrame, plus every rejected row with its reason."""
+
+    frame: pd.DataFrame
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def n_valid(self) -> int:
+        return len(self.frame)
+
+    def summary(self) -> dict[str, Any]:
+        return {"valid": self.n_valid, "rejected": len(self.errors),
+                "errors": [e.to_dict() for e in self.errors[:50]]}
+
+
+class ValidationError(ValueError):
+    """Raised by `append_event` (and strict loads) when a row does not fit the schema."""
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip() == ""
+
+
+def _parse(name: str, kind: str, lo: float | None, hi: float | None, value: Any) -> Any:
+    """Parse one cell; raise ValueError with a human reason."""
+    if _is_missing(value):
+        raise ValueError(f"{name}: missing")
+    if kind == "bool":
+        if isinstance(value, bool | np.bool_):
+            return bool(value)
+        text = str(value).strip().lower()
+        if text in {"1", "true", "yes", "1.0"}:
+            return True
+        if text in {"0", "false", "no", "0.0"}:
+            return False
+        raise ValueError(f"{name}: not a boolean: {value!r}")
+    if kind in {"int", "float"}:
+        if isinstance(value, bool):
+            raise ValueError(f"{name}: boolean where a number is expected")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}: not a number: {value!r}") from None
+        if not math.isfinite(number):
+            raise ValueError(f"{name}: not finite: {value!r}")
+        if kind == "int":
+            if number != int(number):
+                raise ValueError(f"{name}: not an integer: {value!r}")
+            number = int(number)
+        if lo is not None and number < lo:
+            raise ValueError(f"{name}: {number} below minimum {lo}")
+        if hi is not None and number > hi:
+            raise ValueError(f"{name}: {number} above maximum {hi}")
+        return number
+    text = str(value).strip()
+    if kind == "cat" and name == "heartbeat_pattern" and text not in HEARTBEAT_PATTERNS:
+        raise ValueError(f"{name}: {text!r} not one of {list(HEARTBEAT_PATTERNS)}")
+    return text
+
+
+def validate_row(row: Mapping[str, Any], *, require_outcomes: bool = True) -> dict[str, Any]:
+    """Return the typed row or raise ValueError naming the first bad field.
+
+    `require_outcomes=False` validates a node to be scored (features only, no action/outcome).
+    """
+    clean: dict[str, Any] = {}
+    for name in ID_COLUMNS:
+        value = row.get(name)
+        if _is_missing(value):
+            if not require_outcomes and name in SCORING_OPTIONAL:
+                clean[name] = ""
+                continue
+            raise ValueError(f"{name}: missing")
+        clean[name] = str(value).strip()
+    for name, (kind, lo, hi) in FEATURES.items():
+        clean[name] = _parse(name, kind, lo, hi, row.get(name))
+    if not require_outcomes:
+        return clean
+    action = row.get(TREATMENT)
+    if _is_missing(action) or str(action).strip() not in ACTIONS:
+        raise ValueError(f"{TREATMENT}: {action!r} not one of {list(ACTIONS)}")
+    clean[TREATMENT] = str(action).strip()
+    for name, (kind, lo, hi) in OUTCOMES.items():
+        clean[name] = _parse(name, kind, lo, hi, row.get(name))
+    return clean
+
+
+def _typed_frame(rows: list[dict[str, Any]], *, with_outcomes: bool = True) -> pd.DataFrame:
+    columns = list(COLUMNS) if with_outcomes else [*ID_COLUMNS, *FEATURES]
+    frame = pd.DataFrame(rows, columns=columns)
+    for name, (kind, _, _) in {**FEATURES, **(OUTCOMES if with_outcomes else {})}.items():
+        if kind == "int":
+            frame[name] = frame[name].astype("int64")
+        elif kind == "float":
+            frame[name] = frame[name].astype("float64")
+        elif kind == "bool":
+            frame[name] = frame[name].astype(bool)
+    return frame.reset_index(drop=True)
+
+
+def validate_records(records: Iterable[tuple[int, Mapping[str, Any]]], *,
+                     require_outcomes: bool = True) -> LoadResult:
+    """Validate (line, row) pairs; keep the good ones, report the bad ones (never raise)."""
+    good: list[dict[str, Any]] = []
+    errors: list[RowError] = []
+    for line, row in records:
+        try:
+            good.append(validate_row(row, require_outcomes=require_outcomes))
+        except ValueError as exc:
+            errors.append(RowError(line, str(exc)))
+    return LoadResult(_typed_frame(good, with_outcomes=require_outcomes), errors)
+
+
+def validate_frame(frame: pd.DataFrame, *, require_outcomes: bool = True) -> LoadResult:
+    """Validate an in-memory table; `line` in errors is the 0-based row position."""
+    records = frame.to_dict(orient="records")
+    return validate_records(enumerate(records), require_outcomes=require_outcomes)
+
+
+def _csv_records(path: Path, errors: list[RowError]) -> Iterable[tuple[int, dict[str, Any]]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            return
+        header = [h.strip() for h in header]
+        missing = [c for c in COLUMNS if c not in header]
+        if missing:
+            errors.append(RowError(1, f"header lacks columns {missing}"))
+            return
+        for cells in reader:
+            line = reader.line_num
+            if not cells or all(not c.strip() for c in cells):
+                continue
+            if len(cells) != len(header):
+                errors.append(RowError(line, f"expected {len(header)} fields, got {len(cells)}"))
+                continue
+            yield line, dict(zip(header, cells, strict=True))
+
+
+def _jsonl_records(path: Path, errors: list[RowError]) -> Iterable[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8") as handle:
+        for line, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as exc:
+                errors.append(RowError(line, f"invalid JSON: {exc.msg}"))
+                continue
+            if not isinstance(row, dict):
+                errors.append(RowError(line, "JSON line is not an object"))
+                continue
+            yield line, row
+
+
+def _is_jsonl(path: Path) -> bool:
+    return path.suffix.lower() in {".jsonl", ".ndjson", ".json"}
+
+
+def load_events(path: str | os.PathLike[str]) -> LoadResult:
+    """Load a CSV or JSON-lines event table, validating each row against the schema.
+
+    Bad rows are returned in `errors` with their 1-based file line; the run goes on with the rest.
+    """
+    path = Path(path)
+    errors: list[RowError] = []
+    reader = _jsonl_records if _is_jsonl(path) else _csv_records
+    result = validate_records(reader(path, errors))
+    result.errors = sorted(errors + result.errors, key=lambda e: e.line)
+    return result
+
+
+def append_event(path: str | os.PathLike[str], row: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate one episode and append it to the table (CSV or JSONL by extension).
+
+    Used by the actor after every mitigation so the model keeps learning. The write holds an
+    exclusive flock so concurrent workers never interleave half rows. Raises ValidationError.
+    """
+    try:
+        clean = validate_row(row)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", newline="", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            handle.seek(0, os.SEEK_END)
+            if _is_jsonl(path):
+                handle.write(json.dumps(clean) + "\n")
+            else:
+                buffer = io.StringIO()
+                writer = csv.writer(buffer)
+                if handle.tell() == 0:
+                    writer.writerow(COLUMNS)
+                writer.writerow([clean[c] for c in COLUMNS])
+                handle.write(buffer.getvalue())
+            handle.flush()
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    return clean
+
+
+def write_events(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write a whole table (CSV or JSONL by extension); used by the simulator and tests."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if _is_jsonl(path):
+        frame.loc[:, list(COLUMNS)].to_json(path, orient="records", lines=True)
+    else:
+        frame.loc[:, list(COLUMNS)].to_csv(path, index=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# featurization: a fixed, stateless mapping so a model trained today scores tomorrow's rows the
+# same way (no fitted encoders to version separately).
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "hw_correctable_log", "hw_uncorrectable", "hw_fault_definitive", "heartbeat_loss_count",
+    *(f"hb_{p}" for p in HEARTBEAT_PATTERNS), "cpu_util", "mem_util", "vm_count",
+    "node_age_years", *(f"sku_{s}" for s in (*KNOWN_SKUS, "other")),
+    "recent_incidents_30d", "hour_sin", "hour_cos",
+)
+
+
+def featurize(frame: pd.DataFrame) -> np.ndarray:
+    """Map validated rows to the numeric matrix X used by every model (columns FEATURE_NAMES)."""
+    n = len(frame)
+    cols: list[np.ndarray] = [
+        np.log1p(frame["hw_correctable_errors"].to_numpy(float)),
+        np.minimum(frame["hw_uncorrectable_errors"].to_numpy(float), 10.0),
+        frame["hw_fault_definitive"].to_numpy(float),
+        frame["heartbeat_loss_count"].to_numpy(float),
+    ]
+    pattern = frame["heartbeat_pattern"].to_numpy()
+    cols += [(pattern == p).astype(float) for p in HEARTBEAT_PATTERNS]
+    cols += [frame["cpu_util"].to_numpy(float), frame["mem_util"].to_numpy(float),
+             frame["vm_count"].to_numpy(float), frame["node_age_days"].to_numpy(float) / 365.0]
+    sku = frame["sku"].to_numpy()
+    known = np.isin(sku, KNOWN_SKUS)
+    cols += [(sku == s).astype(float) for s in KNOWN_SKUS] + [(~known).astype(float)]
+    hour = frame["hour_of_day"].to_numpy(float)
+    cols += [frame["recent_incidents_30d"].to_numpy(float),
+             np.sin(2 * np.pi * hour / 24.0), np.cos(2 * np.pi * hour / 24.0)]
+    matrix = np.column_stack(cols) if n else np.zeros((0, len(FEATURE_NAMES)))
+    return matrix.astype(np.float64)

@@ -1,0 +1,135 @@
+"""Training entry point: validate -> fit -> evaluate -> refute -> register -> promote.
+
+A plain function with a progress callback so the lead can wrap it in a Celery task (queue
+`causal`) and in the CLI (`aiops causal train`, rich progress bar) without this library knowing
+about either. The refutation gate decides promotion: a version that fails it is stored (for
+inspection) but not made active.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from causal.data import ACTIONS, OUTCOME, TREATMENT, LoadResult, load_events, validate_frame
+from causal.evaluation import dr_policy_value
+from causal.legacy import legacy_rule
+from causal.model import MitigationEffectModel, ModelConfig
+from causal.policy import MitigationPolicy, PolicyConfig
+from causal.refute import RefuteConfig, refute_model
+from causal.registry import ModelRegistry, ModelVersion
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class TrainResult:
+    version: ModelVersion | None
+    promoted: bool
+    metrics: dict[str, Any]
+    refutation: dict[str, Any] | None
+    rejected_rows: list[dict[str, Any]] = field(default_factory=list)
+    model: MitigationEffectModel | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": None if self.version is None else self.version.version,
+                "promoted": self.promoted, "metrics": self.metrics, "refutation": self.refutation,
+                "rejected_rows": self.rejected_rows[:50]}
+
+
+def _noop(stage: str, fraction: float) -> None:
+    return None
+
+
+def train(data: str | os.PathLike[str] | pd.DataFrame, *, registry_dir: str | os.PathLike[str] | None,
+          model_config: ModelConfig | None = None, policy_config: PolicyConfig | None = None,
+          refute_config: RefuteConfig | None = None, run_refutation: bool = True,
+          promote: bool = True, holdout_fraction: float = 0.2, seed: int = 0,
+          progress: Progress | None = None) -> TrainResult:
+    """Train a new model version from an event table (path to CSV/JSONL, or a DataFrame).
+
+    Stages reported to `progress(stage, fraction_of_stage)`: load, fit, evaluate, refute, save.
+    A held-out slice of the (time-ordered) events is used for an off-policy estimate of the
+    learned policy vs the legacy rule; the final model is then fit on all valid rows.
+    Raises ValueError if no valid rows remain or an action never occurs.
+    """
+    report = progress or _noop
+    started = time.perf_counter()
+    report("load", 0.0)
+    loaded: LoadResult = load_events(data) if not isinstance(data, pd.DataFrame) else validate_frame(data)
+    frame = loaded.frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    if frame.empty:
+        raise ValueError(f"no valid rows ({len(loaded.errors)} rejected)")
+    report("load", 1.0)
+    mcfg = model_config or ModelConfig(random_state=seed)
+
+    metrics: dict[str, Any] = {"rows_valid": len(frame), "rows_rejected": len(loaded.errors),
+                               "action_counts": frame[TREATMENT].value_counts().to_dict()}
+    n_hold = int(len(frame) * holdout_fraction)
+    if n_hold >= 200:
+        report("evaluate", 0.0)
+        train_part, hold = frame.iloc[:-n_hold], frame.iloc[-n_hold:].reset_index(drop=True)
+        scout = MitigationEffectModel(mcfg).fit(train_part)
+        policy = MitigationPolicy(scout, config=policy_config)
+        batch = policy.recommend_batch(hold.drop(columns=[TREATMENT]))
+        learned = dr_policy_value(hold, batch.actions, seed=seed, omp_threads=mcfg.omp_threads)
+        legacy = dr_policy_value(hold, legacy_rule(hold), seed=seed, omp_threads=mcfg.omp_threads)
+        metrics["holdout"] = {
+            "rows": n_hold, "observed_mean_downtime": float(hold[OUTCOME].mean()),
+            "dr_downtime_learned": learned.dr, "dr_downtime_learned_se": learned.dr_se,
+            "dr_downtime_legacy": legacy.dr, "dr_downtime_legacy_se": legacy.dr_se,
+            "fallback_rate": batch.fallback_rate}
+        report("evaluate", 1.0)
+
+    report("fit", 0.0)
+    t0 = time.perf_counter()
+    model = MitigationEffectModel(mcfg).fit(frame)
+    metrics["fit_seconds"] = round(time.perf_counter() - t0, 2)
+    metrics["ate_vs_baseline"] = model.ate
+    report("fit", 1.0)
+
+    refutation = None
+    if run_refutation:
+        report("refute", 0.0)
+        t0 = time.perf_counter()
+        refutation = refute_model(frame, model_config=mcfg, config=refute_config,
+                                  progress=lambda f: report("refute", f)).to_dict()
+        metrics["refute_seconds"] = round(time.perf_counter() - t0, 2)
+        report("refute", 1.0)
+
+    version = None
+    promoted = False
+    if registry_dir is not None:
+        report("save", 0.0)
+        registry = ModelRegistry(registry_dir)
+        window = {"rows": len(frame), "first_timestamp": str(frame["timestamp"].iloc[0]),
+                  "last_timestamp": str(frame["timestamp"].iloc[-1]),
+                  "actions": list(ACTIONS)}
+        metrics["total_seconds"] = round(time.perf_counter() - started, 2)
+        version = registry.save(model, metrics=_json_safe(metrics), data_window=window,
+                                refutation=refutation,
+                                extra={"model": model.metadata(),
+                                       "policy_config": (policy_config or PolicyConfig()).to_dict()})
+        if promote and refutation is not None and refutation["passed"]:
+            version = registry.promote(version.version)
+            promoted = True
+        report("save", 1.0)
+    metrics["total_seconds"] = round(time.perf_counter() - started, 2)
+    return TrainResult(version=version, promoted=promoted, metrics=metrics, refutation=refutation,
+                       rejected_rows=[e.to_dict() for e in loaded.errors], model=model)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,70 @@
+import json
+
+import numpy as np
+import pytest
+
+from causal.data import write_events
+from causal.evaluation import dr_policy_value
+from causal.legacy import legacy_rule
+from causal.policy import MitigationPolicy
+from causal.refute import RefuteConfig
+from causal.registry import ModelRegistry, RegistryError
+from causal.train import train
+
+from .conftest import SMALL
+
+
+def test_registry_versions_gate_and_active(tmp_path, fitted, fresh):
+    reg = ModelRegistry(tmp_path / "models")
+    assert reg.list() == [] and reg.active() is None
+    v1 = reg.save(fitted, metrics={"x": 1}, data_window={"rows": 3000},
+                  refutation={"passed": False, "summary": "failed: placebo"})
+    v2 = reg.save(fitted, metrics={"x": 2}, data_window={"rows": 3000}, refutation={"passed": True})
+    assert [v.version for v in reg.list()] == ["v0001", "v0002"]
+    with pytest.raises(RegistryError, match="refutation gate"):
+        reg.promote(v1.version)
+    reg.promote(v2.version)
+    assert reg.active().version == "v0002" and reg.get("v0002").active
+    reg.promote(v1.version, force=True)
+    assert reg.active().version == "v0001"
+    assert json.loads((tmp_path / "models" / "ACTIVE").read_text())["forced"] is True
+    loaded = reg.load_active()
+    nodes = fresh.frame.head(50)
+    assert np.allclose(loaded.effects(nodes).effect, fitted.effects(nodes).effect)
+    with pytest.raises(RegistryError):
+        reg.get("v0099")
+
+
+def test_doubly_robust_value_close_to_truth(history):
+    frame = history.frame
+    legacy = legacy_rule(frame)
+    est = dr_policy_value(frame, legacy, seed=0)
+    truth = history.policy_outcomes(legacy)["downtime"]
+    assert abs(est.dr - truth) < max(3 * est.dr_se, 0.1 * truth)
+
+
+@pytest.mark.slow
+def test_train_end_to_end_with_refutation_gate(tmp_path, history):
+    path = tmp_path / "events.csv"
+    write_events(history.frame.head(2000), path)
+    with path.open("a") as handle:
+        handle.write("garbage,row\n")
+    stages = []
+    result = train(path, registry_dir=tmp_path / "reg", model_config=SMALL,
+                   refute_config=RefuteConfig(contrasts=("redeploy",), sample_size=800,
+                                              num_simulations=1, n_estimators=12),
+                   progress=lambda stage, f: stages.append((stage, f)))
+    assert result.rejected_rows == [{"line": 2002, "reason": "expected 20 fields, got 2"}]
+    assert {s for s, _ in stages} == {"load", "evaluate", "fit", "refute", "save"}
+    checks = result.refutation["checks"]
+    assert {c["refuter"] for c in checks} == {"placebo_treatment", "random_common_cause", "data_subset"}
+    placebo = next(c for c in checks if c["refuter"] == "placebo_treatment")
+    assert abs(placebo["new_effect"]) < abs(placebo["estimate"])
+    assert result.promoted == result.refutation["passed"]
+    reg = ModelRegistry(tmp_path / "reg")
+    meta = reg.get(result.version.version).meta
+    assert meta["data_window"]["rows"] == 2000 and "holdout" in meta["metrics"]
+    if result.promoted:
+        model = reg.load_active()
+        rec = MitigationPolicy(model).recommend_batch(history.frame.tail(5))
+        assert len(rec.recommendations) == 5
