@@ -40,12 +40,15 @@ def plan(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     alert = state["alert"]
     target = (alert.get("node") if scope == "node" else alert.get("service")) or alert.get("node") or alert.get("service") or ""
     reason = f"runbook for {cause}"
+    rec = None
     if cause in NODE_FAULTS and tools.recommend_node_action:
         rec = tools.recommend_node_action({"node": target, "root_cause": cause, "alert": alert})
         if rec and rec.get("action"):
             action, risk = rec["action"], rec.get("risk", risk)
             reason = rec.get("reason", "causal recommendation")
     step = {"action": action, "target": target, "risk": risk, "reason": reason, "root_cause": cause, "attempt": attempt}
+    if cause in NODE_FAULTS and tools.recommend_node_action and rec:
+        step["causal"] = {"features": rec.get("features"), "explanation": rec.get("explanation")}
     tools.store.add_event(
         state["incident_id"], kind="planned", actor="actor", dedup_key=f"planned:{attempt}",
         message=f"plan: {action} on {target or '?'} (risk {risk}; {reason})", data=step,
@@ -118,8 +121,15 @@ def verify(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     step, incident_id = state["plan"], state["incident_id"]
     result = state.get("action_result", {})
     recovered = False
+    started = time.monotonic()
     if result.get("status") == "succeeded":
         recovered = step["action"] in REMOVES_TARGET or _wait_for_recovery(step["target"], tools=tools)
+    if tools.record_mitigation and (step.get("causal") or {}).get("features"):
+        try:
+            tools.record_mitigation({"step": step, "recovered": recovered, "result": result,
+                                     "verify_s": time.monotonic() - started})
+        except Exception:  # learning data is best effort; the incident goes on
+            log.exception("incident %s: could not record the mitigation outcome", incident_id)
     tools.store.add_event(
         incident_id, kind="verified", actor="actor", dedup_key=f"verified:{step['attempt']}",
         message=f"{step['target']} {'recovered' if recovered else 'still unhealthy'} after {step['action']}",

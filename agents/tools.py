@@ -51,3 +51,4 @@ class AgentTools:
     recall: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
     recommend_node_action: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
     on_resolved: Callable[[dict[str, Any]], None] | None = None
+    record_mitigation: Callable[[dict[str, Any]], None] | None = None  # outcome row for the causal model

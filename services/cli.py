@@ -18,6 +18,8 @@ from services.config import get_settings
 app = typer.Typer(help="AIOps platform: incidents, causal node mitigation, IaC drift reconciliation.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+causal_app = typer.Typer(help="Causal node mitigation (Deoxys): train, list and promote models.", no_args_is_help=True)
+app.add_typer(causal_app, name="causal")
 console = Console()
 
 
@@ -135,6 +137,56 @@ def token_create(user: str = typer.Argument(...), role: str = "operator", label:
     from services.auth.service import create_token
 
     print(create_token(get_settings().database_url, user=user, role=role, label=label))
+
+
+@causal_app.command("train")
+def causal_train(
+    data: Path = typer.Option(None, help="event table (CSV or JSON lines); default: the actor's event log"),
+    synthetic: int = typer.Option(0, help="train on N simulated events instead (first run, evaluation)"),
+    quick: bool = typer.Option(False, help="small forest and refutation gate, for a fast first model"),
+) -> None:
+    """Train, refute (dowhy gate) and promote a new model version, with progress."""
+    from services.mitigation.service import train_model
+
+    stages = ["load", "evaluate", "fit", "refute", "save"]
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as progress:
+        bars = {stage: progress.add_task(stage, total=1.0) for stage in stages}
+
+        def report(stage: str, fraction: float) -> None:
+            if stage in bars:
+                progress.update(bars[stage], completed=fraction)
+
+        result = train_model(get_settings(), data=str(data) if data else None, synthetic=synthetic, quick=quick,
+                             progress=report)
+    gate = (result.get("refutation") or {}).get("passed")
+    console.print(f"model {result['version']}: refutation gate {'passed' if gate else 'FAILED'}, "
+                  f"{'promoted' if result['promoted'] else 'not promoted'}")
+    metrics = result.get("metrics", {})
+    table = Table(title="training metrics")
+    table.add_column("metric")
+    table.add_column("value")
+    for key, value in metrics.items():
+        if isinstance(value, (int, float, str)):
+            table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    console.print(table)
+    for row in result.get("rejected_rows", [])[:10]:
+        console.print(f"[yellow]rejected row[/yellow] {row}")
+
+
+@causal_app.command("models")
+def causal_models() -> None:
+    """List model versions (the active one is marked)."""
+    from causal.registry import ModelRegistry
+    from services.mitigation.service import registry_dir
+
+    table = Table(title="causal models")
+    for column in ("version", "active", "gate", "rows"):
+        table.add_column(column)
+    for item in ModelRegistry(registry_dir(get_settings())).list():
+        gate = (item.meta.get("refutation") or {}).get("passed")
+        rows = (item.meta.get("metrics") or {}).get("rows_valid", "")
+        table.add_row(item.version, "*" if item.active else "", str(gate), str(rows))
+    console.print(table)
 
 
 @app.command()

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     chroma_port: int = 8000
     memory_enabled: bool = Field(default=True, description="episodic/semantic memory and the context compressor")
     context_budget_tokens: int = Field(default=1200, description="token budget of an incident's compressed context")
+    causal_registry_dir: str = Field(default=str(VAR_DIR / "models"), description="versioned causal models")
+    causal_events_path: str = Field(default=str(VAR_DIR / "causal-events.csv"),
+                                    description="unhealthy-node events; the actor appends one per mitigation")
     # cloud: empty endpoint means the simulator's in-process moto server (demo); set for a real or moto cloud
     cloud_endpoint: str | None = None
     cloud_region: str = "us-east-1"

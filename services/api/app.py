@@ -43,12 +43,14 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
 
     from services.alerts.views import router as alerts_router
     from services.incidents.views import router as incidents_router
+    from services.mitigation.views import router as causal_router
     from services.notify.views import router as notify_router
 
     app.include_router(health.router)
     app.include_router(alerts_router)
     app.include_router(incidents_router)
     app.include_router(notify_router)
+    app.include_router(causal_router)
 
     static = WEB_DIR / "static"
     if static.is_dir():

@@ -79,6 +79,11 @@ def build_runtime(settings: Settings) -> Runtime:
 
         memory = agent_memory(settings)
         tools.compress, tools.recall, tools.on_resolved = memory.compress, memory.recall, memory.on_resolved
+    from services.mitigation.service import NodeMitigationAdvisor, record_from_actor
+
+    advisor = NodeMitigationAdvisor(settings, telemetry=telemetry)
+    tools.recommend_node_action = advisor.recommend
+    tools.record_mitigation = lambda outcome: record_from_actor(advisor, outcome)
     for name in ("compress", "recall", "recommend_node_action", "on_resolved"):
         if name in _overrides:
             setattr(tools, name, _overrides[name])

@@ -1,0 +1,98 @@
+"""Causal mitigation API: recommend for a node, list/inspect/promote model versions, start training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, Field
+
+from services.audit.service import record
+from services.auth.service import current_user
+from services.config import Settings, get_settings
+from services.mitigation.service import active_policy, registry_dir
+from services.storage.base import session_scope
+
+router = APIRouter(prefix="/api/v1/causal", tags=["causal"])
+
+
+class RecommendRequest(BaseModel):
+    node: dict[str, Any] = Field(description="node_id, cluster and the feature columns of causal.data.FEATURES")
+    pin: str | None = Field(default=None, description="operator pin: force this action")
+    cluster_total_nodes: int | None = None
+    cluster_out_of_service: int = 0
+
+
+@router.post("/recommend", summary="Recommend a node mitigation with effects, intervals and why")
+def recommend(body: RecommendRequest, settings: Settings = Depends(get_settings)) -> dict:
+    from causal.policy import ClusterCapacity
+
+    policy = active_policy(settings)
+    if policy is None:
+        raise HTTPException(409, "no promoted model yet; train one (POST /api/v1/causal/train or `aiops causal train`)")
+    clusters = None
+    if body.cluster_total_nodes:
+        clusters = {str(body.node.get("cluster")): ClusterCapacity(body.cluster_total_nodes, body.cluster_out_of_service)}
+    try:
+        return policy.recommend(body.node, pin=body.pin, clusters=clusters).to_dict()
+    except ValueError as exc:
+        raise HTTPException(422, f"invalid node: {exc}") from None
+
+
+def _version(item) -> dict[str, Any]:
+    meta = dict(item.meta)
+    return {"version": item.version, "active": item.active, "metrics": meta.get("metrics", {}),
+            "refutation": meta.get("refutation"), "data_window": meta.get("data_window"),
+            "created_at": meta.get("created_at")}
+
+
+@router.get("/models", summary="Model versions, oldest first")
+def list_models(settings: Settings = Depends(get_settings)) -> dict:
+    from causal.registry import ModelRegistry
+
+    return {"items": [_version(v) for v in ModelRegistry(registry_dir(settings)).list()]}
+
+
+@router.get("/models/{version}", summary="One model version with its metrics and refutation results")
+def get_model(version: str, settings: Settings = Depends(get_settings)) -> dict:
+    from causal.registry import ModelRegistry, RegistryError
+
+    try:
+        return _version(ModelRegistry(registry_dir(settings)).get(version))
+    except RegistryError as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+class PromoteRequest(BaseModel):
+    force: bool = Field(default=False, description="promote even though the refutation gate failed")
+
+
+@router.post("/models/{version}/promote", summary="Make a model version the active one")
+def promote(version: str, body: PromoteRequest, user: str = Depends(current_user),
+            settings: Settings = Depends(get_settings)) -> dict:
+    from causal.registry import ModelRegistry, RegistryError
+
+    try:
+        item = ModelRegistry(registry_dir(settings)).promote(version, force=body.force)
+    except RegistryError as exc:
+        raise HTTPException(409, str(exc)) from None
+    with session_scope(settings.database_url) as session:
+        record(session, actor=user, action="causal.promote", subject=version, data={"force": body.force})
+    return _version(item)
+
+
+class TrainRequest(BaseModel):
+    data: str | None = Field(default=None, description="event table path on the worker; default: the actor's log")
+    synthetic: int = Field(default=0, ge=0, le=200_000, description="train on N simulated events instead")
+    quick: bool = False
+
+
+@router.post("/train", status_code=202, summary="Train a new model version on the causal queue")
+def start_training(body: TrainRequest, user: str = Depends(current_user),
+                   settings: Settings = Depends(get_settings)) -> dict:
+    from services.worker import tasks
+
+    result = tasks.train_causal.apply_async(kwargs=body.model_dump(), priority=6)
+    with session_scope(settings.database_url) as session:
+        record(session, actor=user, action="causal.train", data=body.model_dump())
+    return {"task_id": result.id, "queue": "causal"}
