@@ -33,18 +33,18 @@ class AgentMemory:
         self._lock = threading.Lock()
 
     @cached_property
-    def _chroma(self):
+    def chroma(self):
         if self.settings.chroma_host:
             return chroma_client(host=self.settings.chroma_host, port=self.settings.chroma_port)
         return chroma_client(path=self.settings.chroma_path)
 
     @cached_property
     def episodic(self) -> EpisodicMemory:
-        return EpisodicMemory(engine_for(self.settings.database_url), chroma_client=self._chroma)
+        return EpisodicMemory(engine_for(self.settings.database_url), chroma_client=self.chroma)
 
     @cached_property
     def semantic(self) -> SemanticMemory:
-        return SemanticMemory(engine_for(self.settings.database_url), chroma_client=self._chroma)
+        return SemanticMemory(engine_for(self.settings.database_url), chroma_client=self.chroma)
 
     # --- hooks handed to the agents -------------------------------------------------------------
     def compress(self, incident_id: int, lines: list[str]) -> str:

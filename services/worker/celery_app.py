@@ -29,6 +29,7 @@ ROUTES = {
 BEAT_SCHEDULE = {
     "redispatch-stranded-alerts": {"task": "aiops.redispatch", "schedule": 30.0},
     "causal-retrain-nightly": {"task": "aiops.causal.train", "schedule": 24 * 3600.0},
+    "memory-upkeep-hourly": {"task": "aiops.memory.upkeep", "schedule": 3600.0},
 }
 
 

@@ -110,3 +110,16 @@ def train_causal(self, data: str | None = None, synthetic: int = 0, quick: bool 
     if not data and not synthetic and not Path(events_path(settings)).exists():
         return {"skipped": "no events recorded yet"}
     return train_model(settings, data=data, synthetic=synthetic, quick=quick)
+
+
+@app.task(name="aiops.memory.upkeep")
+def memory_upkeep(sent_at: float | None = None) -> dict[str, Any]:
+    """Consolidate knowledge, expire stale entries, repair half-written episodes, re-embed after a model change."""
+    from memory.upkeep import run_upkeep
+    from services.config import get_settings
+    from services.episodes.service import agent_memory
+    from services.storage.base import engine_for
+
+    settings = get_settings()
+    memory = agent_memory(settings)
+    return run_upkeep(engine_for(settings.database_url), chroma_client=memory.chroma)
