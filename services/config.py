@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     causal_registry_dir: str = Field(default=str(VAR_DIR / "models"), description="versioned causal models")
     causal_events_path: str = Field(default=str(VAR_DIR / "causal-events.csv"),
                                     description="unhealthy-node events; the actor appends one per mitigation")
+    iac_workspaces: list[dict] = Field(default_factory=list, description="JSON list of Terraform workspaces to reconcile")
+    iac_reconcile_interval_s: float = 300.0
     # cloud: empty endpoint means the simulator's in-process moto server (demo); set for a real or moto cloud
     cloud_endpoint: str | None = None
     cloud_region: str = "us-east-1"

@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
     errors.install(app)
 
     from services.alerts.views import router as alerts_router
+    from services.drift.views import router as drift_router
     from services.episodes.views import router as memory_router
     from services.incidents.views import router as incidents_router
     from services.mitigation.views import router as causal_router
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
     app.include_router(notify_router)
     app.include_router(causal_router)
     app.include_router(memory_router)
+    app.include_router(drift_router)
 
     static = WEB_DIR / "static"
     if static.is_dir():

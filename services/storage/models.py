@@ -4,11 +4,11 @@ from services.actions.models import Action, Approval
 from services.alerts.models import Alert
 from services.audit.models import AuditEntry
 from services.auth.models import ApiToken, User
-from services.drift.models import DriftProposal
+from services.drift.models import DriftProposal, IacWorkspaceState
 from services.incidents.models import Hypothesis, Incident, TimelineEvent
 from services.storage.base import Base
 
 __all__ = [
     "Action", "Alert", "ApiToken", "Approval", "AuditEntry", "Base", "DriftProposal", "Hypothesis",
-    "Incident", "TimelineEvent", "User",
+    "IacWorkspaceState", "Incident", "TimelineEvent", "User",
 ]

@@ -30,6 +30,7 @@ BEAT_SCHEDULE = {
     "redispatch-stranded-alerts": {"task": "aiops.redispatch", "schedule": 30.0},
     "causal-retrain-nightly": {"task": "aiops.causal.train", "schedule": 24 * 3600.0},
     "memory-upkeep-hourly": {"task": "aiops.memory.upkeep", "schedule": 3600.0},
+    "iac-reconcile": {"task": "aiops.iac.reconcile", "schedule": 300.0},
 }
 
 
@@ -67,7 +68,8 @@ def create_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_transport_options=_transport_options(settings),
         worker_hijack_root_logger=False,
-        beat_schedule=BEAT_SCHEDULE,
+        beat_schedule={**BEAT_SCHEDULE, "iac-reconcile": {**BEAT_SCHEDULE["iac-reconcile"],
+                                                           "schedule": settings.iac_reconcile_interval_s}},
         timezone="UTC",
     )
     return app

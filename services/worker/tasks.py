@@ -123,3 +123,14 @@ def memory_upkeep(sent_at: float | None = None) -> dict[str, Any]:
     settings = get_settings()
     memory = agent_memory(settings)
     return run_upkeep(engine_for(settings.database_url), chroma_client=memory.chroma)
+
+
+@app.task(name="aiops.iac.reconcile", bind=True, acks_late=True)
+def reconcile_iac(self, workspace: str | None = None, sent_at: float | None = None) -> dict[str, Any]:
+    """Reconcile one workspace (or every configured one) from its watermark."""
+    from services.config import get_settings
+    from services.drift.service import reconcile_workspace, workspaces
+
+    settings = get_settings()
+    names = [workspace] if workspace else list(workspaces(settings))
+    return {name: reconcile_workspace(settings, name) for name in names}

@@ -1,0 +1,190 @@
+"""IaC reconciliation, wired: configured workspaces, watermarks, stored proposals, review.
+
+``iac/`` finds drift and writes patches; this module runs it per workspace from the last
+watermark, stores each proposal once, notifies, and applies the reviewer's verdict (a commit on a
+new branch, or a recorded reason), teaching the knowledge base either way.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from iac.models import Change, Intent, Proposal, TraceRecord, Workspace
+from services.config import Settings
+from services.drift.models import DriftProposal, IacWorkspaceState
+from services.storage.base import session_scope, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class WorkspaceNotFound(LookupError):
+    pass
+
+
+def workspaces(settings: Settings) -> dict[str, Workspace]:
+    """``AIOPS_IAC_WORKSPACES``: a JSON list of {name, terraform_dir, state_file, trace_source, ...}."""
+    out = {}
+    for spec in settings.iac_workspaces:
+        spec = dict(spec)
+        name = spec.pop("name")
+        out[name] = Workspace(
+            terraform_dir=Path(spec["terraform_dir"]), state_file=Path(spec["state_file"]),
+            trace_source=spec["trace_source"], iac_principals=tuple(spec.get("iac_principals", ())),
+            region=spec.get("region", settings.cloud_region),
+            endpoint_url=spec.get("endpoint_url", settings.cloud_endpoint),
+            repo_dir=Path(spec["repo_dir"]) if spec.get("repo_dir") else None,
+        )
+    return out
+
+
+def knowledge_base(settings: Settings):
+    """The reconciliation knowledge base in the platform's Chroma, with the memory's embeddings."""
+
+    from services.episodes.service import agent_memory
+
+    return _kb(agent_memory(settings).chroma)
+
+
+@lru_cache(maxsize=4)
+def _kb(client):
+    from iac.kb import KnowledgeBase
+    from memory.vectors import embedding_function
+
+    return KnowledgeBase(client, embedding_function=embedding_function())
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value if isinstance(value, str | int | float | bool) or value is None else str(value)
+
+
+def proposal_payload(proposal: Proposal) -> dict[str, Any]:
+    """Everything approval needs later, as JSON: files to write, intents and records for the KB."""
+    return {
+        "proposal": _jsonable(proposal.to_dict()),
+        "files": dict(proposal.files),
+        "intents": [{"kind": i.kind, "address": i.address, "resource_type": i.resource_type, "attribute": i.attribute,
+                     "value": _jsonable(i.value), "resource_id": i.resource_id, "source": i.source}
+                    for i in proposal.intents],
+    }
+
+
+def proposal_from_payload(payload: dict[str, Any]) -> Proposal:
+    data = payload["proposal"]
+    records = [TraceRecord(event_id=r["eventID"], event_time=datetime.fromisoformat(r["eventTime"]),
+                           event_source=r["eventSource"], event_name=r["eventName"], region=r.get("awsRegion", ""),
+                           user_agent=r.get("userAgent", ""), principal_arn=r.get("principalArn", ""),
+                           error_code=r.get("errorCode", ""), request=r.get("requestParameters") or {},
+                           response=r.get("responseElements") or {})
+               for r in data.get("records", [])]
+    return Proposal(
+        id=data["id"], addresses=list(data["addresses"]), diff=data["diff"],
+        changes=[Change(**c) for c in data.get("changes", [])], records=records, files=dict(payload["files"]),
+        instructions=list(data.get("instructions", [])), needs_person=list(data.get("needs_person", [])),
+        intents=[Intent(**i) for i in payload.get("intents", [])], verification=dict(data.get("verification", {})),
+        llm_tokens=int(data.get("llm_tokens", 0)),
+    )
+
+
+def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[str, Any]:
+    """Reconcile one workspace from its watermark; store new proposals; advance the watermark."""
+    from iac.reconcile import reconcile
+
+    spaces = workspaces(settings)
+    if name not in spaces:
+        raise WorkspaceNotFound(f"no workspace named {name!r}; configured: {', '.join(spaces) or 'none'}")
+    workspace = spaces[name]
+    with session_scope(settings.database_url) as db:
+        state = db.get(IacWorkspaceState, name)
+        watermark = state.watermark if state else None
+    result = reconcile(workspace, since=watermark, kb=knowledge_base(settings), session=session)
+    created = []
+    with session_scope(settings.database_url) as db:
+        for proposal in result.proposals:
+            exists = db.scalar(select(DriftProposal.id).where(DriftProposal.workspace == name,
+                                                              DriftProposal.external_id == proposal.id))
+            if exists:
+                continue
+            row = DriftProposal(
+                workspace=name, external_id=proposal.id, status="pending",
+                title=f"{len(proposal.changes)} change(s) to {', '.join(proposal.addresses)[:250]}",
+                diff=proposal.diff, explanation=[c.explanation for c in proposal.changes],
+                records=[_jsonable(r.to_dict()) for r in proposal.records],
+                verification=_jsonable(proposal.verification), instructions=list(proposal.instructions),
+                needs_person=list(proposal.needs_person), payload=proposal_payload(proposal),
+            )
+            db.add(row)
+            db.flush()
+            created.append(row.id)
+        state = db.get(IacWorkspaceState, name) or IacWorkspaceState(name=name)
+        summary = {k: v for k, v in result.to_dict().items() if k != "proposals"}
+        summary["proposals_created"] = created
+        state.watermark = result.watermark or watermark
+        state.last_run_at, state.last_result = utcnow(), _jsonable(summary)
+        db.merge(state)
+    for proposal_id in created:
+        _notify(settings, proposal_id)
+    return summary
+
+
+def _notify(settings: Settings, proposal_id: int) -> None:
+    if not (settings.webhook_urls or settings.slack_webhook_url):
+        return
+    from services.worker import tasks
+
+    with session_scope(settings.database_url) as db:
+        row = db.get(DriftProposal, proposal_id)
+        event = {"incident_id": 0, "kind": "drift_proposed", "title": row.title, "data": {"proposal_id": row.id},
+                 "message": f"drift in {row.workspace}: " + "; ".join(row.explanation)[:500]}
+    tasks.send(tasks.notify, event, priority=6)
+
+
+class ReviewError(ValueError):
+    pass
+
+
+def review(settings: Settings, proposal_id: int, *, approved: bool, reviewer: str, comment: str = "") -> DriftProposal:
+    """Approve (commit to a new branch, never main) or reject (with a reason); the KB learns both."""
+    from iac.review import approve, reject
+
+    with session_scope(settings.database_url) as db:
+        row = db.get(DriftProposal, proposal_id)
+        if row is None:
+            raise LookupError(f"drift proposal {proposal_id} does not exist")
+        if row.status != "pending":
+            raise ReviewError(f"drift proposal {proposal_id} was already {row.status} by {row.reviewer}")
+        payload, workspace_name = row.payload, row.workspace
+    if not approved and not comment.strip():
+        raise ReviewError("a rejection needs a reason in 'comment'")
+    spaces = workspaces(settings)
+    proposal = proposal_from_payload(payload)
+    kb = knowledge_base(settings)
+    branch = None
+    if approved:
+        if workspace_name not in spaces:
+            raise ReviewError(f"workspace {workspace_name!r} is no longer configured")
+        branch = approve(proposal, spaces[workspace_name], kb=kb, reviewer=reviewer)
+    else:
+        reject(proposal, reason=comment, kb=kb, reviewer=reviewer)
+    with session_scope(settings.database_url) as db:
+        row = db.get(DriftProposal, proposal_id)
+        row.status = "approved" if approved else "rejected"
+        row.reviewer, row.review_comment, row.reviewed_at, row.branch = reviewer, comment, utcnow(), branch
+        from services.audit.service import record
+
+        record(db, actor=reviewer, action=f"drift.{row.status}", subject=f"drift:{proposal_id}",
+               data={"branch": branch, "comment": comment})
+        db.flush()
+        db.expunge(row)
+    return row

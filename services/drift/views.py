@@ -1,0 +1,99 @@
+"""Drift proposals: list, inspect, review; reconcile now; workspace status."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from services.auth.service import current_user
+from services.config import Settings, get_settings
+from services.drift.models import DriftProposal, IacWorkspaceState
+from services.drift.service import ReviewError, review, workspaces
+from services.storage.base import session_scope
+
+router = APIRouter(prefix="/api/v1/drift", tags=["drift"])
+
+
+def _view(row: DriftProposal, *, full: bool = False) -> dict:
+    out = {"id": row.id, "workspace": row.workspace, "status": row.status, "title": row.title, "diff": row.diff,
+           "explanation": row.explanation, "instructions": row.instructions, "needs_person": row.needs_person,
+           "verification": row.verification, "branch": row.branch, "reviewer": row.reviewer,
+           "review_comment": row.review_comment, "created_at": row.created_at.isoformat(),
+           "reviewed_at": row.reviewed_at.isoformat() if row.reviewed_at else None}
+    if full:
+        out["records"] = row.records
+    return out
+
+
+@router.get("/proposals", summary="Drift proposals, newest first")
+def list_proposals(settings: Settings = Depends(get_settings), status: str | None = None,
+                   workspace: str | None = None, page: int = Query(1, ge=1),
+                   per_page: int = Query(20, ge=1, le=200)) -> dict:
+    with session_scope(settings.database_url) as session:
+        query = select(DriftProposal)
+        if status:
+            query = query.where(DriftProposal.status == status)
+        if workspace:
+            query = query.where(DriftProposal.workspace == workspace)
+        total = session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = session.scalars(query.order_by(DriftProposal.id.desc()).offset((page - 1) * per_page).limit(per_page))
+        return {"total": total, "page": page, "per_page": per_page, "items": [_view(r) for r in rows]}
+
+
+@router.get("/proposals/{proposal_id}", summary="One proposal with the trace records behind it")
+def get_proposal(proposal_id: int, settings: Settings = Depends(get_settings)) -> dict:
+    with session_scope(settings.database_url) as session:
+        row = session.get(DriftProposal, proposal_id)
+        if row is None:
+            raise HTTPException(404, f"drift proposal {proposal_id} does not exist")
+        return _view(row, full=True)
+
+
+class Review(BaseModel):
+    approved: bool
+    comment: str = Field(default="", max_length=2000, description="required when rejecting: why")
+
+
+@router.post("/proposals/{proposal_id}/review", summary="Approve (commit to a new branch) or reject with a reason")
+def review_route(proposal_id: int, body: Review, user: str = Depends(current_user),
+                 settings: Settings = Depends(get_settings)) -> dict:
+    try:
+        row = review(settings, proposal_id, approved=body.approved, reviewer=user, comment=body.comment)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except ReviewError as exc:
+        raise HTTPException(409 if "already" in str(exc) else 422, str(exc)) from None
+    return _view(row)
+
+
+class ReconcileRequest(BaseModel):
+    workspace: str | None = Field(default=None, description="one workspace; default: all")
+
+
+@router.post("/reconcile", status_code=202, summary="Reconcile now (queued on the iac queue)")
+def reconcile_now(body: ReconcileRequest, user: str = Depends(current_user),
+                  settings: Settings = Depends(get_settings)) -> dict:
+    from services.worker import tasks
+
+    names = list(workspaces(settings))
+    if body.workspace and body.workspace not in names:
+        raise HTTPException(404, f"no workspace named {body.workspace!r}; configured: {', '.join(names) or 'none'}")
+    targets = [body.workspace] if body.workspace else names
+    for name in targets:
+        tasks.send(tasks.reconcile_iac, name, priority=5)
+    return {"queued": targets}
+
+
+@router.get("/workspaces", summary="Configured workspaces and their last reconciliation")
+def list_workspaces(settings: Settings = Depends(get_settings)) -> dict:
+    with session_scope(settings.database_url) as session:
+        states = {s.name: s for s in session.scalars(select(IacWorkspaceState))}
+    items = []
+    for name, ws in workspaces(settings).items():
+        state = states.get(name)
+        items.append({"name": name, "terraform_dir": str(ws.terraform_dir), "trace_source": ws.trace_source,
+                      "watermark": state.watermark.isoformat() if state and state.watermark else None,
+                      "last_run_at": state.last_run_at.isoformat() if state and state.last_run_at else None,
+                      "last_result": state.last_result if state else {}})
+    return {"items": items}
