@@ -65,4 +65,5 @@ def test_recorder_writes_cloudtrail_shapes(moto_endpoint, tmp_path):
     recs = read_path(path)
     tags = [r for r in recs if r.event_name == "CreateTags"][0]
     assert tags.request["resourcesSet"]["items"][0]["resourceId"] == vpc
-    assert tags.request["tagSet"]["items"][0] == {"key": "v", "value": "v"} or tags.request["tagSet"]["items"][0]["Key"] == "k"
+    assert tags.request["tagSet"]["items"][0] == {"key": "k", "value": "v"}
+    assert "Terraform/" not in tags.user_agent and tags.event_source == "ec2.amazonaws.com"

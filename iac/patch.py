@@ -1,0 +1,720 @@
+"""Minimal, layout-preserving HCL edits that make the configuration say what the cloud now says.
+
+The rule that shapes everything here: follow the expression. An attribute written as a literal is
+edited in place; ``var.x`` edits the tfvars entry or the variable's default (or the module call
+that passes it); ``local.x`` edits the local; a map built with ``merge(...)`` edits the argument
+that owns the key. An attribute computed from anything else (a resource reference, a data source,
+a conditional) is never overwritten with a hard-coded value: it is reported for a person.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from iac.config import Config, ModuleConfig, validate_hcl
+from iac.drift import DriftGroup, canonical, find_attachment, rule_tuples
+from iac.hcl import UNKNOWN, Block, Node, evaluate, indent_of, render, render_key
+from iac.models import Change, Intent
+from iac.state import State
+
+
+class NeedsPerson(Exception):
+    """The change is real but cannot be written without guessing (reported, never forced)."""
+
+
+@dataclass(frozen=True)
+class Raw:
+    """An HCL expression emitted verbatim (a reference we built, never trace data)."""
+
+    text: str
+
+
+@dataclass
+class PatchOptions:
+    """Strategy choices; alternatives of a proposal are the same drift patched with other choices."""
+
+    unset_var_target: str = "default"  # root variable not in tfvars: "default" | "tfvars"
+    module_var_target: str = "call"  # child-module variable not passed: "call" | "default"
+    merge_target: str = "last"  # new map key in merge(...): "last" | "first" followable argument
+    sg_style: str = "auto"  # "auto" | "inline" | "separate"
+
+
+def render_any(value: Any, indent: str = "") -> str:
+    if isinstance(value, Raw):
+        return value.text
+    if isinstance(value, dict) and any(isinstance(v, Raw) for v in value.values()):
+        inner = indent + "  "
+        lines = [f"{inner}{render_key(str(k))} = {render_any(v, inner)}" for k, v in value.items()]
+        return "{\n" + "\n".join(lines) + "\n" + indent + "}"
+    return render(value, indent)
+
+
+def render_policy(value: Any, indent: str) -> str:
+    if isinstance(value, dict | list):
+        return "jsonencode(" + render(value, indent) + ")"
+    return render(value, indent)
+
+
+def is_literal(node: Node) -> bool:
+    if node.kind == "lit":
+        return True
+    if node.kind == "list":
+        return all(is_literal(x) for x in node.items)
+    if node.kind == "obj":
+        return all(k is not UNKNOWN and is_literal(v) for k, _kn, v in node.items)
+    if node.kind == "call" and node.value in ("jsonencode", "tostring", "tonumber", "tolist", "toset", "tomap"):
+        return all(is_literal(a) for a in node.items)
+    return False
+
+
+def sanitize_name(text: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", str(text)).strip("_").lower() or "imported"
+    return name if name[0].isalpha() or name[0] == "_" else "r_" + name
+
+
+class Patcher:
+    """Applies one drift group to a Config (in memory) and records why each edit was made."""
+
+    def __init__(self, config: Config, state: State, *, options: PatchOptions | None = None):
+        self.config = config
+        self.state = state
+        self.options = options or PatchOptions()
+        self.changes: list[Change] = []
+        self.instructions: list[str] = []
+        self.needs_person: list[str] = []
+        self._intent: Intent | None = None
+
+    # ------------------------------------------------------------ low-level text edits
+    def _replace(self, path: Path, start: int, end: int, text: str) -> None:
+        old = self.config.texts[path]
+        self.config.set_text(path, old[:start] + text + old[end:])
+
+    def _change(self, path: Path, address: str, attribute: str, strategy: str, explanation: str) -> None:
+        ids = [r.event_id for r in (self._intent.records if self._intent else [])]
+        rel = self.rel(path)
+        self.changes.append(Change(file=rel, address=address, attribute=attribute, explanation=explanation,
+                                   strategy=strategy, record_ids=ids))
+
+    def rel(self, path: Path) -> str:
+        base = self.base_dir()
+        try:
+            return str(path.relative_to(base))
+        except ValueError:
+            return str(path)
+
+    def base_dir(self) -> Path:
+        dirs = [m.dir for m in self.config.modules.values()]
+        common = Path(*Path(dirs[0]).parts)
+        for d in dirs[1:]:
+            while not str(d).startswith(str(common)):
+                common = common.parent
+        return common
+
+    def _insert_attribute(self, path: Path, block: Block, name: str, value_text: str) -> None:
+        text = self.config.texts[path]
+        if block.attributes:
+            last = max(block.attributes.values(), key=lambda a: a.line_end)
+            pos = last.line_end
+            ind = indent_of(text, last.name_start)
+        else:
+            pos = text.find("\n", block.open_brace) + 1
+            ind = indent_of(text, block.start) + "  "
+        if block.close_brace < pos:  # one-line block: `x {}`
+            pos = block.close_brace
+            self._replace(path, pos, pos, f"\n{ind}{name} = {value_text}\n{indent_of(text, block.start)}")
+            return
+        self._replace(path, pos, pos, f"{ind}{name} = {value_text}\n")
+
+    def _remove_lines(self, path: Path, start: int, end: int) -> None:
+        self._replace(path, start, end, "")
+
+    # ------------------------------------------------------------ following expressions
+    def assign(self, mpath: str, path: Path, node: Node, op: tuple, where: str) -> None:
+        """Make ``node`` evaluate to the result of ``op`` by editing where its value comes from.
+
+        op: ("value", v) | ("key_set", k, v) | ("key_unset", k)
+        """
+        text = self.config.texts[path]
+        ind = indent_of(text, node.start)
+        if op[0] == "value" and (is_literal(node) or (node.kind == "tmpl" and False)):
+            if canonical(evaluate(node, self.config.scope(mpath))) == canonical(op[1]):
+                return
+            rendered = render_policy(op[1], ind) if isinstance(op[1], dict | list) and node.kind == "call" else render_any(op[1], ind)
+            if isinstance(op[1], dict) and node.kind == "lit" and isinstance(node.value, str) and node.value.strip().startswith("{"):
+                rendered = render_policy(op[1], ind)
+            self._replace(path, node.start, node.end, rendered)
+            self._change(path, where, "", "literal", f"set {where} to {render(op[1])[:80]}")
+            return
+        if op[0] in ("key_set", "key_unset") and node.kind == "obj" and is_literal_keys(node):
+            self._edit_object(mpath, path, node, op, where)
+            return
+        if op[0] in ("key_set", "key_unset") and node.kind == "lit" and node.value is None:
+            if op[0] == "key_set":
+                self._replace(path, node.start, node.end, render_any({op[1]: op[2]}, ind))
+                self._change(path, where, op[1], "literal", f"set {where}[{op[1]!r}]")
+            return
+        if node.kind == "ref" and node.value[0] == "var" and len(node.value) == 2:
+            self.follow_var(mpath, node.value[1], op, where)
+            return
+        if node.kind == "ref" and node.value[0] == "local" and len(node.value) == 2:
+            mod = self.config.modules[mpath]
+            if node.value[1] not in mod.locals:
+                raise NeedsPerson(f"local.{node.value[1]} not found")
+            lf, la = mod.locals[node.value[1]]
+            self.assign(mpath, lf, self.config.node(lf, la), op, f"local.{node.value[1]}")
+            return
+        if node.kind == "call" and node.value == "merge" and op[0] in ("key_set", "key_unset"):
+            self._edit_merge(mpath, path, node, op, where)
+            return
+        if op[0] == "value" and isinstance(op[1], dict) and node.kind in ("ref", "call", "obj"):
+            current = evaluate(node, self.config.scope(mpath))
+            if isinstance(current, dict):
+                for k in list(current):
+                    if k not in op[1]:
+                        self.assign(mpath, path, self._refresh(path, node), ("key_unset", k), where)
+                for k, v in op[1].items():
+                    if canonical(current.get(k)) != canonical(v):
+                        self.assign(mpath, path, self._refresh(path, node), ("key_set", k, v), where)
+                return
+        expr = self.config.texts[path][node.start : node.end]
+        raise NeedsPerson(f"{where} is computed from `{expr[:80]}`; not hard-coding over a reference")
+
+    def _refresh(self, path: Path, node: Node) -> Node:
+        """Re-parse a node after an edit earlier in the same file moved text around."""
+        from iac.hcl import parse_expr
+
+        text = self.config.texts[path]
+        end = node.start
+        depth = 0
+        # Re-scan to the end of the expression starting at node.start.
+        i = node.start
+        while i < len(text):
+            c = text[i]
+            if c in "([{":
+                depth += 1
+            elif c in ")]}":
+                depth -= 1
+                if depth < 0:
+                    break
+            elif c == "\n" and depth == 0:
+                break
+            i += 1
+            end = i
+        return parse_expr(text, node.start, end)
+
+    def follow_var(self, mpath: str, name: str, op: tuple, where: str) -> None:
+        mod = self.config.modules[mpath]
+        if name not in mod.variables:
+            raise NeedsPerson(f"var.{name} is not declared in {mpath or 'the root module'}")
+        vf, vb = mod.variables[name]
+        if mpath == "":
+            if name in mod.tfvars:
+                tf, ta = mod.tfvars[name]
+                self.assign("", tf, self.config.node(tf, ta), op, f"{self.rel(tf)}: {name}")
+                return
+            if "default" in vb.attributes and self.options.unset_var_target == "default":
+                self.assign("", vf, self.config.node(vf, vb.attributes["default"]), op, f"var.{name} default")
+                return
+            self._add_tfvar(name, self._full_value(mpath, name, op))
+            return
+        parent = mod.parent or ""
+        cf, call = self.config.modules[parent].module_calls[mod.call_name]
+        if name in call.attributes:
+            self.assign(parent, cf, self.config.node(cf, call.attributes[name]),
+                        op, f"module.{mod.call_name} argument {name}")
+            return
+        if self.options.module_var_target == "default" and "default" in vb.attributes:
+            self.assign(mpath, vf, self.config.node(vf, vb.attributes["default"]), op, f"var.{name} default")
+            return
+        value = self._full_value(mpath, name, op)
+        self._insert_attribute(cf, call, name, render_any(value, indent_of(self.config.texts[cf], call.start) + "  "))
+        self._change(cf, f"module.{mod.call_name}", name, "module_argument",
+                     f"pass {name} = {render(value)[:60]} in the module call instead of changing the module")
+
+    def _full_value(self, mpath: str, name: str, op: tuple) -> Any:
+        if op[0] == "value":
+            return op[1]
+        current = self.config.scope(mpath).variables.get(name, UNKNOWN)
+        if current is None:
+            current = {}
+        if not isinstance(current, dict) or UNKNOWN in current.values():
+            raise NeedsPerson(f"var.{name} has no known value to extend")
+        current = dict(current)
+        if op[0] == "key_set":
+            current[op[1]] = op[2]
+        else:
+            current.pop(op[1], None)
+        return current
+
+    def _add_tfvar(self, name: str, value: Any) -> None:
+        root = self.config.modules[""]
+        existing = sorted({f for f, _ in root.tfvars.values()})
+        path = existing[0] if existing else root.dir / "terraform.tfvars"
+        text = self.config.texts.get(path, "")
+        if text and not text.endswith("\n"):
+            text += "\n"
+        self.config.texts[path] = text
+        self.config.set_text(path, text + f"{name} = {render_any(value)}\n")
+        self._change(path, "", name, "tfvars", f"set {name} in {path.name} (variable has no default)")
+
+    def _edit_object(self, mpath: str, path: Path, node: Node, op: tuple, where: str) -> None:
+        text = self.config.texts[path]
+        key = op[1]
+        for k, kn, vn in node.items:
+            if str(k) == key:
+                if op[0] == "key_set":
+                    before = len(self.changes)
+                    self.assign(mpath, path, vn, ("value", op[2]), f"{where}[{key!r}]")
+                    if len(self.changes) > before:
+                        self.changes[-1].attribute = key
+                else:
+                    ls = text.rfind("\n", 0, kn.start) + 1
+                    if text[ls:kn.start].strip() == "" and text[vn.end:].split("\n", 1)[0].strip(" ,\t") == "":
+                        le = text.find("\n", vn.end)
+                        self._remove_lines(path, ls, len(text) if le < 0 else le + 1)
+                    else:
+                        end = vn.end
+                        m = re.match(r"\s*,", text[end:])
+                        if m:
+                            end += m.end()
+                        start = kn.start
+                        while start > node.start + 1 and text[start - 1] in " \t":
+                            start -= 1
+                        self._replace(path, start, end, "")
+                    self._change(path, where, key, "literal", f"remove key {key!r} from {where}")
+                return
+        if op[0] == "key_unset":
+            return
+        entry = f"{render_key(key)} = {render_any(op[2])}"
+        close = node.end - 1
+        multiline = "\n" in text[node.start : node.end]
+        if multiline:
+            if node.items:
+                last = node.items[-1][2]
+                le = text.find("\n", last.end)
+                ind = indent_of(text, node.items[-1][1].start)
+                self._replace(path, le + 1, le + 1, f"{ind}{entry}\n")
+            else:
+                ind = indent_of(text, close) + "  "
+                ls = text.rfind("\n", 0, close) + 1
+                self._replace(path, ls, ls, f"{ind}{entry}\n")
+        else:
+            body = text[node.start + 1 : close].strip()
+            new = "{ " + (body.rstrip(",") + ", " if body else "") + entry + " }"
+            self._replace(path, node.start, node.end, new)
+        self._change(path, where, key, "literal", f"add key {key!r} = {render(op[2])[:60]} to {where}")
+
+    def _edit_merge(self, mpath: str, path: Path, node: Node, op: tuple, where: str) -> None:
+        scope = self.config.scope(mpath)
+        key = op[1]
+        owners = []
+        for arg in node.items:
+            v = evaluate(arg, scope)
+            if isinstance(v, dict) and key in v:
+                owners.append(arg)
+        if op[0] == "key_unset":
+            if not owners:
+                return
+            for arg in reversed(owners):  # later arguments win, so all must go
+                self.assign(mpath, path, self._refresh(path, arg), op, where)
+            return
+        followable = [a for a in node.items if a.kind == "obj" or (a.kind == "ref" and a.value[0] in ("var", "local"))]
+        followable = [a for a in followable if isinstance(evaluate(a, scope), dict) or evaluate(a, scope) is None]
+        if self.options.merge_target == "last" and followable:
+            # The last argument wins and is usually the resource-specific one (``var.vpc_tags``):
+            # writing the key there scopes the change to this resource, unless a later owner wins.
+            target = followable[-1]
+            if owners and node.items.index(owners[-1]) > node.items.index(target):
+                target = owners[-1]
+        elif owners:
+            target = owners[-1]
+        elif followable:
+            target = followable[0]
+        else:
+            raise NeedsPerson(f"{where}: no argument of merge() can take key {key!r}")
+        self.assign(mpath, path, target, op, where)
+
+    # ------------------------------------------------------------ resource-level operations
+    def set_attribute(self, mpath: str, path: Path, block: Block, attr_path: str, op: tuple, where: str) -> None:
+        parts = attr_path.split(".")
+        for i, part in enumerate(parts[:-1]):
+            nested = block.nested(part)
+            if not nested:
+                value = op[1] if op[0] == "value" else {op[1]: op[2]}
+                snippet = _nested_block_text(parts[i:], value, indent_of(self.config.texts[path], block.start) + "  ")
+                text = self.config.texts[path]
+                pos = text.rfind("\n", 0, block.close_brace) + 1
+                self._replace(path, pos, pos, snippet)
+                self._change(path, where, attr_path, "insert", f"add block {part} with {attr_path} = {render(value)[:60]}")
+                return
+            block = nested[0]
+        name = parts[-1]
+        if name in block.attributes:
+            self.assign(mpath, path, self.config.node(path, block.attributes[name]), op, f"{where}.{attr_path}")
+            return
+        if op[0] == "key_unset":
+            return
+        value = op[1] if op[0] == "value" else {op[1]: op[2]}
+        if value is None:
+            return
+        ind = indent_of(self.config.texts[path], block.start) + "  "
+        rendered = render_policy(value, ind) if name.endswith("policy") else render_any(value, ind)
+        self._insert_attribute(path, block, name, rendered)
+        self._change(path, where, attr_path, "insert", f"add {attr_path} = {render(value)[:60]} (set out of band)")
+
+    def _locate(self, address: str) -> tuple[ModuleConfig, Path, Block]:
+        hit = self.config.resource(address)
+        if hit is None:
+            raise NeedsPerson(f"{address} is in the state but not in an editable configuration")
+        return hit
+
+    def _block_of(self, address: str) -> tuple[ModuleConfig, Path, Block]:
+        return self._locate(address)
+
+    def apply_group(self, group: DriftGroup) -> None:
+        for intent in group.intents:
+            self._intent = intent
+            try:
+                self.apply_intent(group, intent)
+            except NeedsPerson as exc:
+                self.needs_person.append(f"{intent.address or intent.resource_id}: {exc}")
+        self._intent = None
+
+    def apply_intent(self, group: DriftGroup, it: Intent) -> None:
+        if it.kind == "create":
+            self.new_resource(it)
+            return
+        if it.kind == "delete":
+            self.remove_resource(it.address)
+            return
+        if it.resource_type in ("aws_s3_bucket_versioning", "aws_s3_bucket_policy",
+                                "aws_s3_bucket_server_side_encryption_configuration",
+                                "aws_s3_bucket_public_access_block"):
+            self.companion(it)
+            return
+        mod, path, block = self._block_of(it.address)
+        where = it.address
+        if it.kind == "set":
+            self.set_attribute(mod.path, path, block, it.attribute, ("value", it.value), where)
+        elif it.kind == "tag_set":
+            self.set_tag(mod, path, block, ("key_set", it.value[0], it.value[1]), where)
+        elif it.kind == "tag_unset":
+            self.set_tag(mod, path, block, ("key_unset", it.value[0]), where)
+        elif it.kind == "rule_add":
+            self.add_rule(mod, path, block, it)
+        elif it.kind == "rule_remove":
+            self.remove_rule(mod, path, block, it)
+        elif it.kind == "attach":
+            self.attach(mod, block, it)
+        elif it.kind == "detach":
+            att = find_attachment(self.state, self.state.get(it.address).attributes.get("name", it.resource_id), it.value)
+            if att is None:
+                raise NeedsPerson(f"no managed attachment of {it.value}")
+            self.remove_resource(att.address)
+        elif it.kind == "inline_policy":
+            raise NeedsPerson(f"inline policy {it.attribute} changed; no rule to place it")
+        else:
+            raise NeedsPerson(f"no patch strategy for {it.kind}")
+
+    def set_tag(self, mod: ModuleConfig, path: Path, block: Block, op: tuple, where: str) -> None:
+        if "tags" in block.attributes:
+            self.assign(mod.path, path, self.config.node(path, block.attributes["tags"]), op, f"{where}.tags")
+            return
+        if op[0] == "key_unset":
+            default_tags = self.config.default_tags() if mod.path == "" else {}
+            if op[1] in default_tags:
+                raise NeedsPerson(f"tag {op[1]!r} comes from provider default_tags")
+            return
+        self.set_attribute(mod.path, path, block, "tags", op, where)
+
+    # security groups ---------------------------------------------------------
+    def _separate_rules_for(self, mod: ModuleConfig, block: Block) -> bool:
+        ref = f"{block.labels[0]}.{block.labels[1]}."
+        for (rtype, _n), (f, b) in mod.resources.items():
+            if rtype in ("aws_security_group_rule", "aws_vpc_security_group_ingress_rule",
+                         "aws_vpc_security_group_egress_rule"):
+                attr = b.attributes.get("security_group_id")
+                if attr and ref in self.config.expr_text(f, attr):
+                    return True
+        return False
+
+    def _source_value(self, mod: ModuleConfig, source: str) -> tuple[str, Any]:
+        kind, _, val = source.partition(":")
+        if kind == "cidr":
+            return "cidr_blocks", [val]
+        if kind == "cidr6":
+            return "ipv6_cidr_blocks", [val]
+        if kind == "pl":
+            return "prefix_list_ids", [val]
+        if kind == "sg":
+            res = self.state.find(val, types=("aws_security_group",))
+            if res is not None and res.module == mod.path:
+                return "security_groups", [Raw(f"{res.type}.{res.name}.id")]
+            return "security_groups", [val]
+        if kind == "self":
+            return "self", True
+        raise NeedsPerson(f"unknown rule source {source}")
+
+    def add_rule(self, mod: ModuleConfig, path: Path, block: Block, it: Intent) -> None:
+        direction, proto, fp, tp, source = it.value
+        key, value = self._source_value(mod, source)
+        inline = block.nested("ingress") or block.nested("egress")
+        separate = self._separate_rules_for(mod, block)
+        use_inline = self.options.sg_style == "inline" or (self.options.sg_style == "auto" and (inline or not separate))
+        if self.options.sg_style == "separate":
+            use_inline = False
+        if use_inline:
+            text = self.config.texts[path]
+            same = block.nested(direction)
+            ind = indent_of(text, block.start) + "  "
+            body = {"from_port": fp, "to_port": tp, "protocol": proto, key: value}
+            lines = [f"{ind}  {k} = {render_any(v)}" for k, v in body.items()]
+            snippet = f"{ind}{direction} {{\n" + "\n".join(lines) + f"\n{ind}}}\n"
+            if same:
+                pos = same[-1].end
+                snippet = "\n" + snippet
+            else:
+                pos = text.rfind("\n", 0, block.close_brace) + 1
+            self._replace(path, pos, pos, snippet)
+            self._change(path, it.address, direction, "insert",
+                         f"add {direction} rule {proto} {fp}-{tp} from {source} (authorized out of band)")
+            return
+        name = sanitize_name(f"{block.labels[1]}_{direction}_{proto}_{fp}_{source.split(':', 1)[1]}")
+        attrs = {"type": direction, "security_group_id": Raw(f"{block.labels[0]}.{block.labels[1]}.id"),
+                 "from_port": fp, "to_port": tp, "protocol": proto, key: value}
+        addr = self._append_block(mod, "aws_security_group_rule", name, attrs)
+        sg_id = self.state.get(it.address).attributes.get("id", it.resource_id)
+        src = source.split(":", 1)[1]
+        self.instructions.append(f"terraform import '{addr}' {sg_id}_{direction}_{proto}_{fp}_{tp}_{src}")
+
+    def remove_rule(self, mod: ModuleConfig, path: Path, block: Block, it: Intent) -> None:
+        direction, proto, fp, tp, source = it.value
+        scope_vals = self.config.evaluate_block(mod.path, path, block)
+        for nb, vals in zip(block.nested(direction), scope_vals.get(direction, []), strict=False):
+            tuples = rule_tuples(direction, vals)
+            if it.value not in tuples:
+                continue
+            text = self.config.texts[path]
+            if len(tuples) == 1:
+                start, end = nb.start, nb.end
+                if start >= 2 and text[start - 2 : start] == "\n\n":
+                    start -= 1  # take the blank line that separated it
+                self._remove_lines(path, start, end)
+                self._change(path, it.address, direction, "remove_block",
+                             f"remove {direction} rule {proto} {fp}-{tp} from {source} (revoked out of band)")
+                return
+            key, value = self._source_value(mod, source)
+            attr = nb.attributes.get(key)
+            if attr is None:
+                break
+            node = self.config.node(path, attr)
+            if node.kind != "list":
+                raise NeedsPerson(f"{direction} rule sources are computed; cannot drop {source}")
+            remaining = [x for x in node.items if not (x.kind == "lit" and [x.value] == value)]
+            self._replace(path, node.start, node.end, "[" + ", ".join(text[x.start : x.end] for x in remaining) + "]")
+            self._change(path, it.address, direction, "literal", f"drop {source} from a {direction} rule")
+            return
+        # Not inline: a separate rule resource in this module?
+        for res in self.state.by_type("aws_security_group_rule"):
+            a = res.attributes
+            if a.get("security_group_id") == it.resource_id and it.value in rule_tuples(a.get("type", ""), a):
+                self.remove_resource(res.address)
+                return
+        raise NeedsPerson(f"revoked rule {it.value} not found in the configuration")
+
+    # IAM ---------------------------------------------------------------------
+    def attach(self, mod: ModuleConfig, role_block: Block, it: Intent) -> None:
+        policy = str(it.value)
+        name = sanitize_name(f"{role_block.labels[1]}_{policy.rsplit('/', 1)[-1]}")
+        attrs = {"role": Raw(f"aws_iam_role.{role_block.labels[1]}.name"), "policy_arn": policy}
+        addr = self._append_block(mod, "aws_iam_role_policy_attachment", name, attrs)
+        role_name = self.state.get(it.address).attributes.get("name", it.resource_id)
+        self.instructions.append(f"terraform import '{addr}' {role_name}/{policy}")
+
+    # S3 companions ---------------------------------------------------------------
+    def companion(self, it: Intent) -> None:
+        hit = self.config.resource(it.address) if it.address else None
+        if hit is not None and hit[2].labels[0] == it.resource_type:
+            mod, path, block = hit
+            op = ("value", it.value)
+            if it.attribute == "policy":
+                self.set_attribute(mod.path, path, block, "policy", op, it.address)
+            else:
+                self.set_attribute(mod.path, path, block, it.attribute, op, it.address)
+            return
+        mod, path, bucket_block = self._block_of(it.address)
+        # Maybe we created the companion for an earlier intent of this group.
+        name = bucket_block.labels[1]
+        existing = mod.resources.get((it.resource_type, name))
+        if existing is not None:
+            f, b = existing
+            self.set_attribute(mod.path, f, b, it.attribute, ("value", it.value), f"{it.resource_type}.{name}")
+            return
+        attrs: dict[str, Any] = {"bucket": Raw(f"aws_s3_bucket.{name}.id")}
+        nested = ""
+        if it.attribute == "policy":
+            attrs["policy"] = Raw(render_policy(it.value, "  "))
+        elif "." in it.attribute:
+            nested = _nested_block_text(it.attribute.split("."), it.value, "  ")
+        else:
+            attrs[it.attribute] = it.value
+        addr = self._append_block(mod, it.resource_type, name, attrs, extra=nested)
+        self.instructions.append(f"terraform import '{addr}' {it.resource_id}")
+
+    # new / removed resources ---------------------------------------------------------
+    def _append_block(self, mod: ModuleConfig, rtype: str, name: str, attrs: dict[str, Any], extra: str = "") -> str:
+        base = name
+        n = 2
+        while (rtype, name) in mod.resources:
+            name = f"{base}_{n}"
+            n += 1
+        files = sorted(mod.bodies)
+        tf_files = [f for f in files if f.suffix == ".tf"]
+        path = next((f for f in tf_files if f.name == "main.tf"), tf_files[0] if tf_files else mod.dir / "main.tf")
+        lines = []
+        for k, v in attrs.items():
+            lines.append(f"  {render_key(k)} = {render_any(v, '  ')}")
+        body = "\n".join(lines) + ("\n" + extra.rstrip("\n") if extra else "")
+        block = f'\nresource "{rtype}" "{name}" {{\n{body}\n}}\n'
+        text = self.config.texts.get(path, "")
+        if text and not text.endswith("\n"):
+            block = "\n" + block
+        self.config.texts[path] = text
+        self.config.set_text(path, text + block)
+        addr = ".".join(p for p in [mod.path, rtype, name] if p)
+        self._change(path, addr, "", "new_block", f"add {addr} for a resource created out of band (import it)")
+        return addr
+
+    def new_resource(self, it: Intent) -> None:
+        mod = self.config.modules[""]
+        attrs = dict(it.value or {})
+        rules = attrs.pop("__rules__", set())
+        label = (attrs.get("tags") or {}).get("Name") or attrs.get("name") or attrs.get("bucket") or it.resource_id
+        extra = ""
+        for direction, proto, fp, tp, source in sorted(rules):
+            key, value = self._source_value(mod, source)
+            body = {"from_port": fp, "to_port": tp, "protocol": proto, key: value}
+            extra += f"  {direction} {{\n" + "".join(f"    {k} = {render_any(v)}\n" for k, v in body.items()) + "  }\n"
+        for k in ("assume_role_policy", "policy"):
+            if isinstance(attrs.get(k), dict):
+                attrs[k] = Raw(render_policy(attrs[k], "  "))
+        if it.resource_type == "aws_security_group" and "vpc_id" in attrs:
+            vpc = self.state.find(attrs["vpc_id"], types=("aws_vpc",))
+            if vpc is not None and vpc.module == "":
+                attrs["vpc_id"] = Raw(f"aws_vpc.{vpc.name}.id")
+        addr = self._append_block(mod, it.resource_type, sanitize_name(label), attrs, extra=extra)
+        self.instructions.append(f"terraform import '{addr}' {it.resource_id}")
+
+    def remove_resource(self, address: str | None) -> None:
+        if not address:
+            raise NeedsPerson("deleted resource has no address")
+        mod, path, block = self._locate(address)
+        rtype, rname = block.labels
+        ref = re.compile(rf"(?<![\w.]){re.escape(rtype)}\.{re.escape(rname)}(?![\w-])")
+        # References elsewhere would break the configuration: outputs go with it, others need a person.
+        for (t, n), (f, b) in mod.resources.items():
+            if (t, n) != (rtype, rname) and ref.search(self.config.texts[f][b.start : b.end]):
+                raise NeedsPerson(f"{address} was deleted but {t}.{n} still references it")
+        for oname, (f, b) in list(mod.outputs.items()):
+            if ref.search(self.config.texts[f][b.start : b.end]):
+                self._remove_block_text(f, b)
+                self._change(f, f"output.{oname}", "", "remove_block", f"remove output {oname}: it read {address}")
+                mod = self.config.modules[mod.path]
+        mod, path, block = self._locate(address)
+        self._remove_block_text(path, block)
+        self._change(path, address, "", "remove_block", f"remove {address}: deleted out of band")
+        state_addr = address
+        self.instructions.append(f"terraform state rm '{state_addr}'")
+
+    def _remove_block_text(self, path: Path, block: Block) -> None:
+        text = self.config.texts[path]
+        start, end = block.start, block.end
+        # Take the comment lines directly above and one surrounding blank line.
+        while True:
+            prev_ls = text.rfind("\n", 0, max(start - 1, 0)) + 1
+            line = text[prev_ls:start]
+            if start > 0 and line.strip().startswith(("#", "//")):
+                start = prev_ls
+            else:
+                break
+        if text[end : end + 1] == "\n":
+            end += 1
+        elif start >= 1 and text[start - 2 : start] == "\n\n":
+            start -= 1
+        self._remove_lines(path, start, end)
+
+
+def is_literal_keys(node: Node) -> bool:
+    return all(k is not UNKNOWN for k, _kn, _v in node.items)
+
+
+def _nested_block_text(parts: list[str], value: Any, indent: str) -> str:
+    if len(parts) == 1:
+        return f"{indent}{parts[0]} = {render_any(value, indent)}\n"
+    inner = _nested_block_text(parts[1:], value, indent + "  ")
+    return f"{indent}{parts[0]} {{\n{inner}{indent}}}\n"
+
+
+@dataclass
+class PatchResult:
+    files: dict[Path, str]  # changed files only: path -> new text
+    diff: str
+    changes: list[Change]
+    instructions: list[str]
+    needs_person: list[str]
+    errors: list[str] = field(default_factory=list)
+
+
+def unified_diff(before: dict[Path, str], after: dict[Path, str], base: Path) -> str:
+    out = []
+    for path in sorted(set(before) | set(after)):
+        a, b = before.get(path, ""), after.get(path, "")
+        if a == b:
+            continue
+        try:
+            rel = str(path.relative_to(base))
+        except ValueError:
+            rel = str(path)
+        out.extend(difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
+                                        fromfile=f"a/{rel}" if a else "/dev/null", tofile=f"b/{rel}"))
+    return "".join(out)
+
+
+def patch_groups(
+    config_dir: Path,
+    groups: list[DriftGroup],
+    state: State,
+    *,
+    options: PatchOptions | None = None,
+    formatter: Any = None,
+) -> PatchResult:
+    """Patch a fresh copy of the configuration for ``groups``; never writes to disk.
+
+    ``formatter(text) -> text`` is ``terraform fmt`` (see iac.verify.fmt_text); it runs only on
+    files we changed so untouched files keep their exact bytes.
+    """
+    config = Config(config_dir, state=state)
+    before = config.snapshot()
+    patcher = Patcher(config, state, options=options)
+    for g in groups:
+        patcher.apply_group(g)
+    errors = []
+    changed = {p: t for p, t in config.texts.items() if before.get(p) != t}
+    for p, t in list(changed.items()):
+        if formatter is not None:
+            try:
+                changed[p] = formatter(t)
+            except Exception as exc:  # fmt rejects broken HCL: surface it, never ship it
+                errors.append(f"terraform fmt failed on {p.name}: {exc}")
+        try:
+            validate_hcl(changed[p])
+        except Exception as exc:
+            errors.append(f"patched {p.name} does not parse: {str(exc)[:200]}")
+    base = patcher.base_dir()
+    diff = unified_diff({p: before.get(p, "") for p in changed}, changed, base)
+    return PatchResult(files=changed, diff=diff, changes=patcher.changes, instructions=patcher.instructions,
+                       needs_person=patcher.needs_person, errors=errors)
