@@ -46,11 +46,27 @@ def _autopilot(database_url: str, *, after_s: float, stop: threading.Event, cons
                 console.print(f"[dim]autopilot skipped #{approval_id}: {exc}[/dim]")
 
 
-def summarize(database_url: str, *, since: datetime, sim_summary: dict[str, Any]) -> dict[str, Any]:
+def _drift_loop(drift, *, interval_s: float, stop: threading.Event, console: Console) -> None:
+    """Make an out-of-band change every interval and ask the reconciler to look (beat does this in production)."""
+    from services.worker import tasks
+
+    while not stop.wait(interval_s):
+        try:
+            event = drift.step()
+            console.print(f"[magenta]drift injected[/magenta]: {event['kind']} {event['keys']}")
+            tasks.send(tasks.reconcile_iac, "demo-bastion", priority=5)
+        except Exception as exc:  # the incident demo goes on even if a drift step fails
+            console.print(f"[red]drift step failed[/red]: {exc}")
+
+
+def summarize(database_url: str, *, since: datetime, sim_summary: dict[str, Any],
+              drifts_injected: int = 0) -> dict[str, Any]:
+    from services.drift.models import DriftProposal
     from services.incidents.models import Incident
     from services.storage.base import session_scope
 
     with session_scope(database_url) as session:
+        proposals = session.scalars(select(DriftProposal).where(DriftProposal.created_at >= since)).all()
         incidents = session.scalars(select(Incident).where(Incident.opened_at >= since)).all()
         resolved = [i for i in incidents if i.status == "resolved" and i.resolved_at]
         ttr = [(i.resolved_at - i.opened_at).total_seconds() for i in resolved]
@@ -67,11 +83,14 @@ def summarize(database_url: str, *, since: datetime, sim_summary: dict[str, Any]
         "incidents_in_progress": len(incidents) - len(resolved) - by_status.get("escalated", 0),
         "mean_time_to_resolve_s": (sum(ttr) / len(ttr)) if ttr else float("nan"),
         "simulator_mean_time_to_recover_s": float(sim_summary.get("mean_time_to_recover_s") or float("nan")),
+        "drifts_injected": drifts_injected,
+        "drift_proposals": len(proposals),
+        "drift_proposals_verified": sum(1 for p in proposals if p.verification.get("ok")),
     }
 
 
 def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | None, seed: int,
-             auto_approve_after: float, console: Console) -> dict[str, Any]:
+             auto_approve_after: float, console: Console, drift_interval: float = 15.0) -> dict[str, Any]:
     from services.api.app import create_app
     from services.connectors.http import HttpActions, HttpTelemetry
     from services.storage.migrate import upgrade
@@ -93,6 +112,16 @@ def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | 
         stack = SimStack.start(emit_url=f"{base}/api/v1/alerts", nodes=nodes, seed=seed,
                                fault_interval_s=fault_interval, first_fault_after_s=3.0)
     runtime.configure(cloud=HttpActions(stack.api_url), telemetry=HttpTelemetry(stack.api_url))
+    drift = None
+    if drift_interval > 0:
+        from pathlib import Path
+
+        from sim.drift import DriftSimulator
+
+        with console.status("provisioning a Terraform project beside the fleet (drift demo) ..."):
+            workdir = Path(settings.database_url.removeprefix("sqlite:///")).parent / "demo-iac"
+            drift = DriftSimulator(endpoint=stack.moto_endpoint, workdir=workdir, seed=seed)
+            settings.iac_workspaces = [drift.setup()]
     if settings.memory_enabled:
         with console.status("loading the agents' memory (embedding model) ..."):
             from memory.vectors import embedding_function
@@ -111,6 +140,9 @@ def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | 
         threading.Thread(target=_autopilot, args=(settings.database_url,),
                          kwargs={"after_s": auto_approve_after, "stop": stop, "console": console}, daemon=True).start()
     stack.run_in_background(duration or 10**9)
+    if drift is not None:
+        threading.Thread(target=_drift_loop, args=(drift,), kwargs={"interval_s": drift_interval, "stop": stop,
+                                                                     "console": console}, daemon=True).start()
     try:
         if duration:
             _progress(duration, console=console, database_url=settings.database_url, since=started_at)
@@ -122,7 +154,8 @@ def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | 
     finally:
         stop.set()
         stack.stop_loop()
-    summary = summarize(settings.database_url, since=started_at, sim_summary=stack.summary())
+    summary = summarize(settings.database_url, since=started_at, sim_summary=stack.summary(),
+                        drifts_injected=len(drift.injected) if drift else 0)
     from services.worker.embedded import stop_embedded_worker
 
     server.should_exit = True

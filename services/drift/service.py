@@ -8,7 +8,7 @@ new branch, or a recorded reason), teaching the knowledge base either way.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -73,7 +73,7 @@ def proposal_payload(proposal: Proposal) -> dict[str, Any]:
     """Everything approval needs later, as JSON: files to write, intents and records for the KB."""
     return {
         "proposal": _jsonable(proposal.to_dict()),
-        "files": dict(proposal.files),
+        "files": {str(path): text for path, text in proposal.files.items()},
         "intents": [{"kind": i.kind, "address": i.address, "resource_type": i.resource_type, "attribute": i.attribute,
                      "value": _jsonable(i.value), "resource_id": i.resource_id, "source": i.source}
                     for i in proposal.intents],
@@ -108,6 +108,13 @@ def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[
     with session_scope(settings.database_url) as db:
         state = db.get(IacWorkspaceState, name)
         watermark = state.watermark if state else None
+        if watermark is not None and watermark.tzinfo is None:  # SQLite drops the zone; trace times are UTC
+            watermark = watermark.replace(tzinfo=UTC)
+    if session is None:  # live verification compares the patched config with the cloud
+        import boto3
+
+        creds = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"} if workspace.endpoint_url else {}
+        session = boto3.Session(region_name=workspace.region, **creds)
     result = reconcile(workspace, since=watermark, kb=knowledge_base(settings), session=session)
     created = []
     with session_scope(settings.database_url) as db:

@@ -12,7 +12,8 @@ pytestmark = pytest.mark.slow
 def test_demo_resolves_simulated_incidents(tmp_path):
     env = {"AIOPS_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}", "AIOPS_CHROMA_PATH": str(tmp_path / "chroma"),
            "AIOPS_EMBEDDING": "hashing"}
-    result = run_cli("demo", "--duration", "30", "--fault-interval", "5", "--port", str(free_port()),
+    result = run_cli("demo", "--duration", "30", "--fault-interval", "5", "--drift-interval", "8",
+                     "--port", str(free_port()),
                      env=env, timeout=240)
     out = result.stdout
     assert result.returncode == 0, out[-3000:] + result.stderr[-3000:]
@@ -22,3 +23,5 @@ def test_demo_resolves_simulated_incidents(tmp_path):
     assert int(rows["incidents_opened"]) >= 2
     assert int(rows["incidents_resolved"]) >= 1
     assert int(rows["faults_recovered (simulator truth)"]) >= 1  # the simulator, not the platform, says so
+    assert int(rows["drifts_injected"]) >= 1
+    assert int(rows["drift_proposals_verified"]) >= 1  # console edits became verified Terraform patches
