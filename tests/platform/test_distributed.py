@@ -12,28 +12,49 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import boto3
 import httpx
+import psycopg
 import pytest
 import redis
 
-from tests.conftest import REDIS_URL, ROOT, free_port, wait_for
+from tests.conftest import POSTGRES_URL, REDIS_URL, ROOT, free_port, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REDIS_DB = 11
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path):
+    """The shared database of the deployment: a SQLite file, or a fresh PostgreSQL database
+    (then LangGraph checkpoints live in PostgreSQL too)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'aiops.db'}"
+        return
+    name = f"aiops_dist_{uuid.uuid4().hex[:8]}"
+    admin = POSTGRES_URL.replace("+psycopg", "")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    from services.storage.base import engine_for
+
+    engine_for.cache_clear()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
-def cluster(tmp_path, moto_endpoint):
-    """Env for a distributed deployment on one machine: SQLite file shared by processes, Redis broker."""
+def cluster(tmp_path, moto_endpoint, database_url):
+    """Env for a distributed deployment on one machine: a shared database, Redis broker, N processes."""
     from services.storage.migrate import upgrade
 
     broker = f"{REDIS_URL}/{REDIS_DB}"
     redis.Redis.from_url(broker).flushdb()
     env = {
         **os.environ,
-        "AIOPS_DATABASE_URL": f"sqlite:///{tmp_path / 'aiops.db'}",
+        "AIOPS_DATABASE_URL": database_url,
         "AIOPS_BROKER_URL": broker,
         "AIOPS_RESULT_BACKEND": broker,
         "AIOPS_BROKER_VISIBILITY_TIMEOUT": "4",
