@@ -64,3 +64,36 @@ def test_operator_sees_incident_and_approves_repair(server, page, platform_env):
     pending = httpx.get(f"{server}/api/v1/approvals").json()["items"]
     assert pending == []
     page.wait_for_function("document.querySelector('#approval-count').textContent === ''", timeout=10_000)
+
+
+def test_drift_tab_shows_verified_patch_and_rejects_with_reason(platform_env, tmp_path, monkeypatch, page):
+    import json
+
+    from services.config import get_settings
+    from services.worker import tasks
+    from sim.drift import DriftSimulator
+
+    drift = DriftSimulator(endpoint=platform_env["AIOPS_CLOUD_ENDPOINT"], workdir=tmp_path / "iac", seed=2)
+    monkeypatch.setenv("AIOPS_IAC_WORKSPACES", json.dumps([drift.setup()]))
+    get_settings.cache_clear()
+    drift.step()
+    tasks.reconcile_iac.apply(args=["demo-bastion"])
+    from services.api.app import create_app
+
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(start_workers=False), host="127.0.0.1", port=port,
+                                        log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    wait_for(lambda: srv.started, message="uvicorn started")
+    try:
+        page.goto(f"http://127.0.0.1:{port}/#drifts")
+        page.wait_for_selector("#drift-list article")
+        text = page.inner_text("#drift-list")
+        assert "patched config matches the live cloud" in text and "+++ b/" in text
+        page.on("dialog", lambda dialog: dialog.accept("the change is temporary"))
+        page.click("#drift-list button.reject")
+        page.wait_for_selector("#drift-list >> text=review: the change is temporary")
+    finally:
+        srv.should_exit = True
+        thread.join(10)

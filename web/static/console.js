@@ -29,10 +29,22 @@ async function loadIncidents() {
     </tr>`).join("");
   $("#incident-table tbody").innerHTML = rows ||
     `<tr><td colspan="7" class="empty">No incidents yet. Alerts POSTed to <code>/api/v1/alerts</code> (Alertmanager, CloudWatch/SNS or JSON) open incidents here.</td></tr>`;
+  drawChart(data.items);
   const pages = Math.max(1, Math.ceil(data.total / state.perPage));
   $("#page-info").textContent = `page ${state.page} of ${pages} (${data.total} incidents)`;
   $("#prev").disabled = state.page <= 1;
   $("#next").disabled = state.page >= pages;
+}
+
+// time to resolve of the incidents on this page, oldest left: where a person would rather look than read
+function drawChart(items) {
+  const done = items.filter((i) => i.resolved_at).reverse();
+  const svg = $("#ttr-chart");
+  if (!done.length) { svg.innerHTML = `<text x="4" y="30" fill="#8a99a8">time to resolve appears here once incidents resolve</text>`; return; }
+  const secs = done.map((i) => (new Date(i.resolved_at) - new Date(i.opened_at)) / 1000);
+  const max = Math.max(...secs, 1), w = 600 / Math.max(done.length, 10);
+  svg.innerHTML = secs.map((s, k) => `<rect x="${k * w + 2}" y="${50 - (s / max) * 44}" width="${w - 4}" height="${(s / max) * 44}" fill="#58a6ff"><title>#${done[k].id}: ${s.toFixed(1)} s</title></rect>`).join("")
+    + `<text x="4" y="10" fill="#8a99a8" font-size="10">time to resolve (max ${max.toFixed(1)} s, mean ${(secs.reduce((a, b) => a + b, 0) / secs.length).toFixed(1)} s)</text>`;
 }
 
 async function loadDetail(id) {
@@ -74,7 +86,13 @@ async function loadDrifts() {
     const data = await api("/api/v1/drift/proposals");
     list.innerHTML = data.items.map((p) => `
       <article class="detail"><h3>#${p.id} ${esc(p.title)} <small>(${esc(p.workspace)}, ${esc(p.status)})</small></h3>
+        <p>${p.explanation.map((e) => esc(e)).join("<br>")}</p>
+        <p class="${p.verification.ok ? "status-resolved" : "status-escalated"}">verification: ${p.verification.ok ? "patched config matches the live cloud" : "NOT verified"}
+          ${p.needs_person.length ? ` · needs a person: ${esc(p.needs_person.join("; "))}` : ""}</p>
         <pre class="diff">${esc(p.diff)}</pre>
+        ${p.instructions.length ? `<pre class="diff">${esc(p.instructions.join("\n"))}</pre>` : ""}
+        ${p.branch ? `<p>committed to branch <code>${esc(p.branch)}</code></p>` : ""}
+        ${p.review_comment ? `<p>review: ${esc(p.review_comment)} (${esc(p.reviewer)})</p>` : ""}
         ${p.status === "pending" ? `<button class="approve" data-drift="${p.id}" data-ok="1">Approve</button>
         <button class="reject" data-drift="${p.id}" data-ok="0">Reject</button>` : ""}</article>`).join("") ||
       `<p class="empty">No drift found yet. Reconciliation runs on a schedule; out-of-band cloud changes show up here as Terraform patches.</p>`;
@@ -113,9 +131,12 @@ document.addEventListener("click", async (event) => {
   }
   const drift = event.target.closest("[data-drift]");
   if (drift) {
+    const approved = drift.dataset.ok === "1";
+    const comment = approved ? "approved in console" : window.prompt("Why reject this patch? (recorded, and the reconciler learns from it)");
+    if (!approved && !comment) return;
     drift.disabled = true;
     await api(`/api/v1/drift/proposals/${drift.dataset.drift}/review`, {
-      method: "POST", body: JSON.stringify({ approved: drift.dataset.ok === "1", comment: "from console" }) })
+      method: "POST", body: JSON.stringify({ approved, comment }) })
       .catch((err) => alert(err.message));
     return loadDrifts();
   }
