@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from memory.notation import expand_text, pack_ids
 from memory.tokens import count_tokens
 
 SYSTEM_PROMPT = (
@@ -60,7 +61,8 @@ def refine_with_llm(
     started = time.perf_counter()
     prompt = (
         f"Compress the following context to at most {budget_tokens} tokens.\n"
-        f"These ids must appear verbatim: {' '.join(must_keep) if must_keep else '(none)'}\n\n{text}"
+        "These ids must stay recoverable (verbatim, or in the same brace/table notation): "
+        f"{' '.join(pack_ids(must_keep)) if must_keep else '(none)'}\n\n{text}"
     )
     headers = {"Content-Type": "application/json"}
     if settings.api_key:
@@ -86,7 +88,8 @@ def refine_with_llm(
     completion_tokens = int(usage.get("completion_tokens") or count_tokens(answer))
     prompt_tokens = int(usage.get("prompt_tokens") or fallback.prompt_tokens)
     elapsed = time.perf_counter() - started
-    missing = [i for i in must_keep if i not in answer]
+    recoverable = expand_text(answer) if must_keep else set()
+    missing = [i for i in must_keep if i not in answer and i not in recoverable]
     if missing:
         return LLMResult(text, False, "llm dropped critical ids", prompt_tokens, completion_tokens, elapsed, missing)
     if not answer or count_tokens(answer) > budget_tokens:

@@ -43,7 +43,7 @@ function drawChart(items) {
   if (!done.length) { svg.innerHTML = `<text x="4" y="30" fill="#8a99a8">time to resolve appears here once incidents resolve</text>`; return; }
   const secs = done.map((i) => (new Date(i.resolved_at) - new Date(i.opened_at)) / 1000);
   const max = Math.max(...secs, 1), w = 600 / Math.max(done.length, 10);
-  svg.innerHTML = secs.map((s, k) => `<rect x="${k * w + 2}" y="${50 - (s / max) * 44}" width="${w - 4}" height="${(s / max) * 44}" fill="#58a6ff"><title>#${done[k].id}: ${s.toFixed(1)} s</title></rect>`).join("")
+  svg.innerHTML = secs.map((s, k) => `<rect x="${k * w + 2}" y="${54 - (s / max) * 38}" width="${w - 4}" height="${(s / max) * 38}" fill="#58a6ff"><title>#${done[k].id}: ${s.toFixed(1)} s</title></rect>`).join("")
     + `<text x="4" y="10" fill="#8a99a8" font-size="10">time to resolve (max ${max.toFixed(1)} s, mean ${(secs.reduce((a, b) => a + b, 0) / secs.length).toFixed(1)} s)</text>`;
 }
 
