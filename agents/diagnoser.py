@@ -25,14 +25,49 @@ SIGNATURES: dict[str, tuple[str, ...]] = {
 }
 
 
-def rank_hypotheses(text: str, *, anomalies: dict[str, Any], recalled: list[dict[str, Any]]) -> list[dict[str, Any]]:
+NODE_CAUSES = {"disk_failure", "kernel_hang", "network_partition"}
+# what an alert's own name says about where to look (standard alerting vocabulary, not log evidence)
+ALERT_HINTS: dict[str, tuple[str, ...]] = {
+    "disk_failure": ("disk", "ioerror", "filesystem", "smart"),
+    "kernel_hang": ("heartbeat", "unresponsive", "hung", "down"),
+    "network_partition": ("heartbeat", "unreachable", "network", "down"),
+    "memory_leak": ("memory", "oom"),
+    "bad_deploy": ("errorrate", "5xx", "deploy"),
+    "cpu_saturation": ("latency", "cpu", "saturation"),
+}
+
+
+def alert_scope(alert: dict[str, Any]) -> str:
+    """Node-level alerts (node_exporter's job="node", or no service) point at the machine; others at the service."""
+    labels = alert.get("labels") or {}
+    if labels.get("job") == "node" or not alert.get("service"):
+        return "node"
+    return "service"
+
+
+def rank_hypotheses(text: str, *, anomalies: dict[str, Any], recalled: list[dict[str, Any]],
+                    alert: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Score causes by distinct signature phrases in the context, weighted by what the alert is about.
+
+    Evidence from the logs dominates; the alert's scope halves causes of the other scope (a node alert
+    whose host also runs a slow service is still about the node) and its name adds a small prior.
+    """
     lowered = text.lower()
+    alert = alert or {}
+    scope = alert_scope(alert) if alert else None
+    name = (alert.get("name") or "").lower()
     metric_names = " ".join(name for per_target in anomalies.values() for name in per_target).lower()
     scored = []
     for cause, phrases in SIGNATURES.items():
         evidence = [p for p in phrases if p in lowered]
         evidence += [f"metric:{p}" for p in phrases if p in metric_names]
         score = float(len(evidence))
+        hinted = [h for h in ALERT_HINTS.get(cause, ()) if h in name]
+        if hinted and score > 0:
+            score += 1.0
+            evidence.append(f"alert:{hinted[0]}")
+        if scope is not None and (cause in NODE_CAUSES) != (scope == "node"):
+            score *= 0.5
         votes = [r for r in recalled if r.get("root_cause") == cause]
         if votes:
             score += 0.5 * len(votes)
@@ -52,7 +87,8 @@ def diagnose(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     alert = state["alert"]
     recalled = tools.recall(dict(state)) if tools.recall else []
     text = "\n".join([alert.get("name", ""), alert.get("summary", ""), state.get("context", "")])
-    hypotheses = rank_hypotheses(text, anomalies=state.get("signals", {}).get("anomalies", {}), recalled=recalled)
+    hypotheses = rank_hypotheses(text, anomalies=state.get("signals", {}).get("anomalies", {}), recalled=recalled,
+                                 alert=alert)
     tools.store.save_hypotheses(incident_id, hypotheses)
     best = hypotheses[0] if hypotheses else None
     tools.store.add_event(
