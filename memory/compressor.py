@@ -51,8 +51,11 @@ LEVEL_RE = re.compile(
     r"|\[(?P<blevel>(?i:trace|debug|info|notice|warn(?:ing)?|error|err|crit(?:ical)?|alert|emerg|fatal))\]"
 )
 KEYWORD_RE = re.compile(
-    r"(?i)(?P<k3>exception|traceback|fatal|panic|segfault|out of memory|oom)"
-    r"|(?P<k2>error|errno|warn|fail|failed|failure|refused|denied|timed? ?out|unreachable|critical|severe)"
+    r"(?i)(?P<k3>exception|traceback|fatal|panic|segfault|out of memory|oom"
+    # kernel messages that mean a wedged machine whatever level they were logged at
+    r"|soft lockup|hard lockup|blocked for more than|call trace|self-detected stall|bug:)"
+    r"|(?P<k2>error|errno|warn|fail|failed|failure|refused|denied|timed? ?out|unreachable|critical|severe"
+    r"|lost carrier|link is down|tx hang)"
 )
 LEVEL_SEVERITY = {
     "TRACE": 0, "DEBUG": 0, "INFO": 1, "NOTICE": 1,

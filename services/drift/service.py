@@ -115,7 +115,13 @@ def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[
 
         creds = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"} if workspace.endpoint_url else {}
         session = boto3.Session(region_name=workspace.region, **creds)
-    result = reconcile(workspace, since=watermark, kb=knowledge_base(settings), session=session)
+    llm = None
+    if settings.llm_base_url:  # intent inference for calls no rule and no past reconciliation explains
+        from iac.llm import LLMClient
+
+        llm = LLMClient(base_url=settings.llm_base_url, model=settings.llm_model, api_key=settings.llm_api_key,
+                        timeout=settings.llm_timeout_s)
+    result = reconcile(workspace, since=watermark, kb=knowledge_base(settings), session=session, llm=llm)
     created = []
     with session_scope(settings.database_url) as db:
         for proposal in result.proposals:

@@ -29,7 +29,13 @@ class AgentMemory:
         self.settings = settings
         store = (RedisStore(settings.broker_url, ttl_seconds=24 * 3600)
                  if settings.broker_url.startswith(("redis://", "rediss://")) else InProcessStore())
-        self.working = WorkingMemory(store, budget_tokens=settings.context_budget_tokens)
+        llm = None
+        if settings.llm_base_url:  # optional pass over the deterministic compression, with its own fallback
+            from memory.llm import LLMSettings
+
+            llm = LLMSettings(endpoint=settings.llm_base_url, model=settings.llm_model, api_key=settings.llm_api_key,
+                              timeout_seconds=settings.llm_timeout_s)
+        self.working = WorkingMemory(store, budget_tokens=settings.context_budget_tokens, llm=llm)
         self._lock = threading.Lock()
 
     @cached_property
