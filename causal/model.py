@@ -42,9 +42,12 @@ class ModelConfig:
     nuisance: str = "hgb"               # "hgb" | "lgbm" | "forest" | "linear"
     nuisance_max_iter: int = 100         # boosting rounds for "hgb"
     n_estimators: int = 200              # causal forest trees (multiple of subforest_size=4)
-    min_samples_leaf: int = 40
+    # Small leaves + 30% of rows per tree: with larger leaves (40) the forest smoothed the sharp
+    # effect heterogeneity away and its 90% intervals covered only ~50% of the true effects on
+    # the simulator; 5 / 0.3 gives ~90% coverage at 100k rows and fits in about a minute.
+    min_samples_leaf: int = 5
     max_depth: int | None = None
-    max_samples: float = 0.2             # share of rows per tree (the forest dominates fit time)
+    max_samples: float = 0.3             # share of rows per tree (the forest dominates fit time)
     max_features: float | str = 0.5      # share of features tried per split
     cv: int = 2
     baseline: str = LEGACY_DEFAULT_ACTION

@@ -1,15 +1,30 @@
 """A fleet simulator of unhealthy-node episodes with known potential outcomes.
 
 WHY: on real logs only the outcome of the action actually taken is observed, so no policy can be
-scored against the truth. Here every node has a hidden fault kind; its observable signals are
-noisy symptoms of that fault, and the downtime of *every* action is drawn (with common random
-numbers per node) and kept. Effects are heterogeneous: which action is best depends on the
-hidden fault and on the node's load (VM count, memory pressure, heartbeat losses).
+scored against the truth. Here every potential outcome is drawn and kept.
 
-Episodes are logged under a *confounded* legacy policy: mostly the legacy runbook (see
-`causal.legacy`), and otherwise operators' judgment calls that depend on the same symptoms that
-drive the outcome (intermittent heartbeats -> more "wait", many corrected errors -> more
-"redeploy"). The logging propensities are kept too, so off-policy estimates can be checked.
+Generative story. A node has a latent fault kind (transient blip, OS corruption, degraded
+hardware, failed hardware, kernel hang) whose prior depends on context (age, memory pressure,
+peak hours). The fault causes the observed symptoms: corrected/uncorrectable memory errors, a
+definitive hardware-fault flag, the heartbeat-loss pattern and count, CPU spinning (soft lockup)
+and repeat incidents. The symptoms are distinctive enough that the fault is *nearly identifiable*
+from the features, and the simulator computes the exact Bayes posterior P(fault | features)
+(`fault_posterior`). The true expected outcome of each action is therefore a function of the
+OBSERVED features only:
+
+    E[downtime | x, a] = sum_f P(f | x) * D_f(a, x)
+
+where D_f(a, x) is the fault's base downtime modified by load (more VMs make reboots, reimages,
+drains and migrations slower; memory pressure slows reboots; long silences make waiting on a
+blip slower; old nodes reimage slower). What is left (which fault a node really has, and log-
+normal timing noise with mean 1) is outcome noise. The oracle (`oracle_actions`) is the argmin
+of E[downtime | x, a], so it is achievable in principle by a model trained on logged data.
+
+Episodes are logged under a *confounded* policy: mostly the legacy runbook (`causal.legacy`), and
+otherwise operators' judgment calls driven by the same symptoms that drive the outcome
+(intermittent heartbeats -> "wait", many corrected errors -> "redeploy", repeat incidents ->
+"reimage", uncorrectable errors -> "repair"), with a floor on every action's probability
+(overlap). The logging propensities are kept so off-policy estimates can be checked.
 """
 
 from __future__ import annotations
@@ -18,24 +33,26 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.special import gammaln, log_softmax
 
-from causal.data import ACTIONS, KNOWN_SKUS, action_index
+from causal.data import ACTIONS, HEARTBEAT_PATTERNS, KNOWN_SKUS, action_index
 from causal.legacy import legacy_rule
 
 FAULTS: tuple[str, ...] = ("transient", "os_corruption", "degraded_hw", "failed_hw", "kernel_hang")
 
-# Median VM downtime (minutes) per hidden fault (rows) and action (columns, ACTIONS order).
+# Median VM downtime (minutes) per fault (rows) and action (columns, ACTIONS order) for an
+# average node; `_downtime_by_fault` scales the columns by the node's load.
 BASE_DOWNTIME = np.array([
     #  wait  reboot redeploy reimage repair
     [4.0, 14.0, 20.0, 45.0, 60.0],     # transient: it clears by itself
-    [90.0, 50.0, 22.0, 16.0, 60.0],    # os corruption: reboot only helps for a while
+    [90.0, 50.0, 22.0, 16.0, 60.0],    # os corruption: a reboot only helps for a while
     [80.0, 65.0, 12.0, 55.0, 24.0],    # degraded hardware: move the VMs off before it dies
     [200.0, 160.0, 30.0, 130.0, 22.0],  # failed hardware: send to repair
     [75.0, 10.0, 22.0, 40.0, 60.0],    # kernel hang: a reboot clears it
 ])
-# Probability that the VMs are interrupted (restarted or lost) per hidden fault and action: a
-# host reboot or reimage restarts every VM, live migration (redeploy) and a drained repair rarely
-# do unless the node is already dead, waiting only hurts when the fault does not clear by itself.
+# Probability that the VMs are interrupted (restarted or lost) per fault and action: a host
+# reboot or reimage restarts every VM, live migration (redeploy) and a drained repair rarely do
+# unless the node is already dead, waiting only hurts when the fault does not clear by itself.
 INTERRUPT_PROB = np.array([
     #  wait  reboot redeploy reimage repair
     [0.10, 1.0, 0.10, 1.0, 0.20],   # transient
@@ -47,18 +64,38 @@ INTERRUPT_PROB = np.array([
 # Capacity taken out of service (node-hours) per action.
 BASE_CAPACITY_HOURS = np.array([0.0, 0.25, 4.0, 3.0, 72.0])
 
+# Symptom model: P(symptoms | fault). Each row/entry is in FAULTS order.
+CORRECTED_MEAN = np.array([0.5, 1.0, 40.0, 12.0, 1.0])   # negative binomial mean ...
+CORRECTED_SHAPE = 2.0                                      # ... and shape (over-dispersion)
+UNCORRECTABLE_RATE = np.array([0.02, 0.05, 0.4, 3.0, 0.05])  # Poisson
+DEFINITIVE_PROB = np.array([1e-4, 1e-4, 0.02, 0.5, 1e-4])
+PATTERN_PROB = np.array([           # none, intermittent, sustained
+    [0.10, 0.85, 0.05],
+    [0.15, 0.60, 0.25],
+    [0.60, 0.30, 0.10],
+    [0.10, 0.20, 0.70],
+    [0.02, 0.08, 0.90],
+])
+HEARTBEAT_RATE = np.array([0.3, 3.0, 8.0])                 # Poisson rate per pattern ...
+HEARTBEAT_FAULT_SCALE = np.array([0.7, 1.0, 1.0, 1.3, 1.5])  # ... times a per-fault scale
+RECENT_RATE = np.array([0.6, 4.0, 1.0, 1.2, 0.8])         # repeat incidents in 30 days
+CPU_BETA = np.array([[2.0, 4.0], [2.0, 4.0], [2.0, 4.0], [2.0, 4.0], [8.0, 2.0]])  # soft lockup
+TIMING_SIGMA = (0.3, 0.15)          # log-normal noise: per node (shared), per action
+
 
 @dataclass
 class SimulatedEvents:
     """Logged episodes plus the ground truth a real fleet never shows."""
 
     frame: pd.DataFrame                 # schema of causal.data (what the model sees)
-    fault: np.ndarray                   # hidden fault kind per node
-    downtime: np.ndarray                # (n, K) potential VM downtime for every action
-    interrupted: np.ndarray             # (n, K) potential interruption (bool) for every action
+    fault: np.ndarray                   # latent fault kind per node
+    downtime: np.ndarray                # (n, K) realized potential VM downtime for every action
+    interrupted: np.ndarray             # (n, K) realized potential interruption (bool)
     capacity: np.ndarray                # (n, K) potential capacity-hours out of service
-    expected_downtime: np.ndarray       # (n, K) noise-free mean downtime
+    expected_downtime: np.ndarray       # (n, K) E[downtime | observed features, action]
     logging_propensity: np.ndarray      # (n, K) P(action | node) of the logging policy
+    fault_posterior: np.ndarray         # (n, F) P(fault | observed features), exact
+    fault_expected_downtime: np.ndarray  # (n, K) E[downtime | latent fault, features, action]
 
     def policy_outcomes(self, actions: np.ndarray) -> dict[str, float]:
         """True mean downtime, interruption rate and capacity of a policy's actions."""
@@ -71,15 +108,26 @@ class SimulatedEvents:
         }
 
     def oracle_actions(self) -> np.ndarray:
-        """The action with the lowest *expected* downtime for each node (knows the hidden fault)."""
+        """The best action given the observed features (argmin of the true E[downtime | x, a])."""
         return np.array(ACTIONS, dtype=object)[self.expected_downtime.argmin(axis=1)]
+
+    def clairvoyant_actions(self) -> np.ndarray:
+        """The best action if the latent fault were known too (not achievable from features)."""
+        return np.array(ACTIONS, dtype=object)[self.fault_expected_downtime.argmin(axis=1)]
+
+    def true_effects(self, baseline: str = "reboot") -> np.ndarray:
+        """(n, K) true conditional effects E[Y|x,a] - E[Y|x,baseline] (what the model estimates)."""
+        k = ACTIONS.index(baseline)
+        return self.expected_downtime - self.expected_downtime[:, [k]]
 
     def subset(self, index: np.ndarray) -> SimulatedEvents:
         return SimulatedEvents(
             frame=self.frame.iloc[index].reset_index(drop=True), fault=self.fault[index],
             downtime=self.downtime[index], interrupted=self.interrupted[index],
             capacity=self.capacity[index], expected_downtime=self.expected_downtime[index],
-            logging_propensity=self.logging_propensity[index])
+            logging_propensity=self.logging_propensity[index],
+            fault_posterior=self.fault_posterior[index],
+            fault_expected_downtime=self.fault_expected_downtime[index])
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -94,12 +142,82 @@ def _choice_rows(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
     return np.minimum((probs.cumsum(axis=1) < u).sum(axis=1), probs.shape[1] - 1)
 
 
+def _prior_logits(frame: pd.DataFrame) -> np.ndarray:
+    """Context -> fault prior: wear with age, hangs under memory pressure, blips at peak hours."""
+    age_years = frame["node_age_days"].to_numpy(float) / 365.0
+    mem = frame["mem_util"].to_numpy(float)
+    hour = frame["hour_of_day"].to_numpy(float)
+    peak = ((hour >= 9) & (hour <= 18)).astype(float)
+    return np.column_stack([
+        0.8 + 0.6 * peak,
+        np.zeros(len(frame)),
+        -0.6 + 0.45 * age_years,
+        -1.4 + 0.5 * age_years,
+        -0.8 + 2.5 * (mem - 0.5),
+    ])
+
+
+def _poisson_logpmf(k: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    return k * np.log(rate) - rate - gammaln(k + 1.0)
+
+
+def fault_posterior(frame: pd.DataFrame) -> np.ndarray:
+    """Exact P(fault | observed features) under the simulator's generative model, (n, F).
+
+    This is what makes the truth a function of the features: the expected outcome of an action
+    is the posterior-weighted mix of the per-fault outcomes.
+    """
+    log_p = log_softmax(_prior_logits(frame), axis=1)
+    corrected = frame["hw_correctable_errors"].to_numpy(float)[:, None]
+    r, m = CORRECTED_SHAPE, CORRECTED_MEAN[None, :]
+    log_p += (gammaln(corrected + r) - gammaln(r) - gammaln(corrected + 1.0)
+              + r * np.log(r / (r + m)) + corrected * np.log(m / (r + m)))
+    uncorr = frame["hw_uncorrectable_errors"].to_numpy(float)[:, None]
+    log_p += _poisson_logpmf(uncorr, UNCORRECTABLE_RATE[None, :])
+    definitive = frame["hw_fault_definitive"].to_numpy(bool)[:, None]
+    log_p += np.where(definitive, np.log(DEFINITIVE_PROB)[None, :],
+                      np.log1p(-DEFINITIVE_PROB)[None, :])
+    pattern = np.array([HEARTBEAT_PATTERNS.index(p) for p in frame["heartbeat_pattern"]])
+    log_p += np.log(PATTERN_PROB[:, pattern].T)
+    hb = frame["heartbeat_loss_count"].to_numpy(float)[:, None]
+    log_p += _poisson_logpmf(hb, HEARTBEAT_RATE[pattern][:, None] * HEARTBEAT_FAULT_SCALE[None, :])
+    recent = frame["recent_incidents_30d"].to_numpy(float)[:, None]
+    log_p += _poisson_logpmf(recent, RECENT_RATE[None, :])
+    cpu = np.clip(frame["cpu_util"].to_numpy(float), 1e-6, 1 - 1e-6)[:, None]
+    a, b = CPU_BETA[:, 0][None, :], CPU_BETA[:, 1][None, :]
+    log_p += ((a - 1) * np.log(cpu) + (b - 1) * np.log1p(-cpu)
+              + gammaln(a + b) - gammaln(a) - gammaln(b))
+    return np.exp(log_softmax(log_p, axis=1))
+
+
+def _downtime_by_fault(frame: pd.DataFrame) -> np.ndarray:
+    """(n, F, K) expected VM downtime of each action if the node had each fault.
+
+    Load-dependent: every disruptive action gets slower with more VMs to restart or move.
+    """
+    vm = frame["vm_count"].to_numpy(float)[:, None]
+    mem = frame["mem_util"].to_numpy(float)[:, None]
+    hb = frame["heartbeat_loss_count"].to_numpy(float)[:, None]
+    age_years = frame["node_age_days"].to_numpy(float)[:, None] / 365.0
+    D = np.repeat(BASE_DOWNTIME[None, :, :], len(frame), axis=0)
+    transient = np.zeros(len(FAULTS))
+    transient[FAULTS.index("transient")] = 1.0
+    D[:, :, 0] *= 1.0 + 0.15 * hb * transient[None, :]       # long silences clear slower
+    D[:, :, 1] *= (0.6 + 0.8 * mem) * (0.7 + vm / 40.0)        # reboot a loaded, crowded node
+    D[:, :, 2] *= 0.5 + vm / 30.0                              # live migrations scale with VMs
+    D[:, :, 3] *= (0.8 + 0.1 * age_years) * (0.8 + vm / 100.0)  # reimage + restart the VMs
+    D[:, :, 4] *= 0.7 + vm / 60.0                              # drain before repair
+    return D
+
+
 def simulate_events(n: int, *, seed: int = 0, legacy_share: float = 0.6,
-                    n_clusters: int = 20) -> SimulatedEvents:
+                    n_clusters: int = 20, overlap: float = 0.15) -> SimulatedEvents:
     """Simulate `n` unhealthy-node episodes logged under the confounded legacy policy.
 
     `legacy_share` is the probability the logged action is the legacy rule's; the rest are
     symptom-dependent operator choices (which gives the data its overlap and its confounding).
+    `overlap` is the share of operator choices made uniformly at random (every action stays
+    possible for every node).
     """
     rng = np.random.default_rng(seed)
     K = len(ACTIONS)
@@ -107,47 +225,21 @@ def simulate_events(n: int, *, seed: int = 0, legacy_share: float = 0.6,
     sku = np.array(KNOWN_SKUS)[sku_idx]
     age_days = rng.gamma(2.0, 120.0, size=n) + (len(KNOWN_SKUS) - 1 - sku_idx) * 300.0
     mem_util = rng.beta(4, 3, size=n)
-    cpu_util = np.clip(0.6 * mem_util + rng.beta(2, 4, size=n) * 0.5, 0, 1)
     vm_count = rng.integers(1, 41, size=n)
     hour = rng.integers(0, 24, size=n)
-    peak = ((hour >= 9) & (hour <= 18)).astype(float)
+    context = pd.DataFrame({"node_age_days": age_days, "mem_util": mem_util, "hour_of_day": hour})
+    fault = _choice_rows(rng, _softmax(_prior_logits(context)))
 
-    # hidden fault: priors shift with age (hardware wear), memory pressure (hangs), peak hours
-    age_years = age_days / 365.0
-    logits = np.column_stack([
-        0.8 + 0.6 * peak,
-        np.full(n, 0.0),
-        -0.6 + 0.45 * age_years,
-        -1.4 + 0.5 * age_years,
-        -0.8 + 2.5 * (mem_util - 0.5),
-    ])
-    fault = _choice_rows(rng, _softmax(logits))
-
-    # symptoms caused by the fault (noisy, overlapping)
-    corr_mean = np.array([1.0, 1.5, 30.0, 10.0, 2.0])[fault]
-    corrected = rng.poisson(corr_mean * rng.gamma(2.0, 0.5, size=n))
-    uncorr = rng.poisson(np.array([0.03, 0.05, 0.3, 1.6, 0.05])[fault])
-    definitive = (fault == 3) & (rng.random(n) < 0.35)
-    pattern_p = np.array([
-        [0.2, 0.7, 0.1], [0.2, 0.4, 0.4], [0.5, 0.4, 0.1], [0.1, 0.2, 0.7], [0.05, 0.15, 0.8],
-    ])[fault]
-    pattern_idx = _choice_rows(rng, pattern_p)
-    pattern = np.array(["none", "intermittent", "sustained"])[pattern_idx]
-    hb_count = rng.poisson(np.array([0.3, 3.0, 8.0])[pattern_idx])
-    recent = rng.poisson(np.where(fault == 1, 3.5, 0.8))
-
-    # potential outcomes with common random numbers per node
-    D = BASE_DOWNTIME[fault].copy()
-    D[:, 0] *= np.where(fault == 0, 1.0 + 0.15 * hb_count, 1.0)       # long silences clear slower
-    D[:, 1] *= 0.6 + 0.8 * mem_util                                    # reboots of loaded nodes
-    D[:, 2] *= 0.5 + vm_count / 30.0                                  # migrations scale with VMs
-    D[:, 3] *= 0.8 + 0.1 * age_years
-    expected = D.copy()
-    noise = np.exp(rng.normal(0.0, 0.3, size=(n, 1)) + rng.normal(0.0, 0.15, size=(n, K)))
-    downtime = expected * noise
-    u = rng.random((n, 1))
-    interrupted = u < INTERRUPT_PROB[fault]
-    capacity = BASE_CAPACITY_HOURS[None, :] * np.exp(rng.normal(0.0, 0.2, size=(n, K)))
+    # symptoms caused by the fault
+    corrected = rng.poisson(CORRECTED_MEAN[fault] * rng.gamma(CORRECTED_SHAPE, 1.0 / CORRECTED_SHAPE,
+                                                              size=n))
+    uncorr = rng.poisson(UNCORRECTABLE_RATE[fault])
+    definitive = rng.random(n) < DEFINITIVE_PROB[fault]
+    pattern_idx = _choice_rows(rng, PATTERN_PROB[fault])
+    pattern = np.array(HEARTBEAT_PATTERNS)[pattern_idx]
+    hb_count = rng.poisson(HEARTBEAT_RATE[pattern_idx] * HEARTBEAT_FAULT_SCALE[fault])
+    recent = rng.poisson(RECENT_RATE[fault])
+    cpu_util = rng.beta(CPU_BETA[fault, 0], CPU_BETA[fault, 1])
 
     frame = pd.DataFrame({
         "event_id": [f"ev-{seed}-{i}" for i in range(n)],
@@ -166,6 +258,19 @@ def simulate_events(n: int, *, seed: int = 0, legacy_share: float = 0.6,
     })
     frame["timestamp"] = frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
+    # potential outcomes: per-fault means, realized for the latent fault with mean-1 timing noise
+    rows = np.arange(n)
+    by_fault = _downtime_by_fault(frame)                       # (n, F, K)
+    posterior = fault_posterior(frame)                         # (n, F)
+    expected = np.einsum("nf,nfk->nk", posterior, by_fault)    # E[Y | x, a]
+    fault_expected = by_fault[rows, fault]                     # E[Y | x, fault, a]
+    s_node, s_action = TIMING_SIGMA
+    log_noise = (rng.normal(-s_node ** 2 / 2, s_node, size=(n, 1))
+                 + rng.normal(-s_action ** 2 / 2, s_action, size=(n, K)))
+    downtime = fault_expected * np.exp(log_noise)
+    interrupted = rng.random((n, 1)) < INTERRUPT_PROB[fault]
+    capacity = BASE_CAPACITY_HOURS[None, :] * np.exp(rng.normal(0.0, 0.2, size=(n, K)))
+
     # confounded logging policy: legacy rule or a symptom-driven operator choice
     legacy = legacy_rule(frame)
     legacy_onehot = (legacy[:, None] == np.array(ACTIONS)[None, :]).astype(float)
@@ -176,15 +281,14 @@ def simulate_events(n: int, *, seed: int = 0, legacy_share: float = 0.6,
         0.5 * recent - 1.0,
         0.8 * uncorr + 1.5 * definitive - 1.0,
     ])
-    operator = _softmax(op_logits)
-    operator = 0.9 * operator + 0.1 / K          # every action stays possible (overlap)
+    operator = (1.0 - overlap) * _softmax(op_logits) + overlap / K
     propensity = legacy_share * legacy_onehot + (1.0 - legacy_share) * operator
     taken = _choice_rows(rng, propensity)
-    rows = np.arange(n)
     frame["action"] = np.array(ACTIONS)[taken]
     frame["vm_downtime_min"] = downtime[rows, taken]
     frame["vm_interrupted"] = interrupted[rows, taken]
     frame["capacity_out_hours"] = capacity[rows, taken]
     return SimulatedEvents(frame=frame, fault=np.array(FAULTS)[fault], downtime=downtime,
                            interrupted=interrupted, capacity=capacity, expected_downtime=expected,
-                           logging_propensity=propensity)
+                           logging_propensity=propensity, fault_posterior=posterior,
+                           fault_expected_downtime=fault_expected)

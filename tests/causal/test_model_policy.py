@@ -115,3 +115,18 @@ def test_recommendation_explains_itself_json_safe(fitted, fresh):
         policy.recommend({**node, "cpu_util": 3.0})
     with pytest.raises(ValueError, match="pinned"):
         policy.recommend(node, pin="explode")
+
+
+def test_fallback_confidence_is_monotone_and_explained(fitted, fresh):
+    nodes = _nodes(fresh)
+    rates = []
+    for confidence in (0.5, 0.8, 0.95):
+        cfg = PolicyConfig(confidence=confidence, max_interval_width=1e9, min_propensity=0.0)
+        result = MitigationPolicy(fitted, config=cfg).recommend_batch(nodes)
+        rates.append(result.fallback_rate)
+        for r in result.recommendations:
+            if r.fallback:
+                assert any(f"{confidence:.0%} sure" in s for s in r.fallback_reasons)
+    # the model's choice is its argmin, so at 50% it is always "sure enough"
+    assert rates[0] <= 0.01
+    assert rates[0] <= rates[1] <= rates[2] and rates[2] > 0.0
