@@ -34,8 +34,12 @@ def observe(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
         found = _anomalies(tools.telemetry.metrics(target, minutes=15))
         if found:
             anomalies[target] = found
-    header = f"alert {alert.get('name')} severity={alert.get('severity')} on {', '.join(targets) or 'unknown target'}: {alert.get('summary', '')}"
-    context = tools.compress(incident_id, [header, *lines])
+    header = (f"incident: {alert.get('name')} (severity {alert.get('severity')}) on "
+              f"{', '.join(targets) or 'unknown target'}: {alert.get('summary', '')}")
+    # anomalous metrics go in as lines too, so the compressed context (and the episode) carries them
+    metric_lines = [f"metric anomaly: {name} on {target} moved from {v['baseline']} to {v['last']}"
+                    for target, found in anomalies.items() for name, v in found.items()]
+    context = tools.compress(incident_id, [header, *metric_lines, *lines])
     tools.store.add_event(
         incident_id, kind="observed", actor="observer", dedup_key="observed",
         message=f"gathered {len(lines)} log lines and metrics for {', '.join(targets) or 'no target'}; "
