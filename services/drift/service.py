@@ -108,6 +108,7 @@ def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[
     with session_scope(settings.database_url) as db:
         state = db.get(IacWorkspaceState, name)
         watermark = state.watermark if state else None
+        state_result = dict(state.last_result) if state else {}
         if watermark is not None and watermark.tzinfo is None:  # SQLite drops the zone; trace times are UTC
             watermark = watermark.replace(tzinfo=UTC)
     if session is None:  # live verification compares the patched config with the cloud
@@ -121,7 +122,22 @@ def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[
 
         llm = LLMClient(base_url=settings.llm_base_url, model=settings.llm_model, api_key=settings.llm_api_key,
                         timeout=settings.llm_timeout_s)
-    result = reconcile(workspace, since=watermark, kb=knowledge_base(settings), session=session, llm=llm)
+    # CloudTrail times have one-second precision: read the watermark's second again and drop the
+    # records already handled there, so a change made in the same second is never skipped
+    from datetime import timedelta
+
+    from iac.traces import read_source
+
+    boundary = set((state_result or {}).get("boundary_event_ids", [])) if watermark else set()
+    records = read_source(workspace.trace_source, since=watermark - timedelta(seconds=1) if watermark else None,
+                          session=session, endpoint_url=workspace.endpoint_url)
+    records = [r for r in records if r.event_id not in boundary]
+    result = reconcile(workspace, kb=knowledge_base(settings), session=session, llm=llm, records=records)
+    new_mark = max((r.event_time for r in records), default=watermark)
+    if new_mark is not None and new_mark.tzinfo is None:
+        new_mark = new_mark.replace(tzinfo=UTC)
+    seen_now = {r.event_id for r in records if new_mark is not None and r.event_time > new_mark - timedelta(seconds=1)}
+    boundary_ids = sorted(seen_now | boundary) if new_mark == watermark else sorted(seen_now)
     created = []
     with session_scope(settings.database_url) as db:
         for proposal in result.proposals:
@@ -143,7 +159,8 @@ def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[
         state = db.get(IacWorkspaceState, name) or IacWorkspaceState(name=name)
         summary = {k: v for k, v in result.to_dict().items() if k != "proposals"}
         summary["proposals_created"] = created
-        state.watermark = result.watermark or watermark
+        summary["boundary_event_ids"] = boundary_ids
+        state.watermark = new_mark
         state.last_run_at, state.last_result = utcnow(), _jsonable(summary)
         db.merge(state)
     for proposal_id in created:
