@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     broker_url: str = "memory://"
     result_backend: str = "cache+memory://"
     broker_visibility_timeout: int = Field(default=3600, description="seconds before an unacked task is redelivered")
+    broker_key_prefix: str = Field(default="", description="Redis key prefix, so deployments can share one Redis")
     # vector store: a local directory, or a Chroma server when chroma_host is set
     chroma_path: str = str(VAR_DIR / "chroma")
     chroma_host: str | None = None

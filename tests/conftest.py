@@ -65,6 +65,15 @@ def platform_env(tmp_path, monkeypatch, moto_endpoint) -> Iterator[dict[str, str
     get_settings.cache_clear()
 
 
+def ec2_node(endpoint: str) -> str:
+    """A real EC2 instance on the moto server, standing in for a fleet node; returns its id."""
+    import boto3
+
+    ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    return ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+
+
 def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.2, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -38,7 +38,7 @@ def _transport_options(settings: Settings) -> dict:
     """Redis gets priority steps (0 = served first) and the redelivery timeout; other transports take none."""
     if not settings.broker_url.startswith(("redis://", "rediss://")):
         return {}
-    return {
+    options = {
         "priority_steps": list(range(10)),
         "sep": ":",
         "queue_order_strategy": "priority",
@@ -47,6 +47,9 @@ def _transport_options(settings: Settings) -> dict:
         "unacked_restore_interval": max(1, min(10, settings.broker_visibility_timeout // 4)),
         "unacked_restore_throttle": 1 if settings.broker_visibility_timeout < 120 else 10,
     }
+    if settings.broker_key_prefix:
+        options["global_keyprefix"] = settings.broker_key_prefix
+    return options
 
 
 def create_celery(settings: Settings) -> Celery:

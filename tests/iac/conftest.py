@@ -23,7 +23,7 @@ def moto_endpoint():
 @pytest.fixture()
 def drift_policy_dir(tmp_path: Path) -> Path:
     dst = tmp_path / "drift-and-policy"
-    shutil.copytree(FIXTURES / "terraform" / "drift-and-policy", dst)
+    shutil.copytree(FIXTURES.parents[2] / "sim" / "terraform" / "learn-terraform-drift-and-policy", dst)
     return dst
 
 

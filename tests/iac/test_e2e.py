@@ -12,6 +12,8 @@ from iac.state import load_state
 from iac.verify import LiveReader, terraform_binary
 
 DATA = Path(__file__).resolve().parents[1] / "fixtures" / "iac"
+# shipped with the simulator (MPL-2.0, see sim/terraform/SOURCE.md); one copy serves demo and tests
+DRIFT_AND_POLICY = Path(__file__).resolve().parents[2] / "sim" / "terraform" / "learn-terraform-drift-and-policy"
 
 
 @pytest.fixture()
@@ -19,7 +21,7 @@ def data_dir(tmp_path):
     """The injector reads <data>/terraform/<project>: point it at the copied fixtures."""
     root = tmp_path / "data" / "terraform"
     root.mkdir(parents=True)
-    (root / "learn-terraform-drift-and-policy").symlink_to(DATA / "terraform" / "drift-and-policy")
+    (root / "learn-terraform-drift-and-policy").symlink_to(DRIFT_AND_POLICY)
     (root / "learn-terraform-lambda-api-gateway").symlink_to(DATA / "terraform" / "lambda")
     return tmp_path / "data"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import run_cli
+from tests.conftest import ec2_node, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ def client(platform_env, trained, monkeypatch):
         yield c
 
 
-def _node() -> dict:
+def _scored_node() -> dict:
     from causal.synthetic import simulate_events
 
     row = simulate_events(5, seed=3).frame.iloc[0].to_dict()
@@ -53,7 +53,7 @@ def _node() -> dict:
 
 
 def test_recommend_explains_itself(client):
-    node = _node()
+    node = _scored_node()
     body = client.post("/api/v1/causal/recommend", json={"node": node}).json()
     assert body["action"] in {"wait", "reboot", "redeploy", "reimage", "repair"}
     assert set(body["estimates"]) == {"wait", "reboot", "redeploy", "reimage", "repair"}
@@ -77,20 +77,16 @@ def test_no_model_is_a_clear_409(platform_env, tmp_path, monkeypatch):
     monkeypatch.setenv("AIOPS_CAUSAL_REGISTRY_DIR", str(tmp_path / "empty"))
     get_settings.cache_clear()
     with TestClient(create_app(start_workers=False)) as c:
-        response = c.post("/api/v1/causal/recommend", json={"node": _node()})
+        response = c.post("/api/v1/causal/recommend", json={"node": _scored_node()})
     assert response.status_code == 409 and "no promoted model" in response.json()["detail"]
 
 
 def test_actor_asks_the_model_for_node_faults_and_logs_the_outcome(client, trained, platform_env):
     import csv
 
-    import boto3
-
     from tests.conftest import wait_for
 
-    ec2 = boto3.client("ec2", endpoint_url=platform_env["AIOPS_CLOUD_ENDPOINT"], region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    node = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    node = ec2_node(platform_env["AIOPS_CLOUD_ENDPOINT"])
     from services.api.app import create_app
 
     with TestClient(create_app()) as live:

@@ -14,13 +14,12 @@ import sys
 import time
 import uuid
 
-import boto3
 import httpx
 import psycopg
 import pytest
 import redis
 
-from tests.conftest import POSTGRES_URL, REDIS_URL, ROOT, free_port, wait_for
+from tests.conftest import POSTGRES_URL, REDIS_URL, ROOT, ec2_node, free_port, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REDIS_DB = 11
@@ -51,13 +50,14 @@ def cluster(tmp_path, moto_endpoint, database_url):
     from services.storage.migrate import upgrade
 
     broker = f"{REDIS_URL}/{REDIS_DB}"
-    redis.Redis.from_url(broker).flushdb()
+    prefix = f"aiops-test-{uuid.uuid4().hex[:8]}:"  # concurrent test runs on one Redis do not meet
     env = {
         **os.environ,
         "AIOPS_DATABASE_URL": database_url,
         "AIOPS_BROKER_URL": broker,
         "AIOPS_RESULT_BACKEND": broker,
         "AIOPS_BROKER_VISIBILITY_TIMEOUT": "4",
+        "AIOPS_BROKER_KEY_PREFIX": prefix,
         "AIOPS_CLOUD_ENDPOINT": moto_endpoint,
         "AIOPS_CHROMA_PATH": str(tmp_path / "chroma"),
         "AIOPS_EMBEDDING": "hashing",
@@ -77,7 +77,7 @@ def cluster(tmp_path, moto_endpoint, database_url):
     spawn("api", "--port", str(port), name="api")
     base = f"http://127.0.0.1:{port}"
     wait_for(lambda: _ready(base), timeout=60, message="API ready")
-    yield {"env": env, "spawn": spawn, "base": base, "logs": tmp_path}
+    yield {"env": env, "spawn": spawn, "base": base, "logs": tmp_path, "prefix": prefix}
     for proc in procs:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -86,7 +86,9 @@ def cluster(tmp_path, moto_endpoint, database_url):
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-    redis.Redis.from_url(broker).flushdb()
+    client = redis.Redis.from_url(broker)
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
 
 
 def _ready(base: str) -> bool:
@@ -96,10 +98,6 @@ def _ready(base: str) -> bool:
         return False
 
 
-def _node(endpoint: str) -> str:
-    ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    return ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
 
 
 def _incident(base: str) -> dict | None:
@@ -118,7 +116,7 @@ def _finished(base: str, stages: set[str]) -> dict | None:
 def test_alert_crosses_three_worker_processes(cluster, moto_endpoint):
     for queue in ("observe", "diagnose", "act"):
         cluster["spawn"]("worker", "--queues", queue, "--concurrency", "1", name=f"worker-{queue}")
-    node = _node(moto_endpoint)
+    node = ec2_node(moto_endpoint)
     response = httpx.post(f"{cluster['base']}/api/v1/alerts", json={
         "version": "4", "groupKey": "{}:{alertname=\"NodeHung\"}", "status": "firing",
         "alerts": [{"labels": {"alertname": "NodeHung", "severity": "high", "node": node},
@@ -137,14 +135,15 @@ def test_worker_killed_mid_task_is_redelivered_and_finishes_once(cluster, moto_e
     cluster["spawn"]("worker", "--queues", "observe,act", "--concurrency", "1", name="worker-oa")
     doomed = cluster["spawn"]("worker", "--queues", "diagnose", "--concurrency", "1", name="worker-doomed",
                               extra={"AIOPS_CHAOS_STAGE": "diagnose", "AIOPS_CHAOS_DELAY_S": "120"})
-    node = _node(moto_endpoint)
+    node = ec2_node(moto_endpoint)
     httpx.post(f"{cluster['base']}/api/v1/alerts", json={"name": "NodeHung", "severity": "high", "node": node,
                                                          "summary": "hung_task timeout; heartbeat lost"})
     broker = redis.Redis.from_url(cluster["env"]["AIOPS_BROKER_URL"])
     # the doomed worker has taken the diagnose task: it sits in Redis' unacked hash while the worker sleeps
     wait_for(lambda: any(e["kind"] == "observed" for e in (_incident(cluster["base"]) or {}).get("timeline", [])),
              timeout=60, message="observer done")
-    wait_for(lambda: broker.hlen("unacked") > 0, timeout=30, message="diagnose task taken by the doomed worker")
+    unacked = f"{cluster['prefix']}unacked"
+    wait_for(lambda: broker.hlen(unacked) > 0, timeout=30, message="diagnose task taken by the doomed worker")
     os.killpg(doomed.pid, signal.SIGKILL)
     doomed.wait(timeout=10)
     assert _incident(cluster["base"])["status"] == "diagnosing"
@@ -159,4 +158,4 @@ def test_worker_killed_mid_task_is_redelivered_and_finishes_once(cluster, moto_e
     assert [r["outcome"] for r in diagnose_runs if r["outcome"] != "skipped"] == ["ran"], diagnose_runs
     assert len(detail["actions"]) == 1
     time.sleep(1)
-    assert broker.hlen("unacked") == 0
+    assert broker.hlen(unacked) == 0

@@ -3,10 +3,9 @@ and stranded alerts redispatched by the scheduled job."""
 
 from __future__ import annotations
 
-import boto3
 from fastapi.testclient import TestClient
 
-from tests.conftest import wait_for
+from tests.conftest import ec2_node, wait_for
 
 RUNBOOK = """# Disk failures
 
@@ -36,9 +35,7 @@ def test_resolved_incident_becomes_an_episode_and_upkeep_runs(platform_env):
     from services.api.app import create_app
     from services.worker import tasks
 
-    ec2 = boto3.client("ec2", endpoint_url=platform_env["AIOPS_CLOUD_ENDPOINT"], region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    node = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    node = ec2_node(platform_env["AIOPS_CLOUD_ENDPOINT"])
     with TestClient(create_app()) as client:
         client.post("/api/v1/alerts", json={"name": "NodeHung", "severity": "high", "node": node,
                                             "summary": "watchdog: BUG: soft lockup - CPU#2 stuck for 23s"})

@@ -8,12 +8,11 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlencode
 
-import boto3
 import pytest
 from fastapi.testclient import TestClient
 
 from services.notify.service import SlackVerificationError, sign, verify_slack
-from tests.conftest import wait_for
+from tests.conftest import ec2_node, wait_for
 
 SECRET = "s3cret"
 SLACK_SECRET = "slack-signing-secret"
@@ -40,10 +39,6 @@ def receiver():
     server.shutdown()
 
 
-def _node(endpoint: str) -> str:
-    ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    return ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
 
 
 def _slack_request(payload: dict, *, secret: str = SLACK_SECRET, ts: int | None = None) -> tuple[bytes, dict]:
@@ -67,7 +62,7 @@ def test_webhooks_signed_and_slack_approval_round_trip(platform_env, receiver, m
     monkeypatch.setenv("AIOPS_SLACK_WEBHOOK_URL", f"{base}/slack")
     monkeypatch.setenv("AIOPS_SLACK_SIGNING_SECRET", SLACK_SECRET)
     get_settings.cache_clear()
-    node = _node(platform_env["AIOPS_CLOUD_ENDPOINT"])
+    node = ec2_node(platform_env["AIOPS_CLOUD_ENDPOINT"])
     with TestClient(create_app()) as client:
         client.post("/api/v1/alerts", json={"name": "DiskErrors", "severity": "critical", "node": node,
                                             "summary": "EXT4-fs error: I/O error, SMART failing"})

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import boto3
 from fastapi.testclient import TestClient
 
-from tests.conftest import wait_for
-
-
-def _instance(endpoint: str) -> str:
-    ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    return ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+from tests.conftest import ec2_node, wait_for
 
 
 def _closed(client: TestClient, incident_id: int):
@@ -27,7 +20,7 @@ def _with_stage(client: TestClient, incident_id: int, stage: str):
 def test_alert_is_resolved_through_three_agent_queues(platform_env):
     from services.api.app import create_app
 
-    node = _instance(platform_env["AIOPS_CLOUD_ENDPOINT"])
+    node = ec2_node(platform_env["AIOPS_CLOUD_ENDPOINT"])
     with TestClient(create_app()) as client:
         response = client.post("/api/v1/alerts", json={
             "name": "NodeUnresponsive", "severity": "high", "node": node,
@@ -54,7 +47,7 @@ def test_alert_is_resolved_through_three_agent_queues(platform_env):
 def test_high_risk_action_waits_for_approval_and_resumes(platform_env):
     from services.api.app import create_app
 
-    node = _instance(platform_env["AIOPS_CLOUD_ENDPOINT"])
+    node = ec2_node(platform_env["AIOPS_CLOUD_ENDPOINT"])
     with TestClient(create_app()) as client:
         client.post("/api/v1/alerts", json={"name": "DiskErrors", "severity": "critical", "node": node,
                                             "summary": "EXT4-fs error: I/O error on /dev/nvme1n1, SMART failing"})

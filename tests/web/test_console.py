@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import threading
 
-import boto3
 import pytest
 import uvicorn
 
-from tests.conftest import free_port, wait_for
+from tests.conftest import ec2_node, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = "/usr/bin/chromium"
@@ -46,9 +45,7 @@ def test_operator_sees_incident_and_approves_repair(server, page, platform_env):
 
     page.goto(server)
     page.wait_for_selector("text=No incidents yet")  # the empty state explains what to do
-    ec2 = boto3.client("ec2", endpoint_url=platform_env["AIOPS_CLOUD_ENDPOINT"], region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    node = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    node = ec2_node(platform_env["AIOPS_CLOUD_ENDPOINT"])
     httpx.post(f"{server}/api/v1/alerts", json={"name": "DiskErrors", "severity": "critical", "node": node,
                                                 "summary": "I/O error on /dev/nvme1n1; SMART failing"})
     row = page.locator("#incident-table tbody tr[data-id]").first
