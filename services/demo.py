@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import uvicorn
@@ -31,13 +31,13 @@ def _autopilot(database_url: str, *, after_s: float, stop: threading.Event, cons
     """Stand-in for an operator: approves pending mitigations after a delay so unattended demos finish."""
     from services.actions.models import Approval
     from services.incidents.views import decide
-    from services.storage.base import session_scope
+    from services.storage.base import session_scope, utcnow
 
     while not stop.wait(1.0):
-        cutoff = datetime.now(UTC).timestamp() - after_s
+        cutoff = utcnow() - timedelta(seconds=after_s)
         with session_scope(database_url) as session:
-            due = [a.id for a in session.scalars(select(Approval).where(Approval.status == "pending"))
-                   if a.created_at.replace(tzinfo=UTC).timestamp() <= cutoff]
+            due = session.scalars(select(Approval.id).where(Approval.status == "pending",
+                                                            Approval.created_at <= cutoff)).all()
         for approval_id in due:
             try:
                 decide(database_url, approval_id, approved=True, user="demo-autopilot", comment="auto-approved by the demo")

@@ -8,7 +8,7 @@ new branch, or a recorded reason), teaching the knowledge base either way.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,6 @@ def workspaces(settings: Settings) -> dict[str, Workspace]:
 
 def knowledge_base(settings: Settings):
     """The reconciliation knowledge base in the platform's Chroma, with the memory's embeddings."""
-
     from services.episodes.service import agent_memory
 
     return _kb(agent_memory(settings).chroma)
@@ -109,8 +108,6 @@ def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[
         state = db.get(IacWorkspaceState, name)
         watermark = state.watermark if state else None
         state_result = dict(state.last_result) if state else {}
-        if watermark is not None and watermark.tzinfo is None:  # SQLite drops the zone; trace times are UTC
-            watermark = watermark.replace(tzinfo=UTC)
     if session is None:  # live verification compares the patched config with the cloud
         import boto3
 
@@ -124,18 +121,14 @@ def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[
                         timeout=settings.llm_timeout_s)
     # CloudTrail times have one-second precision: read the watermark's second again and drop the
     # records already handled there, so a change made in the same second is never skipped
-    from datetime import timedelta
-
     from iac.traces import read_source
 
-    boundary = set((state_result or {}).get("boundary_event_ids", [])) if watermark else set()
+    boundary = set(state_result.get("boundary_event_ids", [])) if watermark else set()
     records = read_source(workspace.trace_source, since=watermark - timedelta(seconds=1) if watermark else None,
                           session=session, endpoint_url=workspace.endpoint_url)
     records = [r for r in records if r.event_id not in boundary]
     result = reconcile(workspace, kb=knowledge_base(settings), session=session, llm=llm, records=records)
     new_mark = max((r.event_time for r in records), default=watermark)
-    if new_mark is not None and new_mark.tzinfo is None:
-        new_mark = new_mark.replace(tzinfo=UTC)
     seen_now = {r.event_id for r in records if new_mark is not None and r.event_time > new_mark - timedelta(seconds=1)}
     boundary_ids = sorted(seen_now | boundary) if new_mark == watermark else sorted(seen_now)
     created = []

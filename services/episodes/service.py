@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC
 from functools import cached_property
 from typing import Any
 
@@ -80,17 +79,14 @@ class AgentMemory:
     def on_resolved(self, state: dict[str, Any]) -> None:
         """Remember the trajectory (episodic), distil it (semantic), drop the scratchpad (working)."""
         from services.incidents.models import Incident
-        from services.storage.base import session_scope
+        from services.storage.base import session_scope, utcnow
 
         incident_id = state["incident_id"]
         plan = state.get("plan") or {}
         with session_scope(self.settings.database_url) as session:
             incident = session.get(Incident, incident_id)
-            opened = incident.opened_at.replace(tzinfo=incident.opened_at.tzinfo or UTC)
-            from services.storage.base import utcnow
-
-            ttr = (utcnow() - opened).total_seconds()
-            title = incident.title
+            opened, title = incident.opened_at, incident.title
+        ttr = (utcnow() - opened).total_seconds()
         alert = state.get("alert", {})
         episode = Episode(
             incident_id=str(incident_id), title=title,

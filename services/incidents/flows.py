@@ -40,7 +40,7 @@ def incident_priority(incident_id: int) -> int:
     with session_scope(runtime.settings.database_url) as session:
         incident = session.get(Incident, incident_id)
         impacted = len(session.scalars(select(Alert.id).where(Alert.incident_id == incident_id)).all())
-        age = (utcnow() - incident.opened_at.replace(tzinfo=utcnow().tzinfo)).total_seconds()
+        age = (utcnow() - incident.opened_at).total_seconds()
         return task_priority(incident.severity, impacted=impacted, age_s=age)
 
 
