@@ -13,7 +13,9 @@ from services.alerts.service import store_alerts
 from services.audit.service import record
 from services.auth.service import current_user
 from services.config import Settings, get_settings
+from services.incidents.models import Incident
 from services.ingest.normalize import normalize
+from services.notify.service import notify_event
 from services.storage.base import session_scope
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
@@ -21,21 +23,18 @@ log = logging.getLogger(__name__)
 MAX_BODY = 5 * 1024 * 1024
 
 
-def dispatch(incident_ids: list[int], *, database_url: str) -> list[int]:
+def dispatch(opened: list[Incident], *, database_url: str) -> list[int]:
     """Hand new incidents to the observer; a broker failure leaves their alerts for the redispatch job."""
     from agents.priorities import task_priority
-    from services.incidents.models import Incident
     from services.worker import tasks
 
     failed = []
-    for incident_id in incident_ids:
+    for incident in opened:
         try:
-            with session_scope(database_url) as session:
-                severity = session.get(Incident, incident_id).severity
-            tasks.send(tasks.observe, incident_id, priority=task_priority(severity))
+            tasks.send(tasks.observe, incident.id, priority=task_priority(incident.severity))
         except Exception:  # broker down: the alert is stored, beat's redispatch will retry
-            log.exception("could not enqueue incident %s; its alerts stay stored for redispatch", incident_id)
-            failed.append(incident_id)
+            log.exception("could not enqueue incident %s; its alerts stay stored for redispatch", incident.id)
+            failed.append(incident.id)
     if failed:
         with session_scope(database_url) as session:
             for alert in session.scalars(select(Alert).where(Alert.incident_id.in_(failed))):
@@ -43,18 +42,13 @@ def dispatch(incident_ids: list[int], *, database_url: str) -> list[int]:
     return failed
 
 
-def _notify_opened(incident_ids: list[int], *, database_url: str) -> None:
-    from services.incidents.models import Incident
-    from services.incidents.service import notify_event
-
-    for incident_id in incident_ids:
-        with session_scope(database_url) as session:
-            incident = session.get(Incident, incident_id)
-            title, summary = incident.title, incident.summary
+def _notify_opened(opened: list[Incident]) -> None:
+    for incident in opened:
         try:
-            notify_event(incident_id=incident_id, title=title, kind="opened", message=summary or title, data={})
+            notify_event(incident_id=incident.id, title=incident.title, kind="opened",
+                         message=incident.summary or incident.title, data={})
         except Exception:  # a notification must never fail an ingest that is already stored
-            log.exception("could not queue the notification for incident %s", incident_id)
+            log.exception("could not queue the notification for incident %s", incident.id)
 
 
 @router.post("", status_code=202, summary="Ingest alerts (Alertmanager v4, CloudWatch/SNS, generic JSON)")
@@ -73,8 +67,10 @@ async def ingest(request: Request, user: str = Depends(current_user), settings: 
     with session_scope(settings.database_url) as session:
         result = store_alerts(session, alerts, group_window_s=settings.incident_group_window_s)
         record(session, actor=user, action="alerts.ingest", data=result.to_dict())
-    failed = dispatch(result.incidents_opened, database_url=settings.database_url)
-    _notify_opened(result.incidents_opened, database_url=settings.database_url)
+        opened = session.scalars(select(Incident).where(Incident.id.in_(result.incidents_opened))
+                                 .order_by(Incident.id)).all()
+    failed = dispatch(opened, database_url=settings.database_url)
+    _notify_opened(opened)
     return {"accepted": len(alerts), **result.to_dict(),
             "queued": [i for i in result.incidents_opened if i not in failed]}
 

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from iac.models import Change, Intent, Proposal, TraceRecord, Workspace
 from services.config import Settings
 from services.drift.models import DriftProposal, IacWorkspaceState
+from services.notify.service import notify_event
 from services.storage.base import session_scope, utcnow
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[
     new_mark = max((r.event_time for r in records), default=watermark)
     seen_now = {r.event_id for r in records if new_mark is not None and r.event_time > new_mark - timedelta(seconds=1)}
     boundary_ids = sorted(seen_now | boundary) if new_mark == watermark else sorted(seen_now)
-    created = []
+    created, events = [], []
     with session_scope(settings.database_url) as db:
         for proposal in result.proposals:
             exists = db.scalar(select(DriftProposal.id).where(DriftProposal.workspace == name,
@@ -149,6 +150,8 @@ def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[
             db.add(row)
             db.flush()
             created.append(row.id)
+            events.append({"title": row.title, "data": {"proposal_id": row.id},
+                           "message": f"drift in {name}: " + "; ".join(row.explanation)[:500]})
         state = db.get(IacWorkspaceState, name) or IacWorkspaceState(name=name)
         summary = {k: v for k, v in result.to_dict().items() if k != "proposals"}
         summary["proposals_created"] = created
@@ -156,21 +159,9 @@ def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[
         state.watermark = new_mark
         state.last_run_at, state.last_result = utcnow(), _jsonable(summary)
         db.merge(state)
-    for proposal_id in created:
-        _notify(settings, proposal_id)
+    for event in events:
+        notify_event(incident_id=0, kind="drift_proposed", priority=6, **event)
     return summary
-
-
-def _notify(settings: Settings, proposal_id: int) -> None:
-    if not (settings.webhook_urls or settings.slack_webhook_url):
-        return
-    from services.worker import tasks
-
-    with session_scope(settings.database_url) as db:
-        row = db.get(DriftProposal, proposal_id)
-        event = {"incident_id": 0, "kind": "drift_proposed", "title": row.title, "data": {"proposal_id": row.id},
-                 "message": f"drift in {row.workspace}: " + "; ".join(row.explanation)[:500]}
-    tasks.send(tasks.notify, event, priority=6)
 
 
 class ReviewError(ValueError):

@@ -49,8 +49,11 @@ def _alert_view(alert: Alert) -> dict[str, Any]:
             "node": alert.node, "cluster": alert.cluster, "labels": dict(alert.labels), "summary": alert.summary}
 
 
-def observe_incident(incident_id: int) -> int | None:
-    """Run the observer on a new incident and hand over to the diagnoser (a repeat finds the step done)."""
+def observe_incident(incident_id: int) -> str | None:
+    """Run the observer on a new incident and hand over to the diagnoser (a repeat finds the step done).
+
+    Returns ran or skipped, or None when the incident has no alert to observe.
+    """
     runtime = get_runtime()
     with session_scope(runtime.settings.database_url) as session:
         first = session.scalars(select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id).limit(1)).first()
@@ -60,15 +63,16 @@ def observe_incident(incident_id: int) -> int | None:
         first_view = _alert_view(first)
     config = _config(incident_id)
     snapshot = runtime.graph.get_state(config)
+    outcome = "skipped"
     if not snapshot.values:
         _chaos_delay("observe")
         runtime.graph.invoke({"incident_id": incident_id, "alert": first_view}, config)
-        snapshot = runtime.graph.get_state(config)
+        snapshot, outcome = runtime.graph.get_state(config), "ran"
     if STAGE_FIRST_NODE["diagnose"] in snapshot.next:
         from services.worker import tasks
 
         tasks.send(tasks.diagnose, incident_id, priority=incident_priority(incident_id))
-    return incident_id
+    return outcome
 
 
 def advance(incident_id: int, stage: str, *, resume: dict[str, Any] | None = None) -> str:

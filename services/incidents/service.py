@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from services.actions.models import Action, Approval
 from services.alerts.models import Alert
 from services.incidents.models import OPEN_STATUSES, Hypothesis, Incident, TimelineEvent
+from services.notify.service import notify_event
 from services.storage.base import session_scope, utcnow
 
 
@@ -62,20 +63,6 @@ def attach_alert(session: Session, alert: Alert, *, window_s: int, priority: int
                   message=f"alert {alert.name} joined the incident", data={"alert_id": alert.id})
     alert.incident_id = incident.id
     return incident, created
-
-
-def notify_event(*, incident_id: int, title: str, kind: str, message: str, data: dict[str, Any]) -> None:
-    """Queue a notification on the ``notify`` queue when the kind matters and a channel is configured."""
-    from services.config import get_settings
-    from services.notify.service import NOTIFY_KINDS
-
-    settings = get_settings()
-    if kind not in NOTIFY_KINDS or not (settings.webhook_urls or settings.slack_webhook_url):
-        return
-    from services.worker import tasks
-
-    tasks.send(tasks.notify, {"incident_id": incident_id, "title": title, "kind": kind, "message": message,
-                              "data": data}, priority=3)
 
 
 class SqlIncidentStore:

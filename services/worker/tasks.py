@@ -19,9 +19,12 @@ def send(task, *args: Any, priority: int = 5, **kwargs: Any) -> None:
 
 
 def _timed(task, incident_id: int, stage: str, fn, sent_at: float | None) -> Any:
+    """Run a stage and write its queue wait and run time on the timeline (nothing when it found no work)."""
     started = time.time()
     sent = sent_at or started
     result = fn()
+    if result is None:
+        return result
     from services.incidents import flows
 
     flows.record_task_run(incident_id, stage=stage, task_id=task.request.id or f"local-{started}",
@@ -34,11 +37,7 @@ def _timed(task, incident_id: int, stage: str, fn, sent_at: float | None) -> Any
 def observe(self, incident_id: int, sent_at: float | None = None) -> int | None:
     from services.incidents import flows
 
-    started = time.time()
-    if flows.observe_incident(incident_id) is not None:
-        flows.record_task_run(incident_id, stage="observe", task_id=self.request.id or f"local-{started}",
-                              queued_s=max(0.0, started - (sent_at or started)), run_s=time.time() - started,
-                              worker=self.request.hostname)
+    _timed(self, incident_id, "observe", lambda: flows.observe_incident(incident_id), sent_at)
     return incident_id
 
 
