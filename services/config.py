@@ -6,7 +6,6 @@ needs nothing typed first; distributed mode overrides the URLs (see ``.env.examp
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
@@ -83,6 +82,6 @@ class Settings(BaseSettings):
         return "sqlite:///" + str(Path(db_path).with_name(Path(db_path).stem + "-checkpoints.sqlite"))
 
 
-@lru_cache
 def get_settings() -> Settings:
+    """Settings read from the environment now; processes hold theirs in ``services.worker.runtime``."""
     return Settings()

@@ -16,7 +16,9 @@ import uvicorn
 from rich.console import Console
 from sqlalchemy import select
 
-from services.config import get_settings
+from services.config import Settings
+from services.incidents.flows import AlreadyDecided
+from services.worker.queue import IAC_RECONCILE, enqueue
 
 
 def _free_port() -> int:
@@ -27,34 +29,32 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _autopilot(database_url: str, *, after_s: float, stop: threading.Event, console: Console) -> None:
+def _autopilot(settings: Settings, *, after_s: float, stop: threading.Event, console: Console) -> None:
     """Stand-in for an operator: approves pending mitigations after a delay so unattended demos finish."""
     from services.actions.models import Approval
-    from services.incidents.views import decide
+    from services.incidents.flows import decide
     from services.storage.base import session_scope, utcnow
 
     while not stop.wait(1.0):
         cutoff = utcnow() - timedelta(seconds=after_s)
-        with session_scope(database_url) as session:
+        with session_scope(settings.database_url) as session:
             due = session.scalars(select(Approval.id).where(Approval.status == "pending",
                                                             Approval.created_at <= cutoff)).all()
         for approval_id in due:
             try:
-                decide(database_url, approval_id, approved=True, user="demo-autopilot", comment="auto-approved by the demo")
+                decide(settings, approval_id, approved=True, user="demo-autopilot", comment="auto-approved by the demo")
                 console.print(f"[yellow]autopilot approved approval #{approval_id}[/yellow]")
-            except Exception as exc:  # someone decided in the console first
+            except AlreadyDecided as exc:  # someone decided in the console first
                 console.print(f"[dim]autopilot skipped #{approval_id}: {exc}[/dim]")
 
 
 def _drift_loop(drift, *, interval_s: float, stop: threading.Event, console: Console) -> None:
     """Make an out-of-band change every interval and ask the reconciler to look (beat does this in production)."""
-    from services.worker import tasks
-
     while not stop.wait(interval_s):
         try:
             event = drift.step()
             console.print(f"[magenta]drift injected[/magenta]: {event['kind']} {event['keys']}")
-            tasks.send(tasks.reconcile_iac, "demo-bastion", priority=5)
+            enqueue(IAC_RECONCILE, "demo-bastion", priority=5)
         except Exception as exc:  # the incident demo goes on even if a drift step fails
             console.print(f"[red]drift step failed[/red]: {exc}")
 
@@ -97,7 +97,7 @@ def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | 
     from services.worker import runtime
     from sim.stack import SimStack
 
-    settings = get_settings()
+    settings = Settings()
     upgrade(settings.database_url)
     port = port or settings.api_port
     if port == settings.api_port:
@@ -111,7 +111,6 @@ def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | 
     with console.status("starting the simulated fleet (moto) ..."):
         stack = SimStack.start(emit_url=f"{base}/api/v1/alerts", nodes=nodes, seed=seed,
                                fault_interval_s=fault_interval, first_fault_after_s=3.0)
-    runtime.configure(cloud=HttpActions(stack.api_url), telemetry=HttpTelemetry(stack.api_url))
     drift = None
     if drift_interval > 0:
         from pathlib import Path
@@ -121,7 +120,8 @@ def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | 
         with console.status("provisioning a Terraform project beside the fleet (drift demo) ..."):
             workdir = Path(settings.database_url.removeprefix("sqlite:///")).parent / "demo-iac"
             drift = DriftSimulator(endpoint=stack.moto_endpoint, workdir=workdir, seed=seed)
-            settings.iac_workspaces = [drift.setup()]
+            settings = settings.model_copy(update={"iac_workspaces": [drift.setup()]})
+    runtime.install(settings, cloud=HttpActions(stack.api_url), telemetry=HttpTelemetry(stack.api_url))
     if settings.memory_enabled:
         with console.status("loading the agents' memory (embedding model) ..."):
             from memory.vectors import embedding_function
@@ -137,7 +137,7 @@ def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | 
                   f"telemetry {stack.api_url}")
     stop = threading.Event()
     if auto_approve_after >= 0:
-        threading.Thread(target=_autopilot, args=(settings.database_url,),
+        threading.Thread(target=_autopilot, args=(settings,),
                          kwargs={"after_s": auto_approve_after, "stop": stop, "console": console}, daemon=True).start()
     stack.run_in_background(duration or 10**9)
     if drift is not None:

@@ -44,8 +44,11 @@ def moto_endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def platform_env(tmp_path, monkeypatch, moto_endpoint) -> Iterator[dict[str, str]]:
-    """A migrated SQLite platform database and settings pointing at it; runtime state reset around the test."""
-    from services.config import get_settings
+    """A migrated SQLite platform database and a runtime installed with settings pointing at it.
+
+    The variables are set too, for the processes a test starts; in-process code reads the
+    installed runtime's settings (``install_settings`` re-installs with changes).
+    """
     from services.storage.migrate import upgrade
     from services.worker import runtime
 
@@ -57,12 +60,20 @@ def platform_env(tmp_path, monkeypatch, moto_endpoint) -> Iterator[dict[str, str
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    runtime.reset_runtime()
+    install_settings()
     upgrade(env["AIOPS_DATABASE_URL"])
     yield env
-    runtime.reset_runtime()
-    get_settings.cache_clear()
+    runtime.reset()
+
+
+def install_settings(**changes):
+    """Install a runtime whose settings are the environment's plus ``changes``; returns the settings."""
+    from services.config import Settings
+    from services.worker import runtime
+
+    settings = Settings(**changes)
+    runtime.install(settings)
+    return settings
 
 
 def ec2_node(endpoint: str) -> str:

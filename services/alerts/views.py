@@ -3,56 +3,27 @@
 from __future__ import annotations
 
 import json
-import logging
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy import func, select
 
 from services.alerts.models import Alert, AlertRead
 from services.alerts.service import store_alerts
+from services.api.deps import app_settings
 from services.audit.service import record
 from services.auth.service import current_user
-from services.config import Settings, get_settings
+from services.config import Settings
+from services.incidents import flows
 from services.incidents.models import Incident
 from services.ingest.normalize import normalize
-from services.notify.service import notify_event
 from services.storage.base import session_scope
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
-log = logging.getLogger(__name__)
 MAX_BODY = 5 * 1024 * 1024
 
 
-def dispatch(opened: list[Incident], *, database_url: str) -> list[int]:
-    """Hand new incidents to the observer; a broker failure leaves their alerts for the redispatch job."""
-    from agents.priorities import task_priority
-    from services.worker import tasks
-
-    failed = []
-    for incident in opened:
-        try:
-            tasks.send(tasks.observe, incident.id, priority=task_priority(incident.severity))
-        except Exception:  # broker down: the alert is stored, beat's redispatch will retry
-            log.exception("could not enqueue incident %s; its alerts stay stored for redispatch", incident.id)
-            failed.append(incident.id)
-    if failed:
-        with session_scope(database_url) as session:
-            for alert in session.scalars(select(Alert).where(Alert.incident_id.in_(failed))):
-                alert.dispatched = False
-    return failed
-
-
-def _notify_opened(opened: list[Incident]) -> None:
-    for incident in opened:
-        try:
-            notify_event(incident_id=incident.id, title=incident.title, kind="opened",
-                         message=incident.summary or incident.title, data={})
-        except Exception:  # a notification must never fail an ingest that is already stored
-            log.exception("could not queue the notification for incident %s", incident.id)
-
-
 @router.post("", status_code=202, summary="Ingest alerts (Alertmanager v4, CloudWatch/SNS, generic JSON)")
-async def ingest(request: Request, user: str = Depends(current_user), settings: Settings = Depends(get_settings)) -> dict:
+async def ingest(request: Request, user: str = Depends(current_user), settings: Settings = Depends(app_settings)) -> dict:
     body = await request.body()
     if len(body) > MAX_BODY:
         raise HTTPException(413, f"payload of {len(body)} bytes exceeds {MAX_BODY} bytes")
@@ -69,15 +40,15 @@ async def ingest(request: Request, user: str = Depends(current_user), settings: 
         record(session, actor=user, action="alerts.ingest", data=result.to_dict())
         opened = session.scalars(select(Incident).where(Incident.id.in_(result.incidents_opened))
                                  .order_by(Incident.id)).all()
-    failed = dispatch(opened, database_url=settings.database_url)
-    _notify_opened(opened)
+    failed = flows.dispatch(opened, settings=settings)
+    flows.notify_opened(opened, settings=settings)
     return {"accepted": len(alerts), **result.to_dict(),
             "queued": [i for i in result.incidents_opened if i not in failed]}
 
 
 @router.get("", summary="List alerts, newest first")
 def list_alerts(
-    settings: Settings = Depends(get_settings),
+    settings: Settings = Depends(app_settings),
     status: str | None = None,
     page: int = Query(1, ge=1),
     per_page: int = Query(50, ge=1, le=500),

@@ -11,16 +11,25 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from services.api import errors, health
-from services.config import Settings, get_settings
+from services.config import Settings
 from services.storage.migrate import ensure_migrated
+from services.worker import runtime
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
 
 
 def create_app(settings: Settings | None = None, *, start_workers: bool | None = None) -> FastAPI:
-    """Build the API; refuses to start on an unmigrated database (run ``aiops migrate``)."""
-    settings = settings or get_settings()
+    """Build the API; refuses to start on an unmigrated database (run ``aiops migrate``).
+
+    Without ``settings`` the process's runtime settings are used; with them, the runtime is
+    installed from them unless it already runs with that very object (the demo installs its own
+    cloud and telemetry first), so embedded workers and routes see the same settings.
+    """
+    if settings is None:
+        settings = runtime.current().settings
+    elif runtime.current().settings is not settings:
+        runtime.install(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -38,7 +47,7 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
         description="Alerts in, diagnosed and mitigated incidents out; causal node mitigation; IaC drift patches.",
         lifespan=lifespan,
     )
-    app.dependency_overrides[get_settings] = lambda: settings
+    app.state.settings = settings
     errors.install(app)
 
     from services.alerts.views import router as alerts_router

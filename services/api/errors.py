@@ -9,9 +9,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
 from services.ingest.normalize import IngestError
 
 PROBLEM = "application/problem+json"
+# domain error type -> HTTP status; the most specific base listed first wins
+DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
+    (NotFound, 404), (Conflict, 409), (Invalid, 422), (Unavailable, 503),
+)
+
+
+def status_for(exc: DomainError) -> int:
+    """The HTTP status of a domain error, by its type (never by its message)."""
+    for kind, status in DOMAIN_STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 400
 
 
 def problem(status: int, detail: str, *, title: str | None = None, instance: str | None = None, **extra) -> JSONResponse:
@@ -36,3 +49,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(IngestError)
     async def _ingest(request: Request, exc: IngestError) -> JSONResponse:
         return problem(422, str(exc), title="Unprocessable alert", instance=request.url.path)
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        return problem(status_for(exc), str(exc), instance=request.url.path)

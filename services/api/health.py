@@ -11,7 +11,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import GaugeMetricFamily, SummaryMetricFamily
 from sqlalchemy import func, select, text
 
-from services.config import Settings, get_settings
+from services.api.deps import app_settings
+from services.config import Settings
 from services.storage.base import engine_for, session_scope, utcnow
 
 router = APIRouter(tags=["health"])
@@ -53,7 +54,7 @@ def _check_broker(settings: Settings) -> str | None:
 
 
 @router.get("/readyz", summary="Readiness: database migrated and broker reachable")
-def readyz(settings: Settings = Depends(get_settings)) -> JSONResponse:
+def readyz(settings: Settings = Depends(app_settings)) -> JSONResponse:
     checks = {"database": _check_db(settings.database_url), "broker": _check_broker(settings)}
     ok = all(v is None for v in checks.values())
     body = {"status": "ready" if ok else "not ready", "checks": {k: v or "ok" for k, v in checks.items()}}
@@ -113,7 +114,7 @@ class _DbCollector:
 
 
 @router.get("/metrics", summary="Prometheus metrics")
-def metrics(settings: Settings = Depends(get_settings)) -> Response:
+def metrics(settings: Settings = Depends(app_settings)) -> Response:
     registry = CollectorRegistry()
     registry.register(_DbCollector(settings))
     body = generate_latest(REGISTRY) + generate_latest(registry)

@@ -8,8 +8,9 @@ import secrets
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy import select
 
+from services.api.deps import app_settings
 from services.auth.models import ApiToken, User
-from services.config import Settings, get_settings
+from services.config import Settings
 from services.storage.base import session_scope
 
 
@@ -39,7 +40,7 @@ def user_for_token(database_url: str, token: str) -> str | None:
         return row[0] if row else None
 
 
-def current_user(request: Request, settings: Settings = Depends(get_settings)) -> str:
+def current_user(request: Request, settings: Settings = Depends(app_settings)) -> str:
     """The caller's name; anonymous "operator" when auth is off (embedded demo)."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):

@@ -160,7 +160,7 @@ def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[
         state.last_run_at, state.last_result = utcnow(), _jsonable(summary)
         db.merge(state)
     for event in events:
-        notify_event(incident_id=0, kind="drift_proposed", priority=6, **event)
+        notify_event(settings, incident_id=0, kind="drift_proposed", priority=6, **event)
     return summary
 
 

@@ -6,11 +6,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
+from services.api.deps import app_settings
 from services.auth.service import current_user
-from services.config import Settings, get_settings
+from services.config import Settings
 from services.drift.models import DriftProposal, IacWorkspaceState
 from services.drift.service import ReviewError, review, workspaces
 from services.storage.base import session_scope
+from services.worker.queue import IAC_RECONCILE, enqueue
 
 router = APIRouter(prefix="/api/v1/drift", tags=["drift"])
 
@@ -27,7 +29,7 @@ def _view(row: DriftProposal, *, full: bool = False) -> dict:
 
 
 @router.get("/proposals", summary="Drift proposals, newest first")
-def list_proposals(settings: Settings = Depends(get_settings), status: str | None = None,
+def list_proposals(settings: Settings = Depends(app_settings), status: str | None = None,
                    workspace: str | None = None, page: int = Query(1, ge=1),
                    per_page: int = Query(20, ge=1, le=200)) -> dict:
     with session_scope(settings.database_url) as session:
@@ -42,7 +44,7 @@ def list_proposals(settings: Settings = Depends(get_settings), status: str | Non
 
 
 @router.get("/proposals/{proposal_id}", summary="One proposal with the trace records behind it")
-def get_proposal(proposal_id: int, settings: Settings = Depends(get_settings)) -> dict:
+def get_proposal(proposal_id: int, settings: Settings = Depends(app_settings)) -> dict:
     with session_scope(settings.database_url) as session:
         row = session.get(DriftProposal, proposal_id)
         if row is None:
@@ -57,7 +59,7 @@ class Review(BaseModel):
 
 @router.post("/proposals/{proposal_id}/review", summary="Approve (commit to a new branch) or reject with a reason")
 def review_route(proposal_id: int, body: Review, user: str = Depends(current_user),
-                 settings: Settings = Depends(get_settings)) -> dict:
+                 settings: Settings = Depends(app_settings)) -> dict:
     try:
         row = review(settings, proposal_id, approved=body.approved, reviewer=user, comment=body.comment)
     except LookupError as exc:
@@ -73,20 +75,18 @@ class ReconcileRequest(BaseModel):
 
 @router.post("/reconcile", status_code=202, summary="Reconcile now (queued on the iac queue)")
 def reconcile_now(body: ReconcileRequest, user: str = Depends(current_user),
-                  settings: Settings = Depends(get_settings)) -> dict:
-    from services.worker import tasks
-
+                  settings: Settings = Depends(app_settings)) -> dict:
     names = list(workspaces(settings))
     if body.workspace and body.workspace not in names:
         raise HTTPException(404, f"no workspace named {body.workspace!r}; configured: {', '.join(names) or 'none'}")
     targets = [body.workspace] if body.workspace else names
     for name in targets:
-        tasks.send(tasks.reconcile_iac, name, priority=5)
+        enqueue(IAC_RECONCILE, name, priority=5)
     return {"queued": targets}
 
 
 @router.get("/workspaces", summary="Configured workspaces and their last reconciliation")
-def list_workspaces(settings: Settings = Depends(get_settings)) -> dict:
+def list_workspaces(settings: Settings = Depends(app_settings)) -> dict:
     with session_scope(settings.database_url) as session:
         states = {s.name: s for s in session.scalars(select(IacWorkspaceState))}
     items = []

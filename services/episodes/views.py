@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile
 
+from services.api.deps import app_settings
 from services.audit.service import record
 from services.auth.service import current_user
-from services.config import Settings, get_settings
+from services.config import Settings
 from services.episodes.service import agent_memory
 from services.storage.base import session_scope
 
@@ -16,7 +17,7 @@ MAX_RUNBOOK = 1_000_000
 
 @router.post("/runbooks", status_code=201, summary="Upload a Markdown runbook; its sections are indexed")
 async def upload_runbook(file: UploadFile = File(...), user: str = Depends(current_user),
-                         settings: Settings = Depends(get_settings)) -> dict:
+                         settings: Settings = Depends(app_settings)) -> dict:
     raw = await file.read()
     if len(raw) > MAX_RUNBOOK:
         raise HTTPException(413, f"runbook of {len(raw)} bytes exceeds {MAX_RUNBOOK} bytes")
@@ -35,7 +36,7 @@ async def upload_runbook(file: UploadFile = File(...), user: str = Depends(curre
 
 @router.get("/knowledge", summary="Learned knowledge and runbook sections for a fault signature")
 def knowledge(q: str = Query(..., min_length=2, description="symptoms, alert text or log lines"),
-              k: int = Query(5, ge=1, le=50), settings: Settings = Depends(get_settings)) -> dict:
+              k: int = Query(5, ge=1, le=50), settings: Settings = Depends(app_settings)) -> dict:
     found = agent_memory(settings).semantic.lookup(q, k=k)
 
     def view(item) -> dict:
@@ -49,7 +50,7 @@ def knowledge(q: str = Query(..., min_length=2, description="symptoms, alert tex
 
 @router.get("/episodes", summary="Past incidents similar to a description")
 def similar_episodes(q: str = Query(..., min_length=2), k: int = Query(5, ge=1, le=50),
-                     settings: Settings = Depends(get_settings)) -> dict:
+                     settings: Settings = Depends(app_settings)) -> dict:
     hits = agent_memory(settings).episodic.recall(q, k=k)
     return {"items": [{"incident_id": h.incident_id, "similarity": round(h.similarity, 4), "title": h.title,
                        "root_cause": h.root_cause, "outcome": h.outcome, "what_worked": h.what_worked,

@@ -11,9 +11,17 @@ from sqlalchemy.orm import Session
 
 from services.actions.models import Action, Approval
 from services.alerts.models import Alert
+from services.config import Settings
 from services.incidents.models import OPEN_STATUSES, Hypothesis, Incident, TimelineEvent
 from services.notify.service import notify_event
 from services.storage.base import session_scope, utcnow
+
+
+def approval_dict(a: Approval) -> dict[str, Any]:
+    """An approval as the API, Slack and the console show it."""
+    return {"id": a.id, "action": a.action_kind, "target": a.target, "risk": a.risk, "reason": a.reason,
+            "status": a.status, "decided_by": a.decided_by, "comment": a.comment,
+            "created_at": a.created_at.isoformat(), "decided_at": a.decided_at.isoformat() if a.decided_at else None}
 
 
 def group_key(alert: Alert) -> str:
@@ -68,8 +76,8 @@ def attach_alert(session: Session, alert: Alert, *, window_s: int, priority: int
 class SqlIncidentStore:
     """``agents.protocols.IncidentStore`` on the platform database; each call is its own transaction."""
 
-    def __init__(self, database_url: str) -> None:
-        self.url = database_url
+    def __init__(self, settings: Settings) -> None:
+        self.settings, self.url = settings, settings.database_url
 
     def add_event(self, incident_id: int, *, kind: str, actor: str, message: str,
                   data: dict[str, Any] | None = None, dedup_key: str | None = None) -> None:
@@ -81,7 +89,7 @@ class SqlIncidentStore:
         except IntegrityError:  # a concurrent duplicate of the same step won the race
             return
         if written:
-            notify_event(incident_id=incident_id, title=title, kind=kind, message=message, data=data or {})
+            notify_event(self.settings, incident_id=incident_id, title=title, kind=kind, message=message, data=data or {})
 
     def update_incident(self, incident_id: int, **fields: Any) -> None:
         resolved = fields.pop("resolved", False)
@@ -114,7 +122,7 @@ class SqlIncidentStore:
             add_event(session, incident_id, kind="approval_requested", actor="actor",
                       dedup_key=f"approval_requested:{approval.id}", message=message, data={"approval_id": approval.id})
             approval_id, title = approval.id, session.get(Incident, incident_id).title
-        notify_event(incident_id=incident_id, title=title, kind="approval_requested", message=message,
+        notify_event(self.settings, incident_id=incident_id, title=title, kind="approval_requested", message=message,
                      data={"approval_id": approval_id, "action": action, "target": target, "risk": risk})
         return approval_id
 

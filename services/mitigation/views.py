@@ -7,11 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
+from services.api.deps import app_settings
 from services.audit.service import record
 from services.auth.service import current_user
-from services.config import Settings, get_settings
+from services.config import Settings
 from services.mitigation.service import active_policy, registry_dir
 from services.storage.base import session_scope
+from services.worker.queue import CAUSAL_TRAIN, enqueue
 
 router = APIRouter(prefix="/api/v1/causal", tags=["causal"])
 
@@ -24,7 +26,7 @@ class RecommendRequest(BaseModel):
 
 
 @router.post("/recommend", summary="Recommend a node mitigation with effects, intervals and why")
-def recommend(body: RecommendRequest, settings: Settings = Depends(get_settings)) -> dict:
+def recommend(body: RecommendRequest, settings: Settings = Depends(app_settings)) -> dict:
     from causal.policy import ClusterCapacity
 
     policy = active_policy(settings)
@@ -47,14 +49,14 @@ def _version(item) -> dict[str, Any]:
 
 
 @router.get("/models", summary="Model versions, oldest first")
-def list_models(settings: Settings = Depends(get_settings)) -> dict:
+def list_models(settings: Settings = Depends(app_settings)) -> dict:
     from causal.registry import ModelRegistry
 
     return {"items": [_version(v) for v in ModelRegistry(registry_dir(settings)).list()]}
 
 
 @router.get("/models/{version}", summary="One model version with its metrics and refutation results")
-def get_model(version: str, settings: Settings = Depends(get_settings)) -> dict:
+def get_model(version: str, settings: Settings = Depends(app_settings)) -> dict:
     from causal.registry import ModelRegistry, RegistryError
 
     try:
@@ -69,7 +71,7 @@ class PromoteRequest(BaseModel):
 
 @router.post("/models/{version}/promote", summary="Make a model version the active one")
 def promote(version: str, body: PromoteRequest, user: str = Depends(current_user),
-            settings: Settings = Depends(get_settings)) -> dict:
+            settings: Settings = Depends(app_settings)) -> dict:
     from causal.registry import ModelRegistry, RegistryError
 
     try:
@@ -89,10 +91,8 @@ class TrainRequest(BaseModel):
 
 @router.post("/train", status_code=202, summary="Train a new model version on the causal queue")
 def start_training(body: TrainRequest, user: str = Depends(current_user),
-                   settings: Settings = Depends(get_settings)) -> dict:
-    from services.worker import tasks
-
-    result = tasks.train_causal.apply_async(kwargs=body.model_dump(), priority=6)
+                   settings: Settings = Depends(app_settings)) -> dict:
+    task_id = enqueue(CAUSAL_TRAIN, priority=6, **body.model_dump())
     with session_scope(settings.database_url) as session:
         record(session, actor=user, action="causal.train", data=body.model_dump())
-    return {"task_id": result.id, "queue": "causal"}
+    return {"task_id": task_id, "queue": "causal"}

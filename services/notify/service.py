@@ -11,21 +11,19 @@ from typing import Any
 
 import httpx
 
+from services.config import Settings
+from services.worker.queue import NOTIFY, enqueue
+
 NOTIFY_KINDS = {"opened", "approval_requested", "resolved", "escalated", "rejected", "drift_proposed"}
 
 
-def notify_event(*, incident_id: int, title: str, kind: str, message: str, data: dict[str, Any],
-                 priority: int = 3) -> None:
+def notify_event(settings: Settings, *, incident_id: int, title: str, kind: str, message: str,
+                 data: dict[str, Any], priority: int = 3) -> None:
     """Queue a notification on the ``notify`` queue when the kind matters and a channel is configured."""
-    from services.config import get_settings
-
-    settings = get_settings()
     if kind not in NOTIFY_KINDS or not (settings.webhook_urls or settings.slack_webhook_url):
         return
-    from services.worker import tasks
-
-    tasks.send(tasks.notify, {"incident_id": incident_id, "title": title, "kind": kind, "message": message,
-                              "data": data}, priority=priority)
+    enqueue(NOTIFY, {"incident_id": incident_id, "title": title, "kind": kind, "message": message, "data": data},
+            priority=priority)
 
 
 def sign(body: bytes, secret: str) -> str:

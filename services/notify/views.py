@@ -7,15 +7,16 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
-from services.config import Settings, get_settings
-from services.incidents.views import decide
+from services.api.deps import app_settings
+from services.config import Settings
+from services.incidents.flows import decide
 from services.notify.service import SlackVerificationError, verify_slack
 
 router = APIRouter(prefix="/api/v1/integrations", tags=["integrations"])
 
 
 @router.post("/slack/interactions", summary="Slack interactivity endpoint (approval buttons)")
-async def slack_interactions(request: Request, settings: Settings = Depends(get_settings)) -> dict:
+async def slack_interactions(request: Request, settings: Settings = Depends(app_settings)) -> dict:
     if not settings.slack_signing_secret:
         raise HTTPException(404, "Slack interactivity is not configured (AIOPS_SLACK_SIGNING_SECRET)")
     body = await request.body()
@@ -33,6 +34,6 @@ async def slack_interactions(request: Request, settings: Settings = Depends(get_
         raise HTTPException(400, f"not a Slack block_actions payload: {exc}") from None
     if action.get("action_id") not in {"approve", "reject"}:
         raise HTTPException(400, f"unknown action {action.get('action_id')!r}")
-    result = decide(settings.database_url, approval_id, approved=action["action_id"] == "approve",
+    result = decide(settings, approval_id, approved=action["action_id"] == "approve",
                     user=f"slack:{user}", comment="decided in Slack")
     return {"text": f"{result['status']} by {user}: {result['action']} on {result['target']}"}

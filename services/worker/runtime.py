@@ -1,24 +1,28 @@
-"""The composition root for agents inside a worker: store, cloud, telemetry, checkpointer, graph.
+"""The composition root of one process: settings in, store/cloud/telemetry/checkpointer/graph out.
 
-Built lazily once per process from settings; ``aiops demo`` swaps in the simulator's cloud and
-telemetry with ``configure``, because there the simulated fleet lives in the same process.
+A process installs one ``Runtime`` built from a ``Settings`` object (``install``); every task and
+flow reads the settings and the agents' toolbox from it instead of re-reading the environment.
+The demo installs the simulator's cloud and telemetry the same way; tests install their own
+settings, so nothing has to clear caches. The toolbox and graph are built on first use, so a
+process that only sends notifications never loads the agents' models.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agents.graph import build_graph
 from agents.protocols import CloudActions, NullTelemetry, Telemetry
 from agents.tools import ActionPolicy, AgentTools
-from services.config import Settings, get_settings
+from services.config import Settings
 from services.connectors.cloud import Boto3Cloud
 from services.connectors.http import HttpActions, HttpTelemetry
 from services.incidents.service import SqlIncidentStore
+
+HOOKS = ("compress", "recall", "recommend_node_action", "on_resolved", "record_mitigation")
 
 
 def make_checkpointer(url: str):
@@ -28,7 +32,8 @@ def make_checkpointer(url: str):
         from psycopg import Connection
         from psycopg.rows import dict_row
 
-        conn = Connection.connect(url.replace("+psycopg", ""), autocommit=True, prepare_threshold=0, row_factory=dict_row)
+        conn = Connection.connect(url.replace("+psycopg", ""), autocommit=True, prepare_threshold=0,
+                                  row_factory=dict_row)
         saver = PostgresSaver(conn)
     else:
         from langgraph.checkpoint.sqlite import SqliteSaver
@@ -42,65 +47,87 @@ def make_checkpointer(url: str):
     return saver
 
 
-@dataclass
 class Runtime:
-    settings: Settings
-    tools: AgentTools
-    graph: Any
-    extras: dict[str, Any] = field(default_factory=dict)
+    """What one process builds from its settings; parts passed in replace the defaults."""
+
+    def __init__(self, settings: Settings, *, cloud: CloudActions | None = None, telemetry: Telemetry | None = None,
+                 hooks: dict[str, Any] | None = None) -> None:
+        unknown = set(hooks or {}) - set(HOOKS)
+        if unknown:
+            raise ValueError(f"unknown agent hooks {sorted(unknown)}; known: {', '.join(HOOKS)}")
+        self.settings = settings
+        self._cloud, self._telemetry, self._hooks = cloud, telemetry, dict(hooks or {})
+        self._lock = threading.Lock()
+        self._tools: AgentTools | None = None
+        self._graph: Any = None
+
+    @property
+    def tools(self) -> AgentTools:
+        with self._lock:
+            if self._tools is None:
+                self._tools = self._build_tools()
+            return self._tools
+
+    @property
+    def graph(self) -> Any:
+        tools = self.tools
+        with self._lock:
+            if self._graph is None:
+                self._graph = build_graph(tools, checkpointer=make_checkpointer(self.settings.resolved_checkpoint_url))
+            return self._graph
+
+    def _build_tools(self) -> AgentTools:
+        settings = self.settings
+        store = SqlIncidentStore(settings)
+        cloud: CloudActions = self._cloud or (
+            HttpActions(settings.actions_url) if settings.actions_url
+            else Boto3Cloud(endpoint_url=settings.cloud_endpoint, region=settings.cloud_region))
+        telemetry: Telemetry = self._telemetry or (
+            HttpTelemetry(settings.telemetry_url) if settings.telemetry_url else NullTelemetry())
+        policy = ActionPolicy(approval_required_risk=settings.approval_required_risk,
+                              actions_enabled=settings.actions_enabled,
+                              max_actions_per_hour=settings.max_actions_per_hour)
+        tools = AgentTools(store=store, cloud=cloud, telemetry=telemetry, policy=policy)
+        if settings.memory_enabled:
+            from services.episodes.service import agent_memory
+
+            memory = agent_memory(settings)
+            tools.compress, tools.recall, tools.on_resolved = memory.compress, memory.recall, memory.on_resolved
+        from services.mitigation.service import NodeMitigationAdvisor, record_from_actor
+
+        advisor = NodeMitigationAdvisor(settings, telemetry=telemetry)
+        tools.recommend_node_action = advisor.recommend
+        tools.record_mitigation = lambda outcome: record_from_actor(advisor, outcome)
+        for name, hook in self._hooks.items():
+            setattr(tools, name, hook)
+        return tools
 
 
 _lock = threading.Lock()
-_runtime: Runtime | None = None
-_overrides: dict[str, Any] = {}
+_current: Runtime | None = None
 
 
-def configure(**overrides: Any) -> None:
-    """Replace parts of the toolbox (cloud, telemetry, compress, recall, ...) before the first task runs."""
-    global _runtime
+def install(settings: Settings, *, cloud: CloudActions | None = None, telemetry: Telemetry | None = None,
+            hooks: dict[str, Any] | None = None) -> Runtime:
+    """Make this process run with ``settings`` (and optional cloud, telemetry, agent hooks)."""
+    global _current
+    runtime = Runtime(settings, cloud=cloud, telemetry=telemetry, hooks=hooks)
     with _lock:
-        _overrides.update(overrides)
-        _runtime = None
+        _current = runtime
+    return runtime
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    store = SqlIncidentStore(settings.database_url)
-    cloud: CloudActions = _overrides.get("cloud") or (
-        HttpActions(settings.actions_url) if settings.actions_url
-        else Boto3Cloud(endpoint_url=settings.cloud_endpoint, region=settings.cloud_region))
-    telemetry: Telemetry = _overrides.get("telemetry") or (
-        HttpTelemetry(settings.telemetry_url) if settings.telemetry_url else NullTelemetry())
-    policy = ActionPolicy(approval_required_risk=settings.approval_required_risk,
-                          actions_enabled=settings.actions_enabled,
-                          max_actions_per_hour=settings.max_actions_per_hour)
-    tools = AgentTools(store=store, cloud=cloud, telemetry=telemetry, policy=policy)
-    if settings.memory_enabled:
-        from services.episodes.service import agent_memory
-
-        memory = agent_memory(settings)
-        tools.compress, tools.recall, tools.on_resolved = memory.compress, memory.recall, memory.on_resolved
-    from services.mitigation.service import NodeMitigationAdvisor, record_from_actor
-
-    advisor = NodeMitigationAdvisor(settings, telemetry=telemetry)
-    tools.recommend_node_action = advisor.recommend
-    tools.record_mitigation = lambda outcome: record_from_actor(advisor, outcome)
-    for name in ("compress", "recall", "recommend_node_action", "on_resolved"):
-        if name in _overrides:
-            setattr(tools, name, _overrides[name])
-    graph = build_graph(tools, checkpointer=make_checkpointer(settings.resolved_checkpoint_url))
-    return Runtime(settings=settings, tools=tools, graph=graph)
-
-
-def get_runtime() -> Runtime:
-    global _runtime
+def current() -> Runtime:
+    """The installed runtime; a worker started from the command line installs one from its environment."""
+    global _current
     with _lock:
-        if _runtime is None:
-            _runtime = build_runtime(get_settings())
-        return _runtime
+        if _current is None:
+            _current = Runtime(Settings())
+        return _current
 
 
-def reset_runtime() -> None:
-    global _runtime
+def reset() -> None:
+    """Forget the installed runtime (the next ``current()`` reads the environment again)."""
+    global _current
     with _lock:
-        _runtime = None
-        _overrides.clear()
+        _current = None

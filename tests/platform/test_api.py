@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, install_settings
 
 
 @pytest.fixture
@@ -102,10 +102,9 @@ def test_metrics_exposes_prometheus_text(client):
 def test_auth_required_rejects_anonymous_and_accepts_token(platform_env, monkeypatch):
     from services.api.app import create_app
     from services.auth.service import create_token
-    from services.config import get_settings
 
     monkeypatch.setenv("AIOPS_AUTH_REQUIRED", "true")
-    get_settings.cache_clear()
+    install_settings()
     token = create_token(platform_env["AIOPS_DATABASE_URL"], user="alice")
     with TestClient(create_app(start_workers=False)) as client:
         assert client.post("/api/v1/alerts", json={"name": "X"}).status_code == 401

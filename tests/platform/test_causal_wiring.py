@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import ec2_node, run_cli
+from tests.conftest import ec2_node, install_settings, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -27,11 +27,10 @@ def trained(tmp_path_factory):
 @pytest.fixture
 def client(platform_env, trained, monkeypatch):
     from services.api.app import create_app
-    from services.config import get_settings
 
     for key in ("AIOPS_CAUSAL_REGISTRY_DIR", "AIOPS_CAUSAL_EVENTS_PATH"):
         monkeypatch.setenv(key, trained[key])
-    get_settings.cache_clear()
+    install_settings()
     from causal.registry import ModelRegistry
 
     registry = ModelRegistry(trained["AIOPS_CAUSAL_REGISTRY_DIR"])
@@ -72,10 +71,9 @@ def test_recommend_rejects_bad_nodes_and_lists_models(client):
 
 def test_no_model_is_a_clear_409(platform_env, tmp_path, monkeypatch):
     from services.api.app import create_app
-    from services.config import get_settings
 
     monkeypatch.setenv("AIOPS_CAUSAL_REGISTRY_DIR", str(tmp_path / "empty"))
-    get_settings.cache_clear()
+    install_settings()
     with TestClient(create_app(start_workers=False)) as c:
         response = c.post("/api/v1/causal/recommend", json={"node": _scored_node()})
     assert response.status_code == 409 and "no promoted model" in response.json()["detail"]

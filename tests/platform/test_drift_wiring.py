@@ -8,6 +8,8 @@ import subprocess
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import install_settings
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
@@ -15,13 +17,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def drift_env(platform_env, tmp_path, monkeypatch):
     import json
 
-    from services.config import get_settings
     from sim.drift import DriftSimulator
 
     drift = DriftSimulator(endpoint=platform_env["AIOPS_CLOUD_ENDPOINT"], workdir=tmp_path / "iac", seed=1)
     spec = drift.setup()
     monkeypatch.setenv("AIOPS_IAC_WORKSPACES", json.dumps([spec]))
-    get_settings.cache_clear()
+    install_settings()
     return drift, spec
 
 

@@ -49,9 +49,10 @@ def test_resolved_incident_becomes_an_episode_and_upkeep_runs(platform_env):
     assert isinstance(report, dict) and report
 
 
-def test_redispatch_picks_up_alerts_stored_while_the_broker_was_down(platform_env):
+def test_redispatch_picks_up_alerts_stored_while_the_broker_was_down(platform_env, monkeypatch):
     from services.alerts.models import Alert, NormalizedAlert
     from services.alerts.service import store_alerts
+    from services.incidents import scheduled
     from services.incidents.models import Incident
     from services.storage.base import session_scope
     from services.worker import tasks
@@ -64,12 +65,8 @@ def test_redispatch_picks_up_alerts_stored_while_the_broker_was_down(platform_en
             alert.incident_id = None
         session.query(Incident).delete()
     sent = []
-    original = tasks.send
-    tasks.send = lambda task, *args, **kw: sent.append((task.name, args))
-    try:
-        count = tasks.redispatch.apply(kwargs={"older_than_s": 0}).result
-    finally:
-        tasks.send = original
+    monkeypatch.setattr(scheduled, "enqueue", lambda name, *args, **kw: sent.append((name, args)))
+    count = tasks.redispatch.apply(kwargs={"older_than_s": 0}).result
     assert count == 1 and sent[0][0] == "aiops.observe"
     with session_scope(url) as session:
         alert = session.query(Alert).one()

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.notify.service import SlackVerificationError, sign, verify_slack
-from tests.conftest import ec2_node, wait_for
+from tests.conftest import ec2_node, install_settings, wait_for
 
 SECRET = "s3cret"
 SLACK_SECRET = "slack-signing-secret"
@@ -54,14 +54,13 @@ def _slack_request(payload: dict, *, secret: str = SLACK_SECRET, ts: int | None 
 
 def test_webhooks_signed_and_slack_approval_round_trip(platform_env, receiver, monkeypatch):
     from services.api.app import create_app
-    from services.config import get_settings
 
     base, received = receiver
     monkeypatch.setenv("AIOPS_WEBHOOK_URLS", json.dumps([f"{base}/hook"]))
     monkeypatch.setenv("AIOPS_WEBHOOK_SECRET", SECRET)
     monkeypatch.setenv("AIOPS_SLACK_WEBHOOK_URL", f"{base}/slack")
     monkeypatch.setenv("AIOPS_SLACK_SIGNING_SECRET", SLACK_SECRET)
-    get_settings.cache_clear()
+    install_settings()
     node = ec2_node(platform_env["AIOPS_CLOUD_ENDPOINT"])
     with TestClient(create_app()) as client:
         client.post("/api/v1/alerts", json={"name": "DiskErrors", "severity": "critical", "node": node,

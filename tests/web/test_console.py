@@ -7,7 +7,7 @@ import threading
 import pytest
 import uvicorn
 
-from tests.conftest import ec2_node, free_port, wait_for
+from tests.conftest import ec2_node, free_port, install_settings, wait_for
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = "/usr/bin/chromium"
@@ -66,13 +66,12 @@ def test_operator_sees_incident_and_approves_repair(server, page, platform_env):
 def test_drift_tab_shows_verified_patch_and_rejects_with_reason(platform_env, tmp_path, monkeypatch, page):
     import json
 
-    from services.config import get_settings
     from services.worker import tasks
     from sim.drift import DriftSimulator
 
     drift = DriftSimulator(endpoint=platform_env["AIOPS_CLOUD_ENDPOINT"], workdir=tmp_path / "iac", seed=2)
     monkeypatch.setenv("AIOPS_IAC_WORKSPACES", json.dumps([drift.setup()]))
-    get_settings.cache_clear()
+    install_settings()
     drift.step()
     tasks.reconcile_iac.apply(args=["demo-bastion"])
     from services.api.app import create_app
