@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iac.inject import PROVISIONERS, Ctx, catalog, make_session
 from iac.recorder import Recorder
 from iac.state import new_state_document
+from sim.drift_inject import PROVISIONERS, Ctx, catalog, make_session
 
 PROJECT = "learn-terraform-drift-and-policy"
 PROJECT_SOURCE = Path(__file__).resolve().parent / "terraform" / PROJECT

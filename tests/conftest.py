@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from sim.cloud import free_port, start_moto
+
+__all__ = ["free_port"]  # re-exported: tests import the one helper from here or from sim.cloud
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REDIS_URL = os.environ.get("AIOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379")
@@ -24,22 +28,12 @@ def port_open(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """A real moto server (HTTP) shared by the session, as the local AWS."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    """A real moto server (HTTP) shared by the session, as the local AWS (``sim.cloud.start_moto``)."""
+    handle = start_moto()
+    yield handle.endpoint_url
+    handle.stop()
 
 
 @pytest.fixture
