@@ -71,7 +71,7 @@ class DriftSimulator:
         self._flush()
         return {"name": "demo-bastion", "terraform_dir": str(self.terraform_dir), "state_file": str(self.state_file),
                 "trace_source": str(self.trace_dir), "endpoint_url": self.endpoint,
-                "repo_dir": str(self.terraform_dir)}
+                "repo_dir": str(self.terraform_dir), "simulator": True}
 
     def _flush(self) -> Path | None:
         ctx = self._ctx

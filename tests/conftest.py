@@ -30,10 +30,20 @@ def port_open(host: str, port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """A real moto server (HTTP) shared by the session, as the local AWS (``sim.cloud.start_moto``)."""
-    handle = start_moto()
-    yield handle.endpoint_url
-    handle.stop()
+    """A real moto server (HTTP) shared by the session, as the local AWS (``sim.cloud.start_moto``).
+
+    The platform reads credentials through boto3's default chain, so the tests put moto's dummy
+    credentials in the environment for the session (subprocesses inherit them): nothing a test
+    starts can reach real AWS with someone's credentials.
+    """
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
+        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        mp.delenv("AWS_PROFILE", raising=False)
+        mp.delenv("AWS_SESSION_TOKEN", raising=False)
+        handle = start_moto()
+        yield handle.endpoint_url
+        handle.stop()
 
 
 @pytest.fixture
@@ -46,6 +56,7 @@ def platform_env(tmp_path, monkeypatch, moto_endpoint) -> Iterator[dict[str, str
     env = {
         "AIOPS_DATABASE_URL": f"sqlite:///{tmp_path / 'aiops.db'}",
         "AIOPS_CLOUD_ENDPOINT": moto_endpoint,
+        "AIOPS_CLOUD_IS_SIMULATOR": "true",
         "AIOPS_CHROMA_PATH": str(tmp_path / "chroma"),
         "AIOPS_EMBEDDING": "hashing",  # the MiniLM path is covered by tests/memory; this keeps start-up fast
     }

@@ -9,7 +9,15 @@ from sqlalchemy import func, select
 from services.auth.service import current_user
 from services.config import Settings, get_settings
 from services.drift.models import DriftProposal, IacWorkspaceState
-from services.drift.service import ReviewError, review, workspaces
+from services.drift.service import (
+    AlreadyReviewed,
+    ApplyFailed,
+    ProposalNotFound,
+    ReviewError,
+    WorkspaceNotFound,
+    review,
+    workspaces,
+)
 from services.storage.base import session_scope
 
 router = APIRouter(prefix="/api/v1/drift", tags=["drift"])
@@ -60,10 +68,14 @@ def review_route(proposal_id: int, body: Review, user: str = Depends(current_use
                  settings: Settings = Depends(get_settings)) -> dict:
     try:
         row = review(settings, proposal_id, approved=body.approved, reviewer=user, comment=body.comment)
-    except LookupError as exc:
+    except (ProposalNotFound, WorkspaceNotFound) as exc:
         raise HTTPException(404, str(exc)) from None
+    except AlreadyReviewed as exc:
+        raise HTTPException(409, str(exc)) from None
     except ReviewError as exc:
-        raise HTTPException(409 if "already" in str(exc) else 422, str(exc)) from None
+        raise HTTPException(422, str(exc)) from None
+    except ApplyFailed as exc:
+        raise HTTPException(500, str(exc)) from None
     return _view(row)
 
 
