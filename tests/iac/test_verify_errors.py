@@ -12,7 +12,14 @@ from botocore.stub import Stubber
 
 from iac.config import Config
 from iac.state import load_state, new_state_document
-from iac.verify import NOT_FOUND_CODES, LiveReader, LiveReadError, is_not_found, service_of, verify_against_live
+from iac.verify import (
+    NOT_FOUND_CODES,
+    LiveReader,
+    LiveReadError,
+    is_not_found,
+    service_of,
+    verify_against_live,
+)
 from sim.cloud import boto_session, free_port
 
 pytestmark = pytest.mark.integration
