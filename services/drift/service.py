@@ -18,6 +18,7 @@ from sqlalchemy import or_, select, update
 from iac.models import Change, Intent, Proposal, TraceRecord, Workspace
 from services.config import Settings
 from services.drift.models import DriftProposal, IacWorkspaceState
+from services.llm import llm_from_settings
 from services.notify.service import notify_event
 from services.storage.base import session_scope, utcnow
 
@@ -148,11 +149,11 @@ def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[
 
         session = boto3_session(region=workspace.region, simulator=is_simulator(settings, name))
     llm = None
-    if settings.llm_base_url:  # intent inference for calls no rule and no past reconciliation explains
-        from iac.llm import LLMClient
+    client = llm_from_settings(settings)
+    if client is not None:  # intent inference for calls no rule and no past reconciliation explains
+        from iac.llm import LLMInference
 
-        llm = LLMClient(base_url=settings.llm_base_url, model=settings.llm_model, api_key=settings.llm_api_key,
-                        timeout=settings.llm_timeout_s)
+        llm = LLMInference(complete=client)
     # CloudTrail times have one-second precision: read the watermark's second again and drop the
     # records already handled there, so a change made in the same second is never skipped
     from iac.traces import read_source
