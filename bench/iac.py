@@ -19,12 +19,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.common import data_dir, markdown_table
-from iac.inject import PROJECTS, inject, make_session, score, start_moto
 from iac.models import Workspace
 from iac.reconcile import reconcile
 from iac.state import load_state
 from iac.traces import read_path
 from iac.verify import LiveReader
+from sim.cloud import start_moto
+from sim.drift_inject import PROJECTS, inject, make_session, score
 
 
 def _throughput(endpoint: str, data: Path, n_records: int = 10_000) -> dict[str, object]:
@@ -61,7 +62,8 @@ def main(argv: list[str]) -> str:
     ap.add_argument("--projects", nargs="*", default=PROJECTS)
     args = ap.parse_args(argv)
     data = data_dir(args.data)
-    server, endpoint = start_moto()
+    moto = start_moto()
+    endpoint = moto.endpoint_url
     session = make_session()
     reader = LiveReader(session, endpoint_url=endpoint)
     rows = []
@@ -95,7 +97,7 @@ def main(argv: list[str]) -> str:
                                  "tokens": res.llm_tokens, "seconds": elapsed})
         tp = _throughput(endpoint, data)
     finally:
-        server.stop()
+        moto.stop()
 
     def agg(key: str) -> list[dict[str, object]]:
         groups: dict[str, list[dict]] = defaultdict(list)

@@ -1,8 +1,10 @@
 """Optional LLM for API patterns no rule and no past reconciliation explains.
 
-Any OpenAI-compatible ``/chat/completions`` endpoint (OpenAI, vLLM, Ollama). Every call has a
-timeout and a token count; every failure (network, timeout, unparsable answer) returns None, which
-the caller turns into "needs a person": the deterministic fallback.
+The model is reached through a ``complete`` callable (``services/llm.py`` builds the platform's one
+OpenAI-compatible client, with its timeout, from Settings): ``iac/`` stays a server-free library and
+tests hand in a plain function. Every call's tokens are counted; every failure (network, timeout,
+unparsable answer) returns None, which the caller turns into "needs a person": the deterministic
+fallback.
 """
 
 from __future__ import annotations
@@ -10,9 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import Any, Protocol
 
 from iac.models import Intent, TraceRecord
 from iac.templates import apply_template
@@ -30,36 +30,36 @@ requestParameters: {request}
 """
 
 
+class Complete(Protocol):
+    """One chat completion: the answer's text and the tokens the call used (prompt + completion).
+
+    Raises on any failure (network, timeout, HTTP status); ``LLMInference`` falls back.
+    """
+
+    def __call__(self, prompt: str, *, max_tokens: int, system: str = "") -> tuple[str, int]: ...
+
+
 @dataclass
-class LLMClient:
-    base_url: str
-    model: str
-    api_key: str | None = None
-    timeout: float = 20.0
+class LLMInference:
+    """Intent inference for one unexplained API call, through ``complete``; counts calls and tokens."""
+
+    complete: Complete
     max_tokens: int = 400
     tokens_used: int = 0
     calls: int = 0
 
-    def complete(self, prompt: str) -> str | None:
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        body = {"model": self.model, "temperature": 0, "max_tokens": self.max_tokens,
-                "messages": [{"role": "user", "content": prompt}]}
+    def ask(self, prompt: str) -> str | None:
         self.calls += 1
         try:
-            resp = httpx.post(self.base_url.rstrip("/") + "/chat/completions", json=body, headers=headers,
-                              timeout=self.timeout)
-            resp.raise_for_status()
-            data = resp.json()
-        except (httpx.HTTPError, ValueError):
+            text, tokens = self.complete(prompt, max_tokens=self.max_tokens)
+        except Exception:  # noqa: BLE001 - the client is foreign code; any failure means "needs a person"
             return None
-        usage = data.get("usage") or {}
-        text = ((data.get("choices") or [{}])[0].get("message") or {}).get("content") or ""
-        self.tokens_used += int(usage.get("total_tokens") or (len(prompt) + len(text)) // 4)
+        self.tokens_used += int(tokens)
         return text
 
     def template_for(self, record: TraceRecord) -> dict[str, Any] | None:
         request = json.dumps(record.request, sort_keys=True)[:3000]
-        answer = self.complete(PROMPT.format(source=record.event_source, name=record.event_name, request=request))
+        answer = self.ask(PROMPT.format(source=record.event_source, name=record.event_name, request=request))
         if not answer:
             return None
         m = re.search(r"\{.*\}", answer, re.S)

@@ -91,6 +91,12 @@ def verify_proposal(
         out["live"] = verify_against_live(config, state, reader, keys)
     out["plan"] = {"status": "skipped", "reason": "no provider installed; providers cannot be downloaded here"}
     out["ok"] = bool(out["fmt_ok"]) and out.get("live", {"ok": True})["ok"] and not proposal.needs_person
+    # "error": the live cloud could not be read (throttled, denied, unreachable), so nothing is known;
+    # distinct from "failed" (read fine, and the patch does not match it)
+    live_status = out.get("live", {}).get("status")
+    out["status"] = "ok" if out["ok"] else "error" if live_status == "error" else "failed"
+    if live_status == "error":
+        out["reason"] = out["live"]["reason"]
     return out
 
 

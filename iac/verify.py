@@ -17,6 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from iac.config import Config
 from iac.drift import canonical, rule_tuples, state_rules
 from iac.hcl import UNKNOWN
@@ -160,6 +162,65 @@ def _strip_index(address: str) -> str:
 
 
 # --------------------------------------------------------------------------- live side
+# The botocore ``ClientError`` codes that mean "this resource (or this sub-configuration of it) does
+# not exist", per service, from each API's documented errors. Only these read as "absent": anything
+# else (throttling, AccessDenied, expired credentials, a connection error) is a failed read, raised
+# as ``LiveReadError`` so the proposal's verification says "error" instead of "resource deleted".
+NOT_FOUND_CODES: dict[str, frozenset[str]] = {
+    "ec2": frozenset({"InvalidInstanceID.NotFound", "InvalidGroup.NotFound", "InvalidVpcID.NotFound",
+                      "InvalidSubnetID.NotFound"}),
+    # head_bucket answers a bare HTTP status, so a missing bucket's code is "404" (403 is access denied)
+    "s3": frozenset({"NoSuchBucket", "404", "NotFound", "NoSuchTagSet", "NoSuchBucketPolicy",
+                     "ServerSideEncryptionConfigurationNotFoundError", "NoSuchPublicAccessBlockConfiguration"}),
+    "iam": frozenset({"NoSuchEntity"}),
+    "rds": frozenset({"DBInstanceNotFound", "DBInstanceNotFoundFault", "DBSubnetGroupNotFoundFault"}),
+    "lambda": frozenset({"ResourceNotFoundException"}),
+    "autoscaling": frozenset(),  # DescribeAutoScalingGroups answers an empty list for a missing group
+    "elbv2": frozenset({"ListenerNotFound"}),
+    "logs": frozenset({"ResourceNotFoundException"}),
+}
+
+# Terraform resource type prefix -> the AWS service its describe calls go to.
+_SERVICE_OF = (("aws_instance", "ec2"), ("aws_security_group", "ec2"), ("aws_vpc", "ec2"), ("aws_subnet", "ec2"),
+               ("aws_s3_", "s3"), ("aws_iam_", "iam"), ("aws_db_", "rds"), ("aws_lambda_", "lambda"),
+               ("aws_autoscaling_", "autoscaling"), ("aws_lb_", "elbv2"), ("aws_cloudwatch_log_", "logs"))
+
+
+def service_of(rtype: str) -> str:
+    """The AWS service whose describe calls read a Terraform resource type."""
+    for prefix, service in _SERVICE_OF:
+        if rtype.startswith(prefix):
+            return service
+    raise NotImplementedError(f"no live reader for {rtype}")
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_not_found(service: str, exc: BaseException) -> bool:
+    """True only for a ``ClientError`` whose code means "does not exist" for ``service``."""
+    return isinstance(exc, ClientError) and error_code(exc) in NOT_FOUND_CODES.get(service, frozenset())
+
+
+class LiveReadError(RuntimeError):
+    """A describe call failed for a reason other than "not found": the live value is unknown."""
+
+    def __init__(self, *, service: str, resource: str, code: str, message: str) -> None:
+        super().__init__(f"{service} read of {resource} failed: {code}: {message}")
+        self.service, self.resource, self.code, self.message = service, resource, code, message
+
+    @classmethod
+    def wrap(cls, service: str, resource: str, exc: ClientError | BotoCoreError) -> LiveReadError:
+        if isinstance(exc, ClientError):
+            return cls(service=service, resource=resource, code=error_code(exc),
+                       message=str(exc.response.get("Error", {}).get("Message", exc))[:300])
+        return cls(service=service, resource=resource, code=type(exc).__name__, message=str(exc)[:300])
+
+    def to_dict(self) -> dict[str, str]:
+        return {"service": self.service, "resource": self.resource, "code": self.code, "message": self.message}
+
+
 class LiveReader:
     """Describe calls that return the live value of a drifted attribute in the config's shape."""
 
@@ -175,10 +236,8 @@ class LiveReader:
         return self._clients[name]
 
     def exists(self, rtype: str, ident: str) -> bool:
-        try:
-            return self.attributes(rtype, ident) is not None
-        except Exception:
-            return False
+        """Whether the resource exists; raises ``LiveReadError`` when that cannot be told."""
+        return self.attributes(rtype, ident) is not None
 
     def value(self, rtype: str, ident: str, attribute: str, key: str = "") -> Any:
         attrs = self.attributes(rtype, ident)
@@ -192,10 +251,29 @@ class LiveReader:
         return canonical(attrs.get(attribute))
 
     def attributes(self, rtype: str, ident: str) -> dict[str, Any] | None:
+        """The live attributes, or None when the service says the resource does not exist.
+
+        Raises ``LiveReadError`` for every other failure (throttling, denied, credentials, network).
+        """
         fn = getattr(self, "_" + rtype, None)
         if fn is None:
             raise NotImplementedError(f"no live reader for {rtype}")
-        return fn(ident)
+        service = service_of(rtype)
+        try:
+            return fn(ident)
+        except (ClientError, BotoCoreError) as exc:
+            if is_not_found(service, exc):
+                return None
+            raise LiveReadError.wrap(service, f"{rtype} {ident}", exc) from exc
+
+    def _optional(self, service: str, call: Any, **kwargs: Any) -> Any:
+        """``call(**kwargs)``, or None when it answers "not found" (a sub-configuration never set)."""
+        try:
+            return call(**kwargs)
+        except ClientError as exc:
+            if is_not_found(service, exc):
+                return None
+            raise
 
     @staticmethod
     def _tags(items: list[dict[str, Any]] | None) -> dict[str, str]:
@@ -216,10 +294,10 @@ class LiveReader:
 
     def _aws_security_group(self, ident: str) -> dict[str, Any] | None:
         ec2 = self.client("ec2")
-        try:
-            sg = ec2.describe_security_groups(GroupIds=[ident])["SecurityGroups"][0]
-        except Exception:
+        groups = ec2.describe_security_groups(GroupIds=[ident])["SecurityGroups"]
+        if not groups:
             return None
+        sg = groups[0]
         rules: set = set()
         for direction, key in (("ingress", "IpPermissions"), ("egress", "IpPermissionsEgress")):
             for p in sg.get(key, []):
@@ -252,48 +330,30 @@ class LiveReader:
 
     def _aws_s3_bucket(self, ident: str) -> dict[str, Any] | None:
         s3 = self.client("s3")
-        try:
-            s3.head_bucket(Bucket=ident)
-        except Exception:
-            return None
-        try:
-            tags = self._tags(s3.get_bucket_tagging(Bucket=ident)["TagSet"])
-        except Exception:
-            tags = {}
-        return {"bucket": ident, "tags": tags}
+        s3.head_bucket(Bucket=ident)  # a missing bucket answers 404 -> None in ``attributes``
+        tagging = self._optional("s3", s3.get_bucket_tagging, Bucket=ident)  # NoSuchTagSet: no tags
+        return {"bucket": ident, "tags": self._tags(tagging["TagSet"]) if tagging else {}}
 
     def _aws_s3_bucket_versioning(self, ident: str) -> dict[str, Any] | None:
         v = self.client("s3").get_bucket_versioning(Bucket=ident)
         return {"versioning_configuration.status": v.get("Status")}
 
     def _aws_s3_bucket_policy(self, ident: str) -> dict[str, Any] | None:
-        try:
-            return {"policy": json.loads(self.client("s3").get_bucket_policy(Bucket=ident)["Policy"])}
-        except Exception:
-            return None
+        return {"policy": json.loads(self.client("s3").get_bucket_policy(Bucket=ident)["Policy"])}
 
     def _aws_s3_bucket_server_side_encryption_configuration(self, ident: str) -> dict[str, Any] | None:
-        try:
-            conf = self.client("s3").get_bucket_encryption(Bucket=ident)["ServerSideEncryptionConfiguration"]
-        except Exception:
-            return None
+        conf = self.client("s3").get_bucket_encryption(Bucket=ident)["ServerSideEncryptionConfiguration"]
         algo = conf["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"]
         return {"rule.apply_server_side_encryption_by_default.sse_algorithm": algo}
 
     def _aws_s3_bucket_public_access_block(self, ident: str) -> dict[str, Any] | None:
-        try:
-            c = self.client("s3").get_public_access_block(Bucket=ident)["PublicAccessBlockConfiguration"]
-        except Exception:
-            return None
+        c = self.client("s3").get_public_access_block(Bucket=ident)["PublicAccessBlockConfiguration"]
         return {"block_public_acls": c.get("BlockPublicAcls"), "ignore_public_acls": c.get("IgnorePublicAcls"),
                 "block_public_policy": c.get("BlockPublicPolicy"), "restrict_public_buckets": c.get("RestrictPublicBuckets")}
 
     def _aws_iam_role(self, ident: str) -> dict[str, Any] | None:
         iam = self.client("iam")
-        try:
-            role = iam.get_role(RoleName=ident)["Role"]
-        except Exception:
-            return None
+        role = iam.get_role(RoleName=ident)["Role"]
         doc = role.get("AssumeRolePolicyDocument")
         if isinstance(doc, str):
             import urllib.parse
@@ -308,10 +368,10 @@ class LiveReader:
         return {"role": role, "policy_arn": arn} if arn in arns else None
 
     def _aws_db_instance(self, ident: str) -> dict[str, Any] | None:
-        try:
-            db = self.client("rds").describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]
-        except Exception:
+        dbs = self.client("rds").describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"]
+        if not dbs:
             return None
+        db = dbs[0]
         return {"instance_class": db["DBInstanceClass"], "allocated_storage": db.get("AllocatedStorage"),
                 "backup_retention_period": db.get("BackupRetentionPeriod"), "multi_az": db.get("MultiAZ"),
                 "publicly_accessible": db.get("PubliclyAccessible"), "engine_version": db.get("EngineVersion"),
@@ -319,19 +379,16 @@ class LiveReader:
 
     def _aws_db_subnet_group(self, ident: str) -> dict[str, Any] | None:
         rds = self.client("rds")
-        try:
-            g = rds.describe_db_subnet_groups(DBSubnetGroupName=ident)["DBSubnetGroups"][0]
-        except Exception:
+        groups = rds.describe_db_subnet_groups(DBSubnetGroupName=ident)["DBSubnetGroups"]
+        if not groups:
             return None
+        g = groups[0]
         tags = rds.list_tags_for_resource(ResourceName=g["DBSubnetGroupArn"])["TagList"]
         return {"name": g["DBSubnetGroupName"], "tags": self._tags(tags)}
 
     def _aws_lambda_function(self, ident: str) -> dict[str, Any] | None:
         lam = self.client("lambda")
-        try:
-            c = lam.get_function(FunctionName=ident)
-        except Exception:
-            return None
+        c = lam.get_function(FunctionName=ident)
         conf = c["Configuration"]
         return {"memory_size": conf.get("MemorySize"), "timeout": conf.get("Timeout"), "runtime": conf.get("Runtime"),
                 "handler": conf.get("Handler"), "description": conf.get("Description") or None,
@@ -347,10 +404,7 @@ class LiveReader:
                 "health_check_type": g.get("HealthCheckType"), "health_check_grace_period": g.get("HealthCheckGracePeriod")}
 
     def _aws_lb_listener(self, ident: str) -> dict[str, Any] | None:
-        try:
-            ls = self.client("elbv2").describe_listeners(ListenerArns=[ident])["Listeners"]
-        except Exception:
-            return None
+        ls = self.client("elbv2").describe_listeners(ListenerArns=[ident])["Listeners"]
         return {"port": ls[0]["Port"], "protocol": ls[0]["Protocol"]} if ls else None
 
     def _aws_cloudwatch_log_group(self, ident: str) -> dict[str, Any] | None:
@@ -379,27 +433,39 @@ def live_identifier(rtype: str, attrs: dict[str, Any]) -> str:
 def verify_against_live(
     config: Config, state: State, reader: LiveReader, keys: list[tuple[str, str, str]]
 ) -> dict[str, Any]:
-    """For each drifted (address, attribute, key): does the patched config equal the live value?"""
-    mismatches = []
+    """For each drifted (address, attribute, key): does the patched config equal the live value?
+
+    ``status`` is "ok", "mismatch", or "error" when a live read failed for a reason other than
+    "not found" (throttled, denied, no credentials, unreachable): then the comparison is unknown,
+    never counted as "resource absent", and ``errors`` says why.
+    """
+    mismatches: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
     for address, attribute, key in keys:
         res = state.get(address)
         if res is None:
             mismatches.append({"address": address, "reason": "not in state"})
             continue
         ident = live_identifier(res.type, res.attributes)
-        if res.type.startswith("aws_s3_bucket_") and attribute != "tags":
+        try:
             live = reader.value(res.type, ident, attribute, key)
-        else:
-            live = reader.value(res.type, ident, attribute, key)
+        except LiveReadError as exc:
+            errors.append({"address": address, "attribute": attribute, "key": key, **exc.to_dict()})
+            continue
         cfg = config_value(config, address, attribute, key)
         if attribute == "tags":
             cfg = cfg if cfg is not None else None
         if cfg != live and not (cfg in (None, "null") and live in (None, [], {}, "0")):
             mismatches.append({"address": address, "attribute": attribute, "key": key, "config": cfg, "live": live})
-    return {"ok": not mismatches, "mismatches": mismatches}
+    status = "error" if errors else "mismatch" if mismatches else "ok"
+    out: dict[str, Any] = {"ok": status == "ok", "status": status, "mismatches": mismatches}
+    if errors:
+        out["errors"] = errors
+        out["reason"] = "; ".join(f"{e['address']}: {e['code']}: {e['message']}" for e in errors)[:500]
+    return out
 
 
 __all__ = [
-    "LiveReader", "check_fmt_of_patch", "config_value", "flatten", "fmt_check", "fmt_text", "materialize",
+    "LiveReadError", "LiveReader", "NOT_FOUND_CODES", "is_not_found", "service_of", "check_fmt_of_patch", "config_value", "flatten", "fmt_check", "fmt_text", "materialize",
     "plan_check", "state_rules", "terraform_binary", "verify_against_live", "live_identifier",
 ]

@@ -33,7 +33,7 @@ from typing import Any
 from drain3.drain import Drain, LogCluster
 
 from memory.entities import ENTITY_RE
-from memory.llm import LLMSettings, refine_with_llm
+from memory.llm import Complete, refine_with_llm
 from memory.metrics import SeriesAnalysis, analyse, normalise_series
 from memory.notation import NOTATION_HELP, expand_text, pack_ids
 from memory.tokens import count_tokens, count_tokens_batch
@@ -121,7 +121,7 @@ class ContextCompressor:
         *,
         budget_tokens: int = 2000,
         state_path: str | os.PathLike[str] | None = None,
-        llm: LLMSettings | None = None,
+        llm: Complete | None = None,
         sim_th: float = 0.5,
         max_variants: int = 16,
         max_entities_per_template: int = 2000,
@@ -264,7 +264,7 @@ class ContextCompressor:
         text = self._render_deterministic(budget)
         if self.llm is None:
             return text
-        result = refine_with_llm(text, budget_tokens=budget, settings=self.llm, must_keep=self._must_keep(text))
+        result = refine_with_llm(text, budget_tokens=budget, complete=self.llm, must_keep=self._must_keep(text))
         self._last_llm = result.as_dict()
         return result.text
 

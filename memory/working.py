@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from memory.compressor import ContextCompressor
-from memory.llm import LLMSettings
+from memory.llm import Complete
 from memory.metrics import normalise_series
 
 
@@ -163,7 +163,7 @@ class RedisStore:
 class WorkingMemory:
     """Per-incident scratchpad: raw in (probes/executors), compressed out (observer/diagnoser)."""
 
-    def __init__(self, store: Store, *, budget_tokens: int = 2000, llm: LLMSettings | None = None) -> None:
+    def __init__(self, store: Store, *, budget_tokens: int = 2000, llm: Complete | None = None) -> None:
         self.store = store
         self.budget_tokens = budget_tokens
         self.llm = llm

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     # cloud: empty endpoint means the simulator's in-process moto server (demo); set for a real or moto cloud
     cloud_endpoint: str | None = None
     cloud_region: str = "us-east-1"
+    cloud_is_simulator: bool = Field(default=False, description="the cloud is moto (simulator, tests): use its dummy "
+                                     "credentials; otherwise boto3's default credential chain")
     actions_url: str | None = Field(default=None, description="runbook-automation API (POST /mitigate); default: boto3 on EC2")
     telemetry_url: str | None = Field(default=None, description="telemetry API (GET /metrics, /logs, /health)")
     # optional LLM, OpenAI-compatible

@@ -21,14 +21,6 @@ from services.incidents.flows import AlreadyDecided
 from services.worker.queue import IAC_RECONCILE, enqueue
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _autopilot(settings: Settings, *, after_s: float, stop: threading.Event, console: Console) -> None:
     """Stand-in for an operator: approves pending mitigations after a delay so unattended demos finish."""
     from services.actions.models import Approval
@@ -105,7 +97,9 @@ def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | 
 
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
-                port = _free_port()
+                from sim.cloud import free_port
+
+                port = free_port()
     base = f"http://127.0.0.1:{port}"
     started_at = datetime.now(UTC)
     with console.status("starting the simulated fleet (moto) ..."):

@@ -25,3 +25,7 @@ class Invalid(DomainError, ValueError):
 
 class Unavailable(DomainError):
     """A dependency the operation needs is down or not configured (HTTP 503)."""
+
+
+class OperationFailed(DomainError):
+    """The operation was accepted but failed on our side; nothing was half-done (HTTP 500)."""

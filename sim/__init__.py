@@ -5,7 +5,7 @@ over HTTP (moto endpoint, the sim API in ``sim.server``, and the alerts it posts
 """
 
 from sim.alerts import AlertEmitter, EmitError, fingerprint, to_alertmanager
-from sim.cloud import MotoHandle, boto_client, boto_session, start_moto
+from sim.cloud import MotoHandle, boto_client, boto_session, free_port, start_moto
 from sim.faults import FAULT_KINDS, NODE_ACTIONS, SERVICE_ACTIONS, Fault, FaultInjector, FaultKind
 from sim.fleet import ACTION_DOWNTIME_S, DEFAULT_SERVICES, Fleet, MitigationResult, Node
 from sim.runner import Simulation
@@ -37,6 +37,7 @@ __all__ = [
     "boto_client",
     "boto_session",
     "fingerprint",
+    "free_port",
     "start_moto",
     "to_alertmanager",
 ]

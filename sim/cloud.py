@@ -48,21 +48,28 @@ class MotoHandle:
         self.stop()
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free on ``host`` right now (the one helper the repo uses: demo, tests, benchmarks)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
 def start_moto(*, port: int = 0, host: str = "127.0.0.1") -> MotoHandle:
-    """Start a ``ThreadedMotoServer`` on ``host`` (a free port when ``port`` is 0) and wait until it answers."""
+    """Start a ``ThreadedMotoServer`` on ``host`` (a free port when ``port`` is 0) and wait until it answers.
+
+    IAM's AWS-managed policies are loaded (``MOTO_IAM_LOAD_MANAGED_POLICIES``) because the drift
+    projects attach ``AWSLambdaBasicExecutionRole`` and friends; moto reads it when a backend is made.
+    """
     import logging
+    import os
 
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per boto3 call otherwise
+    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     install_reboot_hook()
-    chosen = port or _free_port(host)
+    chosen = port or free_port(host)
     server = ThreadedMotoServer(ip_address=host, port=chosen, verbose=False)
     server.start()
     handle = MotoHandle(host=host, port=chosen, _server=server)

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iac.inject import PROVISIONERS, Ctx, catalog, make_session
 from iac.recorder import Recorder
 from iac.state import new_state_document
+from sim.drift_inject import PROVISIONERS, Ctx, catalog, make_session
 
 PROJECT = "learn-terraform-drift-and-policy"
 PROJECT_SOURCE = Path(__file__).resolve().parent / "terraform" / PROJECT
@@ -71,7 +71,7 @@ class DriftSimulator:
         self._flush()
         return {"name": "demo-bastion", "terraform_dir": str(self.terraform_dir), "state_file": str(self.state_file),
                 "trace_source": str(self.trace_dir), "endpoint_url": self.endpoint,
-                "repo_dir": str(self.terraform_dir)}
+                "repo_dir": str(self.terraform_dir), "simulator": True}
 
     def _flush(self) -> Path | None:
         ctx = self._ctx

@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from sim.cloud import free_port, start_moto
+
+__all__ = ["free_port"]  # re-exported: tests import the one helper from here or from sim.cloud
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REDIS_URL = os.environ.get("AIOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379")
@@ -24,22 +28,22 @@ def port_open(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """A real moto server (HTTP) shared by the session, as the local AWS."""
-    from moto.server import ThreadedMotoServer
+    """A real moto server (HTTP) shared by the session, as the local AWS (``sim.cloud.start_moto``).
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    The platform reads credentials through boto3's default chain, so the tests put moto's dummy
+    credentials in the environment for the session (subprocesses inherit them): nothing a test
+    starts can reach real AWS with someone's credentials.
+    """
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
+        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        mp.delenv("AWS_PROFILE", raising=False)
+        mp.delenv("AWS_SESSION_TOKEN", raising=False)
+        handle = start_moto()
+        yield handle.endpoint_url
+        handle.stop()
 
 
 @pytest.fixture
@@ -55,6 +59,7 @@ def platform_env(tmp_path, monkeypatch, moto_endpoint) -> Iterator[dict[str, str
     env = {
         "AIOPS_DATABASE_URL": f"sqlite:///{tmp_path / 'aiops.db'}",
         "AIOPS_CLOUD_ENDPOINT": moto_endpoint,
+        "AIOPS_CLOUD_IS_SIMULATOR": "true",
         "AIOPS_CHROMA_PATH": str(tmp_path / "chroma"),
         "AIOPS_EMBEDDING": "hashing",  # the MiniLM path is covered by tests/memory; this keeps start-up fast
     }

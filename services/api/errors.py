@@ -9,13 +9,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
+from services.errors import Conflict, DomainError, Invalid, NotFound, OperationFailed, Unavailable
 from services.ingest.normalize import IngestError
 
 PROBLEM = "application/problem+json"
 # domain error type -> HTTP status; the most specific base listed first wins
 DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
-    (NotFound, 404), (Conflict, 409), (Invalid, 422), (Unavailable, 503),
+    (NotFound, 404), (Conflict, 409), (Invalid, 422), (Unavailable, 503), (OperationFailed, 500),
 )
 
 

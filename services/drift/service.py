@@ -13,19 +13,48 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from iac.models import Change, Intent, Proposal, TraceRecord, Workspace
 from services.config import Settings
 from services.drift.models import DriftProposal, IacWorkspaceState
+from services.errors import Conflict, DomainError, Invalid, NotFound, OperationFailed
+from services.llm import llm_from_settings
 from services.notify.service import notify_event
 from services.storage.base import session_scope, utcnow
 
 log = logging.getLogger(__name__)
 
 
-class WorkspaceNotFound(LookupError):
-    pass
+# ----------------------------------------------------------------------------- domain errors
+# services/api/errors.py maps them by their base type (never by message text): not found -> 404,
+# already reviewed -> 409, invalid review -> 422, the git work failed -> 500 with the proposal pending again.
+class DriftError(DomainError):
+    """Base of the drift domain's errors."""
+
+
+class WorkspaceNotFound(DriftError, NotFound):
+    """No configured workspace has this name."""
+
+
+class ProposalNotFound(DriftError, NotFound):
+    """No drift proposal has this id."""
+
+
+class AlreadyReviewed(DriftError, Conflict):
+    """The proposal is not pending: another reviewer approved, rejected, or is applying it."""
+
+
+class ReviewError(DriftError, Invalid):
+    """The review request itself is invalid (a rejection without reason, a workspace gone)."""
+
+
+class ApplyFailed(DriftError, OperationFailed):
+    """Committing the approved patch (or recording the verdict) failed; the proposal is pending again."""
+
+
+# a claim older than this is a reviewer process that died mid-apply: the proposal may be claimed again
+CLAIM_STALE_AFTER = timedelta(minutes=15)
 
 
 def workspaces(settings: Settings) -> dict[str, Workspace]:
@@ -42,6 +71,13 @@ def workspaces(settings: Settings) -> dict[str, Workspace]:
             repo_dir=Path(spec["repo_dir"]) if spec.get("repo_dir") else None,
         )
     return out
+
+
+def is_simulator(settings: Settings, name: str) -> bool:
+    """moto's dummy credentials for this workspace? Only when the settings or its spec say so
+    (``"simulator": true``, written by ``sim.drift``); otherwise boto3's default credential chain."""
+    spec = next((s for s in settings.iac_workspaces if s.get("name") == name), {})
+    return bool(settings.cloud_is_simulator or spec.get("simulator", False))
 
 
 def knowledge_base(settings: Settings):
@@ -110,16 +146,15 @@ def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[
         watermark = state.watermark if state else None
         state_result = dict(state.last_result) if state else {}
     if session is None:  # live verification compares the patched config with the cloud
-        import boto3
+        from services.connectors.cloud import boto3_session
 
-        creds = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"} if workspace.endpoint_url else {}
-        session = boto3.Session(region_name=workspace.region, **creds)
+        session = boto3_session(region=workspace.region, simulator=is_simulator(settings, name))
     llm = None
-    if settings.llm_base_url:  # intent inference for calls no rule and no past reconciliation explains
-        from iac.llm import LLMClient
+    client = llm_from_settings(settings)
+    if client is not None:  # intent inference for calls no rule and no past reconciliation explains
+        from iac.llm import LLMInference
 
-        llm = LLMClient(base_url=settings.llm_base_url, model=settings.llm_model, api_key=settings.llm_api_key,
-                        timeout=settings.llm_timeout_s)
+        llm = LLMInference(complete=client)
     # CloudTrail times have one-second precision: read the watermark's second again and drop the
     # records already handled there, so a change made in the same second is never skipped
     from iac.traces import read_source
@@ -164,39 +199,89 @@ def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[
     return summary
 
 
-class ReviewError(ValueError):
-    pass
-
-
 def review(settings: Settings, proposal_id: int, *, approved: bool, reviewer: str, comment: str = "") -> DriftProposal:
-    """Approve (commit to a new branch, never main) or reject (with a reason); the KB learns both."""
+    """Approve (commit to a new branch, never main) or reject (with a reason); the KB learns both.
+
+    Why a claim: the git commit cannot share a database transaction, so "is it pending?" and "mark
+    it reviewed" would be two transactions with the commit between, and two concurrent approvals
+    would both commit. Instead a compare-and-set (``UPDATE ... SET status='applying' WHERE
+    status='pending'``, one row or none, on SQLite and PostgreSQL alike) lets exactly one reviewer
+    in; the others get ``AlreadyReviewed``. If the git work fails the row goes back to pending
+    with the error in ``review_comment``, so it can be reviewed again.
+    """
     from iac.review import approve, reject
 
+    if not approved and not comment.strip():
+        raise ReviewError("a rejection needs a reason in 'comment'")
     with session_scope(settings.database_url) as db:
         row = db.get(DriftProposal, proposal_id)
         if row is None:
-            raise LookupError(f"drift proposal {proposal_id} does not exist")
-        if row.status != "pending":
-            raise ReviewError(f"drift proposal {proposal_id} was already {row.status} by {row.reviewer}")
-        payload, workspace_name = row.payload, row.workspace
-    if not approved and not comment.strip():
-        raise ReviewError("a rejection needs a reason in 'comment'")
+            raise ProposalNotFound(f"drift proposal {proposal_id} does not exist")
+        workspace_name = row.workspace
     spaces = workspaces(settings)
-    proposal = proposal_from_payload(payload)
-    kb = knowledge_base(settings)
-    branch = None
-    if approved:
-        if workspace_name not in spaces:
-            raise ReviewError(f"workspace {workspace_name!r} is no longer configured")
-        branch = approve(proposal, spaces[workspace_name], kb=kb, reviewer=reviewer)
-    else:
-        reject(proposal, reason=comment, kb=kb, reviewer=reviewer)
+    if approved and workspace_name not in spaces:
+        raise ReviewError(f"workspace {workspace_name!r} is no longer configured")
+    payload = _claim(settings, proposal_id, reviewer=reviewer)
+    try:
+        proposal = proposal_from_payload(payload)
+        kb = knowledge_base(settings)
+        branch = None
+        if approved:
+            branch = approve(proposal, spaces[workspace_name], kb=kb, reviewer=reviewer)
+        else:
+            reject(proposal, reason=comment, kb=kb, reviewer=reviewer)
+    except Exception as exc:
+        _release(settings, proposal_id, reviewer=reviewer, approved=approved, error=f"{type(exc).__name__}: {exc}")
+        raise ApplyFailed(f"drift proposal {proposal_id}: {'approval' if approved else 'rejection'} failed "
+                          f"({type(exc).__name__}: {exc}); it is pending again") from exc
+    return _finish(settings, proposal_id, approved=approved, reviewer=reviewer, comment=comment, branch=branch)
+
+
+def _claim(settings: Settings, proposal_id: int, *, reviewer: str) -> dict[str, Any]:
+    """Compare-and-set pending -> applying in its own committed transaction; the payload to apply."""
+    now = utcnow()
+    with session_scope(settings.database_url) as db:
+        claimed = db.execute(
+            update(DriftProposal)
+            .where(DriftProposal.id == proposal_id,
+                   or_(DriftProposal.status == "pending",
+                       (DriftProposal.status == "applying") & (DriftProposal.reviewed_at < now - CLAIM_STALE_AFTER)))
+            .values(status="applying", reviewer=reviewer, reviewed_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        row = db.get(DriftProposal, proposal_id)
+        if row is None:
+            raise ProposalNotFound(f"drift proposal {proposal_id} does not exist")
+        if claimed != 1:
+            doing = "is already being reviewed" if row.status == "applying" else f"was already {row.status}"
+            raise AlreadyReviewed(f"drift proposal {proposal_id} {doing} by {row.reviewer}")
+        return dict(row.payload)
+
+
+def _release(settings: Settings, proposal_id: int, *, reviewer: str, approved: bool, error: str) -> None:
+    """Put a claimed proposal back to pending, the failure recorded on it and in the audit log."""
+    from services.audit.service import record
+
+    log.warning("drift proposal %s: review by %s failed: %s", proposal_id, reviewer, error)
+    with session_scope(settings.database_url) as db:
+        db.execute(update(DriftProposal)
+                   .where(DriftProposal.id == proposal_id, DriftProposal.status == "applying",
+                          DriftProposal.reviewer == reviewer)
+                   .values(status="pending", reviewer=None, reviewed_at=None,
+                           review_comment=f"{'approval' if approved else 'rejection'} by {reviewer} failed: {error}"[:2000])
+                   .execution_options(synchronize_session=False))
+        record(db, actor=reviewer, action="drift.review_failed", subject=f"drift:{proposal_id}",
+               data={"approved": approved, "error": error[:1000]})
+
+
+def _finish(settings: Settings, proposal_id: int, *, approved: bool, reviewer: str, comment: str,
+            branch: str | None) -> DriftProposal:
+    from services.audit.service import record
+
     with session_scope(settings.database_url) as db:
         row = db.get(DriftProposal, proposal_id)
         row.status = "approved" if approved else "rejected"
         row.reviewer, row.review_comment, row.reviewed_at, row.branch = reviewer, comment, utcnow(), branch
-        from services.audit.service import record
-
         record(db, actor=reviewer, action=f"drift.{row.status}", subject=f"drift:{proposal_id}",
                data={"branch": branch, "comment": comment})
         db.flush()

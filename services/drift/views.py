@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
@@ -10,7 +10,12 @@ from services.api.deps import app_settings
 from services.auth.service import current_user
 from services.config import Settings
 from services.drift.models import DriftProposal, IacWorkspaceState
-from services.drift.service import ReviewError, review, workspaces
+from services.drift.service import (
+    ProposalNotFound,
+    WorkspaceNotFound,
+    review,
+    workspaces,
+)
 from services.storage.base import session_scope
 from services.worker.queue import IAC_RECONCILE, enqueue
 
@@ -48,7 +53,7 @@ def get_proposal(proposal_id: int, settings: Settings = Depends(app_settings)) -
     with session_scope(settings.database_url) as session:
         row = session.get(DriftProposal, proposal_id)
         if row is None:
-            raise HTTPException(404, f"drift proposal {proposal_id} does not exist")
+            raise ProposalNotFound(f"drift proposal {proposal_id} does not exist")
         return _view(row, full=True)
 
 
@@ -60,13 +65,7 @@ class Review(BaseModel):
 @router.post("/proposals/{proposal_id}/review", summary="Approve (commit to a new branch) or reject with a reason")
 def review_route(proposal_id: int, body: Review, user: str = Depends(current_user),
                  settings: Settings = Depends(app_settings)) -> dict:
-    try:
-        row = review(settings, proposal_id, approved=body.approved, reviewer=user, comment=body.comment)
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from None
-    except ReviewError as exc:
-        raise HTTPException(409 if "already" in str(exc) else 422, str(exc)) from None
-    return _view(row)
+    return _view(review(settings, proposal_id, approved=body.approved, reviewer=user, comment=body.comment))
 
 
 class ReconcileRequest(BaseModel):
@@ -78,7 +77,7 @@ def reconcile_now(body: ReconcileRequest, user: str = Depends(current_user),
                   settings: Settings = Depends(app_settings)) -> dict:
     names = list(workspaces(settings))
     if body.workspace and body.workspace not in names:
-        raise HTTPException(404, f"no workspace named {body.workspace!r}; configured: {', '.join(names) or 'none'}")
+        raise WorkspaceNotFound(f"no workspace named {body.workspace!r}; configured: {', '.join(names) or 'none'}")
     targets = [body.workspace] if body.workspace else names
     for name in targets:
         enqueue(IAC_RECONCILE, name, priority=5)

@@ -17,6 +17,7 @@ from memory.semantic import SemanticMemory
 from memory.vectors import chroma_client
 from memory.working import InProcessStore, RedisStore, Role, WorkingMemory
 from services.config import Settings
+from services.llm import llm_from_settings
 from services.storage.base import engine_for
 
 log = logging.getLogger(__name__)
@@ -28,12 +29,8 @@ class AgentMemory:
         self.settings = settings
         store = (RedisStore(settings.broker_url, ttl_seconds=24 * 3600)
                  if settings.broker_url.startswith(("redis://", "rediss://")) else InProcessStore())
-        llm = None
-        if settings.llm_base_url:  # optional pass over the deterministic compression, with its own fallback
-            from memory.llm import LLMSettings
-
-            llm = LLMSettings(endpoint=settings.llm_base_url, model=settings.llm_model, api_key=settings.llm_api_key,
-                              timeout_seconds=settings.llm_timeout_s)
+        # optional pass over the deterministic compression, with its own fallback; None without an endpoint
+        llm = llm_from_settings(settings)
         self.working = WorkingMemory(store, budget_tokens=settings.context_budget_tokens, llm=llm)
         self._lock = threading.Lock()
 

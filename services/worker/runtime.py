@@ -81,7 +81,7 @@ class Runtime:
         store = SqlIncidentStore(settings)
         cloud: CloudActions = self._cloud or (
             HttpActions(settings.actions_url) if settings.actions_url
-            else Boto3Cloud(endpoint_url=settings.cloud_endpoint, region=settings.cloud_region))
+            else Boto3Cloud.from_settings(settings))
         telemetry: Telemetry = self._telemetry or (
             HttpTelemetry(settings.telemetry_url) if settings.telemetry_url else NullTelemetry())
         policy = ActionPolicy(approval_required_risk=settings.approval_required_risk,

@@ -13,11 +13,11 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "iac"
 
 @pytest.fixture(scope="session")
 def moto_endpoint():
-    from iac.inject import start_moto
+    from sim.cloud import start_moto
 
-    server, endpoint = start_moto()
-    yield endpoint
-    server.stop()
+    handle = start_moto()
+    yield handle.endpoint_url
+    handle.stop()
 
 
 @pytest.fixture()

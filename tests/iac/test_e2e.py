@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from iac.inject import inject, make_session, score
 from iac.models import Workspace
 from iac.reconcile import reconcile
 from iac.state import load_state
 from iac.verify import LiveReader, terraform_binary
+from sim.drift_inject import inject, make_session, score
 
 DATA = Path(__file__).resolve().parents[1] / "fixtures" / "iac"
 # shipped with the simulator (MPL-2.0, see sim/terraform/SOURCE.md); one copy serves demo and tests

@@ -8,7 +8,7 @@ import git
 import pytest
 
 from iac.kb import KnowledgeBase
-from iac.llm import LLMClient
+from iac.llm import LLMInference
 from iac.models import Change, Proposal, TraceRecord, Workspace
 from iac.review import approve, reject
 
@@ -50,9 +50,29 @@ def test_rank_prefers_approved_strategy(kb):
 
 
 def test_llm_fallback_is_deterministic_on_failure():
-    llm = LLMClient(base_url="http://127.0.0.1:9", model="none", timeout=0.5)
+    def unreachable(prompt: str, *, max_tokens: int, system: str = "") -> tuple[str, int]:
+        raise ConnectionError("connection refused")
+
+    llm = LLMInference(complete=unreachable)
     intents, template = llm.infer(accel_record())
     assert intents is None and template is None and llm.calls == 1 and llm.tokens_used == 0
+
+
+def test_llm_answer_becomes_intents_and_tokens_are_counted():
+    import json
+
+    answer = json.dumps(TEMPLATE)
+    seen: list[int] = []
+
+    def model(prompt: str, *, max_tokens: int, system: str = "") -> tuple[str, int]:
+        seen.append(max_tokens)
+        return "sure: " + answer, 42
+
+    llm = LLMInference(complete=model, max_tokens=300)
+    intents, template = llm.infer(accel_record())
+    assert template["resource_type"] == "aws_s3_bucket_accelerate_configuration" and seen == [300]
+    assert intents and intents[0].source == "llm" and intents[0].value == "Enabled"
+    assert llm.tokens_used == 42 and llm.calls == 1
 
 
 def test_approve_commits_on_new_branch_only(tmp_path, kb):

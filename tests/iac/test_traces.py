@@ -80,7 +80,7 @@ def test_normalize_lookup_item_and_identity():
 
 @pytest.mark.integration
 def test_s3_prefix(moto_endpoint):
-    from iac.inject import make_session
+    from sim.drift_inject import make_session
 
     s3 = make_session().client("s3", endpoint_url=moto_endpoint)
     s3.create_bucket(Bucket="trail-bucket")

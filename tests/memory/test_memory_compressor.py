@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import csv
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-
-import pytest
 
 from memory.compressor import ContextCompressor
 from memory.entities import extract_entities
-from memory.llm import LLMSettings
 from memory.tokens import count_tokens
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "memory"
@@ -104,59 +99,40 @@ def test_tiny_budget_never_overflows():
     assert count_tokens(c.render(5)) <= 5
 
 
-class _Handler(BaseHTTPRequestHandler):
-    reply = ""
+class _Model:
+    """A ``complete`` callable standing in for the LLM (the HTTP client is tested in tests/platform)."""
 
-    def do_POST(self):  # noqa: N802
-        import json
+    def __init__(self) -> None:
+        self.reply = ""
+        self.calls: list[dict] = []
 
-        length = int(self.headers["Content-Length"])
-        body = json.loads(self.rfile.read(length))
-        assert body["messages"][0]["role"] == "system"
-        payload = {
-            "choices": [{"message": {"role": "assistant", "content": type(self).reply}}],
-            "usage": {"prompt_tokens": 123, "completion_tokens": 7},
-        }
-        data = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+    def __call__(self, prompt: str, *, max_tokens: int, system: str = "") -> tuple[str, int]:
+        self.calls.append({"prompt": prompt, "max_tokens": max_tokens, "system": system})
+        return self.reply, 130
 
 
-@pytest.fixture
-def fake_llm():
-    """A local OpenAI-compatible endpoint (an LLM is the one thing we cannot run here)."""
-    server = HTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-
-
-def test_llm_pass_used_when_it_keeps_ids_and_falls_back_otherwise(fake_llm):
-    base = f"http://127.0.0.1:{fake_llm.server_port}/v1"
-    c = ContextCompressor(budget_tokens=600, llm=LLMSettings(endpoint=base, model="m", timeout_seconds=5))
+def test_llm_pass_used_when_it_keeps_ids_and_falls_back_otherwise():
+    model = _Model()
+    c = ContextCompressor(budget_tokens=600, llm=model)
     c.fold(LOG)
     deterministic = ContextCompressor(budget_tokens=600)
     deterministic.fold(LOG)
     det = deterministic.render()
     must = c._must_keep(det)
-    _Handler.reply = "summary: contacts service errors; ids " + " ".join(must)
+    model.reply = "summary: contacts service errors; ids " + " ".join(must)
     out = c.render()
     assert out.startswith("summary:") and c.stats()["last_llm"]["used_llm"]
-    assert c.stats()["last_llm"]["prompt_tokens"] == 123
-    _Handler.reply = "summary without ids"
+    assert c.stats()["last_llm"]["tokens"] == 130 and model.calls[0]["system"]
+    model.reply = "summary without ids"
     out = c.render()
     assert out == det and not c.stats()["last_llm"]["used_llm"] if must else True
 
 
 def test_llm_unreachable_falls_back_to_deterministic():
-    c = ContextCompressor(budget_tokens=500, llm=LLMSettings(endpoint="http://127.0.0.1:9/v1", model="m", timeout_seconds=1))
+    def unreachable(prompt: str, *, max_tokens: int, system: str = "") -> tuple[str, int]:
+        raise TimeoutError("timed out")
+
+    c = ContextCompressor(budget_tokens=500, llm=unreachable)
     c.fold(LOG)
     plain = ContextCompressor(budget_tokens=500)
     plain.fold(LOG)

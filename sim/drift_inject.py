@@ -1,5 +1,8 @@
 """Drift injection on real Terraform projects against a real moto server (reusable harness parts).
 
+Why in ``sim/`` and not ``iac/``: it provisions a moto server and drives it like a user; ``iac/``
+is the server-free library it exercises. The moto server itself comes from ``sim.cloud.start_moto``.
+
 For a project: copy its configuration, create its supported resources in moto through boto3 with
 a Terraform user agent (so the trace holds IaC's own calls, which must be filtered out), write the
 v4 state Terraform would have written, then make out-of-band changes with a console user agent:
@@ -14,7 +17,6 @@ import io
 import json
 import random
 import shutil
-import socket
 import urllib.request
 import zipfile
 from collections.abc import Callable
@@ -27,42 +29,21 @@ from iac.config import Config
 from iac.recorder import CONSOLE_UA, TERRAFORM_UA, Recorder
 from iac.state import State, load_state, new_state_document
 from iac.verify import LiveReader, check_fmt_of_patch, config_value, flatten, live_identifier
+from sim.cloud import REGION, boto_session
 
 PROJECTS = ["learn-terraform-drift-and-policy", "learn-terraform-rds", "learn-terraform-aws-asg",
             "learn-terraform-lambda-api-gateway", "terraform-aws-vpc"]
 
 
 # ----------------------------------------------------------------------------- moto server
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_moto() -> tuple[Any, str]:
-    """A real moto server (ThreadedMotoServer) on a free port; returns (server, endpoint_url)."""
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    import logging
-    import os
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")  # AWSLambdaBasicExecutionRole etc.
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    return server, f"http://127.0.0.1:{port}"
-
-
 def reset_moto(endpoint: str) -> None:
     req = urllib.request.Request(endpoint + "/moto-api/reset", method="POST", data=b"")
     urllib.request.urlopen(req, timeout=30).read()
 
 
-def make_session(region: str = "us-east-1") -> Any:
-    import boto3
-
-    return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region)
+def make_session(region: str = REGION) -> Any:
+    """moto's dummy credentials (``sim.cloud.boto_session``): the harness only ever talks to moto."""
+    return boto_session(region=region)
 
 
 # ----------------------------------------------------------------------------- context
