@@ -20,7 +20,9 @@ from agents.tools import ActionPolicy, AgentTools
 from services.config import Settings
 from services.connectors.cloud import Boto3Cloud
 from services.connectors.http import HttpActions, HttpTelemetry
+from services.episodes.service import agent_memory
 from services.incidents.service import SqlIncidentStore
+from services.mitigation.service import NodeMitigationAdvisor, record_from_actor
 
 HOOKS = ("compress", "recall", "recommend_node_action", "on_resolved", "record_mitigation")
 
@@ -89,12 +91,8 @@ class Runtime:
                               max_actions_per_hour=settings.max_actions_per_hour)
         tools = AgentTools(store=store, cloud=cloud, telemetry=telemetry, policy=policy)
         if settings.memory_enabled:
-            from services.episodes.service import agent_memory
-
             memory = agent_memory(settings)
             tools.compress, tools.recall, tools.on_resolved = memory.compress, memory.recall, memory.on_resolved
-        from services.mitigation.service import NodeMitigationAdvisor, record_from_actor
-
         advisor = NodeMitigationAdvisor(settings, telemetry=telemetry)
         tools.recommend_node_action = advisor.recommend
         tools.record_mitigation = lambda outcome: record_from_actor(advisor, outcome)
