@@ -99,16 +99,11 @@ def notify(self, event: dict[str, Any], sent_at: float | None = None) -> dict[st
 @app.task(name="aiops.causal.train", bind=True, acks_late=True)
 def train_causal(self, data: str | None = None, synthetic: int = 0, quick: bool = False,
                  sent_at: float | None = None) -> dict[str, Any]:
-    """Train/refute/promote on the ``causal`` queue; beat runs it nightly on the actor's event log."""
-    from pathlib import Path
-
+    """Train/refute/promote on the ``causal`` queue; beat runs it nightly on the events in the database."""
     from services.config import get_settings
-    from services.mitigation.service import events_path, train_model
+    from services.mitigation.service import train_model
 
-    settings = get_settings()
-    if not data and not synthetic and not Path(events_path(settings)).exists():
-        return {"skipped": "no events recorded yet"}
-    return train_model(settings, data=data, synthetic=synthetic, quick=quick)
+    return train_model(get_settings(), data=data, synthetic=synthetic, quick=quick)
 
 
 @app.task(name="aiops.memory.upkeep")
