@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from causal.data import ACTIONS, OUTCOME, TREATMENT, LoadResult, load_events, validate_frame
+from causal.data import ACTIONS, OUTCOME, TREATMENT, LoadResult, load_events, validate_frame, validate_records
 from causal.evaluation import dr_policy_value
 from causal.legacy import legacy_rule
 from causal.model import MitigationEffectModel, ModelConfig
@@ -47,12 +47,31 @@ def _noop(stage: str, fraction: float) -> None:
     return None
 
 
-def train(data: str | os.PathLike[str] | pd.DataFrame, *, registry_dir: str | os.PathLike[str] | None,
+EventSource = str | os.PathLike[str] | pd.DataFrame | Iterable[Mapping[str, Any]]
+
+
+def load_source(data: EventSource) -> LoadResult:
+    """Validate an event table given as a file path (CSV/JSONL), a DataFrame, or rows (mappings).
+
+    Rows let a caller stream events out of any store (the platform reads its database) without this
+    library knowing where they live; a rejected row's `line` is then its 1-based position.
+    """
+    if isinstance(data, pd.DataFrame):
+        return validate_frame(data)
+    if isinstance(data, str | os.PathLike):
+        return load_events(data)
+    return validate_records(enumerate(data, start=1))
+
+
+def train(data: EventSource, *, registry: ModelRegistry | str | os.PathLike[str] | None,
           model_config: ModelConfig | None = None, policy_config: PolicyConfig | None = None,
           refute_config: RefuteConfig | None = None, run_refutation: bool = True,
           promote: bool = True, holdout_fraction: float = 0.2, seed: int = 0,
           progress: Progress | None = None) -> TrainResult:
-    """Train a new model version from an event table (path to CSV/JSONL, or a DataFrame).
+    """Train a new model version from an event table (path to CSV/JSONL, a DataFrame, or rows).
+
+    `registry` is where the version goes: a ModelRegistry over any store, a directory path, or
+    None to fit and evaluate without storing anything.
 
     Stages reported to `progress(stage, fraction_of_stage)`: load, fit, evaluate, refute, save.
     A held-out slice of the (time-ordered) events is used for an off-policy estimate of the
@@ -62,7 +81,7 @@ def train(data: str | os.PathLike[str] | pd.DataFrame, *, registry_dir: str | os
     report = progress or _noop
     started = time.perf_counter()
     report("load", 0.0)
-    loaded: LoadResult = load_events(data) if not isinstance(data, pd.DataFrame) else validate_frame(data)
+    loaded = load_source(data)
     frame = loaded.frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
     if frame.empty:
         raise ValueError(f"no valid rows ({len(loaded.errors)} rejected)")
@@ -105,9 +124,10 @@ def train(data: str | os.PathLike[str] | pd.DataFrame, *, registry_dir: str | os
 
     version = None
     promoted = False
-    if registry_dir is not None:
+    if registry is not None:
         report("save", 0.0)
-        registry = ModelRegistry(registry_dir)
+        if not isinstance(registry, ModelRegistry):
+            registry = ModelRegistry(registry)
         window = {"rows": len(frame), "first_timestamp": str(frame["timestamp"].iloc[0]),
                   "last_timestamp": str(frame["timestamp"].iloc[-1]),
                   "actions": list(ACTIONS)}

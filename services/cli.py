@@ -59,11 +59,11 @@ def worker(
 
 @app.command()
 def beat(loglevel: str = typer.Option("INFO")) -> None:
-    """Run the scheduler (redispatch, reconciliation, retraining, memory upkeep)."""
+    """Run the scheduler (redispatch, reconciliation, retraining, memory upkeep); its state is in the database."""
+    from services.worker.beat import database_scheduler
     from services.worker.celery_app import app as celery_app
 
-    schedule = Path(get_settings().database_url.removeprefix("sqlite:///")).with_name("celerybeat-schedule")
-    celery_app.start(["beat", "-l", loglevel, "-s", str(schedule)])
+    celery_app.Beat(scheduler=database_scheduler(get_settings().database_url), loglevel=loglevel).run()
 
 
 @app.command()
@@ -141,7 +141,7 @@ def token_create(user: str = typer.Argument(...), role: str = "operator", label:
 
 @causal_app.command("train")
 def causal_train(
-    data: Path = typer.Option(None, help="event table (CSV or JSON lines); default: the actor's event log"),
+    data: Path = typer.Option(None, help="event table (CSV or JSON lines); default: the events in the database"),
     synthetic: int = typer.Option(0, help="train on N simulated events instead (first run, evaluation)"),
     quick: bool = typer.Option(False, help="small forest and refutation gate, for a fast first model"),
 ) -> None:
@@ -176,17 +176,36 @@ def causal_train(
 @causal_app.command("models")
 def causal_models() -> None:
     """List model versions (the active one is marked)."""
-    from causal.registry import ModelRegistry
-    from services.mitigation.service import registry_dir
+    from services.mitigation.registry import model_registry
 
     table = Table(title="causal models")
     for column in ("version", "active", "gate", "rows"):
         table.add_column(column)
-    for item in ModelRegistry(registry_dir(get_settings())).list():
+    for item in model_registry(get_settings().database_url).list():
         gate = (item.meta.get("refutation") or {}).get("passed")
         rows = (item.meta.get("metrics") or {}).get("rows_valid", "")
         table.add_row(item.version, "*" if item.active else "", str(gate), str(rows))
     console.print(table)
+
+
+@causal_app.command("import-events")
+def causal_import_events(file: Path = typer.Argument(..., exists=True, readable=True, help="CSV or JSON lines")) -> None:
+    """Load an event table into the database (invalid rows and known event ids are skipped)."""
+    from services.mitigation.events import import_events
+
+    result = import_events(get_settings().database_url, path=file)
+    console.print(f"imported {result['imported']} events, {result['duplicates']} duplicates, "
+                  f"{len(result['rejected'])} rejected")
+    for row in result["rejected"][:10]:
+        console.print(f"[yellow]rejected row[/yellow] {row}")
+
+
+@causal_app.command("export-events")
+def causal_export_events(file: Path = typer.Argument(..., help="CSV, or JSON lines for .jsonl")) -> None:
+    """Write the events recorded in the database to a file (inspection, a notebook, another install)."""
+    from services.mitigation.events import export_events
+
+    console.print(f"exported {export_events(get_settings().database_url, path=file)} events to {file}")
 
 
 @app.command()

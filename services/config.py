@@ -35,9 +35,8 @@ class Settings(BaseSettings):
     chroma_port: int = 8000
     memory_enabled: bool = Field(default=True, description="episodic/semantic memory and the context compressor")
     context_budget_tokens: int = Field(default=1200, description="token budget of an incident's compressed context")
-    causal_registry_dir: str = Field(default=str(VAR_DIR / "models"), description="versioned causal models")
-    causal_events_path: str = Field(default=str(VAR_DIR / "causal-events.csv"),
-                                    description="unhealthy-node events; the actor appends one per mitigation")
+    # causal mitigation events, model versions and beat schedule state live in the database
+    state_dir: str = Field(default="./var", description="this process's local scratch (never shared between processes)")
     iac_workspaces: list[dict] = Field(default_factory=list, description="JSON list of Terraform workspaces to reconcile")
     iac_reconcile_interval_s: float = 300.0
     # cloud: empty endpoint means the simulator's in-process moto server (demo); set for a real or moto cloud

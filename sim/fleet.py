@@ -23,6 +23,9 @@ SKUS = ("gen5-intel", "gen6-amd", "gen7-graviton")
 DEFAULT_AMI = "ami-12c6146b"
 INSTANCE_TYPE = "m5.large"
 
+# the platform's connector vocabulary (EC2 "reimage" replaces the VM from its image) -> the simulator's
+ACTION_ALIASES = {"reimage": "replace"}
+
 # Rough VM downtime each action costs (seconds); the causal benchmark and the demo read it so that
 # "replace everything" is correct but expensive, as in the Deoxys setting.
 ACTION_DOWNTIME_S: dict[str, float] = {
@@ -347,6 +350,7 @@ class Fleet:
         The fault is cleared only when the action is in its kind's fixing set; anything else is
         recorded as a failed attempt, so the ground truth shows wrong tries too.
         """
+        action = ACTION_ALIASES.get(action, action)
         with self._lock:
             if target in self.releases:
                 level, node, service = "service", None, target

@@ -4,52 +4,32 @@ the training rows the actor leaves behind after every mitigation (so the model k
 from __future__ import annotations
 
 import logging
-import threading
+import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
 from services.config import Settings
+from services.mitigation.events import count_events, iter_event_rows, record_event
+from services.mitigation.registry import PolicyCache, model_registry
 
 log = logging.getLogger(__name__)
 
 # causal/ speaks Deoxys' vocabulary; the agents and connectors speak runbook actions
-TO_PLATFORM = {"wait": "wait", "reboot": "reboot", "redeploy": "redeploy", "reimage": "replace",
+TO_PLATFORM = {"wait": "wait", "reboot": "reboot", "redeploy": "redeploy", "reimage": "reimage",
                "repair": "send_to_repair"}
-FROM_PLATFORM = {v: k for k, v in TO_PLATFORM.items()} | {"stop_start": "reboot", "migrate": "redeploy"}
+FROM_PLATFORM = {v: k for k, v in TO_PLATFORM.items()} | {"stop_start": "reboot", "migrate": "redeploy", "replace": "reimage"}
 RISK = {"wait": "low", "reboot": "medium", "redeploy": "medium", "reimage": "high", "repair": "high"}
 
 
-def registry_dir(settings: Settings) -> Path:
-    return Path(settings.causal_registry_dir)
+def active_policy(settings: Settings, *, cache: PolicyCache):
+    """The promoted model wrapped in its policy; a promotion by any process is seen on the next call.
 
-
-def events_path(settings: Settings) -> Path:
-    return Path(settings.causal_events_path)
-
-
-_policy_lock = threading.Lock()
-_policy_cache: dict[str, Any] = {}
-
-
-def active_policy(settings: Settings):
-    """The promoted model wrapped in its policy, reloaded when another version is promoted."""
-    from causal.policy import MitigationPolicy, PolicyConfig
-    from causal.registry import ModelRegistry
-
-    registry = ModelRegistry(registry_dir(settings))
-    active = registry.active()
-    if active is None:
-        return None
-    with _policy_lock:
-        if _policy_cache.get("version") != active.version:
-            config = PolicyConfig(**(active.meta.get("policy_config") or {}))
-            _policy_cache.update(version=active.version,
-                                 policy=MitigationPolicy(registry.load(active.version), config=config,
-                                                         model_version=active.version))
-        return _policy_cache["policy"]
+    Each call reads the active pointer (one small query); `cache` (owned by the caller: the advisor,
+    the API app) unpickles the model once per version.
+    """
+    return cache.get(settings.database_url)
 
 
 def node_features(node: str, *, telemetry, database_url: str, cluster: str | None) -> dict[str, Any]:
@@ -87,11 +67,12 @@ def node_features(node: str, *, telemetry, database_url: str, cluster: str | Non
 class NodeMitigationAdvisor:
     """The actor's hooks: ``recommend`` before a node mitigation, ``record`` after its outcome."""
 
-    def __init__(self, settings: Settings, *, telemetry) -> None:
+    def __init__(self, settings: Settings, *, telemetry, policies: PolicyCache | None = None) -> None:
         self.settings, self.telemetry = settings, telemetry
+        self.policies = policies or PolicyCache()
 
     def recommend(self, request: dict[str, Any]) -> dict[str, Any] | None:
-        policy = active_policy(self.settings)
+        policy = active_policy(self.settings, cache=self.policies)
         if policy is None:
             return None
         alert = request.get("alert", {})
@@ -111,37 +92,50 @@ class NodeMitigationAdvisor:
 
     def record(self, *, features: dict[str, Any], action: str, downtime_min: float, interrupted: bool,
                capacity_out_hours: float) -> None:
-        """Append the mitigation's outcome to the event table the next training run reads."""
-        from causal.data import append_event
-
+        """Store the mitigation's outcome in the event table the next training run reads (the database)."""
         causal_action = FROM_PLATFORM.get(action)
         if causal_action is None:
             return
-        row = {**features, "event_id": f"{features['node_id']}-{datetime.now(UTC).timestamp():.0f}",
-               "timestamp": datetime.now(UTC).isoformat(), "action": causal_action,
+        now = datetime.now(UTC)
+        # a random suffix: two mitigations of one node within a second are two episodes, not one
+        row = {**features, "event_id": f"{features['node_id']}-{now.timestamp():.0f}-{uuid.uuid4().hex[:8]}",
+               "timestamp": now.isoformat(), "action": causal_action,
                "vm_downtime_min": round(downtime_min, 3), "vm_interrupted": interrupted,
                "capacity_out_hours": round(capacity_out_hours, 3)}
-        path = events_path(self.settings)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        append_event(path, row)
+        record_event(self.settings.database_url, row=row)
 
 
 def train_model(settings: Settings, *, data: str | None = None, synthetic: int = 0, quick: bool = False,
                 progress=None) -> dict[str, Any]:
-    """Train, refute and (if the gate passes) promote a model from the event table or simulated events."""
+    """Train, refute and (if the gate passes) promote a model into the database registry.
+
+    The events come from `data` (a user's CSV/JSONL file), `synthetic` simulated events, or by
+    default the events the actors recorded in the database. Returns the training result with
+    `source` and `events_read`; {"skipped": ...} when the database holds no events yet.
+    """
     from causal.model import ModelConfig
     from causal.refute import RefuteConfig
     from causal.synthetic import simulate_events
     from causal.train import train
 
-    source: Any = data or events_path(settings)
+    source: Any
     if synthetic:
-        source = simulate_events(synthetic, seed=0).frame
+        source, described = simulate_events(synthetic, seed=0).frame, f"synthetic:{synthetic}"
+    elif data:
+        source, described = data, f"file:{data}"
+    else:
+        if not count_events(settings.database_url):
+            return {"skipped": "no events recorded yet", "source": "database", "events_read": 0}
+        source, described = iter_event_rows(settings.database_url), "database"
     model_config = ModelConfig(n_estimators=48, nuisance_max_iter=40) if quick else None
-    refute_config = RefuteConfig(sample_size=1500, num_simulations=1, n_estimators=16) if quick else None
-    result = train(source, registry_dir=registry_dir(settings), model_config=model_config,
+    # quick: a small forest and a one-contrast gate (the out-of-service decision), tens of seconds not minutes
+    refute_config = (RefuteConfig(contrasts=("redeploy",), sample_size=1500, num_simulations=1, n_estimators=16)
+                     if quick else None)
+    result = train(source, registry=model_registry(settings.database_url), model_config=model_config,
                    refute_config=refute_config, progress=progress)
-    return result.to_dict()
+    out = result.to_dict()
+    read = out["metrics"].get("rows_valid", 0) + out["metrics"].get("rows_rejected", 0)
+    return {**out, "source": described, "events_read": read}
 
 
 def record_from_actor(advisor: NodeMitigationAdvisor, outcome: dict[str, Any]) -> None:

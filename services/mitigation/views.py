@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from services.api.deps import app_settings
 from services.audit.service import record
 from services.auth.service import current_user
 from services.config import Settings
-from services.mitigation.service import active_policy, registry_dir
+from services.mitigation.registry import PolicyCache, model_registry
+from services.mitigation.service import active_policy
 from services.storage.base import session_scope
 from services.worker.queue import CAUSAL_TRAIN, enqueue
 
@@ -25,11 +26,19 @@ class RecommendRequest(BaseModel):
     cluster_out_of_service: int = 0
 
 
+def _policies(request: Request) -> PolicyCache:
+    """The app's policy cache (one per app, so two apps in one process never share loaded models)."""
+    cache = getattr(request.app.state, "causal_policies", None)
+    if cache is None:
+        cache = request.app.state.causal_policies = PolicyCache()
+    return cache
+
+
 @router.post("/recommend", summary="Recommend a node mitigation with effects, intervals and why")
-def recommend(body: RecommendRequest, settings: Settings = Depends(app_settings)) -> dict:
+def recommend(body: RecommendRequest, request: Request, settings: Settings = Depends(app_settings)) -> dict:
     from causal.policy import ClusterCapacity
 
-    policy = active_policy(settings)
+    policy = active_policy(settings, cache=_policies(request))
     if policy is None:
         raise HTTPException(409, "no promoted model yet; train one (POST /api/v1/causal/train or `aiops causal train`)")
     clusters = None
@@ -50,17 +59,15 @@ def _version(item) -> dict[str, Any]:
 
 @router.get("/models", summary="Model versions, oldest first")
 def list_models(settings: Settings = Depends(app_settings)) -> dict:
-    from causal.registry import ModelRegistry
-
-    return {"items": [_version(v) for v in ModelRegistry(registry_dir(settings)).list()]}
+    return {"items": [_version(v) for v in model_registry(settings.database_url).list()]}
 
 
 @router.get("/models/{version}", summary="One model version with its metrics and refutation results")
 def get_model(version: str, settings: Settings = Depends(app_settings)) -> dict:
-    from causal.registry import ModelRegistry, RegistryError
+    from causal.registry import RegistryError
 
     try:
-        return _version(ModelRegistry(registry_dir(settings)).get(version))
+        return _version(model_registry(settings.database_url).get(version))
     except RegistryError as exc:
         raise HTTPException(404, str(exc)) from None
 
@@ -72,10 +79,10 @@ class PromoteRequest(BaseModel):
 @router.post("/models/{version}/promote", summary="Make a model version the active one")
 def promote(version: str, body: PromoteRequest, user: str = Depends(current_user),
             settings: Settings = Depends(app_settings)) -> dict:
-    from causal.registry import ModelRegistry, RegistryError
+    from causal.registry import RegistryError
 
     try:
-        item = ModelRegistry(registry_dir(settings)).promote(version, force=body.force)
+        item = model_registry(settings.database_url).promote(version, force=body.force)
     except RegistryError as exc:
         raise HTTPException(409, str(exc)) from None
     with session_scope(settings.database_url) as session:
@@ -84,7 +91,7 @@ def promote(version: str, body: PromoteRequest, user: str = Depends(current_user
 
 
 class TrainRequest(BaseModel):
-    data: str | None = Field(default=None, description="event table path on the worker; default: the actor's log")
+    data: str | None = Field(default=None, description="event table file on the worker; default: the events in the database")
     synthetic: int = Field(default=0, ge=0, le=200_000, description="train on N simulated events instead")
     quick: bool = False
 

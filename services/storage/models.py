@@ -6,9 +6,12 @@ from services.audit.models import AuditEntry
 from services.auth.models import ApiToken, User
 from services.drift.models import DriftProposal, IacWorkspaceState
 from services.incidents.models import Hypothesis, Incident, TimelineEvent
+from services.mitigation.models import CausalModelPointer, CausalModelVersion, MitigationEvent
 from services.storage.base import Base
+from services.worker.models import BeatEntryState
 
 __all__ = [
-    "Action", "Alert", "ApiToken", "Approval", "AuditEntry", "Base", "DriftProposal", "Hypothesis",
-    "IacWorkspaceState", "Incident", "TimelineEvent", "User",
+    "Action", "Alert", "ApiToken", "Approval", "AuditEntry", "Base", "BeatEntryState", "CausalModelPointer",
+    "CausalModelVersion", "DriftProposal", "Hypothesis", "IacWorkspaceState", "Incident", "MitigationEvent",
+    "TimelineEvent", "User",
 ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -19,7 +18,7 @@ from services.drift.service import reconcile_workspace, workspaces
 from services.episodes.service import agent_memory
 from services.incidents import flows
 from services.incidents.scheduled import redispatch_stranded
-from services.mitigation.service import events_path, train_model
+from services.mitigation.service import train_model
 from services.notify.service import deliver
 from services.storage.base import engine_for
 from services.worker import queue
@@ -73,11 +72,8 @@ def notify(self, event: dict[str, Any], sent_at: float | None = None) -> dict[st
 @app.task(name=queue.CAUSAL_TRAIN, bind=True, acks_late=True)
 def train_causal(self, data: str | None = None, synthetic: int = 0, quick: bool = False,
                  sent_at: float | None = None) -> dict[str, Any]:
-    """Train/refute/promote on the ``causal`` queue; beat runs it nightly on the actor's event log."""
-    settings = current().settings
-    if not data and not synthetic and not Path(events_path(settings)).exists():
-        return {"skipped": "no events recorded yet"}
-    return train_model(settings, data=data, synthetic=synthetic, quick=quick)
+    """Train/refute/promote on the ``causal`` queue; beat runs it nightly on the events in the database."""
+    return train_model(current().settings, data=data, synthetic=synthetic, quick=quick)
 
 
 @app.task(name=queue.MEMORY_UPKEEP)

@@ -8,7 +8,14 @@ from causal.evaluation import dr_policy_value
 from causal.legacy import legacy_rule
 from causal.policy import MitigationPolicy
 from causal.refute import RefuteConfig
-from causal.registry import ModelRegistry, RegistryError
+from causal.registry import (
+    DirectoryStore,
+    ModelRegistry,
+    RegistryError,
+    RegistryStore,
+    StoredVersion,
+    version_name,
+)
 from causal.train import train
 
 from .conftest import SMALL
@@ -16,6 +23,7 @@ from .conftest import SMALL
 
 def test_registry_versions_gate_and_active(tmp_path, fitted, fresh):
     reg = ModelRegistry(tmp_path / "models")
+    assert isinstance(reg.store, DirectoryStore) and isinstance(reg.store, RegistryStore)
     assert reg.list() == [] and reg.active() is None
     v1 = reg.save(fitted, metrics={"x": 1}, data_window={"rows": 3000},
                   refutation={"passed": False, "summary": "failed: placebo"})
@@ -35,6 +43,45 @@ def test_registry_versions_gate_and_active(tmp_path, fitted, fresh):
         reg.get("v0099")
 
 
+class _MemoryStore:
+    """The smallest RegistryStore: the registry's rules must not depend on where the bytes live."""
+
+    def __init__(self):
+        self.blobs, self.metas, self.pointer = {}, {}, None
+
+    def put(self, blob, *, meta):
+        name = version_name(len(self.blobs) + 1)
+        self.blobs[name], self.metas[name] = blob, meta
+        return StoredVersion(name, meta)
+
+    def get(self, version):
+        if version not in self.blobs:
+            raise RegistryError(version)
+        return self.blobs[version]
+
+    def list(self):
+        return [StoredVersion(v, m, active=v == self.pointer) for v, m in self.metas.items()]
+
+    def set_active(self, version, *, info):
+        self.pointer = version
+
+    def active_version(self):
+        return self.pointer
+
+
+def test_registry_rules_hold_on_any_store(fitted, fresh):
+    store = _MemoryStore()
+    reg = ModelRegistry(store)
+    v1 = reg.save(fitted, metrics={}, data_window={}, refutation={"passed": False})
+    with pytest.raises(RegistryError, match="refutation gate"):
+        reg.promote(v1.version)
+    assert store.pointer is None
+    reg.promote(v1.version, force=True)
+    assert reg.active_version() == "v0001" and [v.active for v in reg.list()] == [True]
+    nodes = fresh.frame.head(20)
+    assert np.allclose(reg.load_active().effects(nodes).effect, fitted.effects(nodes).effect)
+
+
 def test_doubly_robust_value_close_to_truth(history):
     frame = history.frame
     legacy = legacy_rule(frame)
@@ -50,7 +97,7 @@ def test_train_end_to_end_with_refutation_gate(tmp_path, history):
     with path.open("a") as handle:
         handle.write("garbage,row\n")
     stages = []
-    result = train(path, registry_dir=tmp_path / "reg", model_config=SMALL,
+    result = train(path, registry=tmp_path / "reg", model_config=SMALL,
                    refute_config=RefuteConfig(contrasts=("redeploy",), sample_size=800,
                                               num_simulations=1, n_estimators=12),
                    progress=lambda stage, f: stages.append((stage, f)))

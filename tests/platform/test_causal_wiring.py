@@ -5,17 +5,17 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import ec2_node, install_settings, run_cli
+from tests.conftest import ec2_node, run_cli
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """One quick model for the module, trained through the CLI like an operator would."""
+    """One quick model for the module, trained through the CLI like an operator would, into its database."""
     base = tmp_path_factory.mktemp("causal")
-    env = {"AIOPS_CAUSAL_REGISTRY_DIR": str(base / "models"), "AIOPS_CAUSAL_EVENTS_PATH": str(base / "events.csv"),
-           "AIOPS_DATABASE_URL": f"sqlite:///{base / 'x.db'}"}
+    env = {"AIOPS_DATABASE_URL": f"sqlite:///{base / 'x.db'}"}
+    assert run_cli("migrate", env=env).returncode == 0
     result = run_cli("causal", "train", "--synthetic", "3000", "--quick", env=env, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "model v0001" in result.stdout
@@ -24,22 +24,28 @@ def trained(tmp_path_factory):
     return env
 
 
+def _copy_versions(source_url: str, target_url: str) -> None:
+    """Copy stored versions (artifact bytes and metadata, not the active pointer) between databases."""
+    from services.mitigation.registry import SqlRegistryStore
+
+    source, target = SqlRegistryStore(source_url), SqlRegistryStore(target_url)
+    for item in source.list():
+        target.put(source.get(item.version), meta=item.meta)
+
+
 @pytest.fixture
-def client(platform_env, trained, monkeypatch):
+def client(platform_env, trained):
     from services.api.app import create_app
 
-    for key in ("AIOPS_CAUSAL_REGISTRY_DIR", "AIOPS_CAUSAL_EVENTS_PATH"):
-        monkeypatch.setenv(key, trained[key])
-    install_settings()
-    from causal.registry import ModelRegistry
-
-    registry = ModelRegistry(trained["AIOPS_CAUSAL_REGISTRY_DIR"])
-    if registry.active() is None:  # the quick gate may refuse; the API must then say so, then allow force
-        with TestClient(create_app(start_workers=False)) as c:
+    _copy_versions(trained["AIOPS_DATABASE_URL"], platform_env["AIOPS_DATABASE_URL"])
+    with TestClient(create_app(start_workers=False)) as c:
+        gate = c.get("/api/v1/causal/models/v0001").json()["refutation"]["passed"]
+        if not gate:  # the quick gate may refuse; the API must then say so, then allow force
             refused = c.post("/api/v1/causal/models/v0001/promote", json={})
             assert refused.status_code == 409
             assert c.post("/api/v1/causal/models/v0001/promote", json={"force": True}).status_code == 200
-    with TestClient(create_app(start_workers=False)) as c:
+        else:
+            assert c.post("/api/v1/causal/models/v0001/promote", json={}).status_code == 200
         yield c
 
 
@@ -69,21 +75,20 @@ def test_recommend_rejects_bad_nodes_and_lists_models(client):
     assert client.get("/api/v1/causal/models/v9999").status_code == 404
 
 
-def test_no_model_is_a_clear_409(platform_env, tmp_path, monkeypatch):
+def test_no_model_is_a_clear_409(platform_env):
     from services.api.app import create_app
 
-    monkeypatch.setenv("AIOPS_CAUSAL_REGISTRY_DIR", str(tmp_path / "empty"))
-    install_settings()
     with TestClient(create_app(start_workers=False)) as c:
         response = c.post("/api/v1/causal/recommend", json={"node": _scored_node()})
     assert response.status_code == 409 and "no promoted model" in response.json()["detail"]
 
 
-def test_actor_asks_the_model_for_node_faults_and_logs_the_outcome(client, trained, platform_env):
-    import csv
-
+def test_actor_asks_the_model_for_node_faults_and_logs_the_outcome(client, platform_env):
+    from services.mitigation.events import count_events, iter_event_rows
     from tests.conftest import wait_for
 
+    url = platform_env["AIOPS_DATABASE_URL"]
+    assert count_events(url) == 0
     node = ec2_node(platform_env["AIOPS_CLOUD_ENDPOINT"])
     from services.api.app import create_app
 
@@ -97,9 +102,10 @@ def test_actor_asks_the_model_for_node_faults_and_logs_the_outcome(client, train
             detail = live.get(f"/api/v1/incidents/{items[0]['id']}").json()
             return [e for e in detail["timeline"] if e["kind"] == "planned"]
         plans = wait_for(planned, timeout=120, message="actor planned")
-    assert plans[0]["message"].startswith("plan: ") and "causal" in plans[0]["data"]["reason"]
-    assert plans[0]["data"]["causal"]["explanation"]["estimates"]
-    wait_for(lambda: __import__("pathlib").Path(trained["AIOPS_CAUSAL_EVENTS_PATH"]).exists(), timeout=150,
-             message="outcome row appended")
-    rows = list(csv.DictReader(open(trained["AIOPS_CAUSAL_EVENTS_PATH"])))
+        assert plans[0]["message"].startswith("plan: ") and "causal" in plans[0]["data"]["reason"]
+        assert "model v0001" in plans[0]["data"]["reason"]
+        assert plans[0]["data"]["causal"]["explanation"]["estimates"]
+        wait_for(lambda: count_events(url) > 0, timeout=150, message="outcome row recorded in the database")
+    rows = list(iter_event_rows(url))
+    assert len(rows) == 1
     assert rows[-1]["node_id"] == node and rows[-1]["action"] in {"wait", "reboot", "redeploy", "reimage", "repair"}

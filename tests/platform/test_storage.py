@@ -12,7 +12,9 @@ from sqlalchemy import create_engine, inspect
 from tests.conftest import POSTGRES_URL
 
 PLATFORM_TABLES = {"alerts", "incidents", "incident_events", "hypotheses", "actions", "approvals",
-                   "drift_proposals", "users", "api_tokens", "audit_log"}
+                   "drift_proposals", "users", "api_tokens", "audit_log",
+                   # shared state (0004): what several processes read lives in the database, not on disk
+                   "mitigation_events", "causal_models", "causal_model_pointers", "beat_schedule_state"}
 
 
 def _roundtrip(url: str) -> None:

@@ -1,0 +1,26 @@
+"""Insert-or-update of one row in one statement, on SQLite and PostgreSQL alike.
+
+WHY not select-then-insert: two processes doing that at once both see "absent" and one of them
+fails on the primary key; ``INSERT ... ON CONFLICT DO UPDATE`` is atomic on both backends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+
+def upsert(session: Session, model: type, *, values: Mapping[str, Any], keys: Sequence[str]) -> None:
+    """Insert `values` into `model`'s table, or update the row whose `keys` columns match."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - the platform runs on these two
+        raise NotImplementedError(f"upsert on {dialect}")
+    statement = insert(model).values(**values)
+    updates = {name: statement.excluded[name] for name in values if name not in keys}
+    session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=updates))
