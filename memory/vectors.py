@@ -124,11 +124,11 @@ class HashingEmbedding(EmbeddingFunction[Documents]):
 
 
 def embedding_function(kind: str | None = None) -> EmbeddingFunction[Documents]:
-    """The embedding function to use: ``"minilm"``, ``"hashing"``, or the best available (None).
+    """The embedding function to use: ``"minilm"``, ``"hashing"``, or the best available (None or "auto").
 
-    ``$AIOPS_EMBEDDING`` (minilm|hashing) overrides the automatic choice.
+    The caller chooses (the platform from its settings); the library reads no environment.
     """
-    kind = kind or os.environ.get("AIOPS_EMBEDDING") or ("minilm" if minilm_available() else "hashing")
+    kind = kind if kind not in (None, "auto") else ("minilm" if minilm_available() else "hashing")
     if kind == "minilm":
         return PackagedMiniLMEmbedding()
     if kind == "hashing":

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     chroma_host: str | None = None
     chroma_port: int = 8000
     memory_enabled: bool = Field(default=True, description="episodic/semantic memory and the context compressor")
+    embedding: str = Field(default="auto", pattern="^(auto|minilm|hashing)$",
+                           description="memory embeddings: packaged MiniLM, a lexical hashing fallback, or auto")
     context_budget_tokens: int = Field(default=1200, description="token budget of an incident's compressed context")
     # causal mitigation events, model versions and beat schedule state live in the database
     state_dir: str = Field(default="./var", description="this process's local scratch (never shared between processes)")

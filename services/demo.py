@@ -118,9 +118,9 @@ def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | 
     runtime.install(settings, cloud=HttpActions(stack.api_url), telemetry=HttpTelemetry(stack.api_url))
     if settings.memory_enabled:
         with console.status("loading the agents' memory (embedding model) ..."):
-            from memory.vectors import embedding_function
+            from services.episodes.service import agent_memory
 
-            embedding_function()(["warm up"])  # loads the model once, before the first incident needs it
+            agent_memory(settings).embedding(["warm up"])  # loads the model once, before the first incident
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="aiops-api", daemon=True)
     thread.start()

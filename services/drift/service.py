@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_, select, update
 
+from iac.kb import KnowledgeBase
 from iac.models import Change, Intent, Proposal, TraceRecord, Workspace
 from services.config import Settings
 from services.drift.models import DriftProposal, IacWorkspaceState
+from services.episodes.service import agent_memory
 from services.errors import Conflict, DomainError, Invalid, NotFound, OperationFailed
 from services.llm import llm_from_settings
 from services.notify.service import notify_event
@@ -80,19 +81,13 @@ def is_simulator(settings: Settings, name: str) -> bool:
     return bool(settings.cloud_is_simulator or spec.get("simulator", False))
 
 
-def knowledge_base(settings: Settings):
-    """The reconciliation knowledge base in the platform's Chroma, with the memory's embeddings."""
-    from services.episodes.service import agent_memory
+def knowledge_base(settings: Settings) -> KnowledgeBase:
+    """The reconciliation knowledge base in the platform's Chroma, with the memory's embeddings.
 
-    return _kb(agent_memory(settings).chroma)
-
-
-@lru_cache(maxsize=4)
-def _kb(client):
-    from iac.kb import KnowledgeBase
-    from memory.vectors import embedding_function
-
-    return KnowledgeBase(client, embedding_function=embedding_function())
+    Opening it is cheap (the collection handle); the Chroma client and the model are shared.
+    """
+    memory = agent_memory(settings)
+    return KnowledgeBase(memory.chroma, embedding_function=memory.embedding)
 
 
 def _jsonable(value: Any) -> Any:

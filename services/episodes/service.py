@@ -12,9 +12,11 @@ import threading
 from functools import cached_property
 from typing import Any
 
+from chromadb.api.types import Documents, EmbeddingFunction
+
 from memory.episodic import Episode, EpisodicMemory
 from memory.semantic import SemanticMemory
-from memory.vectors import chroma_client
+from memory.vectors import chroma_client, embedding_function
 from memory.working import InProcessStore, RedisStore, Role, WorkingMemory
 from services.config import Settings
 from services.llm import llm_from_settings
@@ -35,6 +37,11 @@ class AgentMemory:
         self._lock = threading.Lock()
 
     @cached_property
+    def embedding(self) -> EmbeddingFunction[Documents]:
+        """One embedding model per configuration, shared by episodes, knowledge and the drift KB."""
+        return embedding_function(self.settings.embedding)
+
+    @cached_property
     def chroma(self):
         if self.settings.chroma_host:
             return chroma_client(host=self.settings.chroma_host, port=self.settings.chroma_port)
@@ -42,11 +49,13 @@ class AgentMemory:
 
     @cached_property
     def episodic(self) -> EpisodicMemory:
-        return EpisodicMemory(engine_for(self.settings.database_url), chroma_client=self.chroma)
+        return EpisodicMemory(engine_for(self.settings.database_url), chroma_client=self.chroma,
+                              embedding=self.embedding)
 
     @cached_property
     def semantic(self) -> SemanticMemory:
-        return SemanticMemory(engine_for(self.settings.database_url), chroma_client=self.chroma)
+        return SemanticMemory(engine_for(self.settings.database_url), chroma_client=self.chroma,
+                              embedding=self.embedding)
 
     # --- hooks handed to the agents -------------------------------------------------------------
     def compress(self, incident_id: int, lines: list[str]) -> str:
