@@ -112,7 +112,7 @@ def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | 
         from sim.drift import DriftSimulator
 
         with console.status("provisioning a Terraform project beside the fleet (drift demo) ..."):
-            workdir = Path(settings.database_url.removeprefix("sqlite:///")).parent / "demo-iac"
+            workdir = Path(settings.state_dir) / "demo-iac"
             drift = DriftSimulator(endpoint=stack.moto_endpoint, workdir=workdir, seed=seed)
             settings = settings.model_copy(update={"iac_workspaces": [drift.setup()]})
     runtime.install(settings, cloud=HttpActions(stack.api_url), telemetry=HttpTelemetry(stack.api_url))

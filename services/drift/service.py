@@ -17,7 +17,9 @@ from sqlalchemy import or_, select, update
 from iac.kb import KnowledgeBase
 from iac.models import Change, Intent, Proposal, TraceRecord, Workspace
 from services.config import Settings
+from services.connectors.cloud import boto3_session
 from services.drift.models import DriftProposal, IacWorkspaceState
+from services.drift.workspace import push_branch, sync, workspace_from_spec
 from services.episodes.service import agent_memory
 from services.errors import Conflict, DomainError, Invalid, NotFound, OperationFailed
 from services.llm import llm_from_settings
@@ -58,20 +60,14 @@ class ApplyFailed(DriftError, OperationFailed):
 CLAIM_STALE_AFTER = timedelta(minutes=15)
 
 
+def workspace_specs(settings: Settings) -> dict[str, dict[str, Any]]:
+    """``AIOPS_IAC_WORKSPACES`` by name: {name, trace_source, repo_url + state_url | terraform_dir + state_file, ...}."""
+    return {spec["name"]: dict(spec) for spec in settings.iac_workspaces}
+
+
 def workspaces(settings: Settings) -> dict[str, Workspace]:
-    """``AIOPS_IAC_WORKSPACES``: a JSON list of {name, terraform_dir, state_file, trace_source, ...}."""
-    out = {}
-    for spec in settings.iac_workspaces:
-        spec = dict(spec)
-        name = spec.pop("name")
-        out[name] = Workspace(
-            terraform_dir=Path(spec["terraform_dir"]), state_file=Path(spec["state_file"]),
-            trace_source=spec["trace_source"], iac_principals=tuple(spec.get("iac_principals", ())),
-            region=spec.get("region", settings.cloud_region),
-            endpoint_url=spec.get("endpoint_url", settings.cloud_endpoint),
-            repo_dir=Path(spec["repo_dir"]) if spec.get("repo_dir") else None,
-        )
-    return out
+    """The configured workspaces (remote ones at this process's checkout path, not yet fetched)."""
+    return {name: workspace_from_spec(settings, spec) for name, spec in workspace_specs(settings).items()}
 
 
 def is_simulator(settings: Settings, name: str) -> bool:
@@ -100,18 +96,32 @@ def _jsonable(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool) or value is None else str(value)
 
 
-def proposal_payload(proposal: Proposal) -> dict[str, Any]:
-    """Everything approval needs later, as JSON: files to write, intents and records for the KB."""
+def _relative(path: Any, root: Path | None) -> str:
+    if root is not None:
+        try:
+            return str(Path(path).resolve().relative_to(root.resolve()))
+        except ValueError:
+            pass
+    return str(path)
+
+
+def proposal_payload(proposal: Proposal, *, root: Path | None = None) -> dict[str, Any]:
+    """Everything approval needs later, as JSON: files to write, intents and records for the KB.
+
+    File paths are stored relative to the repository ``root``, because the process that approves
+    has its own checkout somewhere else.
+    """
     return {
         "proposal": _jsonable(proposal.to_dict()),
-        "files": {str(path): text for path, text in proposal.files.items()},
+        "files": {_relative(path, root): text for path, text in proposal.files.items()},
         "intents": [{"kind": i.kind, "address": i.address, "resource_type": i.resource_type, "attribute": i.attribute,
                      "value": _jsonable(i.value), "resource_id": i.resource_id, "source": i.source}
                     for i in proposal.intents],
     }
 
 
-def proposal_from_payload(payload: dict[str, Any]) -> Proposal:
+def proposal_from_payload(payload: dict[str, Any], *, root: Path | None = None) -> Proposal:
+    """The stored proposal with its files anchored in ``root`` (absolute stored paths stay as they are)."""
     data = payload["proposal"]
     records = [TraceRecord(event_id=r["eventID"], event_time=datetime.fromisoformat(r["eventTime"]),
                            event_source=r["eventSource"], event_name=r["eventName"], region=r.get("awsRegion", ""),
@@ -121,7 +131,8 @@ def proposal_from_payload(payload: dict[str, Any]) -> Proposal:
                for r in data.get("records", [])]
     return Proposal(
         id=data["id"], addresses=list(data["addresses"]), diff=data["diff"],
-        changes=[Change(**c) for c in data.get("changes", [])], records=records, files=dict(payload["files"]),
+        changes=[Change(**c) for c in data.get("changes", [])], records=records,
+        files={str(root / path) if root is not None else path: text for path, text in payload["files"].items()},
         instructions=list(data.get("instructions", [])), needs_person=list(data.get("needs_person", [])),
         intents=[Intent(**i) for i in payload.get("intents", [])], verification=dict(data.get("verification", {})),
         llm_tokens=int(data.get("llm_tokens", 0)),
@@ -132,18 +143,17 @@ def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[
     """Reconcile one workspace from its watermark; store new proposals; advance the watermark."""
     from iac.reconcile import reconcile
 
-    spaces = workspaces(settings)
-    if name not in spaces:
-        raise WorkspaceNotFound(f"no workspace named {name!r}; configured: {', '.join(spaces) or 'none'}")
-    workspace = spaces[name]
+    specs = workspace_specs(settings)
+    if name not in specs:
+        raise WorkspaceNotFound(f"no workspace named {name!r}; configured: {', '.join(specs) or 'none'}")
+    workspace = workspace_from_spec(settings, specs[name])
     with session_scope(settings.database_url) as db:
         state = db.get(IacWorkspaceState, name)
         watermark = state.watermark if state else None
         state_result = dict(state.last_result) if state else {}
     if session is None:  # live verification compares the patched config with the cloud
-        from services.connectors.cloud import boto3_session
-
         session = boto3_session(region=workspace.region, simulator=is_simulator(settings, name))
+    workspace = sync(settings, specs[name], session=session)
     llm = None
     client = llm_from_settings(settings)
     if client is not None:  # intent inference for calls no rule and no past reconciliation explains
@@ -175,7 +185,7 @@ def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[
                 diff=proposal.diff, explanation=[c.explanation for c in proposal.changes],
                 records=[_jsonable(r.to_dict()) for r in proposal.records],
                 verification=_jsonable(proposal.verification), instructions=list(proposal.instructions),
-                needs_person=list(proposal.needs_person), payload=proposal_payload(proposal),
+                needs_person=list(proposal.needs_person), payload=proposal_payload(proposal, root=workspace.repo_dir or workspace.terraform_dir),
             )
             db.add(row)
             db.flush()
@@ -213,16 +223,24 @@ def review(settings: Settings, proposal_id: int, *, approved: bool, reviewer: st
         if row is None:
             raise ProposalNotFound(f"drift proposal {proposal_id} does not exist")
         workspace_name = row.workspace
-    spaces = workspaces(settings)
-    if approved and workspace_name not in spaces:
+    specs = workspace_specs(settings)
+    if approved and workspace_name not in specs:
         raise ReviewError(f"workspace {workspace_name!r} is no longer configured")
     payload = _claim(settings, proposal_id, reviewer=reviewer)
     try:
-        proposal = proposal_from_payload(payload)
+        workspace = None
+        if approved:
+            spec = specs[workspace_name]
+            session = boto3_session(region=spec.get("region", settings.cloud_region),
+                                    simulator=is_simulator(settings, workspace_name))
+            workspace = sync(settings, spec, session=session)
+        root = (workspace.repo_dir or workspace.terraform_dir) if workspace is not None else None
+        proposal = proposal_from_payload(payload, root=root)
         kb = knowledge_base(settings)
         branch = None
         if approved:
-            branch = approve(proposal, spaces[workspace_name], kb=kb, reviewer=reviewer)
+            branch = approve(proposal, workspace, kb=kb, reviewer=reviewer)
+            push_branch(settings, specs[workspace_name], branch)
         else:
             reject(proposal, reason=comment, kb=kb, reviewer=reviewer)
     except Exception as exc:
