@@ -70,3 +70,19 @@ def test_compose_file_is_valid_and_matches_the_code():
         if "healthcheck" not in service and name not in {"migrate", "beat", "flower"} and not name.startswith("worker"):
             raise AssertionError(f"{name} has no health check")
     assert served == set(QUEUES)
+
+
+def test_compose_app_services_share_no_local_disk():
+    """Each app container may run on its own machine: no volume or bind mount, no shared path setting."""
+    check = subprocess.run([shutil.which("docker-compose") or "docker-compose", "config"], cwd=ROOT,
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    services = yaml.safe_load(check.stdout)["services"]
+    app = {name: s for name, s in services.items() if s.get("image", "").startswith("aiops-platform")}
+    assert {"api", "beat", "worker-agents", "worker-jobs", "migrate"} <= set(app)
+    for name, service in app.items():
+        assert not service.get("volumes"), f"{name} mounts {service['volumes']}: shared state belongs in the database"
+        env = service.get("environment", {})
+        assert env["AIOPS_DATABASE_URL"].startswith("postgresql"), name
+        assert env.get("AIOPS_CHROMA_HOST"), f"{name}: memory must use the Chroma server, not a local directory"
+        assert env["AIOPS_BROKER_URL"].startswith("redis://"), name
