@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import lru_cache
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -63,20 +63,35 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
-@lru_cache(maxsize=8)
+_engines: dict[str, tuple[Engine, sessionmaker[Session]]] = {}
+_engines_lock = threading.Lock()
+
+
+def _pooled(url: str) -> tuple[Engine, sessionmaker[Session]]:
+    """One connection pool per database URL and process (a pool is what a process should share)."""
+    with _engines_lock:
+        if url not in _engines:
+            engine = make_engine(url)
+            _engines[url] = (engine, sessionmaker(engine, expire_on_commit=False))
+        return _engines[url]
+
+
 def engine_for(url: str) -> Engine:
-    return make_engine(url)
+    return _pooled(url)[0]
 
 
-@lru_cache(maxsize=8)
-def _factory(url: str) -> sessionmaker[Session]:
-    return sessionmaker(engine_for(url), expire_on_commit=False)
+def dispose(url: str) -> None:
+    """Close this process's pool for ``url`` (before the database is dropped or moved)."""
+    with _engines_lock:
+        entry = _engines.pop(url, None)
+    if entry is not None:
+        entry[0].dispose()
 
 
 @contextmanager
 def session_scope(url: str) -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error."""
-    session = _factory(url)()
+    session = _pooled(url)[1]()
     try:
         yield session
         session.commit()

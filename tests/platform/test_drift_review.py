@@ -19,7 +19,7 @@ _ORIGINAL_APPROVE = __import__("iac.review", fromlist=["approve"]).approve
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request, tmp_path):
-    from services.storage.base import engine_for
+    from services.storage.base import dispose
     from services.storage.migrate import upgrade
 
     if request.param == "sqlite":
@@ -34,7 +34,7 @@ def database_url(request, tmp_path):
     url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
     upgrade(url)
     yield url
-    engine_for.cache_clear()
+    dispose(url)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
