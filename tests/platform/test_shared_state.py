@@ -101,7 +101,9 @@ def _ready(base: str) -> bool:
 
 def _train(celery, *, timeout: float = 240) -> dict:
     """Enqueue the retrain exactly as beat does (by name, no arguments) and wait for its result."""
-    return celery.send_task("aiops.causal.train", kwargs={"quick": True}).get(timeout=timeout)
+    # an embedded worker started by an earlier test marks this process as a worker: allow the wait
+    task = celery.send_task("aiops.causal.train", kwargs={"quick": True})
+    return task.get(timeout=timeout, disable_sync_subtasks=False)
 
 
 def _plan(base: str, node: str) -> dict | None:
