@@ -35,7 +35,8 @@ from drain3.drain import Drain, LogCluster
 from memory.entities import ENTITY_RE
 from memory.llm import Complete, refine_with_llm
 from memory.metrics import SeriesAnalysis, analyse, normalise_series
-from memory.notation import NOTATION_HELP, expand_text, pack_ids
+from memory.notation import NOTATION_HELP, expand_text, pack_ids, pack_runs
+from memory.severity import NAMED_RE, NAMES, RULE_FAMILIES, classify, numeric_severity
 from memory.tokens import count_tokens, count_tokens_batch
 
 STATE_VERSION = 1
@@ -45,25 +46,9 @@ MASK = "<#>"
 # Masked lines become the cache key and the Drain input. Explicit ASCII classes (not \\w, \\d) let
 # the regex engine scan with a charset prefix, about 3x faster on long lines.
 MASK_RE = re.compile(r"[0-9a-f]*[0-9][0-9A-Za-z_.:-]*")
-LEVEL_RE = re.compile(
-    r"(?:^|(?<=[\s\[<\"(|]))(?P<level>TRACE|DEBUG|INFO|NOTICE|WARN(?:ING)?|ERROR|ERR|SEVERE|FATAL|"
-    r"CRIT(?:ICAL)?|ALERT|EMERG(?:ENCY)?|PANIC)(?=$|[\s\]>\":)|,])"
-    r"|\[(?P<blevel>(?i:trace|debug|info|notice|warn(?:ing)?|error|err|crit(?:ical)?|alert|emerg|fatal))\]"
-)
-KEYWORD_RE = re.compile(
-    r"(?i)(?P<k3>exception|traceback|fatal|panic|segfault|out of memory|oom"
-    # kernel messages that mean a wedged machine whatever level they were logged at
-    r"|soft lockup|hard lockup|blocked for more than|call trace|self-detected stall|bug:)"
-    r"|(?P<k2>error|errno|warn|fail|failed|failure|refused|denied|timed? ?out|unreachable|critical|severe"
-    r"|lost carrier|link is down|tx hang)"
-)
-LEVEL_SEVERITY = {
-    "TRACE": 0, "DEBUG": 0, "INFO": 1, "NOTICE": 1,
-    "WARN": 2, "WARNING": 2,
-    "ERROR": 3, "ERR": 3, "SEVERE": 3,
-    "FATAL": 4, "CRIT": 4, "CRITICAL": 4, "ALERT": 4, "EMERG": 4, "EMERGENCY": 4, "PANIC": 4,
-}  # fmt: skip
-SEVERITY_NAME = {0: "DEBUG", 1: "INFO", 2: "WARN", 3: "ERROR", 4: "FATAL"}
+# The level regex of ``memory.severity`` (named levels: syslog, log4j, Python, Go, Rust, Windows).
+LEVEL_RE = NAMED_RE
+SEVERITY_NAME = NAMES
 CRITICAL = 2
 HEADERISH_RE = re.compile(
     r"[\[(]?(?:<#>|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun|[-:/.,T+Z])+[\])},:]*",
@@ -95,12 +80,20 @@ class _Template:
 class _Key:
     """Cache entry for one masked line shape: its template, severity and variant slot."""
 
-    __slots__ = ("template", "severity", "variant", "slots")
+    __slots__ = ("template", "severity", "variant", "slots", "digits")
 
     def __init__(
-        self, template: _Template, severity: int, variant: list[Any] | None, slots: tuple[int, ...] | None
+        self,
+        template: _Template | None,
+        severity: int,
+        variant: list[Any] | None,
+        slots: tuple[int, ...] | None,
+        digits: bool = False,
     ) -> None:
-        self.template = template
+        # ``digits``: the shape's severity depends on its digits (HTTP status, exit code, syslog
+        # PRI); such an entry only dispatches to per-severity entries (``template`` is None).
+        self.digits = digits
+        self.template: _Template = template  # type: ignore[assignment]
         self.severity = severity
         self.variant = variant
         # Whitespace-token positions that held an entity in the first line of this shape. Masking
@@ -127,6 +120,7 @@ class ContextCompressor:
         max_entities_per_template: int = 2000,
         max_metric_points: int = 5000,
         key_cache_size: int = 200_000,
+        severity_rules: frozenset[str] = RULE_FAMILIES,
     ) -> None:
         self.budget_tokens = budget_tokens
         self.state_path = Path(state_path) if state_path else None
@@ -135,6 +129,8 @@ class ContextCompressor:
         self.max_entities_per_template = max_entities_per_template
         self.max_metric_points = max_metric_points
         self.key_cache_size = key_cache_size
+        # Rule families of ``memory.severity`` in use (the benchmark switches them off one by one).
+        self.severity_rules = severity_rules
         self._drain = Drain(depth=4, sim_th=sim_th, max_children=100)
         self._templates: dict[int, _Template] = {}
         self._keys: dict[str, _Key] = {}
@@ -168,6 +164,8 @@ class ContextCompressor:
             info = keys.get(key)
             if info is None:
                 info = self._new_key(key, line, seq)
+            if info.digits:
+                info = self._digit_key(key, line, seq)
             t = info.template
             t.count += 1
             t.last_line = line
@@ -195,26 +193,41 @@ class ContextCompressor:
         self._autosave()
         return taken
 
-    def _new_key(self, key: str, line: str, seq: int) -> _Key:
-        """First sight of a line shape: classify it, mine its template, cache the result."""
-        level_match = LEVEL_RE.search(key, 0, 300)
-        severity = 0
-        if level_match:
-            level = (level_match.group("level") or level_match.group("blevel")).upper()
-            severity = LEVEL_SEVERITY.get(level, 1)
-            message = key[level_match.end() :].lstrip(" ]:-|\"',")
-            prefix = SEVERITY_NAME[max(severity, 1)]
+    def _digit_key(self, key: str, line: str, seq: int) -> _Key:
+        """A shape whose digits carry severity: one cache entry per (shape, digit-borne severity)."""
+        floor = numeric_severity(line)
+        sub = f"{key}\x00{floor}"
+        info = self._keys.get(sub)
+        if info is None:
+            info = self._new_key(key, line, seq, floor=floor, cache_key=sub)
+        return info
+
+    def _new_key(self, key: str, line: str, seq: int, *, floor: int = -2, cache_key: str | None = None) -> _Key:
+        """First sight of a line shape: classify it, mine its template, cache the result.
+
+        WHY the severity and failure words lead the Drain input: Drain's prefix tree keys on the
+        first tokens, so lines that differ in severity or in failure words (``Command has
+        aborted`` vs ``Command has completed``) can never share a template: a failure never
+        hides as a variant of a routine template, and each failing variant gets its own headline.
+        """
+        verdict = classify(key, rules=self.severity_rules)
+        if verdict.needs_digits and floor == -2:
+            info = _Key(None, 0, None, None, digits=True)
+            self._keys[key] = info
+            return info
+        severity = max(verdict.severity, floor)
+        if verdict.level_end >= 0:
+            message = key[verdict.level_end :].lstrip(" ]:-|\"',")
         else:
             tokens = key.split()
             i = 0
             while i < len(tokens) - 1 and i < 8 and HEADERISH_RE.fullmatch(tokens[i]):
                 i += 1
             message = " ".join(tokens[i:])
-            prefix = "-"
-        for m in KEYWORD_RE.finditer(message):
-            severity = max(severity, 3 if m.group("k3") else 2)
+        prefix = " ".join([SEVERITY_NAME[max(severity, 1)], *("~" + f for f in verdict.failures)])
         # The level leads the Drain input so warn and info lines of one shape never merge.
         cluster, _ = self._drain.add_log_message(f"{prefix} {message}")
+        key, line_key = (cache_key or key), key
         t = self._templates.get(cluster.cluster_id)
         if t is None:
             t = _Template(cluster.cluster_id, seq, line)
@@ -229,7 +242,7 @@ class ContextCompressor:
                 t.variants[key] = variant
             line_tokens = line.split()
             slots = tuple(
-                i for i, tok in enumerate(key.split()) if MASK in tok and ENTITY_RE.search(line_tokens[i])
+                i for i, tok in enumerate(line_key.split()) if MASK in tok and ENTITY_RE.search(line_tokens[i])
             )
         if len(self._keys) >= self.key_cache_size:
             self._keys.clear()
@@ -567,9 +580,13 @@ def _timestamp(line: str) -> str:
 
 
 def _message(line: str) -> str:
-    """The part of a raw line after its level token (the header is already shown once)."""
-    m = LEVEL_RE.search(line, 0, 300)
-    return line[m.end() :].lstrip(" ]:-|\"',") if m else line
+    """The part of a raw line after its level token (the header is already shown once), with
+    long runs of ids (node lists) packed in the documented notation."""
+    end = classify(line, rules=_LEVEL_RULES).level_end
+    return pack_runs(line[end:].lstrip(" ]:-|\"',") if end >= 0 else line)
+
+
+_LEVEL_RULES = frozenset({"named", "single"})
 
 
 def _span(t: _Template) -> str:
