@@ -36,7 +36,7 @@ from memory.entities import ENTITY_RE
 from memory.llm import Complete, refine_with_llm
 from memory.metrics import SeriesAnalysis, analyse, normalise_series
 from memory.notation import NOTATION_HELP, expand_text, pack_ids, pack_runs
-from memory.severity import NAMED_RE, NAMES, RULE_FAMILIES, classify, numeric_severity
+from memory.severity import NAMED_RE, NAMES, RULE_FAMILIES, classify, digit_severity, digit_slot
 from memory.tokens import count_tokens, count_tokens_batch
 
 STATE_VERSION = 1
@@ -45,7 +45,9 @@ MASK = "<#>"
 # the next separator: numbers, ids, IPs, timestamps.
 # Masked lines become the cache key and the Drain input. Explicit ASCII classes (not \\w, \\d) let
 # the regex engine scan with a charset prefix, about 3x faster on long lines.
-MASK_RE = re.compile(r"[0-9a-f]*[0-9][0-9A-Za-z_.:-]*")
+# Written as two alternatives that each start with a mandatory class (same matches as
+# ``[0-9a-f]*[0-9][0-9A-Za-z_.:-]*``): the engine then skips non-candidate positions, ~40% faster.
+MASK_RE = re.compile(r"[0-9][0-9A-Za-z_.:-]*|[a-f]+[0-9][0-9A-Za-z_.:-]*")
 # The level regex of ``memory.severity`` (named levels: syslog, log4j, Python, Go, Rust, Windows).
 LEVEL_RE = NAMED_RE
 SEVERITY_NAME = NAMES
@@ -135,6 +137,7 @@ class ContextCompressor:
         self._templates: dict[int, _Template] = {}
         self._keys: dict[str, _Key] = {}
         self._entity_kinds: dict[str, str] = {}
+        self._token_entities: dict[str, tuple[tuple[str, str], ...]] = {}
         self._metrics: dict[str, list[tuple[float, float]]] = {}
         self._lines = 0
         self._fold_seconds = 0.0
@@ -151,6 +154,9 @@ class ContextCompressor:
         mask = MASK_RE.sub
         finditer = ENTITY_RE.finditer
         kinds = self._entity_kinds
+        # Ids repeat (the same node, block or address on many lines): the scan of a token is cached.
+        tok_cache = self._token_entities
+        cache_size = self.key_cache_size
         cap = self.max_entities_per_template
         seq = self._lines
         taken = 0
@@ -165,7 +171,7 @@ class ContextCompressor:
             if info is None:
                 info = self._new_key(key, line, seq)
             if info.digits:
-                info = self._digit_key(key, line, seq)
+                info = self._digit_key(key, line, seq, info.slots)
             t = info.template
             t.count += 1
             t.last_line = line
@@ -179,23 +185,38 @@ class ContextCompressor:
                     continue
                 toks = line.split()
                 for i in slots:
-                    for m in finditer(toks[i]):
-                        value = m.group(0)
+                    tok = toks[i]
+                    found = tok_cache.get(tok)
+                    if found is None:
+                        found = tuple((m.group(0), m.lastgroup or "id") for m in finditer(tok))
+                        if len(tok_cache) < cache_size:
+                            tok_cache[tok] = found
+                    for value, kind in found:
                         n = ents.get(value)
                         if n is not None:
                             ents[value] = n + 1
                         elif len(ents) < cap:
                             ents[value] = 1
                             if value not in kinds:
-                                kinds[value] = m.lastgroup or "id"
+                                kinds[value] = kind
         self._lines = seq
         self._fold_seconds += time.perf_counter() - started
         self._autosave()
         return taken
 
-    def _digit_key(self, key: str, line: str, seq: int) -> _Key:
+    def _token_ids(self, token: str) -> tuple[tuple[str, str], ...]:
+        """(id, kind) pairs in one whitespace token, cached (ids repeat across lines)."""
+        found = self._token_entities.get(token)
+        if found is None:
+            found = tuple((m.group(0), m.lastgroup or "id") for m in ENTITY_RE.finditer(token))
+            if len(self._token_entities) < self.key_cache_size:
+                self._token_entities[token] = found
+        return found
+
+    def _digit_key(self, key: str, line: str, seq: int, slot: Any) -> _Key:
         """A shape whose digits carry severity: one cache entry per (shape, digit-borne severity)."""
-        floor = numeric_severity(line)
+        token, offset, kind = slot
+        floor = digit_severity(kind, line.split(None, token + 1)[token][offset:])
         sub = f"{key}\x00{floor}"
         info = self._keys.get(sub)
         if info is None:
@@ -212,7 +233,7 @@ class ContextCompressor:
         """
         verdict = classify(key, rules=self.severity_rules)
         if verdict.needs_digits and floor == -2:
-            info = _Key(None, 0, None, None, digits=True)
+            info = _Key(None, 0, None, digit_slot(key), digits=True)  # type: ignore[arg-type]
             self._keys[key] = info
             return info
         severity = max(verdict.severity, floor)
@@ -242,7 +263,7 @@ class ContextCompressor:
                 t.variants[key] = variant
             line_tokens = line.split()
             slots = tuple(
-                i for i, tok in enumerate(line_key.split()) if MASK in tok and ENTITY_RE.search(line_tokens[i])
+                i for i, tok in enumerate(line_key.split()) if MASK in tok and self._token_ids(line_tokens[i])
             )
         if len(self._keys) >= self.key_cache_size:
             self._keys.clear()
@@ -355,7 +376,8 @@ class ContextCompressor:
         }
         routine_lines = [
             f"x{t.count}{_span(t)} "
-            + self._drain.id_to_cluster[t.cid].get_template().replace(MASK, "<*>")
+            # the first token is the severity the Drain input was prefixed with (see _new_key)
+            + self._drain.id_to_cluster[t.cid].get_template().replace(MASK, "<*>").partition(" ")[2]
             for t in routine
         ]
         batch = [*section_titles.values(), NOTATION_HELP, *heads.values(), *(v for v in spans.values() if v)]

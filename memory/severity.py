@@ -5,7 +5,8 @@ the rules must hold on logs the project has never seen. Each rule below comes fr
 convention (cited next to it), not from the files the benchmark happens to hold. The rules run
 on a *masked* line (digits replaced by ``<#>``, see ``memory.compressor.MASK``) once per line
 shape; the few rules that need the digits themselves (syslog ``<PRI>``, HTTP status, exit codes)
-say so through ``needs_digits`` and ``numeric_severity`` reads them from the raw line.
+say so through ``needs_digits``; ``digit_slot`` finds where the number sits in the shape and
+``digit_severity`` reads it from each raw line.
 
 Severity scale: 0 debug/trace, 1 info/notice, 2 warning, 3 error, 4 fatal/critical/emergency.
 
@@ -59,35 +60,57 @@ SINGLE_RE = re.compile(
     r"|(?:^|\s)(?P<brief>[VDIWEFA])/[A-Za-z][\w.$-]*\s*[(:]"
     rf"|^(?:\S*(?:<#>|\d)\S*\s+){{2,6}}(?P<thread>[VDIWEFA])\s+(?=\S)"
 )
-# Failure vocabulary, case-insensitive at a word start. Error-grade words: what POSIX/Linux and
-# runtimes print when something broke (strerror texts, kernel oops/OOM killer, language runtime
-# crashes). Warning-grade words: refusals and degradations that often precede a failure.
-_ERROR_WORDS = (
-    r"fail(?:s|ed|ing|ure|ures)?|abort(?:s|ed|ing)?|panic(?:ked|s)?|crash(?:ed|es|ing)?|segfault"
-    r"|segmentation fault|core dumped|corrupt(?:ed|ion)?|killed|kill process|oom|out of memory"
-    r"|exception|traceback|fatal|errors?|errno|critical|severe|call trace|soft lockup|hard lockup"
-    r"|blocked for more than|bug:|stack trace"
-)
-_WARN_WORDS = (
-    r"warn(?:s|ing|ings)?|denied|refused|reject(?:s|ed)?|timed? ?out|timeouts?|unreachable|unavailable"
-    r"|invalid|unable to|cannot|can't|could not|couldn't|not responding|no route to host|broken pipe"
-    r"|reset by peer|illegal|violation|overflow|degraded|lost|(?:is|are|was|went|link|interface) down"
-)
-VOCAB_RE = re.compile(rf"(?i)(?<![\w-])(?:(?P<e>{_ERROR_WORDS})|(?P<w>{_WARN_WORDS}))(?![\w-])")
+# Failure vocabulary, matched per word (lower-cased; a word is a run of letters, digits, ``_``,
+# ``'`` and ``-``, so ``error_code`` and ``non-fatal`` are not failure words). Word lookups in a
+# set instead of one big case-insensitive alternation: about 10x cheaper per line shape.
+# Error grade: what POSIX/Linux and runtimes print when something broke (strerror texts, kernel
+# oops and OOM killer, language runtime crashes and exception class names).
+ERROR_WORDS = {
+    "fail": "fail", "fails": "fail", "failed": "fail", "failing": "fail", "failure": "fail", "failures": "fail",
+    "abort": "abort", "aborts": "abort", "aborted": "abort", "aborting": "abort",
+    "panic": "panic", "panics": "panic", "panicked": "panic", "crash": "crash", "crashed": "crash",
+    "crashes": "crash", "crashing": "crash", "segfault": "segfault", "corrupt": "corrupt",
+    "corrupted": "corrupt", "corruption": "corrupt", "killed": "killed", "oom": "oom", "exception": "exception",
+    "exceptions": "exception", "traceback": "traceback", "fatal": "fatal", "error": "error", "errors": "error",
+    "errno": "error", "critical": "critical", "severe": "severe",
+}  # fmt: skip
+ERROR_PHRASES = {
+    ("segmentation", "fault"): "segfault", ("core", "dumped"): "crash", ("kill", "process"): "killed",
+    ("out", "of", "memory"): "oom", ("call", "trace"): "traceback", ("stack", "trace"): "traceback",
+    ("soft", "lockup"): "lockup", ("hard", "lockup"): "lockup", ("blocked", "for", "more"): "hung",
+}  # fmt: skip
+# Warning grade: refusals, timeouts and degradations that often precede a failure.
+WARN_WORDS = {
+    "warn": "warn", "warns": "warn", "warning": "warn", "warnings": "warn", "denied": "denied",
+    "refused": "refused", "reject": "rejected", "rejects": "rejected", "rejected": "rejected",
+    "timeout": "timeout", "timeouts": "timeout", "timedout": "timeout", "unreachable": "unreachable",
+    "unavailable": "unavailable", "invalid": "invalid", "cannot": "cannot", "can't": "cannot",
+    "couldn't": "cannot", "illegal": "illegal", "violation": "violation", "overflow": "overflow",
+    "degraded": "degraded", "lost": "lost",
+}  # fmt: skip
+WARN_PHRASES = {
+    ("timed", "out"): "timeout", ("time", "out"): "timeout", ("unable", "to"): "cannot",
+    ("could", "not"): "cannot", ("not", "responding"): "unreachable", ("no", "route"): "unreachable",
+    ("broken", "pipe"): "broken_pipe", ("reset", "by"): "reset", ("is", "down"): "down",
+    ("are", "down"): "down", ("was", "down"): "down", ("went", "down"): "down", ("link", "down"): "down",
+    ("interface", "down"): "down",
+}  # fmt: skip
+PHRASE_HEADS = {p[0] for p in (*ERROR_PHRASES, *WARN_PHRASES)}
+# Exception and error class names (Java, Python, .NET, Go): ConnectException, OutOfMemoryError.
+CLASS_SUFFIXES = ("Exception", "Error")
+WORD_RE = re.compile(r"[A-Za-z][\w'-]*")
 # Negated mentions ("no errors", "without failure") are not failures. (Counts such as "0 errors"
 # cannot be told from "3 errors" once digits are masked; they stay failures.)
-NEGATED_RE = re.compile(r"(?i)\b(?:no|without|zero)\s+$")
+NEGATIONS = {"no", "without", "zero"}
 # Where digits carry severity. Syslog <PRI> (RFC 5424 section 6.2.1 / RFC 3164 section 4.1.1):
 # severity = PRI mod 8. HTTP status 5xx (RFC 9110 section 15.6) in access-log position or as
 # status=. Non-zero exit codes (POSIX wait status; systemd "status=N/NAME").
 NUMERIC_SHAPE_RE = re.compile(
-    r"^<<#>>|\" <#> |HTTP/<#>\"? <#>\b|(?i:\bstatus(?: code)?[=: ]\s?<#>|exit(?:ed)?(?: with)?[ _]?(?:code|status)[=: ]\s?<#>)"
+    r"^<(?P<pri><#>)>"
+    r"|(?:\" |HTTP/<#>\"? |(?i:\bstatus(?: code)?[=: ]\s?))(?P<http><#>)"
+    r"|(?i:exit(?:ed)?(?: with)?[ _]?(?:code|status)[=: ]\s?)(?P<exit><#>)"
 )
-NUMERIC_RE = re.compile(
-    r"^<(?P<pri>\d{1,3})>"
-    r"|(?:\" |HTTP/\d(?:\.\d)?\"? |(?i:\bstatus(?: code)?[=: ]\s?))(?P<http>[1-5]\d\d)\b"
-    r"|(?i:exit(?:ed)?(?: with)?[ _]?(?:code|status)[=: ]\s?)(?P<exit>-?\d+)"
-)
+_LEADING_INT = re.compile(r"-?\d+")
 SYSLOG_SEVERITY = {0: FATAL, 1: FATAL, 2: FATAL, 3: ERROR, 4: WARN, 5: INFO, 6: INFO, 7: DEBUG}
 
 
@@ -107,18 +130,6 @@ class Verdict:
     needs_digits: bool = False
 
 
-def _stem(word: str) -> str:
-    w = word.lower()
-    for stem in ("fail", "abort", "panic", "crash", "corrupt", "warn", "reject", "error", "timeout"):
-        if w.startswith(stem):
-            return stem
-    if w.startswith("time"):
-        return "timeout"
-    if w.endswith(" down"):
-        return "down"
-    return w.replace(" ", "_").replace("'", "").rstrip(":")
-
-
 def classify(masked: str, *, rules: frozenset[str] = RULE_FAMILIES, scan: int = 300) -> Verdict:
     """Severity, level position and failure words of a masked line (see the module docstring)."""
     severity, level_end = -1, -1
@@ -134,28 +145,59 @@ def classify(masked: str, *, rules: frozenset[str] = RULE_FAMILIES, scan: int = 
             severity, level_end = SINGLE_LETTER[letter], m.end()
     failures: list[str] = []
     if "vocabulary" in rules:
-        for m in VOCAB_RE.finditer(masked, max(level_end, 0)):
-            if NEGATED_RE.search(masked, max(0, m.start() - 9), m.start()):
+        words = WORD_RE.findall(masked, max(level_end, 0))
+        lowered = " ".join(words).lower().split(" ")  # one lower() call, not one per word
+        for i, w in enumerate(lowered):
+            grade, stem = 0, None
+            if w in ERROR_WORDS:
+                grade, stem = ERROR, ERROR_WORDS[w]
+            elif w in WARN_WORDS:
+                grade, stem = WARN, WARN_WORDS[w]
+            elif words[i].endswith(CLASS_SUFFIXES) and len(w) > 6:
+                grade, stem = ERROR, "exception" if w.endswith("exception") else "error"
+            if w in PHRASE_HEADS:
+                for phrase, table, g in ((tuple(lowered[i : i + 2]), ERROR_PHRASES, ERROR),
+                                         (tuple(lowered[i : i + 3]), ERROR_PHRASES, ERROR),
+                                         (tuple(lowered[i : i + 2]), WARN_PHRASES, WARN)):  # fmt: skip
+                    if phrase in table and g > grade:
+                        grade, stem = g, table[phrase]
+            if stem is None or (i and lowered[i - 1] in NEGATIONS):
                 continue
-            severity = max(severity, ERROR if m.group("e") else WARN)
-            stem = _stem(m.group(0))
+            severity = max(severity, grade)
             if stem not in failures:
                 failures.append(stem)
-    needs_digits = "numeric" in rules and NUMERIC_SHAPE_RE.search(masked) is not None
+    needs_digits = "numeric" in rules and "<#>" in masked and NUMERIC_SHAPE_RE.search(masked) is not None
     return Verdict(max(severity, 0), level_end, tuple(failures), needs_digits)
 
 
-def numeric_severity(raw: str) -> int:
-    """Severity carried by digits in a raw line (syslog PRI, HTTP 5xx, non-zero exit), or -1."""
-    best = -1
-    for m in NUMERIC_RE.finditer(raw):
-        if m.group("pri"):
-            pri = int(m.group("pri"))
-            if pri <= 191:  # RFC 5424: PRI = facility * 8 + severity, facility <= 23
-                best = max(best, SYSLOG_SEVERITY[pri % 8])
-        elif m.group("http"):
-            code = int(m.group("http"))
-            best = max(best, ERROR if code >= 500 else INFO)
-        elif m.group("exit"):
-            best = max(best, ERROR if int(m.group("exit")) != 0 else INFO)
-    return best
+def digit_slot(masked: str) -> tuple[int, int, str] | None:
+    """Where a shape's digits carry severity: (whitespace-token index, offset in the token, kind).
+
+    WHY a slot: masking never changes whitespace, so every raw line of the shape has the number
+    at the same token and offset; reading one token is far cheaper than a regex over each line.
+    """
+    m = NUMERIC_SHAPE_RE.search(masked)
+    if m is None:
+        return None
+    kind = m.lastgroup or "exit"
+    at = m.start(kind)
+    token = len(masked[: at + 1].split()) - 1
+    start = at
+    while start and not masked[start - 1].isspace():
+        start -= 1
+    return token, at - start, kind
+
+
+def digit_severity(kind: str, number: str) -> int:
+    """Severity a number carries in a ``digit_slot`` (syslog PRI, HTTP status, exit code), or -1."""
+    m = _LEADING_INT.match(number)
+    if m is None:
+        return -1
+    value = int(m.group(0))
+    if kind == "pri":
+        # RFC 5424: PRI = facility * 8 + severity, facility <= 23
+        return SYSLOG_SEVERITY[value % 8] if 0 <= value <= 191 else -1
+    if kind == "http":
+        # RFC 9110 section 15.6: 5xx = server error; anything else here is not a failure.
+        return ERROR if 500 <= value <= 599 else INFO
+    return ERROR if value != 0 else INFO  # POSIX: exit status 0 is success
