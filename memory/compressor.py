@@ -98,7 +98,7 @@ class _Key:
         self.template: _Template = template  # type: ignore[assignment]
         self.severity = severity
         self.variant = variant
-        # Whitespace-token positions that held an entity in the first line of this shape. Masking
+        # Whitespace-token positions that may hold an entity in lines of this shape. Masking
         # never changes whitespace, so later lines of the same shape have the ids at the same
         # positions: scanning only those tokens is ~5x cheaper than scanning the whole line.
         self.slots = slots
@@ -262,8 +262,13 @@ class ContextCompressor:
                 variant = [0, line]
                 t.variants[key] = variant
             line_tokens = line.split()
+            # A masked token is scanned on every line of the shape unless it looks like a date,
+            # time or counter and held no id on this first line (``rhost=<#>`` may hold a host
+            # name here and an IP on the next line).
             slots = tuple(
-                i for i, tok in enumerate(line_key.split()) if MASK in tok and self._token_ids(line_tokens[i])
+                i
+                for i, tok in enumerate(line_key.split())
+                if MASK in tok and (self._token_ids(line_tokens[i]) or not HEADERISH_RE.fullmatch(tok))
             )
         if len(self._keys) >= self.key_cache_size:
             self._keys.clear()
@@ -333,11 +338,11 @@ class ContextCompressor:
 
         Tiers, each over the critical templates in salience order (severity, then count):
         1 headline ``xN message`` (first occurrence, header stripped), 2 anomalous metrics,
-        3 the template's ids packed (``memory.notation``; ids already readable above are skipped),
-        4 message variants (other wordings of the template), 5 the [first..last] time span,
-        6 verbatim first/last line, 7 routine templates. Ids come before variants and spans
-        because a diagnosis cites them and packing makes them cheap; a piece that does not fit is
-        skipped, and later (cheaper) ones may still fit.
+        variants with new wording (distinct failures Drain merged), 3 the template's ids packed
+        (``memory.notation``; ids already readable above are skipped), 4 the other message
+        variants, 5 the [first..last] time span, 6 verbatim first/last line, 7 routine templates.
+        Ids come before the other variants and spans because a diagnosis cites them and packing
+        makes them cheap; a piece that does not fit is skipped, and later (cheaper) ones may still fit.
         """
         templates = list(self._templates.values())
         critical = sorted(
@@ -358,14 +363,28 @@ class ContextCompressor:
         }  # fmt: skip
         heads = {t.cid: f"x{t.count} {_message(t.first_line)}" for t in critical}
         spans = {t.cid: _span(t) for t in critical}
-        variants = {
-            t.cid: [
-                f"  variant x{vcount}: {_message(vline)}"
-                for vkey, (vcount, vline) in t.variants.items()
-                if vline != t.first_line and vkey
-            ]
-            for t in critical
-        }
+        variants: dict[int, list[str]] = {}
+        novel: set[str] = set()
+        for t in critical:
+            # Other wordings of the template, each message once. A variant with words the headline
+            # (and earlier variants) lack is a distinct failure Drain merged in: it is placed
+            # before the ids; variants that differ only in ids or numbers come after them.
+            head = _message(t.first_line)
+            seen_words = _words(head)
+            seen_msgs = {head}
+            lines_for_t = []
+            for vkey, (vcount, vline) in t.variants.items():
+                msg = _message(vline)
+                if not vkey or msg in seen_msgs:
+                    continue
+                seen_msgs.add(msg)
+                line = f"  variant x{vcount}: {msg}"
+                words = _words(msg)
+                if words - seen_words:
+                    novel.add(line)
+                    seen_words |= words
+                lines_for_t.append(line)
+            variants[t.cid] = lines_for_t
         firstlast = {
             t.cid: (
                 [f"  first: {t.first_line}"] + ([f"  last: {t.last_line}"] if t.last_line != t.first_line else [])
@@ -410,12 +429,20 @@ class ContextCompressor:
             line = _describe_metric(a)
             if take(2, line):
                 other[2].append(line)
+        for t in critical:
+            if t.cid in accepted:
+                for line in variants[t.cid]:
+                    if line in novel and take(1, line):
+                        accepted[t.cid]["more"].append(line)
         flat_ids: list[str] = []
+        flat_count: dict[str, int] = {}
         for t in critical:
             if t.cid not in accepted:
                 continue
             if not grouped:
-                flat_ids.extend(e for e, _ in sorted(t.entities.items(), key=lambda kv: -kv[1]) if e not in shown)
+                for e, n in t.entities.items():
+                    if e not in shown:
+                        flat_count[e] = flat_count.get(e, 0) + n
                 continue
             by_count = [e for e, _ in sorted(t.entities.items(), key=lambda kv: -kv[1])]
             room = budget - used - (0 if notation else cost[NOTATION_HELP])
@@ -428,6 +455,13 @@ class ContextCompressor:
                 accepted[t.cid]["ids"] = lines
                 for line in lines:
                     shown |= expand_text(line)
+        if flat_count:
+            # One section for all templates: ids that name a machine, address or request before
+            # file paths (long, and usually readable in the headline already), then the ids on
+            # most critical lines, then the shorter (cheaper) ones: a tight budget keeps the most
+            # ids a diagnosis cites.
+            kinds = self._entity_kinds
+            flat_ids = sorted(flat_count, key=lambda e: (kinds.get(e) == "path", -flat_count[e], len(e)))
         if flat_ids:
             extra = cost[NOTATION_HELP] + cost[section_titles[3]]
             lines, spent, packed = self._fit_entities(list(dict.fromkeys(flat_ids)), shown, budget - used - extra)
@@ -438,7 +472,7 @@ class ContextCompressor:
         for t in critical:
             if t.cid in accepted:
                 for line in variants[t.cid]:
-                    if take(1, line):
+                    if line not in novel and take(1, line):
                         accepted[t.cid]["more"].append(line)
         for t in critical:
             span = spans[t.cid]
@@ -605,7 +639,19 @@ def _message(line: str) -> str:
     """The part of a raw line after its level token (the header is already shown once), with
     long runs of ids (node lists) packed in the documented notation."""
     end = classify(line, rules=_LEVEL_RULES).level_end
-    return pack_runs(line[end:].lstrip(" ]:-|\"',") if end >= 0 else line)
+    if end >= 0:
+        return pack_runs(line[end:].lstrip(" ]:-|\"',"))
+    # No level token: drop the leading date/time tokens (the span shows the times).
+    tokens = MASK_RE.sub(MASK, line).split()
+    i = 0
+    while i < len(tokens) - 1 and i < 8 and HEADERISH_RE.fullmatch(tokens[i]):
+        i += 1
+    return pack_runs(line.split(None, i)[-1] if i else line)
+
+
+def _words(message: str) -> set[str]:
+    """The words of a message that hold no digit (what a reader sees as its wording)."""
+    return {w for w in message.split() if not any(c.isdigit() for c in w)}
 
 
 _LEVEL_RULES = frozenset({"named", "single"})
