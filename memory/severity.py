@@ -96,6 +96,7 @@ WARN_PHRASES = {
     ("interface", "down"): "down",
 }  # fmt: skip
 PHRASE_HEADS = {p[0] for p in (*ERROR_PHRASES, *WARN_PHRASES)}
+VOCAB_KEYS = frozenset(ERROR_WORDS) | frozenset(WARN_WORDS) | PHRASE_HEADS
 # Exception and error class names (Java, Python, .NET, Go): ConnectException, OutOfMemoryError.
 CLASS_SUFFIXES = ("Exception", "Error")
 WORD_RE = re.compile(r"[A-Za-z][\w'-]*")
@@ -147,7 +148,11 @@ def classify(masked: str, *, rules: frozenset[str] = RULE_FAMILIES, scan: int = 
     if "vocabulary" in rules:
         words = WORD_RE.findall(masked, max(level_end, 0))
         lowered = " ".join(words).lower().split(" ")  # one lower() call, not one per word
-        for i, w in enumerate(lowered):
+        candidates = VOCAB_KEYS.intersection(lowered)
+        has_class = "Exception" in masked or "Error" in masked
+        for i, w in enumerate(lowered if candidates or has_class else ()):
+            if w not in candidates and not (has_class and words[i].endswith(CLASS_SUFFIXES)):
+                continue
             grade, stem = 0, None
             if w in ERROR_WORDS:
                 grade, stem = ERROR, ERROR_WORDS[w]
