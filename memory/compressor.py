@@ -171,7 +171,9 @@ class ContextCompressor:
             if info is None:
                 info = self._new_key(key, line, seq)
             if info.digits:
-                info = self._digit_key(key, line, seq, info.slots)
+                token, offset, _ = info.slots
+                number = line.split(None, token + 1)[token][offset:]
+                info = keys.get(f"{key}\x01{number}") or self._digit_key(key, line, seq, info.slots)
             t = info.template
             t.count += 1
             t.last_line = line
@@ -216,11 +218,14 @@ class ContextCompressor:
     def _digit_key(self, key: str, line: str, seq: int, slot: Any) -> _Key:
         """A shape whose digits carry severity: one cache entry per (shape, digit-borne severity)."""
         token, offset, kind = slot
-        floor = digit_severity(kind, line.split(None, token + 1)[token][offset:])
+        number = line.split(None, token + 1)[token][offset:]
+        floor = digit_severity(kind, number)
         sub = f"{key}\x00{floor}"
         info = self._keys.get(sub)
         if info is None:
             info = self._new_key(key, line, seq, floor=floor, cache_key=sub)
+        # the raw number (e.g. "200") maps straight to its entry next time
+        self._keys[f"{key}\x01{number}"] = info
         return info
 
     def _new_key(self, key: str, line: str, seq: int, *, floor: int = -2, cache_key: str | None = None) -> _Key:

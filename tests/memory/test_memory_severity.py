@@ -117,3 +117,10 @@ def test_digit_borne_severity_http_exit_code_syslog_pri():
 def test_negated_failure_words_are_routine():
     assert classify("sync finished with no errors").severity < WARN
     assert classify("backup finished without failure").severity < WARN
+
+
+def test_exit_code_one_after_zero_is_still_a_failure():
+    c = ContextCompressor(budget_tokens=10**9)
+    c.fold(["step build exited with code 0", "step build exited with code 1", "step build exited with code 0"])
+    critical = _critical_section(c.render())
+    assert "x1 step build exited with code 1" in critical
