@@ -90,10 +90,11 @@ class _Key:
         severity: int,
         variant: list[Any] | None,
         slots: tuple[int, ...] | None,
-        digits: bool = False,
+        digits: tuple[int, int, str] | None = None,
     ) -> None:
-        # ``digits``: the shape's severity depends on its digits (HTTP status, exit code, syslog
-        # PRI); such an entry only dispatches to per-severity entries (``template`` is None).
+        # ``digits``: where the shape's digits carry severity (HTTP status, exit code, syslog
+        # PRI; ``memory.severity.digit_slot``); such an entry only dispatches to per-severity
+        # entries (``template`` is None).
         self.digits = digits
         self.template: _Template = template  # type: ignore[assignment]
         self.severity = severity
@@ -171,9 +172,9 @@ class ContextCompressor:
             if info is None:
                 info = self._new_key(key, line, seq)
             if info.digits:
-                token, offset, _ = info.slots
+                token, offset, _ = info.digits
                 number = line.split(None, token + 1)[token][offset:]
-                info = keys.get(f"{key}\x01{number}") or self._digit_key(key, line, seq, info.slots)
+                info = keys.get(f"{key}\x01{number}") or self._digit_key(key, line, seq, info.digits)
             t = info.template
             t.count += 1
             t.last_line = line
@@ -215,7 +216,7 @@ class ContextCompressor:
                 self._token_entities[token] = found
         return found
 
-    def _digit_key(self, key: str, line: str, seq: int, slot: Any) -> _Key:
+    def _digit_key(self, key: str, line: str, seq: int, slot: tuple[int, int, str]) -> _Key:
         """A shape whose digits carry severity: one cache entry per (shape, digit-borne severity)."""
         token, offset, kind = slot
         number = line.split(None, token + 1)[token][offset:]
@@ -238,7 +239,7 @@ class ContextCompressor:
         """
         verdict = classify(key, rules=self.severity_rules)
         if verdict.needs_digits and floor == -2:
-            info = _Key(None, 0, None, digit_slot(key), digits=True)  # type: ignore[arg-type]
+            info = _Key(None, 0, None, None, digits=digit_slot(key))
             self._keys[key] = info
             return info
         severity = max(verdict.severity, floor)

@@ -74,7 +74,7 @@ ERROR_WORDS = {
     "exceptions": "exception", "traceback": "traceback", "fatal": "fatal", "error": "error", "errors": "error",
     "errno": "error", "critical": "critical", "severe": "severe",
 }  # fmt: skip
-ERROR_PHRASES = {
+ERROR_PHRASES: dict[tuple[str, ...], str] = {
     ("segmentation", "fault"): "segfault", ("core", "dumped"): "crash", ("kill", "process"): "killed",
     ("out", "of", "memory"): "oom", ("call", "trace"): "traceback", ("stack", "trace"): "traceback",
     ("soft", "lockup"): "lockup", ("hard", "lockup"): "lockup", ("blocked", "for", "more"): "hung",
@@ -88,7 +88,7 @@ WARN_WORDS = {
     "couldn't": "cannot", "illegal": "illegal", "violation": "violation", "overflow": "overflow",
     "degraded": "degraded", "lost": "lost",
 }  # fmt: skip
-WARN_PHRASES = {
+WARN_PHRASES: dict[tuple[str, ...], str] = {
     ("timed", "out"): "timeout", ("time", "out"): "timeout", ("unable", "to"): "cannot",
     ("could", "not"): "cannot", ("not", "responding"): "unreachable", ("no", "route"): "unreachable",
     ("broken", "pipe"): "broken_pipe", ("reset", "by"): "reset", ("is", "down"): "down",
