@@ -297,6 +297,8 @@ def main(argv: list[str]) -> str:
     args = parser.parse_args(argv)
 
     roots = [data_dir(args.data) / "logs" / "loghub", *map(Path, args.logs)]
+    if not any(root.is_dir() for root in roots):
+        raise SystemExit(f"no log data: {roots[0]} is missing (pass --data DATA_ROOT or set AIOPS_DATA_DIR)")
     rows, speed_rows, goal_rows, loso_rows, timeouts = [], [], [], [], []
     totals = {b: [0, 0, 0, 0, 0, 0, 0, 0] for b in (*BUDGETS, None)}  # in, out, items, kept, tpl, tpl kept, ent, ent kept
     total_lines, total_seconds, total_cpu = 0, 0.0, 0.0

@@ -58,8 +58,11 @@ HEADERISH_RE = re.compile(
 )
 TIME_RE = re.compile(
     r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?Z?|\d{2,4}[./-]\d\d[./-]\d\d[-\s]\d\d[:.]\d\d[:.]\d\d"
-    r"|\b\d{6} \d{6}\b|[A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d|\d\d:\d\d:\d\d(?:[.,]\d+)?"
+    r"|\b\d{6} \d{6}\b|[A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d"
 )
+# A bare time of day, used only when the line has no date and time (a time inside a file name
+# such as ``nova-api.log.1.2017-05-16_13:53:08`` must not win over the real timestamp after it).
+BARE_TIME_RE = re.compile(r"\d\d:\d\d:\d\d(?:[.,]\d+)?")
 
 
 class _Template:
@@ -637,7 +640,7 @@ def _last_line(templates: list[_Template]) -> str:
 
 
 def _timestamp(line: str) -> str:
-    m = TIME_RE.search(line[:120])
+    m = TIME_RE.search(line, 0, 120) or BARE_TIME_RE.search(line, 0, 120)
     return m.group(0) if m else ""
 
 
