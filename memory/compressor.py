@@ -496,6 +496,12 @@ class ContextCompressor:
             if take(7, line):
                 other[7].append(line)
 
+        # A headline or variant may carry a packed node list (``pack_runs``): document the notation.
+        notation = notation or any(
+            "{" in line
+            for cid, block in accepted.items()
+            for line in (heads[cid], *block["more"])
+        )
         out = [header]
         if notation:
             out.append(NOTATION_HELP)

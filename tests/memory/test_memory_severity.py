@@ -83,6 +83,7 @@ def test_long_node_list_is_packed_and_node_names_are_ids():
     c.fold([line, "Jun 14 15:16:02 slurmctld[77]: cycle done"])
     out = c.render()
     assert "an{140..271}" in out
+    assert "[notation]" in out
     assert set(nodes) <= expand_text(out)
     assert count_tokens(out) < count_tokens(line) / 2
     assert ("host", "an142") in extract_entities("down: an142")
