@@ -65,6 +65,10 @@ TIME_RE = re.compile(
 BARE_TIME_RE = re.compile(r"\d\d:\d\d:\d\d(?:[.,]\d+)?")
 
 
+# How a process id or counter ends a token (syslog ``sshd[123]:``, ``(123)``): never an id we keep.
+_PID_ENDINGS = (f"[{MASK}]:", f"[{MASK}]", f"({MASK})", f"({MASK}):", f"({MASK}),")
+
+
 class _Template:
     """Running statistics of one Drain cluster."""
 
@@ -272,12 +276,16 @@ class ContextCompressor:
                 t.variants[key] = variant
             line_tokens = line.split()
             # A masked token is scanned on every line of the shape unless it looks like a date,
-            # time or counter and held no id on this first line (``rhost=<#>`` may hold a host
-            # name here and an IP on the next line).
+            # time, counter or process id (``sshd[<#>]:``) and held no id on this first line
+            # (``rhost=<#>`` may hold a host name here and an IP on the next line).
             slots = tuple(
                 i
                 for i, tok in enumerate(line_key.split())
-                if MASK in tok and (self._token_ids(line_tokens[i]) or not HEADERISH_RE.fullmatch(tok))
+                if MASK in tok
+                and (
+                    self._token_ids(line_tokens[i])
+                    or not (HEADERISH_RE.fullmatch(tok) or tok.endswith(_PID_ENDINGS))
+                )
             )
         if len(self._keys) >= self.key_cache_size:
             self._keys.clear()
