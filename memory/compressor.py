@@ -283,8 +283,8 @@ class ContextCompressor:
                 for i, tok in enumerate(line_key.split())
                 if MASK in tok
                 and (
-                    self._token_ids(line_tokens[i])
-                    or not (HEADERISH_RE.fullmatch(tok) or tok.endswith(_PID_ENDINGS))
+                    not (HEADERISH_RE.fullmatch(tok) or tok.endswith(_PID_ENDINGS))
+                    or self._token_ids(line_tokens[i])
                 )
             )
         if len(self._keys) >= self.key_cache_size:
