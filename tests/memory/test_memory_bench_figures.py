@@ -46,3 +46,13 @@ def test_wildcard_heavy_template_is_bounded_by_construction():
 def test_readme_figures_agree_with_results_files():
     current = README.read_text()
     assert render(current, RESULTS_DIR) == current, "run: python -m bench readme"
+
+
+def test_a_system_over_the_time_limit_is_reported_not_waited_for():
+    import pytest
+
+    from bench.compression import SystemTimeout, time_limit
+
+    with pytest.raises(SystemTimeout), time_limit(0.05):
+        while True:
+            pass
