@@ -21,7 +21,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 def available() -> list[str]:
     """Names of the benchmark modules (every module but the runner's own helpers)."""
-    skip = {"common", "__main__"}
+    skip = {"common", "__main__", "readme"}
     return sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if m.name not in skip)
 
 
@@ -29,9 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     names = available()
     if not argv or argv[0] in {"-h", "--help"}:
-        print("usage: python -m bench <name> [args...]\n\nbenchmarks: " + ", ".join(names))
+        print("usage: python -m bench <name> [args...] | python -m bench readme [--check]\n\nbenchmarks: " + ", ".join(names))
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
+    if name == "readme":  # not a benchmark: rewrites README figures from bench/results
+        from bench import readme
+
+        return readme.main(rest)
     if name not in names:
         print(f"unknown benchmark {name!r}; choose one of: {', '.join(names)}", file=sys.stderr)
         return 2

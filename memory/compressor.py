@@ -35,7 +35,8 @@ from drain3.drain import Drain, LogCluster
 from memory.entities import ENTITY_RE
 from memory.llm import Complete, refine_with_llm
 from memory.metrics import SeriesAnalysis, analyse, normalise_series
-from memory.notation import NOTATION_HELP, expand_text, pack_ids
+from memory.notation import NOTATION_HELP, expand_text, pack_ids, pack_runs
+from memory.severity import NAMED_RE, NAMES, RULE_FAMILIES, classify, digit_severity, digit_slot
 from memory.tokens import count_tokens, count_tokens_batch
 
 STATE_VERSION = 1
@@ -44,26 +45,12 @@ MASK = "<#>"
 # the next separator: numbers, ids, IPs, timestamps.
 # Masked lines become the cache key and the Drain input. Explicit ASCII classes (not \\w, \\d) let
 # the regex engine scan with a charset prefix, about 3x faster on long lines.
-MASK_RE = re.compile(r"[0-9a-f]*[0-9][0-9A-Za-z_.:-]*")
-LEVEL_RE = re.compile(
-    r"(?:^|(?<=[\s\[<\"(|]))(?P<level>TRACE|DEBUG|INFO|NOTICE|WARN(?:ING)?|ERROR|ERR|SEVERE|FATAL|"
-    r"CRIT(?:ICAL)?|ALERT|EMERG(?:ENCY)?|PANIC)(?=$|[\s\]>\":)|,])"
-    r"|\[(?P<blevel>(?i:trace|debug|info|notice|warn(?:ing)?|error|err|crit(?:ical)?|alert|emerg|fatal))\]"
-)
-KEYWORD_RE = re.compile(
-    r"(?i)(?P<k3>exception|traceback|fatal|panic|segfault|out of memory|oom"
-    # kernel messages that mean a wedged machine whatever level they were logged at
-    r"|soft lockup|hard lockup|blocked for more than|call trace|self-detected stall|bug:)"
-    r"|(?P<k2>error|errno|warn|fail|failed|failure|refused|denied|timed? ?out|unreachable|critical|severe"
-    r"|lost carrier|link is down|tx hang)"
-)
-LEVEL_SEVERITY = {
-    "TRACE": 0, "DEBUG": 0, "INFO": 1, "NOTICE": 1,
-    "WARN": 2, "WARNING": 2,
-    "ERROR": 3, "ERR": 3, "SEVERE": 3,
-    "FATAL": 4, "CRIT": 4, "CRITICAL": 4, "ALERT": 4, "EMERG": 4, "EMERGENCY": 4, "PANIC": 4,
-}  # fmt: skip
-SEVERITY_NAME = {0: "DEBUG", 1: "INFO", 2: "WARN", 3: "ERROR", 4: "FATAL"}
+# Written as two alternatives that each start with a mandatory class (same matches as
+# ``[0-9a-f]*[0-9][0-9A-Za-z_.:-]*``): the engine then skips non-candidate positions, ~40% faster.
+MASK_RE = re.compile(r"[0-9][0-9A-Za-z_.:-]*|[a-f]+[0-9][0-9A-Za-z_.:-]*")
+# The level regex of ``memory.severity`` (named levels: syslog, log4j, Python, Go, Rust, Windows).
+LEVEL_RE = NAMED_RE
+SEVERITY_NAME = NAMES
 CRITICAL = 2
 HEADERISH_RE = re.compile(
     r"[\[(]?(?:<#>|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun|[-:/.,T+Z])+[\])},:]*",
@@ -71,8 +58,15 @@ HEADERISH_RE = re.compile(
 )
 TIME_RE = re.compile(
     r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?Z?|\d{2,4}[./-]\d\d[./-]\d\d[-\s]\d\d[:.]\d\d[:.]\d\d"
-    r"|\b\d{6} \d{6}\b|[A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d|\d\d:\d\d:\d\d(?:[.,]\d+)?"
+    r"|\b\d{6} \d{6}\b|[A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d"
 )
+# A bare time of day, used only when the line has no date and time (a time inside a file name
+# such as ``nova-api.log.1.2017-05-16_13:53:08`` must not win over the real timestamp after it).
+BARE_TIME_RE = re.compile(r"\d\d:\d\d:\d\d(?:[.,]\d+)?")
+
+
+# How a process id or counter ends a token (syslog ``sshd[123]:``, ``(123)``): never an id we keep.
+_PID_ENDINGS = (f"[{MASK}]:", f"[{MASK}]", f"({MASK})", f"({MASK}):", f"({MASK}),")
 
 
 class _Template:
@@ -95,15 +89,24 @@ class _Template:
 class _Key:
     """Cache entry for one masked line shape: its template, severity and variant slot."""
 
-    __slots__ = ("template", "severity", "variant", "slots")
+    __slots__ = ("template", "severity", "variant", "slots", "digits")
 
     def __init__(
-        self, template: _Template, severity: int, variant: list[Any] | None, slots: tuple[int, ...] | None
+        self,
+        template: _Template | None,
+        severity: int,
+        variant: list[Any] | None,
+        slots: tuple[int, ...] | None,
+        digits: tuple[int, int, str] | None = None,
     ) -> None:
-        self.template = template
+        # ``digits``: where the shape's digits carry severity (HTTP status, exit code, syslog
+        # PRI; ``memory.severity.digit_slot``); such an entry only dispatches to per-severity
+        # entries (``template`` is None).
+        self.digits = digits
+        self.template: _Template = template  # type: ignore[assignment]
         self.severity = severity
         self.variant = variant
-        # Whitespace-token positions that held an entity in the first line of this shape. Masking
+        # Whitespace-token positions that may hold an entity in lines of this shape. Masking
         # never changes whitespace, so later lines of the same shape have the ids at the same
         # positions: scanning only those tokens is ~5x cheaper than scanning the whole line.
         self.slots = slots
@@ -127,6 +130,7 @@ class ContextCompressor:
         max_entities_per_template: int = 2000,
         max_metric_points: int = 5000,
         key_cache_size: int = 200_000,
+        severity_rules: frozenset[str] = RULE_FAMILIES,
     ) -> None:
         self.budget_tokens = budget_tokens
         self.state_path = Path(state_path) if state_path else None
@@ -135,10 +139,13 @@ class ContextCompressor:
         self.max_entities_per_template = max_entities_per_template
         self.max_metric_points = max_metric_points
         self.key_cache_size = key_cache_size
+        # Rule families of ``memory.severity`` in use (the benchmark switches them off one by one).
+        self.severity_rules = severity_rules
         self._drain = Drain(depth=4, sim_th=sim_th, max_children=100)
         self._templates: dict[int, _Template] = {}
         self._keys: dict[str, _Key] = {}
         self._entity_kinds: dict[str, str] = {}
+        self._token_entities: dict[str, tuple[tuple[str, str], ...]] = {}
         self._metrics: dict[str, list[tuple[float, float]]] = {}
         self._lines = 0
         self._fold_seconds = 0.0
@@ -155,6 +162,9 @@ class ContextCompressor:
         mask = MASK_RE.sub
         finditer = ENTITY_RE.finditer
         kinds = self._entity_kinds
+        # Ids repeat (the same node, block or address on many lines): the scan of a token is cached.
+        tok_cache = self._token_entities
+        cache_size = self.key_cache_size
         cap = self.max_entities_per_template
         seq = self._lines
         taken = 0
@@ -168,6 +178,10 @@ class ContextCompressor:
             info = keys.get(key)
             if info is None:
                 info = self._new_key(key, line, seq)
+            if info.digits:
+                token, offset, _ = info.digits
+                number = line.split(None, token + 1)[token][offset:]
+                info = keys.get(f"{key}\x01{number}") or self._digit_key(key, line, seq, info.digits)
             t = info.template
             t.count += 1
             t.last_line = line
@@ -181,40 +195,73 @@ class ContextCompressor:
                     continue
                 toks = line.split()
                 for i in slots:
-                    for m in finditer(toks[i]):
-                        value = m.group(0)
+                    tok = toks[i]
+                    found = tok_cache.get(tok)
+                    if found is None:
+                        found = tuple((m.group(0), m.lastgroup or "id") for m in finditer(tok))
+                        if len(tok_cache) < cache_size:
+                            tok_cache[tok] = found
+                    for value, kind in found:
                         n = ents.get(value)
                         if n is not None:
                             ents[value] = n + 1
                         elif len(ents) < cap:
                             ents[value] = 1
                             if value not in kinds:
-                                kinds[value] = m.lastgroup or "id"
+                                kinds[value] = kind
         self._lines = seq
         self._fold_seconds += time.perf_counter() - started
         self._autosave()
         return taken
 
-    def _new_key(self, key: str, line: str, seq: int) -> _Key:
-        """First sight of a line shape: classify it, mine its template, cache the result."""
-        level_match = LEVEL_RE.search(key, 0, 300)
-        severity = 0
-        if level_match:
-            level = (level_match.group("level") or level_match.group("blevel")).upper()
-            severity = LEVEL_SEVERITY.get(level, 1)
-            message = key[level_match.end() :].lstrip(" ]:-|\"',")
-            prefix = SEVERITY_NAME[max(severity, 1)]
+    def _token_ids(self, token: str) -> tuple[tuple[str, str], ...]:
+        """(id, kind) pairs in one whitespace token, cached (ids repeat across lines)."""
+        found = self._token_entities.get(token)
+        if found is None:
+            found = tuple((m.group(0), m.lastgroup or "id") for m in ENTITY_RE.finditer(token))
+            if len(self._token_entities) < self.key_cache_size:
+                self._token_entities[token] = found
+        return found
+
+    def _digit_key(self, key: str, line: str, seq: int, slot: tuple[int, int, str]) -> _Key:
+        """A shape whose digits carry severity: one cache entry per (shape, digit-borne severity)."""
+        token, offset, kind = slot
+        number = line.split(None, token + 1)[token][offset:]
+        floor = digit_severity(kind, number)
+        sub = f"{key}\x00{floor}"
+        info = self._keys.get(sub)
+        if info is None:
+            info = self._new_key(key, line, seq, floor=floor, cache_key=sub)
+        # the raw number (e.g. "200") maps straight to its entry next time
+        self._keys[f"{key}\x01{number}"] = info
+        return info
+
+    def _new_key(self, key: str, line: str, seq: int, *, floor: int = -2, cache_key: str | None = None) -> _Key:
+        """First sight of a line shape: classify it, mine its template, cache the result.
+
+        WHY the severity and failure words lead the Drain input: Drain's prefix tree keys on the
+        first tokens, so lines that differ in severity or in failure words (``Command has
+        aborted`` vs ``Command has completed``) can never share a template: a failure never
+        hides as a variant of a routine template, and each failing variant gets its own headline.
+        """
+        verdict = classify(key, rules=self.severity_rules)
+        if verdict.needs_digits and floor == -2:
+            info = _Key(None, 0, None, None, digits=digit_slot(key))
+            self._keys[key] = info
+            return info
+        severity = max(verdict.severity, floor)
+        if verdict.level_end >= 0:
+            message = key[verdict.level_end :].lstrip(" ]:-|\"',")
         else:
             tokens = key.split()
             i = 0
             while i < len(tokens) - 1 and i < 8 and HEADERISH_RE.fullmatch(tokens[i]):
                 i += 1
             message = " ".join(tokens[i:])
-            prefix = "-"
-        for m in KEYWORD_RE.finditer(message):
-            severity = max(severity, 3 if m.group("k3") else 2)
+        prefix = " ".join([SEVERITY_NAME[max(severity, 1)], *("~" + f for f in verdict.failures)])
         # The level leads the Drain input so warn and info lines of one shape never merge.
         cluster, _ = self._drain.add_log_message(f"{prefix} {message}")
+        key, line_key = (cache_key or key), key
         t = self._templates.get(cluster.cluster_id)
         if t is None:
             t = _Template(cluster.cluster_id, seq, line)
@@ -228,8 +275,17 @@ class ContextCompressor:
                 variant = [0, line]
                 t.variants[key] = variant
             line_tokens = line.split()
+            # A masked token is scanned on every line of the shape unless it looks like a date,
+            # time, counter or process id (``sshd[<#>]:``) and held no id on this first line
+            # (``rhost=<#>`` may hold a host name here and an IP on the next line).
             slots = tuple(
-                i for i, tok in enumerate(key.split()) if MASK in tok and ENTITY_RE.search(line_tokens[i])
+                i
+                for i, tok in enumerate(line_key.split())
+                if MASK in tok
+                and (
+                    not (HEADERISH_RE.fullmatch(tok) or tok.endswith(_PID_ENDINGS))
+                    or self._token_ids(line_tokens[i])
+                )
             )
         if len(self._keys) >= self.key_cache_size:
             self._keys.clear()
@@ -299,11 +355,11 @@ class ContextCompressor:
 
         Tiers, each over the critical templates in salience order (severity, then count):
         1 headline ``xN message`` (first occurrence, header stripped), 2 anomalous metrics,
-        3 the template's ids packed (``memory.notation``; ids already readable above are skipped),
-        4 message variants (other wordings of the template), 5 the [first..last] time span,
-        6 verbatim first/last line, 7 routine templates. Ids come before variants and spans
-        because a diagnosis cites them and packing makes them cheap; a piece that does not fit is
-        skipped, and later (cheaper) ones may still fit.
+        variants with new wording (distinct failures Drain merged), 3 the template's ids packed
+        (``memory.notation``; ids already readable above are skipped), 4 the other message
+        variants, 5 the [first..last] time span, 6 verbatim first/last line, 7 routine templates.
+        Ids come before the other variants and spans because a diagnosis cites them and packing
+        makes them cheap; a piece that does not fit is skipped, and later (cheaper) ones may still fit.
         """
         templates = list(self._templates.values())
         critical = sorted(
@@ -324,14 +380,28 @@ class ContextCompressor:
         }  # fmt: skip
         heads = {t.cid: f"x{t.count} {_message(t.first_line)}" for t in critical}
         spans = {t.cid: _span(t) for t in critical}
-        variants = {
-            t.cid: [
-                f"  variant x{vcount}: {_message(vline)}"
-                for vkey, (vcount, vline) in t.variants.items()
-                if vline != t.first_line and vkey
-            ]
-            for t in critical
-        }
+        variants: dict[int, list[str]] = {}
+        novel: set[str] = set()
+        for t in critical:
+            # Other wordings of the template, each message once. A variant with words the headline
+            # (and earlier variants) lack is a distinct failure Drain merged in: it is placed
+            # before the ids; variants that differ only in ids or numbers come after them.
+            head = _message(t.first_line)
+            seen_words = _words(head)
+            seen_msgs = {head}
+            lines_for_t = []
+            for vkey, (vcount, vline) in t.variants.items():
+                msg = _message(vline)
+                if not vkey or msg in seen_msgs:
+                    continue
+                seen_msgs.add(msg)
+                line = f"  variant x{vcount}: {msg}"
+                words = _words(msg)
+                if words - seen_words:
+                    novel.add(line)
+                    seen_words |= words
+                lines_for_t.append(line)
+            variants[t.cid] = lines_for_t
         firstlast = {
             t.cid: (
                 [f"  first: {t.first_line}"] + ([f"  last: {t.last_line}"] if t.last_line != t.first_line else [])
@@ -342,7 +412,8 @@ class ContextCompressor:
         }
         routine_lines = [
             f"x{t.count}{_span(t)} "
-            + self._drain.id_to_cluster[t.cid].get_template().replace(MASK, "<*>")
+            # the first token is the severity the Drain input was prefixed with (see _new_key)
+            + self._drain.id_to_cluster[t.cid].get_template().replace(MASK, "<*>").partition(" ")[2]
             for t in routine
         ]
         batch = [*section_titles.values(), NOTATION_HELP, *heads.values(), *(v for v in spans.values() if v)]
@@ -375,12 +446,20 @@ class ContextCompressor:
             line = _describe_metric(a)
             if take(2, line):
                 other[2].append(line)
+        for t in critical:
+            if t.cid in accepted:
+                for line in variants[t.cid]:
+                    if line in novel and take(1, line):
+                        accepted[t.cid]["more"].append(line)
         flat_ids: list[str] = []
+        flat_count: dict[str, int] = {}
         for t in critical:
             if t.cid not in accepted:
                 continue
             if not grouped:
-                flat_ids.extend(e for e, _ in sorted(t.entities.items(), key=lambda kv: -kv[1]) if e not in shown)
+                for e, n in t.entities.items():
+                    if e not in shown:
+                        flat_count[e] = flat_count.get(e, 0) + n
                 continue
             by_count = [e for e, _ in sorted(t.entities.items(), key=lambda kv: -kv[1])]
             room = budget - used - (0 if notation else cost[NOTATION_HELP])
@@ -393,6 +472,13 @@ class ContextCompressor:
                 accepted[t.cid]["ids"] = lines
                 for line in lines:
                     shown |= expand_text(line)
+        if flat_count:
+            # One section for all templates: ids that name a machine, address or request before
+            # file paths (long, and usually readable in the headline already), then the ids on
+            # most critical lines, then the shorter (cheaper) ones: a tight budget keeps the most
+            # ids a diagnosis cites.
+            kinds = self._entity_kinds
+            flat_ids = sorted(flat_count, key=lambda e: (kinds.get(e) == "path", -flat_count[e], len(e)))
         if flat_ids:
             extra = cost[NOTATION_HELP] + cost[section_titles[3]]
             lines, spent, packed = self._fit_entities(list(dict.fromkeys(flat_ids)), shown, budget - used - extra)
@@ -403,7 +489,7 @@ class ContextCompressor:
         for t in critical:
             if t.cid in accepted:
                 for line in variants[t.cid]:
-                    if take(1, line):
+                    if line not in novel and take(1, line):
                         accepted[t.cid]["more"].append(line)
         for t in critical:
             span = spans[t.cid]
@@ -418,6 +504,12 @@ class ContextCompressor:
             if take(7, line):
                 other[7].append(line)
 
+        # A headline or variant may carry a packed node list (``pack_runs``): document the notation.
+        notation = notation or any(
+            "{" in line
+            for cid, block in accepted.items()
+            for line in (heads[cid], *block["more"])
+        )
         out = [header]
         if notation:
             out.append(NOTATION_HELP)
@@ -562,14 +654,30 @@ def _last_line(templates: list[_Template]) -> str:
 
 
 def _timestamp(line: str) -> str:
-    m = TIME_RE.search(line[:120])
+    m = TIME_RE.search(line, 0, 120) or BARE_TIME_RE.search(line, 0, 120)
     return m.group(0) if m else ""
 
 
 def _message(line: str) -> str:
-    """The part of a raw line after its level token (the header is already shown once)."""
-    m = LEVEL_RE.search(line, 0, 300)
-    return line[m.end() :].lstrip(" ]:-|\"',") if m else line
+    """The part of a raw line after its level token (the header is already shown once), with
+    long runs of ids (node lists) packed in the documented notation."""
+    end = classify(line, rules=_LEVEL_RULES).level_end
+    if end >= 0:
+        return pack_runs(line[end:].lstrip(" ]:-|\"',"))
+    # No level token: drop the leading date/time tokens (the span shows the times).
+    tokens = MASK_RE.sub(MASK, line).split()
+    i = 0
+    while i < len(tokens) - 1 and i < 8 and HEADERISH_RE.fullmatch(tokens[i]):
+        i += 1
+    return pack_runs(line.split(None, i)[-1] if i else line)
+
+
+def _words(message: str) -> set[str]:
+    """The words of a message that hold no digit (what a reader sees as its wording)."""
+    return {w for w in message.split() if not any(c.isdigit() for c in w)}
+
+
+_LEVEL_RULES = frozenset({"named", "single"})
 
 
 def _span(t: _Template) -> str:

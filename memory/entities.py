@@ -23,8 +23,15 @@ ENTITY_RE = re.compile(
     r"|(?P<node>R\d{2}-M\d-N[0-9A-F](?:-[A-Z]:J\d{2}-U\d{2})?"
     r"|(?:node|host|worker|server)[-_]?\d+|ip-\d+-\d+-\d+-\d+|i-[0-9a-f]{8,17})"
     r"|(?P<pod>[a-z][a-z0-9]*(?:-[a-z0-9]+)*-[0-9a-f]{8,10}-[0-9a-z]{5})"
+    # AWS ARN (arn:partition:service:region:account:resource)
+    r"|(?P<arn>arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d*:[A-Za-z0-9_./:@+=,-]+)"
     r"|(?P<trace>[0-9a-f]{16,64})"
     r"|(?P<code>(?:errno|error[_ ]?code|exit[_ ]?code|status|code)[=: ]\s?-?[0-9A-Z_]{2,})"
+    # Host, node and pod names that carry an index: an142, node-7, cn12, web-3, redis-cluster-0,
+    # optionally qualified (an142.cluster.local). Letters first, so plain numbers stay numbers.
+    r"|(?P<host>[a-z][a-z]{0,15}(?:-[a-z]+)*[-_]?\d{1,6}[a-z]?(?:\.[a-z][a-z0-9-]*)*)"
+    # Absolute paths with at least two segments and a digit somewhere (/dev/sda1, /var/log/app.3).
+    r"|(?P<path>/[\w.@+-]+(?:/[\w.@+-]+)+)"
     r")(?![\w-])"
 )
 

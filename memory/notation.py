@@ -223,3 +223,37 @@ def expand_text(text: str) -> set[str]:
     if " = " in text:
         found |= expand_tables(text)
     return found
+
+
+_RUN_WORD = re.compile(r"[A-Za-z0-9_.:/@+-]*\d[A-Za-z0-9_.:/@+-]*,?")
+
+
+def pack_runs(text: str, *, min_run: int = 8) -> str:
+    """``text`` with every run of ``min_run`` or more id-like words (a node list) packed.
+
+    WHY: a message that lists 132 nodes costs hundreds of tokens when printed whole; packed in
+    brace/table notation the same ids take a few words and stay exactly recoverable
+    (``expand_text``). Words are id-like when they contain a digit and only ``SAFE_ID``
+    characters (a trailing comma, as in ``a1, a2, a3``, is kept out of the id).
+    """
+    words = text.split(" ")
+    if len(words) < min_run:
+        return text
+    out: list[str] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if len(run) >= min_run:
+            out.extend(pack_ids([w.rstrip(",") for w in run], table_min=10**9, brace_min=2))
+        else:
+            out.extend(run)
+        run.clear()
+
+    for word in words:
+        if _RUN_WORD.fullmatch(word):
+            run.append(word)
+        else:
+            flush()
+            out.append(word)
+    flush()
+    return " ".join(out)

@@ -1,0 +1,109 @@
+"""README figures written from the results files: ``python -m bench readme [--check]``.
+
+WHY: a figure typed by hand drifts from the run that made it (the README once said 64.7k lines/s
+while bench/results/compression.md at the same commit said 48,082). Each row of the README's
+"Measured" table whose command cell is a benchmark with a figure function below is rewritten from
+``bench/results/<name>.md``; ``--check`` only reports whether the README agrees (a test runs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.common import PROJECT_ROOT
+
+RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
+README = PROJECT_ROOT / "README.md"
+
+
+def table_after(text: str, heading: str) -> list[dict[str, str]]:
+    """Rows of the first Markdown table after the line ``heading``, as dicts by column name."""
+    lines = text.splitlines()
+    start = lines.index(heading)
+    rows: list[dict[str, str]] = []
+    columns: list[str] | None = None
+    for line in lines[start + 1 :]:
+        if not line.startswith("|"):
+            if columns is not None:
+                break
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if columns is None:
+            columns = cells
+        elif not set(line) <= set("|-: "):
+            rows.append(dict(zip(columns, cells, strict=False)))
+    return rows
+
+
+def _pct(value: str) -> str:
+    return f"{float(value) * 100:.1f}%"
+
+
+def _k(value: float) -> str:
+    return f"{value / 1000:.1f}k"
+
+
+def compression_row(results: str) -> tuple[str, str]:
+    """(what, figure) cells of the compression row, from bench/results/compression.md."""
+    summary = {r["budget"]: r for r in table_after(results, "## Summary over all systems")}
+    goal = table_after(results, "## Goal at the 5% budget, per system")
+    speed = table_after(results, next(line for line in results.splitlines() if line.startswith("## Throughput")))
+    five, ten = summary["5%"], summary["10%"]
+    worst_items = min(float(r["critical items kept"]) for r in goal)
+    worst_entities = min(float(r["entities kept"]) for r in goal)
+    worst_compression = min(float(r["compression"]) for r in goal)
+    met = sum(1 for r in goal if r["goal (>=0.90 / >=0.97 / ent >=0.90)"] == "met")
+    cpu = [float(r["compressor lines/s (CPU)"]) for r in speed]
+    drain_cpu = [float(r["drain3 alone lines/s (CPU)"]) for r in speed]
+    rates = [float(r["compressor lines/s"]) for r in speed]
+    overall = re.search(r"Overall: (\d+) lines/s", results)
+    what = f"context compression ({len(goal)} loghub systems, WordPiece tokens)"
+    figure = (
+        f"5% budget: {_pct(five['compression (pooled)'])} compression, "
+        f"{_pct(five['retention (pooled items)'])} critical items kept (per system: compression >= "
+        f"{worst_compression * 100:.1f}%, items >= {worst_items * 100:.1f}%, entities >= "
+        f"{worst_entities * 100:.1f}%; goal met on {met}/{len(goal)}); 10%: {_pct(ten['compression (pooled)'])} / "
+        f"{_pct(ten['retention (pooled items)'])}; throughput per system (CPU time, shared machine) "
+        f"{_k(min(cpu))}-{_k(max(cpu))} lines/s vs drain3 alone {_k(min(drain_cpu))}-{_k(max(drain_cpu))} "
+        f"in the same run (wall clock {_k(min(rates))}-{_k(max(rates))}, overall "
+        f"{_k(float(overall.group(1)) if overall else 0)})"
+    )
+    return what, figure
+
+
+FIGURES: dict[str, Callable[[str], tuple[str, str]]] = {"compression": compression_row}
+
+
+def render(readme: str, results_dir: Path) -> str:
+    """``readme`` with every figure row rewritten from ``results_dir``."""
+    out = []
+    for line in readme.splitlines(keepends=True):
+        m = re.match(r"\| [^|]* \| `python -m bench (\w+)` \| [^\n]*\|\n?$", line)
+        if m and m.group(1) in FIGURES and (results_dir / f"{m.group(1)}.md").exists():
+            what, figure = FIGURES[m.group(1)]((results_dir / f"{m.group(1)}.md").read_text())
+            end = "\n" if line.endswith("\n") else ""
+            line = f"| {what} | `python -m bench {m.group(1)}` | {figure} |{end}"
+        out.append(line)
+    return "".join(out)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench readme")
+    parser.add_argument("--check", action="store_true", help="exit 1 when README.md disagrees with the results")
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="results folder (default: bench/results)")
+    parser.add_argument("--readme", type=Path, default=README, help="README to rewrite (default: the project's)")
+    args = parser.parse_args(argv)
+    current = args.readme.read_text()
+    wanted = render(current, args.results)
+    if args.check:
+        if wanted != current:
+            print(f"{args.readme} figures differ from {args.results}; run: python -m bench readme", file=sys.stderr)
+            return 1
+        return 0
+    args.readme.write_text(wanted)
+    print(f"{args.readme} figures " + ("unchanged" if wanted == current else "rewritten") + f" from {args.results}")
+    return 0
