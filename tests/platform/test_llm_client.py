@@ -70,10 +70,10 @@ def test_one_client_serves_memory_and_iac(fake_llm):
     from memory.compressor import ContextCompressor
 
     client = OpenAICompatibleClient(base_url=fake_llm, model="m", timeout_s=5)
-    _Handler.reply = "short"
+    _Handler.reply = "short: svc-a timeout to db-1"  # keeps every critical id, so the LLM's text is used
     compressor = ContextCompressor(budget_tokens=200, llm=client)
     compressor.fold(["2024-01-01 00:00:01 ERROR svc-a timeout talking to db-1"])
-    assert compressor.render() == "short" and compressor.stats()["last_llm"]["tokens"] == 130
+    assert compressor.render() == "short: svc-a timeout to db-1" and compressor.stats()["last_llm"]["tokens"] == 130
 
     _Handler.reply = json.dumps({"resource_type": "aws_s3_bucket_accelerate_configuration", "id_field": "bucketName",
                                  "mappings": [{"attribute": "status", "request_path": "AccelerateConfiguration.Status"}]})
