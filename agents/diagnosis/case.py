@@ -20,7 +20,7 @@ from agents.diagnosis.evidence import change_evidence, log_evidence, metric_evid
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOPS = 2
+DEFAULT_HOPS = 4
 DEFAULT_MINUTES = 30
 MAX_COMPONENTS = 80
 

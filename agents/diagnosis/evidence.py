@@ -61,17 +61,19 @@ def to_epoch(value: Any) -> float | None:
 def robust_shift(base: list[float], fault: list[float], *, direction: int = 1) -> tuple[float, float, float]:
     """(before, after, z): the fault window's level against the baseline's, in robust noise units.
 
-    ``after`` is the fault window's median, or its worst point when that is further out (a fault that
-    shows for a minute of a five-minute window still counts); z is signed so positive means bad.
+    The noise unit pools both windows' MADs (a robust Welch-style scale): with the few baseline
+    points an incident gives, a flat baseline (MAD 0) would otherwise make any wobble of a sparse
+    series look infinite. ``after`` is the fault window's median, or its worst point (at half weight)
+    when that is further out, so a fault showing for one minute of five still counts. z is signed:
+    positive means the bad way.
     """
-    before = _median(base)
-    mad = _median([abs(v - before) for v in base]) * 1.4826
-    scale = max(mad, REL_FLOOR * abs(before), 1e-9)
-    med = _median(fault)
+    before, med = _median(base), _median(fault)
+    mad_b = _median([abs(v - before) for v in base]) * 1.4826
+    mad_f = _median([abs(v - med) for v in fault]) * 1.4826
+    scale = max(math.sqrt((mad_b**2 + mad_f**2) / 2), REL_FLOOR * abs(before), 1e-9)
     worst = max(fault, key=lambda v: direction * (v - before))
-    # the worst point is discounted: one point is weaker evidence than the window's median
     z_med = direction * (med - before) / scale
-    z_worst = 0.5 * direction * (worst - before) / scale
+    z_worst = 0.5 * direction * (worst - before) / max(mad_b, REL_FLOOR * abs(before), scale / 2, 1e-9)
     if z_worst > z_med:
         return before, worst, z_worst
     return before, med, z_med
