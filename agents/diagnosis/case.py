@@ -95,6 +95,9 @@ def gather_case(telemetry: Any, alert: dict[str, Any], *, hops: int = DEFAULT_HO
     if split_at is None:  # no alert time: the last third of what the probes returned is the fault window
         stamps = sorted(t for series in raw_metrics.values() for points in series.values() for t, _ in points)
         split_at = stamps[0] + 2 * (stamps[-1] - stamps[0]) / 3 if stamps else 0.0
+    steps = [b[0] - a[0] for series in raw_metrics.values() for points in series.values()
+             for a, b in zip(points, points[1:], strict=False) if b[0] > a[0]]
+    step_s = sorted(steps)[len(steps) // 2] if steps else 60.0
     components: dict[str, dict[str, Any]] = {}
     for name, hop in near.items():
         series = raw_metrics[name]
@@ -117,7 +120,7 @@ def gather_case(telemetry: Any, alert: dict[str, Any], *, hops: int = DEFAULT_HO
                     topology["edges"].append(list(edge))  # traces reveal call edges the topology lacked
     changes = [change_evidence(c) for c in _optional(telemetry, "changes", minutes=minutes, default=[])]
     return {
-        "alert_components": targets, "split_at": split_at, "hops": hops,
+        "alert_components": targets, "split_at": split_at, "step_s": step_s, "hops": hops,
         "edges": [e for e in topology["edges"] if e[0] in components and e[1] in components],
         "placement": {s: n for s, n in topology["placement"].items() if s in components},
         "components": components, "traces": traces,
