@@ -58,6 +58,17 @@ def to_epoch(value: Any) -> float | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
+def resolution(values: list[float]) -> float:
+    """The series' measurement step: the smallest gap between distinct values (1 for a request counter).
+
+    WHY: a shift smaller than what the instrument can show is not evidence; a sparse counter going
+    0 -> 1 against a flat-zero baseline would otherwise be an infinite shift.
+    """
+    distinct = sorted(set(values))
+    gaps = [b - a for a, b in zip(distinct, distinct[1:], strict=False) if b - a > 0]
+    return min(gaps) if gaps else 0.0
+
+
 def robust_shift(base: list[float], fault: list[float], *, direction: int = 1) -> tuple[float, float, float]:
     """(before, after, z): the fault window's level against the baseline's, in robust noise units.
 
@@ -70,7 +81,7 @@ def robust_shift(base: list[float], fault: list[float], *, direction: int = 1) -
     before, med = _median(base), _median(fault)
     mad_b = _median([abs(v - before) for v in base]) * 1.4826
     mad_f = _median([abs(v - med) for v in fault]) * 1.4826
-    scale = max(math.sqrt((mad_b**2 + mad_f**2) / 2), REL_FLOOR * abs(before), 1e-9)
+    scale = max(math.sqrt((mad_b**2 + mad_f**2) / 2), REL_FLOOR * abs(before), resolution(base + fault), 1e-9)
     worst = max(fault, key=lambda v: direction * (v - before))
     z_med = direction * (med - before) / scale
     z_worst = 0.5 * direction * (worst - before) / max(mad_b, REL_FLOOR * abs(before), scale / 2, 1e-9)
