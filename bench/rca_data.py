@@ -5,7 +5,8 @@
   ``baseline_minutes`` before the injection and ``fault_minutes`` after it (defaults 10 and 5, from
   the ~8-minute injection cadence in the fault lists, not from accuracy). The alert is the entry
   service's (frontend / ts-ui-dashboard) SLO alert at the injection time. Topology is the data set's
-  ``dependency.csv`` where there is one (OnlineBoutique); TrainTicket cases have none. ``Node*``
+  ``dependency.csv`` where there is one (OnlineBoutique); TrainTicket cases have none. OnlineBoutique's
+  ``source_50.csv`` (median latency per call edge as the caller sees it) becomes ``trace_stats.csv``. ``Node*``
   columns describe the host, whose name the data does not give, and are dropped.
 * PetShop (CC-BY-4.0, CLeaR'24): per issue, five 5-minute rows around the SLI alert
   (``target.json``); ``graph.csv`` is the call graph (row calls column); the regime's ``noissue``
@@ -69,6 +70,7 @@ def nezha_cases(root: Path, out: Path, *, baseline_minutes: int = 10, fault_minu
         if dependency.exists():
             with dependency.open(newline="") as handle:
                 edges = sorted({(r["Source"], r["Target"]) for r in csv.DictReader(handle)})
+        edge_latency = _nezha_edges(day_dir / "metric" / "source_50.csv")
         faults = [f for group in json.loads(faults_file.read_text()).values() for f in group]
         for n, fault in enumerate(sorted(faults, key=lambda f: f["inject_time"])):
             # inject_time is on the metrics' clock; TrainTicket's inject_timestamp is 8 hours off it
@@ -83,6 +85,9 @@ def nezha_cases(root: Path, out: Path, *, baseline_minutes: int = 10, fault_minu
             _write_csv(case / "metrics.csv", header + metric_names, rows)
             if edges:
                 _write_csv(case / "topology.csv", ["source", "target"], [list(e) for e in edges])
+            if edge_latency:
+                _write_csv(case / "trace_stats.csv", ["timestamp", "caller", "callee", "latency_ms"],
+                           [[f"{t:.0f}", a, b, v] for t, a, b, v in edge_latency if lo <= t < hi])
             entry = NEZHA_ENTRY[system]
             (case / "case.json").write_text(json.dumps({"alert": {
                 "name": "EntrySLOBreach", "component": entry, "service": entry, "severity": "critical",
@@ -93,6 +98,25 @@ def nezha_cases(root: Path, out: Path, *, baseline_minutes: int = 10, fault_minu
                 "fault": NEZHA_FAULTS.get(fault["inject_type"], fault["inject_type"]), "source_fault": fault["inject_type"],
                 "dataset": "nezha", "regime": system}))
             yield case
+
+
+def _nezha_edges(path: Path) -> list[tuple[float, str, str, float]]:
+    """Per-edge median latency seen by the caller (``source_50.csv``: one ``caller_callee`` column per edge)."""
+    if not path.exists():
+        return []
+    out = []
+    with path.open(newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        for row in reader:
+            if not row:
+                continue
+            t = _nezha_time(row[0])
+            for name, value in zip(header[2:], row[2:], strict=False):
+                if value and "_" in name:
+                    caller, callee = name.split("_", 1)
+                    out.append((t, caller, callee, 1000.0 * float(value)))
+    return out
 
 
 def petshop_fault(command: str) -> str:

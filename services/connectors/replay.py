@@ -11,6 +11,7 @@ README ("Replaying a recorded case"); in short, a directory with:
   replayed just before the case's first point, keeping its spacing
 * ``logs.csv`` (optional): ``timestamp,component,message``
 * ``spans.csv`` (optional): ``timestamp,caller,callee,duration_ms[,error]``
+* ``trace_stats.csv`` (optional): per-edge aggregates ``timestamp,caller,callee,latency_ms[,error_rate]``
 * ``topology.csv`` (optional): ``source,target[,relation]`` with relation ``calls`` (default) or
   ``runs_on`` (service -> node); or ``topology.json`` ``{"edges", "placement", "components"}``
 * ``components.csv`` (optional): ``component,kind`` (service, node, database, ...)
@@ -114,6 +115,7 @@ class ReplayTelemetry:
         self.label = self._json(self.dir / "label.json", required=False)
         self._logs = self._read_logs()
         self._spans = self._read_spans()
+        self._edge_stats = self._read_edge_stats()
         self._topology = self._read_topology()
         self._changes = self._read_changes()
 
@@ -166,6 +168,21 @@ class ReplayTelemetry:
             spans.append((_time(path, i, row["timestamp"]), row["caller"], row["callee"], duration, error))
         return spans
 
+    def _read_edge_stats(self) -> dict[tuple[str, str], dict[str, list[tuple[float, float]]]]:
+        path = self.dir / "trace_stats.csv"
+        out: dict[tuple[str, str], dict[str, list[tuple[float, float]]]] = {}
+        if not path.exists():
+            return out
+        for i, row in enumerate(_rows(path, required={"timestamp", "caller", "callee", "latency_ms"}), start=2):
+            stats = out.setdefault((row["caller"], row["callee"]), {"latency": [], "errors": []})
+            ts = _time(path, i, row["timestamp"])
+            latency, errors = _number(row["latency_ms"]), _number(row.get("error_rate"))
+            if latency is not None:
+                stats["latency"].append((ts, latency))
+            if errors is not None:
+                stats["errors"].append((ts, errors))
+        return out
+
     def _read_topology(self) -> dict[str, Any]:
         edges: list[list[str]] = []
         placement: dict[str, str] = {}
@@ -188,7 +205,7 @@ class ReplayTelemetry:
             components.update({r["component"]: r["kind"] for r in _rows(kinds, required={"component", "kind"})})
         for name in self.series:
             components.setdefault(name, "node" if name in placement.values() else "service")
-        for _, caller, callee, _, _ in self._spans:
+        for caller, callee in [(c, d) for _, c, d, _, _ in self._spans] + list(self._edge_stats):
             if [caller, callee] not in edges:
                 edges.append([caller, callee])
         return {"edges": edges, "placement": placement, "components": components}
@@ -220,12 +237,14 @@ class ReplayTelemetry:
         return self._topology
 
     def traces(self, target: str, *, minutes: int = 15) -> list[dict[str, Any]]:
-        """Per-edge latency and error share, one point per minute, for edges touching ``target``."""
+        """Per-edge latency and error share for edges touching ``target``: recorded aggregates as they are,
+        spans bucketed per minute."""
         buckets: dict[tuple[str, str], dict[float, list[tuple[float, bool]]]] = defaultdict(lambda: defaultdict(list))
         for ts, caller, callee, duration, error in self._spans:
             if target in (caller, callee):
                 buckets[(caller, callee)][ts - ts % 60].append((duration, error))
-        out = []
+        out = [{"caller": a, "callee": b, "latency": sorted(s["latency"]), "errors": sorted(s["errors"])}
+               for (a, b), s in self._edge_stats.items() if target in (a, b)]
         for (caller, callee), per_minute in buckets.items():
             stamps = sorted(per_minute)
             out.append({"caller": caller, "callee": callee,
