@@ -72,19 +72,23 @@ def resolution(values: list[float]) -> float:
 def robust_shift(base: list[float], fault: list[float], *, direction: int = 1) -> tuple[float, float, float]:
     """(before, after, z): the fault window's level against the baseline's, in robust noise units.
 
-    The noise unit pools both windows' MADs (a robust Welch-style scale): with the few baseline
-    points an incident gives, a flat baseline (MAD 0) would otherwise make any wobble of a sparse
-    series look infinite. ``after`` is the fault window's median, or its worst point (at half weight)
+    The noise unit pools both windows' MADs weighted by their sizes (the pooled variance of a
+    two-sample t-test, with MADs): with the few baseline points an incident gives, a flat baseline
+    (MAD 0) would otherwise make any wobble of a sparse series look infinite, while a long flat
+    baseline still makes a small departure count. ``after`` is the fault window's median, or its worst point (at half weight)
     when that is further out, so a fault showing for one minute of five still counts. z is signed:
     positive means the bad way.
     """
     before, med = _median(base), _median(fault)
     mad_b = _median([abs(v - before) for v in base]) * 1.4826
     mad_f = _median([abs(v - med) for v in fault]) * 1.4826
-    scale = max(math.sqrt((mad_b**2 + mad_f**2) / 2), REL_FLOOR * abs(before), resolution(base + fault), 1e-9)
+    pooled = math.sqrt((len(base) * mad_b**2 + len(fault) * mad_f**2) / (len(base) + len(fault)))
+    # a level is a noise scale for magnitudes (bytes, seconds), not for a success ratio sitting at its ceiling
+    level = REL_FLOOR * abs(before) if direction > 0 else 0.0
+    scale = max(pooled, level, resolution(base + fault), 1e-9)
     worst = max(fault, key=lambda v: direction * (v - before))
     z_med = direction * (med - before) / scale
-    z_worst = 0.5 * direction * (worst - before) / max(mad_b, REL_FLOOR * abs(before), scale / 2, 1e-9)
+    z_worst = 0.5 * direction * (worst - before) / max(mad_b, level, scale / 2, 1e-9)
     if z_worst > z_med:
         return before, worst, z_worst
     return before, med, z_med
