@@ -106,9 +106,13 @@ def metric_evidence(component: str, name: str, points: list[tuple[float, float]]
     before, after, z = robust_shift(base, fault, direction=direction)
     if z < MIN_Z:
         return None
-    analysis = analyse(name, [t for t, _ in clean], [v for _, v in clean], min_segment=min(3, max(1, len(fault))))
+    values = [v for _, v in clean]
+    if direction < 0:  # a success ratio is analysed as its shortfall from the ceiling (an error share)
+        ceiling = max(values)
+        values = [ceiling - v for v in values]
+    analysis = analyse(name, [t for t, _ in clean], values, min_segment=min(3, max(1, len(fault))))
     step = (clean[-1][0] - clean[0][0]) / max(len(clean) - 1, 1)
-    changes = [c for c in analysis.change_points if c.time >= split_at - 2 * step and direction * (c.after - c.before) > 0]
+    changes = [c for c in analysis.change_points if c.time >= split_at - 2 * step and c.after > c.before]
     spiked = analysis.spike_z >= 6.0 and analysis.peak_time >= split_at
     if not changes and not spiked and z < 2 * MIN_Z:
         return None  # the robust shift alone is not enough unless it is large
