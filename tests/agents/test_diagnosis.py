@@ -105,3 +105,18 @@ def test_signal_kinds_follow_exporter_and_otel_names():
     assert signal_kind("node_disk_io_time_seconds_total") == "disk"
     assert signal_kind("http.server.request.duration") == "latency"
     assert signal_kind("container_network_receive_bytes_total") == "network"
+
+
+def test_replay_command_prints_the_ranking_and_names_a_bad_file(tmp_path):
+    from typer.testing import CliRunner
+
+    from services.cli import app
+
+    metrics = {"cart": {"container_memory_working_set_bytes": _series(2.0e8, 7.5e8)}}
+    case = _write_case(tmp_path / "case", metrics=metrics, edges=[], alert_component="cart")
+    result = CliRunner().invoke(app, ["replay", str(case)])
+    assert result.exit_code == 0, result.output
+    assert "cart" in result.output and "memory_leak" in result.output
+    (case / "metrics.csv").write_text("nope\n")
+    broken = CliRunner().invoke(app, ["replay", str(case)])
+    assert broken.exit_code == 2 and "metrics.csv" in broken.output
