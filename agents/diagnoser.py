@@ -1,13 +1,15 @@
-"""Diagnoser: ranks root-cause hypotheses from the compressed context, probes and past episodes.
+"""Diagnoser: ranks (component, fault) hypotheses from the observer's case, probes and past episodes.
 
-Thin for now: a signature table scored against the alert and the compressed context, boosted by
-what similar past episodes turned out to be. The LLM and memory issues make it deeper.
+The ranking lives in ``agents.diagnosis`` (evidence scoring, topology propagation, fault typing).
+The signature phrase table below stays as one weak signal for the fault type, and
+``rank_hypotheses`` (phrase table only) remains for states observed before cases existed.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from agents.diagnosis.rank import rank_case
 from agents.state import IncidentState
 from agents.tools import AgentTools
 
@@ -87,15 +89,19 @@ def diagnose(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     alert = state["alert"]
     recalled = tools.recall(dict(state)) if tools.recall else []
     text = "\n".join([alert.get("name", ""), alert.get("summary", ""), state.get("context", "")])
-    hypotheses = rank_hypotheses(text, anomalies=state.get("signals", {}).get("anomalies", {}), recalled=recalled,
-                                 alert=alert)
+    signals = state.get("signals", {})
+    if "case" in signals:
+        hypotheses = rank_case(signals["case"], alert=alert, recalled=recalled, context=text, signatures=SIGNATURES)
+    else:
+        hypotheses = rank_hypotheses(text, anomalies=signals.get("anomalies", {}), recalled=recalled, alert=alert)
     tools.store.save_hypotheses(incident_id, hypotheses)
     best = hypotheses[0] if hypotheses else None
+    where = f" on {best['component']}" if best and best.get("component") else ""
     tools.store.add_event(
         incident_id, kind="diagnosed", actor="diagnoser", dedup_key="diagnosed",
-        message=(f"most likely {best['root_cause']} (confidence {best['confidence']:.2f})" if best
+        message=(f"most likely {best['root_cause']}{where} (confidence {best['confidence']:.2f})" if best
                  else "no hypothesis matched; a person must look"),
-        data={"hypotheses": hypotheses[:5], "recalled": len(recalled)},
+        data={"hypotheses": hypotheses[:5], "recalled": len(recalled), "llm_tokens": 0},
     )
     tools.store.update_incident(incident_id, status="mitigating", root_cause=best["root_cause"] if best else None)
     return {"hypotheses": hypotheses, "attempt": 0}

@@ -1,50 +1,57 @@
-"""Observer: gathers the incident's raw context through read-only probes and compresses it."""
+"""Observer: assembles the incident's case through read-only probes and compresses its context.
+
+The case (``agents.diagnosis.case``) holds the alert and fault window, the topology around the
+alerted component, the neighbourhood's metric/log/trace evidence against a baseline window, and
+recent changes; metric series go through the memory library's change-point analysis. Anomalous
+metrics also go into the compressed context as lines, so the context (and the episode) carries them.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from agents.diagnosis.case import alert_targets, gather_case
 from agents.state import IncidentState
 from agents.tools import AgentTools
 
+CONTEXT_LOG_LINES_PER_COMPONENT = 400
 
-def _anomalies(series: dict[str, list[tuple[float, float]]]) -> dict[str, dict[str, float]]:
-    """A metric is anomalous when its last value sits far outside its own earlier spread."""
-    out: dict[str, dict[str, float]] = {}
-    for name, points in series.items():
-        values = [float(v) for _, v in points]
-        if len(values) < 4:
-            continue
-        head, last = values[: len(values) // 2], values[-1]
-        mean = sum(head) / len(head)
-        spread = (sum((v - mean) ** 2 for v in head) / len(head)) ** 0.5 or max(abs(mean) * 0.05, 1e-9)
-        if abs(last - mean) / spread >= 3:
-            out[name] = {"baseline": round(mean, 3), "last": round(last, 3)}
+
+def _legacy_anomalies(case: dict[str, Any], targets: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """``{target: {metric: {baseline, last}}}`` for the alerted components (what older readers expect)."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for target in targets:
+        found = {e["metric"]: {"baseline": round(e["before"], 3), "last": round(e["after"], 3)}
+                 for e in case["components"].get(target, {}).get("metrics", [])}
+        if found:
+            out[target] = found
     return out
 
 
 def observe(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     alert = state["alert"]
     incident_id = state["incident_id"]
-    targets = [t for t in (alert.get("node"), alert.get("service")) if t]
+    targets = alert_targets(alert)
+    case = gather_case(tools.telemetry, alert)
     lines: list[str] = []
-    anomalies: dict[str, Any] = {}
-    for target in targets:
-        lines.extend(tools.telemetry.logs(target, minutes=15))
-        found = _anomalies(tools.telemetry.metrics(target, minutes=15))
-        if found:
-            anomalies[target] = found
+    for target in targets:  # raw log lines of the alerted components feed the compressor (and the phrase table)
+        lines.extend(list(tools.telemetry.logs(target, minutes=15))[-CONTEXT_LOG_LINES_PER_COMPONENT:])
     header = (f"incident: {alert.get('name')} (severity {alert.get('severity')}) on "
               f"{', '.join(targets) or 'unknown target'}: {alert.get('summary', '')}")
-    # anomalous metrics go in as lines too, so the compressed context (and the episode) carries them
-    metric_lines = [f"metric anomaly: {name} on {target} moved from {v['baseline']} to {v['last']}"
-                    for target, found in anomalies.items() for name, v in found.items()]
-    context = tools.compress(incident_id, [header, *metric_lines, *lines])
+    moved = [e for info in case["components"].values() for e in info["metrics"][:3]]
+    metric_lines = [f"metric anomaly: {e['metric']} on {e['component']} moved from {e['before']:.4g} to {e['after']:.4g}"
+                    for e in sorted(moved, key=lambda e: -e["z"])[:20]]
+    change_lines = [f"change: {c['detail']}" for c in case["changes"][:10]]
+    context = tools.compress(incident_id, [header, *metric_lines, *change_lines, *lines])
+    anomalies = _legacy_anomalies(case, targets)
+    suspects = sorted(c for c, info in case["components"].items() if info["metrics"] or info["logs"])
     tools.store.add_event(
         incident_id, kind="observed", actor="observer", dedup_key="observed",
-        message=f"gathered {len(lines)} log lines and metrics for {', '.join(targets) or 'no target'}; "
-                f"{len(anomalies)} target(s) with anomalous metrics",
-        data={"log_lines": len(lines), "context_chars": len(context), "anomalies": anomalies},
+        message=(f"gathered {len(case['components'])} component(s) within {case['hops']} hops of "
+                 f"{', '.join(targets) or 'no target'}; {len(suspects)} with anomalous telemetry, "
+                 f"{len(case['traces'])} trace shift(s), {len(case['changes'])} change(s)"),
+        data={"log_lines": len(lines), "context_chars": len(context), "anomalies": anomalies,
+              "suspects": suspects[:20], "edges": len(case["edges"])},
     )
     tools.store.update_incident(incident_id, status="diagnosing")
-    return {"context": context, "signals": {"anomalies": anomalies, "log_lines": len(lines)}}
+    return {"context": context, "signals": {"anomalies": anomalies, "log_lines": len(lines), "case": case}}

@@ -30,6 +30,21 @@ class IncidentStore(Protocol):
 
 
 class Telemetry(Protocol):
+    """Read-only probes. ``metrics``/``logs``/``health`` are required; the kinds below are optional.
+
+    Optional kinds (the observer calls them through ``getattr`` and treats a missing method, an
+    error or an empty answer as "this source cannot tell"):
+
+    * ``topology() -> {"edges": [[caller, callee], ...], "placement": {service: node},
+      "components": {name: kind}}`` - the call graph and where services run;
+    * ``traces(target, *, minutes) -> [{"caller", "callee", "latency": [(t, v)], "errors": [(t, v)]}]``
+      - per-edge latency and error-share series for edges touching ``target``;
+    * ``changes(*, minutes) -> [{"at", "component", "kind", "detail"}]`` - deploys, config and
+      out-of-band cloud changes.
+
+    ``metrics`` takes any component name (service, node, database, ...), not only the alerted ones.
+    """
+
     def metrics(self, target: str, *, minutes: int = 15) -> dict[str, list[tuple[float, float]]]: ...
 
     def logs(self, target: str, *, minutes: int = 15) -> list[str]: ...
@@ -56,3 +71,12 @@ class NullTelemetry:
 
     def health(self, target: str) -> bool | None:
         return None
+
+    def topology(self) -> dict[str, Any]:
+        return {}
+
+    def traces(self, target: str, *, minutes: int = 15) -> list[dict[str, Any]]:
+        return []
+
+    def changes(self, *, minutes: int = 60) -> list[dict[str, Any]]:
+        return []

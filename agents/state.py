@@ -9,8 +9,8 @@ class IncidentState(TypedDict, total=False):
     incident_id: int
     alert: dict[str, Any]          # the first alert: name, severity, service, node, cluster, labels, summary
     context: str                   # compressed context the observer and diagnoser reason over
-    signals: dict[str, Any]        # what probes found: anomalous metrics, error lines, health
-    hypotheses: list[dict[str, Any]]  # ranked {root_cause, confidence, evidence}
+    signals: dict[str, Any]        # what probes found: anomalous metrics, log line count, the case (agents.diagnosis)
+    hypotheses: list[dict[str, Any]]  # ranked {root_cause, fault, component, component_kind, confidence, evidence}
     attempt: int                   # which hypothesis the actor is working on (0-based)
     plan: dict[str, Any]           # {action, target, risk, reason, root_cause}
     approval: dict[str, Any]       # {approved, by, comment}

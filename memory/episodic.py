@@ -118,7 +118,9 @@ def lexical_tokens(text: str) -> list[str]:
 class Episode:
     """An incident's trajectory. ``actions`` items are dicts like
     ``{"action": "restart", "target": "cartservice", "succeeded": True}``; ``hypotheses`` items
-    ``{"root_cause": "...", "confidence": 0.7}``."""
+    ``{"root_cause": "...", "confidence": 0.7}``, optionally with ``component``, ``component_kind``,
+    ``fault`` and ``evidence`` (the diagnoser's hypothesis contract), from which recall reads where
+    the fault was."""
 
     incident_id: str
     title: str = ""
@@ -163,6 +165,20 @@ class Recall:
     what_worked: list[str]
     what_failed: list[str]
     time_to_recover_s: float | None
+    component: str = ""          # where the confirmed root cause was (service, node, ...), when known
+    component_kind: str = ""
+
+
+def _root_component(hypotheses: list[dict[str, Any]], root_cause: str) -> tuple[str, str]:
+    """The component of the hypothesis that matched the confirmed root cause.
+
+    WHY here and not a column: hypotheses are already stored as JSON with each item's component,
+    kind and evidence, so older rows (no component) and newer ones read the same way, no migration.
+    """
+    for h in hypotheses or []:
+        if isinstance(h, dict) and h.get("component") and (not root_cause or h.get("root_cause") == root_cause):
+            return str(h["component"]), str(h.get("component_kind") or "")
+    return "", ""
 
 
 def _describe_action(a: dict[str, Any]) -> str:
@@ -335,6 +351,8 @@ class EpisodicMemory:
                     what_worked=[_describe_action(a) for a in row.actions if a.get("succeeded")],
                     what_failed=[_describe_action(a) for a in row.actions if a.get("succeeded") is False],
                     time_to_recover_s=row.time_to_recover_s,
+                    component=_root_component(row.hypotheses, row.root_cause)[0],
+                    component_kind=_root_component(row.hypotheses, row.root_cause)[1],
                 )
             )
             if len(out) >= k:

@@ -98,6 +98,32 @@ def ingest(file: Path = typer.Argument(..., exists=True, readable=True, help="JS
         raise typer.Exit(1)
 
 
+
+@app.command()
+def replay(case_dir: Path = typer.Argument(..., help="recorded case directory (format: README, Replaying a recorded case)"),
+           top: int = typer.Option(5, help="hypotheses to print")) -> None:
+    """Run a recorded incident through the real observer and diagnoser and print the ranking."""
+    from services.connectors.replay import CaseFormatError, replay_case
+
+    try:
+        result = replay_case(case_dir)
+    except CaseFormatError as exc:
+        console.print(f"[red]malformed case[/red]: {exc}")
+        raise typer.Exit(2) from exc
+    table = Table(title=f"diagnosis of {case_dir}")
+    for column in ("rank", "component", "kind", "fault", "confidence", "evidence"):
+        table.add_column(column)
+    for i, h in enumerate(result["hypotheses"][:top], start=1):
+        table.add_row(str(i), h["component"], h["component_kind"], h["fault"], f"{h['confidence']:.2f}",
+                      "; ".join(e["detail"] for e in h["evidence"][:2]))
+    console.print(table)
+    label = result["label"]
+    if label:
+        ranked = [h["component"] for h in result["hypotheses"]]
+        where = ranked.index(label["component"]) + 1 if label.get("component") in ranked else None
+        console.print(f"label: {label.get('component')} / {label.get('fault')}; rank of the labelled component: "
+                      f"{where or 'not ranked'}")
+
 def _auth_headers() -> dict[str, str]:
     token = os.environ.get("AIOPS_TOKEN")
     return {"Authorization": f"Bearer {token}"} if token else {}

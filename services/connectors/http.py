@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 
 class HttpTelemetry:
-    """``GET /metrics|/logs|/health?target=...`` (the simulator's probe API)."""
+    """``GET /metrics|/logs|/health?target=...`` (the simulator's probe API), plus the optional
+    ``/topology``, ``/traces?target=`` and ``/changes`` where the source serves them."""
 
     def __init__(self, base_url: str, *, timeout_s: float = 10.0) -> None:
         self.client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout_s)
@@ -38,6 +39,17 @@ class HttpTelemetry:
     def health(self, target: str) -> bool | None:
         body = self._get("/health", target)
         return None if body is None else bool(body.get("healthy"))
+
+    # optional kinds: an endpoint the source does not have (404) answers "cannot tell", i.e. empty
+    def topology(self) -> dict[str, Any]:
+        body = self._get("/topology", "") or {}
+        return {k: body[k] for k in ("edges", "placement", "components") if k in body}
+
+    def traces(self, target: str, *, minutes: int = 15) -> list[dict[str, Any]]:
+        return list((self._get("/traces", target, minutes=minutes) or {}).get("edges", []))
+
+    def changes(self, *, minutes: int = 60) -> list[dict[str, Any]]:
+        return list((self._get("/changes", "", minutes=minutes) or {}).get("changes", []))
 
 
 class HttpActions:

@@ -74,6 +74,7 @@ class AgentMemory:
             for hit in self.episodic.recall(query, k=5, min_similarity=RECALL_MIN_SIMILARITY):
                 if hit.outcome in {"resolved", "recovered", "mitigated", "success"} and hit.root_cause:
                     votes.append({"source": "episode", "root_cause": hit.root_cause, "similarity": hit.similarity,
+                                  "component": hit.component, "component_kind": hit.component_kind,
                                   "what_worked": hit.what_worked, "time_to_recover_s": hit.time_to_recover_s,
                                   "incident_id": hit.incident_id})
             for entry in self.semantic.lookup(query, k=3).learned:
@@ -98,7 +99,9 @@ class AgentMemory:
             incident_id=str(incident_id), title=title,
             signals=[alert.get("name", ""), alert.get("summary", "")],
             compressed_context=state.get("context", ""),
-            hypotheses=[{"root_cause": h["root_cause"], "confidence": h["confidence"]} for h in state.get("hypotheses", [])],
+            hypotheses=[{k: h[k] for k in ("root_cause", "confidence", "fault", "component", "component_kind") if k in h}
+                        | {"evidence": [e.get("detail", "") for e in h.get("evidence", [])[:5] if isinstance(e, dict)]}
+                        for h in state.get("hypotheses", [])],
             actions=[{"action": plan.get("action"), "target": plan.get("target"), "succeeded": bool(state.get("recovered"))}]
             if plan else [],
             root_cause=plan.get("root_cause", "") if state.get("recovered") else "",

@@ -168,3 +168,22 @@ def test_postgres_round_trip(tmp_path):
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def test_recall_names_the_root_cause_component(engine, chroma):
+    """Episodes keep each hypothesis's component; recall reads where the confirmed root cause was."""
+    mem = EpisodicMemory(engine, chroma_client=chroma, embedding=HashingEmbedding())
+    mem.record(Episode(
+        incident_id="inc-pay", title="checkout latency up, payment CPU saturated",
+        signals=["HighLatency checkout", "container_cpu_usage_seconds_total payment increased"],
+        hypotheses=[{"root_cause": "cpu_saturation", "fault": "cpu_saturation", "component": "payment",
+                     "component_kind": "service", "confidence": 0.7, "evidence": ["cpu 0.2 -> 0.95"]},
+                    {"root_cause": "network_delay", "component": "checkout", "confidence": 0.3}],
+        root_cause="cpu_saturation", outcome="resolved",
+    ))
+    mem.record(Episode(incident_id="inc-old", title="checkout latency up", signals=["HighLatency checkout"],
+                       hypotheses=[{"root_cause": "cpu_saturation", "confidence": 1.0}],
+                       root_cause="cpu_saturation", outcome="resolved"))
+    hits = {h.incident_id: h for h in mem.recall("checkout latency up, payment cpu increased", k=5)}
+    assert (hits["inc-pay"].component, hits["inc-pay"].component_kind) == ("payment", "service")
+    assert hits["inc-old"].component == ""  # episodes recorded before components existed still read

@@ -1,0 +1,65 @@
+"""Fault typing: which fault a component has, from which kinds of signal moved on it.
+
+WHY: a memory fault shows in memory series, a CPU fault in CPU series, a slow dependency only in
+latency; the fault type follows from the kinds that moved on the root-cause component, weighted
+so that resource signals (cpu, memory, disk) outrank the symptoms every fault produces (latency,
+errors, traffic). A change event (deploy, config) on the component points at a bad change. The
+phrase table and recalled episodes add smaller votes. The weights are priors stated here, not
+fitted to any data set.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+# signal kind -> (fault type, weight). Resource kinds first: they name the fault; symptoms only hint.
+KIND_TO_FAULT: dict[str, tuple[str, float]] = {
+    "memory": ("memory_leak", 1.0),
+    "cpu": ("cpu_saturation", 1.0),
+    "disk": ("disk_failure", 1.0),
+    "errors": ("bad_deploy", 0.8),
+    "change": ("bad_deploy", 1.2),
+    "network": ("network_delay", 0.5),
+    "latency": ("network_delay", 0.6),
+    "traffic": ("overload", 0.4),
+    "saturation": ("cpu_saturation", 0.3),
+}
+# node-level errors (heartbeat lost, node down) are a hang or a partition, not a bad deploy
+NODE_KIND_TO_FAULT = {"errors": ("kernel_hang", 0.8), "network": ("network_partition", 0.6)}
+FAULT_TYPES = ("cpu_saturation", "memory_leak", "disk_failure", "network_delay", "network_partition", "kernel_hang",
+               "bad_deploy", "overload")
+PHRASE_WEIGHT = 0.5
+EPISODE_WEIGHT = 0.5
+UNKNOWN = "unknown"
+
+
+def fault_scores(evidence: list[dict[str, Any]], *, component_kind: str,
+                 phrase_votes: dict[str, int] | None = None, episode_votes: dict[str, float] | None = None) -> dict[str, float]:
+    """Score every fault type for one component from its evidence items."""
+    table = {**KIND_TO_FAULT, **(NODE_KIND_TO_FAULT if component_kind == "node" else {})}
+    best_per_kind: dict[str, float] = {}
+    for item in evidence:
+        if item.get("client_side"):
+            continue  # a caller-side series describes a dependency, not this component
+        signal = item.get("signal")
+        strength = math.log1p(max(float(item.get("z", 3.0)), 0.0)) if item["kind"] in {"metric", "trace"} else 1.5
+        if item["kind"] == "log":
+            strength = 1.5 if item.get("new") else 0.5
+        if signal in table:
+            best_per_kind[signal] = max(best_per_kind.get(signal, 0.0), strength)
+    scores: dict[str, float] = {}
+    for signal, strength in best_per_kind.items():
+        fault, weight = table[signal]
+        scores[fault] = scores.get(fault, 0.0) + weight * strength
+    for fault, votes in (phrase_votes or {}).items():
+        scores[fault] = scores.get(fault, 0.0) + PHRASE_WEIGHT * votes
+    for fault, votes in (episode_votes or {}).items():
+        scores[fault] = scores.get(fault, 0.0) + EPISODE_WEIGHT * votes
+    return scores
+
+
+def best_fault(scores: dict[str, float]) -> tuple[str, list[str]]:
+    """The winning fault type and the runners-up (best first); ``unknown`` when nothing voted."""
+    ranked = sorted((f for f, s in scores.items() if s > 0), key=lambda f: (-scores[f], f))
+    return (ranked[0], ranked[1:]) if ranked else (UNKNOWN, [])

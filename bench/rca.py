@@ -1,0 +1,187 @@
+"""Root-cause localisation on real labelled fault cases, beside baselines run on the same cases.
+
+``python -m bench rca [--data DIR] [--cases DIR] [--datasets nezha,petshop]``
+
+Every labelled case in ``<data>/rca`` (Nezha: OnlineBoutique and TrainTicket; PetShop: four traffic
+regimes, train and test issues) is converted to the replay case format (``bench/rca_data.py``) and
+replayed through the production observer and diagnoser nodes (``services/connectors/replay.py``).
+Reported per data set and regime: top-1/3/5 accuracy of the root-cause component, fault-type
+accuracy of the top hypothesis (where the data labels a type the diagnoser has), and seconds per case.
+
+Baselines, computed in the same run from the same replayed telemetry and candidate components:
+
+* ``random``: the expected top-k of a uniformly random ranking, min(k, n) / n (exact, no seed);
+* ``robust-z``: components ranked by their largest robust z-score shift of any metric,
+  |median(fault) - median(baseline)| / (1.4826 MAD(baseline)) (BARO-style, no topology, no kinds);
+* ``random-walk``: MicroRCA-like personalised PageRank on the call graph restricted to components
+  with a robust z >= 3, personalised by that z (falls back to robust-z where no call graph exists).
+
+Nothing here was fitted to these cases; see bench/results/rca.md for what was chosen on what.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from bench.common import data_dir, markdown_table
+from bench.rca_data import nezha_cases, petshop_cases
+
+KS = (1, 3, 5)
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def robust_z(points: list[tuple[float, float]], split_at: float) -> float:
+    base = [v for t, v in points if t < split_at]
+    fault = [v for t, v in points if t >= split_at]
+    if len(base) < 2 or not fault:
+        return 0.0
+    before = _median(base)
+    mad = 1.4826 * _median([abs(v - before) for v in base])
+    return abs(_median(fault) - before) / max(mad, 1e-9 * max(abs(before), 1.0), 1e-12)
+
+
+def baseline_rankings(telemetry: Any, components: list[str], split_at: float) -> dict[str, list[str]]:
+    """The two non-trivial baselines' component rankings (best first)."""
+    z = {c: max((robust_z(p, split_at) for p in telemetry.metrics(c).values()), default=0.0) for c in components}
+    by_z = sorted(components, key=lambda c: (-z[c], c))
+    graph = nx.DiGraph()
+    anomalous = {c for c in components if z[c] >= 3}
+    for caller, callee in telemetry.topology().get("edges", []):
+        if caller in anomalous and callee in anomalous:
+            graph.add_edge(caller, callee)
+    walk = by_z
+    if graph.number_of_edges():
+        weight = {c: math.log1p(min(z[c], 1e6)) for c in anomalous}
+        graph.add_nodes_from(anomalous)
+        ppr = nx.pagerank(graph, personalization={c: weight[c] + 1e-6 for c in graph}, max_iter=200)
+        walk = sorted(components, key=lambda c: (-ppr.get(c, 0.0), -z[c], c))
+    return {"robust-z": by_z, "random-walk": walk}
+
+
+def _rank(ranking: list[str], answer: str) -> int | None:
+    return ranking.index(answer) if answer in ranking else None
+
+
+def evaluate(case_dir: Path) -> dict[str, Any]:
+    from services.connectors.replay import replay_case
+
+    started = time.perf_counter()
+    result = replay_case(case_dir)
+    seconds = time.perf_counter() - started
+    label, telemetry, case = result["label"], result["telemetry"], result["case"]
+    components = sorted(telemetry.topology()["components"])
+    ours = list(dict.fromkeys(h["component"] for h in result["hypotheses"] if h.get("score", 0) > 0))
+    ours += [c for c in components if c not in ours]  # components without evidence come after, in name order
+    rankings = {"diagnoser": ours, **baseline_rankings(telemetry, components, case["split_at"])}
+    top = result["hypotheses"][0] if result["hypotheses"] else {}
+    on_answer = next((h for h in result["hypotheses"] if h["component"] == label["component"]), None)
+    return {"dataset": label["dataset"], "regime": label["regime"], "split": label.get("split", "-"),
+            "fault": label["fault"], "n": len(components), "seconds": seconds,
+            "ranks": {name: _rank(r, label["component"]) for name, r in rankings.items()},
+            "fault_ok": top.get("fault") == label["fault"],
+            "fault_ok_on_answer": bool(on_answer and on_answer["fault"] == label["fault"])}
+
+
+def _topk(rows: list[dict[str, Any]], method: str, k: int) -> float:
+    if method == "random":
+        return statistics.mean(min(k, r["n"]) / r["n"] for r in rows)
+    return statistics.mean(1.0 if (r["ranks"][method] is not None and r["ranks"][method] < k) else 0.0 for r in rows)
+
+
+def summarise(rows: list[dict[str, Any]], group: str) -> list[dict[str, Any]]:
+    out = []
+    for method in ("diagnoser", "random-walk", "robust-z", "random"):
+        row: dict[str, Any] = {"group": group, "cases": len(rows), "method": method}
+        for k in KS:
+            row[f"top-{k}"] = _topk(rows, method, k)
+        if method == "diagnoser":
+            row["fault type"] = statistics.mean(r["fault_ok"] for r in rows)
+            row["fault type (right comp.)"] = statistics.mean(r["fault_ok_on_answer"] for r in rows)
+            row["s / case"] = statistics.mean(r["seconds"] for r in rows)
+        out.append(row)
+    return out
+
+
+NOTES = """
+## How these figures were made, and what was chosen on what
+
+- Cases: `bench/rca_data.py` converts every labelled case (Nezha MIT, PetShop CC-BY-4.0) to the replay
+  format and `services/connectors/replay.py:replay_case` runs the production `agents.observer.observe`
+  and `agents.diagnoser.diagnose` nodes on it. The alert is the entry service's SLO alert at the
+  injection time (Nezha) or the labelled SLI alert (PetShop); the fault window starts at the alert.
+  Nezha: 10 min baseline, 5 min fault window (from the ~8-minute injection cadence in the fault lists,
+  not from accuracy); OnlineBoutique also gets its per-edge caller latency (`source_50.csv`) as trace
+  aggregates; TrainTicket has no call graph in the data. PetShop: the issue's five 5-minute rows plus
+  the last 36 rows of the regime's `noissue` period as baseline (the temporal regimes have none here).
+- Fault labels mapped to diagnoser types: Nezha cpu_contention/cpu_consumed -> cpu_saturation,
+  network_delay -> network_delay, return/exception -> bad_deploy (a code fault); PetShop delay/sleep ->
+  network_delay, error modes / injected bug -> bad_deploy, DynamoDB request flood -> overload.
+- Chosen on the PetShop **train** split (20 issues) only: PageRank backward weight 0.2 and own-anomaly
+  share 0.5 (grid {0.05, 0.1, 0.2} x {0, 0.2, 0.5}); size-weighted pooled MAD and no level floor for
+  success ratios (availability drops were missed on train); dropping a victim discount and onset-order
+  weighting (both lowered train top-3). The series-resolution floor and the 4-hop neighbourhood came
+  from reading PetShop cases (sparse request counters 0 -> 1; roots 4 hops from PetSite).
+  No number was tuned on Nezha, but it was not untouched: individual Nezha cases were read while
+  building (that is how the pooled noise scale and the per-edge latency input came in), Nezha scores
+  were seen after each change, and one change tried on them (client-side latency counted as the
+  owner's) was dropped. Read Nezha figures as seen, not held out. Signal-kind patterns and fault
+  weights follow exporter / OpenTelemetry naming conventions and were not fitted.
+- Baselines use the same replayed telemetry and candidate components; `random` is the exact
+  expectation min(k, n) / n. `fault type` is the top hypothesis's type; `fault type (right comp.)` the
+  type given to the labelled component wherever it was ranked.
+"""
+
+
+def main(argv: list[str]) -> str:
+    parser = argparse.ArgumentParser(prog="python -m bench rca")
+    parser.add_argument("--data", default=None, help="data root holding rca/ (default ../shared/data)")
+    parser.add_argument("--cases", default=None, help="where converted cases are written (default a temp dir)")
+    parser.add_argument("--datasets", default="nezha,petshop")
+    args = parser.parse_args(argv)
+    root = data_dir(args.data) / "rca"
+    wanted = set(args.datasets.split(","))
+    with tempfile.TemporaryDirectory(prefix="aiops-rca-") as tmp:
+        out = Path(args.cases or tmp)
+        dirs: list[Path] = []
+        if "nezha" in wanted and (root / "nezha").exists():
+            dirs += list(nezha_cases(root / "nezha", out))
+        if "petshop" in wanted and (root / "petshop").exists():
+            dirs += list(petshop_cases(root / "petshop", out))
+        if not dirs:
+            return f"No RCA data under {root}; nothing measured.\n"
+        rows = [evaluate(d) for d in dirs]
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        groups[f"{r['dataset']} (all)"].append(r)
+        groups[f"{r['dataset']} / {r['regime']}"].append(r)
+        if r["dataset"] == "petshop":
+            groups[f"petshop / {r['split']}"].append(r)
+    table = [line for name in sorted(groups) for line in summarise(groups[name], name)]
+    by_fault = []
+    for (dataset, fault), sub in sorted(_by(rows, lambda r: (r["dataset"], r["fault"])).items()):
+        by_fault.append({"dataset": dataset, "labelled fault": fault, "cases": len(sub),
+                         "top-1": _topk(sub, "diagnoser", 1), "top-3": _topk(sub, "diagnoser", 3),
+                         "fault type": statistics.mean(r["fault_ok"] for r in sub),
+                         "fault type (right comp.)": statistics.mean(r["fault_ok_on_answer"] for r in sub)})
+    return ("## Root-cause component top-k and fault type, per data set and regime\n\n" + markdown_table(table)
+            + "\nLLM tokens per case: 0 (offline; no LLM re-rank configured).\n\n"
+            + "## Diagnoser by labelled fault kind\n\n" + markdown_table(by_fault) + NOTES)
+
+
+def _by(rows: list[dict[str, Any]], key) -> dict[Any, list[dict[str, Any]]]:
+    out: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        out[key(r)].append(r)
+    return out
