@@ -133,7 +133,7 @@ class Config:
             if mpath == "" and name in mod.tfvars:
                 tf, ta = mod.tfvars[name]
                 values[name] = evaluate(self.node(tf, ta), Scope({}, {}))
-            elif name in call_args:
+            elif mod.parent is not None and name in call_args:  # call_args is empty without a parent
                 cf, ca = call_args[name]
                 values[name] = evaluate(self.node(cf, ca), self.scope(mod.parent))
             elif "default" in vb.attributes:

@@ -303,6 +303,8 @@ def _net(key: str, pairs: list[tuple[Intent, Any]], state: State) -> DriftGroup 
                           resource_id=create.resource_id, intents=[merged], records=records, new_resource=True)
 
     res: StateResource | None = pairs[0][1]
+    if res is None:  # only "new:" groups pair intents with no state resource
+        raise ValueError(f"drift group {key!r} has no state resource")
     if any(it.kind == "delete" and it.resource_type == res.type for it, _ in pairs):
         delete = next(it for it, _ in pairs if it.kind == "delete")
         delete.records = records

@@ -110,10 +110,14 @@ def tokenize(text: str, start: int = 0, end: int | None = None) -> list[Token]:
             i = mm.end()
         elif c.isdigit():
             m = NUMBER_RE.match(text, i)
+            if m is None:  # a non-ASCII digit (str.isdigit) that \d does not take
+                raise HCLSyntaxError(f"unexpected character {c!r} at offset {i}")
             toks.append(Token("number", m.group(0), i, m.end()))
             i = m.end()
         elif c.isalpha() or c == "_":
             m = IDENT_RE.match(text, i)
+            if m is None:  # a non-ASCII letter (str.isalpha) that IDENT_RE does not take
+                raise HCLSyntaxError(f"unexpected character {c!r} at offset {i}")
             toks.append(Token("ident", m.group(0), i, m.end()))
             i = m.end()
         else:
@@ -503,6 +507,8 @@ def _template_node(text: str, t: Token) -> Node:
 
 def _heredoc_node(text: str, t: Token) -> Node:
     m = re.match(r"<<(-?)([A-Za-z_][A-Za-z0-9_]*)[ \t]*\r?\n", t.text)
+    if m is None:  # tokenize only makes heredoc tokens that match this
+        raise HCLSyntaxError("bad heredoc")
     body = t.text[m.end() :]
     body = body[: body.rstrip().rfind("\n") + 1] if "\n" in body.rstrip() else ""
     if m.group(1):

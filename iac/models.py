@@ -103,7 +103,8 @@ class Proposal:
     diff: str
     changes: list[Change]
     records: list[TraceRecord]
-    files: dict[str, str] = field(default_factory=dict, repr=False)  # relative path -> new text
+    # patched file -> new text; the key is a Path from the patcher, a str once loaded back from JSON
+    files: dict[str | Path, str] = field(default_factory=dict, repr=False)
     instructions: list[str] = field(default_factory=list)  # terraform import / state rm commands
     needs_person: list[str] = field(default_factory=list)
     intents: list[Intent] = field(default_factory=list, repr=False)

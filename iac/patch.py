@@ -19,11 +19,18 @@ from iac.config import Config, ModuleConfig, validate_hcl
 from iac.drift import DriftGroup, canonical, find_attachment, rule_tuples
 from iac.hcl import UNKNOWN, Block, Node, evaluate, indent_of, render, render_key
 from iac.models import Change, Intent
-from iac.state import State
+from iac.state import State, StateResource
 
 
 class NeedsPerson(Exception):
     """The change is real but cannot be written without guessing (reported, never forced)."""
+
+
+def _address(it: Intent) -> str:
+    """The Terraform address of a bound intent (drift binding sets it on every intent it patches)."""
+    if it.address is None:
+        raise ValueError(f"{it.kind} intent for {it.resource_id!r} is not bound to a Terraform address")
+    return it.address
 
 
 @dataclass(frozen=True)
@@ -375,6 +382,12 @@ class Patcher:
     def _block_of(self, address: str) -> tuple[ModuleConfig, Path, Block]:
         return self._locate(address)
 
+    def _state_of(self, address: str) -> StateResource:
+        res = self.state.get(address)
+        if res is None:  # drift bound the intent to this state resource
+            raise ValueError(f"{address} is not in the state")
+        return res
+
     def apply_group(self, group: DriftGroup) -> None:
         for intent in group.intents:
             self._intent = intent
@@ -396,8 +409,8 @@ class Patcher:
                                 "aws_s3_bucket_public_access_block"):
             self.companion(it)
             return
-        mod, path, block = self._block_of(it.address)
-        where = it.address
+        where = _address(it)
+        mod, path, block = self._block_of(where)
         if it.kind == "set":
             self.set_attribute(mod.path, path, block, it.attribute, ("value", it.value), where)
         elif it.kind == "tag_set":
@@ -411,7 +424,7 @@ class Patcher:
         elif it.kind == "attach":
             self.attach(mod, block, it)
         elif it.kind == "detach":
-            att = find_attachment(self.state, self.state.get(it.address).attributes.get("name", it.resource_id), it.value)
+            att = find_attachment(self.state, self._state_of(where).attributes.get("name", it.resource_id), it.value)
             if att is None:
                 raise NeedsPerson(f"no managed attachment of {it.value}")
             self.remove_resource(att.address)
@@ -480,14 +493,14 @@ class Patcher:
             else:
                 pos = text.rfind("\n", 0, block.close_brace) + 1
             self._replace(path, pos, pos, snippet)
-            self._change(path, it.address, direction, "insert",
+            self._change(path, _address(it), direction, "insert",
                          f"add {direction} rule {proto} {fp}-{tp} from {source} (authorized out of band)")
             return
         name = sanitize_name(f"{block.labels[1]}_{direction}_{proto}_{fp}_{source.split(':', 1)[1]}")
         attrs = {"type": direction, "security_group_id": Raw(f"{block.labels[0]}.{block.labels[1]}.id"),
                  "from_port": fp, "to_port": tp, "protocol": proto, key: value}
         addr = self._append_block(mod, "aws_security_group_rule", name, attrs)
-        sg_id = self.state.get(it.address).attributes.get("id", it.resource_id)
+        sg_id = self._state_of(_address(it)).attributes.get("id", it.resource_id)
         src = source.split(":", 1)[1]
         self.instructions.append(f"terraform import '{addr}' {sg_id}_{direction}_{proto}_{fp}_{tp}_{src}")
 
@@ -504,7 +517,7 @@ class Patcher:
                 if start >= 2 and text[start - 2 : start] == "\n\n":
                     start -= 1  # take the blank line that separated it
                 self._remove_lines(path, start, end)
-                self._change(path, it.address, direction, "remove_block",
+                self._change(path, _address(it), direction, "remove_block",
                              f"remove {direction} rule {proto} {fp}-{tp} from {source} (revoked out of band)")
                 return
             key, value = self._source_value(mod, source)
@@ -516,7 +529,7 @@ class Patcher:
                 raise NeedsPerson(f"{direction} rule sources are computed; cannot drop {source}")
             remaining = [x for x in node.items if not (x.kind == "lit" and [x.value] == value)]
             self._replace(path, node.start, node.end, "[" + ", ".join(text[x.start : x.end] for x in remaining) + "]")
-            self._change(path, it.address, direction, "literal", f"drop {source} from a {direction} rule")
+            self._change(path, _address(it), direction, "literal", f"drop {source} from a {direction} rule")
             return
         # Not inline: a separate rule resource in this module?
         for res in self.state.by_type("aws_security_group_rule"):
@@ -532,21 +545,22 @@ class Patcher:
         name = sanitize_name(f"{role_block.labels[1]}_{policy.rsplit('/', 1)[-1]}")
         attrs = {"role": Raw(f"aws_iam_role.{role_block.labels[1]}.name"), "policy_arn": policy}
         addr = self._append_block(mod, "aws_iam_role_policy_attachment", name, attrs)
-        role_name = self.state.get(it.address).attributes.get("name", it.resource_id)
+        role_name = self._state_of(_address(it)).attributes.get("name", it.resource_id)
         self.instructions.append(f"terraform import '{addr}' {role_name}/{policy}")
 
     # S3 companions ---------------------------------------------------------------
     def companion(self, it: Intent) -> None:
-        hit = self.config.resource(it.address) if it.address else None
-        if hit is not None and hit[2].labels[0] == it.resource_type:
+        address = it.address
+        hit = self.config.resource(address) if address else None
+        if address and hit is not None and hit[2].labels[0] == it.resource_type:  # hit implies address
             mod, path, block = hit
             op = ("value", it.value)
             if it.attribute == "policy":
-                self.set_attribute(mod.path, path, block, "policy", op, it.address)
+                self.set_attribute(mod.path, path, block, "policy", op, address)
             else:
-                self.set_attribute(mod.path, path, block, it.attribute, op, it.address)
+                self.set_attribute(mod.path, path, block, it.attribute, op, address)
             return
-        mod, path, bucket_block = self._block_of(it.address)
+        mod, path, bucket_block = self._block_of(_address(it))
         # Maybe we created the companion for an earlier intent of this group.
         name = bucket_block.labels[1]
         existing = mod.resources.get((it.resource_type, name))
@@ -670,7 +684,7 @@ class PatchResult:
 
 
 def unified_diff(before: dict[Path, str], after: dict[Path, str], base: Path) -> str:
-    out = []
+    out: list[str] = []
     for path in sorted(set(before) | set(after)):
         a, b = before.get(path, ""), after.get(path, "")
         if a == b:

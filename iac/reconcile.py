@@ -64,7 +64,7 @@ def build_proposals(
             seen.add(result.diff)
             variants.append(Proposal(
                 id=_proposal_id(group, note), addresses=[group.address or group.key], diff=result.diff,
-                changes=result.changes, records=group.records, files=dict(result.files),
+                changes=result.changes, records=group.records, files={p: t for p, t in result.files.items()},
                 instructions=result.instructions, needs_person=result.needs_person + result.errors,
                 intents=group.intents, rank_note=note,
                 verification={"errors": result.errors},

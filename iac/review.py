@@ -30,6 +30,8 @@ def approve(
     """
     repo_dir = Path(workspace.repo_dir or workspace.terraform_dir)
     repo = git.Repo(repo_dir, search_parent_directories=True)
+    if repo.working_tree_dir is None:
+        raise ValueError(f"{repo_dir} is in a bare repository; there is no working tree to commit from")
     root = Path(repo.working_tree_dir).resolve()
     branch = branch or f"nsync/{proposal.id}"
     if branch in PROTECTED or not re.fullmatch(r"[A-Za-z0-9._/-]+", branch):

@@ -276,7 +276,8 @@ class LiveReader:
             raise
 
     @staticmethod
-    def _tags(items: list[dict[str, Any]] | None) -> dict[str, str]:
+    def _tags(items: list[dict[str, Any]] | None) -> dict[str | None, str | None]:
+        # None only for a malformed entry with neither "Key"/"key" (or "Value"/"value"): kept as read.
         return {t.get("Key", t.get("key")): t.get("Value", t.get("value")) for t in items or []}
 
     def _aws_instance(self, ident: str) -> dict[str, Any] | None:
