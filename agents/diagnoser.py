@@ -59,7 +59,7 @@ def rank_hypotheses(text: str, *, anomalies: dict[str, Any], recalled: list[dict
     scope = alert_scope(alert) if alert else None
     name = (alert.get("name") or "").lower()
     metric_names = " ".join(name for per_target in anomalies.values() for name in per_target).lower()
-    scored = []
+    scored: list[dict[str, Any]] = []
     for cause, phrases in SIGNATURES.items():
         evidence = [p for p in phrases if p in lowered]
         evidence += [f"metric:{p}" for p in phrases if p in metric_names]

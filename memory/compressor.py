@@ -327,7 +327,7 @@ class ContextCompressor:
     def _must_keep(self, text: str) -> list[str]:
         """Ids the deterministic output carries for critical templates (an LLM may not drop them)."""
         shown = expand_text(text)
-        keep = []
+        keep: list[str] = []
         for t in self._templates.values():
             if t.severity >= CRITICAL:
                 keep.extend(e for e in t.entities if e in shown)

@@ -12,11 +12,11 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from chromadb.api.types import Documents, EmbeddingFunction
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from memory.index import LexicalIndex, VectorIndex, rrf
@@ -403,7 +403,7 @@ class EpisodicMemory:
         if self.index.stale:
             self.index.rebuild()
             with self.sessions.begin() as session:
-                result = session.execute(update(EpisodeRow).values(indexed=False, embedding_model=None))
+                result = cast(CursorResult[Any], session.execute(update(EpisodeRow).values(indexed=False, embedding_model=None)))
                 report["reembedded"] = result.rowcount or 0
         if retention_days is not None:
             cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 
 @dataclass
@@ -151,5 +152,5 @@ def normalise_series(series: Iterable[float] | Iterable[tuple[float, float]], st
         if isinstance(item, tuple | list):
             out.append((float(item[0]), float(item[1])))
         else:
-            out.append((float(start + i), float(item)))
+            out.append((float(start + i), float(cast(float, item))))
     return out

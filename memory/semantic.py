@@ -16,11 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from chromadb.api.types import Documents, EmbeddingFunction
 from sqlalchemy import select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from memory.episodic import RESOLVED, Episode
@@ -339,7 +339,7 @@ class SemanticMemory:
             if index.stale:
                 index.rebuild()
                 with self.sessions.begin() as session:
-                    result = session.execute(update(model).values(indexed=False, embedding_model=None))
+                    result = cast(CursorResult[Any], session.execute(update(model).values(indexed=False, embedding_model=None)))
                     report.reembedded[name] = result.rowcount or 0
         report.repaired = self.repair()  # vectors must exist before consolidation compares them
         report.merged = self._consolidate()

@@ -94,7 +94,7 @@ class HashingEmbedding(EmbeddingFunction[Documents]):
     def __call__(self, input: Documents) -> Embeddings:  # noqa: A002
         import numpy as np
 
-        out = []
+        out: Embeddings = []
         for text in input:
             vec = np.zeros(self.dim, dtype="float32")
             words = _WORD.findall(text.lower())
@@ -102,7 +102,7 @@ class HashingEmbedding(EmbeddingFunction[Documents]):
                 h = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
                 vec[h % self.dim] += 1.0 if (h >> 63) & 1 else -1.0
             norm = math.sqrt(float((vec * vec).sum())) or 1.0
-            out.append(vec / norm)
+            out.append((vec / norm).astype(np.float32))
         return out
 
     @staticmethod

@@ -141,7 +141,8 @@ class RedisStore:
         return list(items)
 
     def get(self, key: str) -> str | None:
-        return self.redis.get(self._k(key))
+        value = self.redis.get(self._k(key))  # the client decodes responses to str
+        return value if value is None else str(value)
 
     def set(self, key: str, value: str) -> None:
         self.redis.set(self._k(key), value, ex=self.ttl_seconds)

@@ -26,7 +26,7 @@ KIND_TO_FAULT: dict[str, tuple[str, float]] = {
     "saturation": ("cpu_saturation", 0.3),
 }
 # node-level errors (heartbeat lost, node down) are a hang or a partition, not a bad deploy
-NODE_KIND_TO_FAULT = {"errors": ("kernel_hang", 0.8), "network": ("network_partition", 0.6)}
+NODE_KIND_TO_FAULT: dict[str, tuple[str, float]] = {"errors": ("kernel_hang", 0.8), "network": ("network_partition", 0.6)}
 FAULT_TYPES = ("cpu_saturation", "memory_leak", "disk_failure", "network_delay", "network_partition", "kernel_hang",
                "bad_deploy", "overload")
 PHRASE_WEIGHT = 0.5
@@ -54,8 +54,8 @@ def fault_scores(evidence: list[dict[str, Any]], *, component_kind: str,
         scores[fault] = scores.get(fault, 0.0) + weight * strength
     for fault, votes in (phrase_votes or {}).items():
         scores[fault] = scores.get(fault, 0.0) + PHRASE_WEIGHT * votes
-    for fault, votes in (episode_votes or {}).items():
-        scores[fault] = scores.get(fault, 0.0) + EPISODE_WEIGHT * votes
+    for fault, share in (episode_votes or {}).items():
+        scores[fault] = scores.get(fault, 0.0) + EPISODE_WEIGHT * share
     return scores
 
 

@@ -80,7 +80,7 @@ def rank_case(case: dict[str, Any], *, alert: dict[str, Any], recalled: list[dic
     if not suspects:
         return [_no_evidence_hypothesis(case, alert=alert, phrases=phrases, recalled=recalled)]
     total = sum(final[c] for c in suspects[:limit]) or 1.0
-    out = []
+    out: list[dict[str, Any]] = []
     for name in suspects[:limit]:
         info = comps[name]
         evidence = _evidence_for(name, case, recalled)
