@@ -132,11 +132,43 @@ def status() -> None:
 
 
 @token_app.command("create")
-def token_create(user: str = typer.Argument(...), role: str = "operator", label: str = "") -> None:
+def token_create(user: str = typer.Argument(...),
+                 role: str = typer.Option("operator", help="viewer | operator | approver | admin"),
+                 label: str = "",
+                 expires_in: float = typer.Option(0, help="seconds until the token expires; 0 = never")) -> None:
     """Create an API token for a user (printed once; only its hash is kept)."""
     from services.auth.service import create_token
 
-    print(create_token(get_settings().database_url, user=user, role=role, label=label))
+    print(create_token(get_settings().database_url, user=user, role=role, label=label,
+                       expires_in_s=expires_in or None))
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int = typer.Argument(..., help="the id shown by `aiops token list`")) -> None:
+    """Revoke a token now (audited as done by the local operator)."""
+    from services.auth.service import revoke_token
+    from services.errors import DomainError
+
+    try:
+        row = revoke_token(get_settings().database_url, token_id=token_id, actor=f"cli:{os.environ.get('USER', '?')}")
+    except DomainError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"token {row['id']} of {row['user']} revoked at {row['revoked_at']}")
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """Tokens with their role, expiry and revocation (never their text)."""
+    from services.auth.service import list_tokens
+
+    table = Table(title="API tokens")
+    for column in ("id", "user", "role", "label", "created", "expires", "revoked"):
+        table.add_column(column)
+    for t in list_tokens(get_settings().database_url):
+        table.add_row(str(t["id"]), t["user"], str(t["role"]), t["label"], t["created_at"] or "",
+                      t["expires_at"] or "", t["revoked_at"] or "")
+    console.print(table)
 
 
 @causal_app.command("train")

@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 
 from services.alerts.models import Alert, AlertRead
 from services.alerts.service import store_alerts
-from services.api.deps import app_settings
+from services.api.deps import MAX_PAGE, SafeStr, app_settings
 from services.audit.service import record
-from services.auth.service import current_user
+from services.auth.deps import require
 from services.config import Settings
 from services.incidents import flows
 from services.incidents.models import Incident
@@ -23,7 +23,7 @@ MAX_BODY = 5 * 1024 * 1024
 
 
 @router.post("", status_code=202, summary="Ingest alerts (Alertmanager v4, CloudWatch/SNS, generic JSON)")
-async def ingest(request: Request, user: str = Depends(current_user), settings: Settings = Depends(app_settings)) -> dict:
+async def ingest(request: Request, user: str = Depends(require("operator")), settings: Settings = Depends(app_settings)) -> dict:
     body = await request.body()
     if len(body) > MAX_BODY:
         raise HTTPException(413, f"payload of {len(body)} bytes exceeds {MAX_BODY} bytes")
@@ -48,9 +48,10 @@ async def ingest(request: Request, user: str = Depends(current_user), settings: 
 
 @router.get("", summary="List alerts, newest first")
 def list_alerts(
+    user: str = Depends(require("viewer")),
     settings: Settings = Depends(app_settings),
-    status: str | None = None,
-    page: int = Query(1, ge=1),
+    status: SafeStr | None = Query(None, max_length=16),
+    page: int = Query(1, ge=1, le=MAX_PAGE),
     per_page: int = Query(50, ge=1, le=500),
 ) -> dict:
     with session_scope(settings.database_url) as session:

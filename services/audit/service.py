@@ -1,11 +1,82 @@
-"""Writing the audit log; every mutating path calls ``record`` inside its own transaction."""
+"""Writing and checking the hash-chained audit log; every mutating path calls ``record`` in its transaction."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from services.audit.models import AuditEntry
+from services.storage.base import utcnow
+
+GENESIS = "0" * 64
+_PG_LOCK = 0x41554449  # "AUDI": serialises appends so two transactions never chain to the same parent
 
 
-def record(session: Session, *, actor: str, action: str, subject: str = "", data: dict | None = None) -> None:
-    session.add(AuditEntry(actor=actor, action=action, subject=subject, data=data or {}))
+def _canonical_time(at: datetime) -> str:
+    if at.tzinfo is not None:
+        at = at.astimezone(UTC).replace(tzinfo=None)
+    return at.isoformat(timespec="microseconds")
+
+
+def digest(*, prev_hash: str, at: datetime, actor: str, action: str, subject: str, data: dict) -> str:
+    """The hash of one entry: its content and its parent's hash, in a canonical JSON form."""
+    body = json.dumps([prev_hash, _canonical_time(at), actor, action, subject, data],
+                      sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def record(session: Session, *, actor: str, action: str, subject: str = "", data: dict | None = None) -> AuditEntry:
+    """Append an entry chained to the last one.
+
+    The row is inserted first, then its parent is read: on SQLite the insert holds the database's
+    single write lock, on PostgreSQL a transaction-scoped advisory lock is taken before, so the
+    parent read is the committed last entry in both cases.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
+    entry = AuditEntry(at=utcnow(), actor=actor[:200], action=action[:100], subject=subject[:200],
+                       data=data or {}, prev_hash="", hash="")
+    session.add(entry)
+    session.flush()
+    prev = session.scalar(select(AuditEntry.hash).where(AuditEntry.id < entry.id)
+                          .order_by(AuditEntry.id.desc()).limit(1))
+    entry.prev_hash = prev or GENESIS
+    entry.hash = digest(prev_hash=entry.prev_hash, at=entry.at, actor=entry.actor, action=entry.action,
+                        subject=entry.subject, data=entry.data)
+    session.flush()
+    return entry
+
+
+@dataclass
+class ChainCheck:
+    ok: bool
+    checked: int
+    first_bad_id: int | None = None
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "checked": self.checked, "first_bad_id": self.first_bad_id, "reason": self.reason}
+
+
+def verify_chain(session: Session) -> ChainCheck:
+    """Recompute every hash in id order; the first entry whose content or link does not match is reported."""
+    prev, checked = GENESIS, 0
+    for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.id).execution_options(yield_per=500)):
+        if entry.prev_hash != prev:
+            return ChainCheck(False, checked, entry.id, "link broken: an entry before it was removed or changed")
+        expected = digest(prev_hash=entry.prev_hash, at=entry.at, actor=entry.actor, action=entry.action,
+                          subject=entry.subject, data=entry.data)
+        if entry.hash != expected:
+            return ChainCheck(False, checked, entry.id, "content changed after it was written")
+        prev, checked = entry.hash, checked + 1
+    return ChainCheck(True, checked)
+
+
+def entry_dict(entry: AuditEntry) -> dict:
+    return {"id": entry.id, "at": entry.at.isoformat(), "actor": entry.actor, "action": entry.action,
+            "subject": entry.subject, "data": entry.data, "prev_hash": entry.prev_hash, "hash": entry.hash}
