@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from services.api import errors, health
+from services.api.limits import BodyLimit
 from services.auth.deps import require
 from services.config import Settings
 from services.storage.migrate import ensure_migrated
@@ -47,10 +48,10 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
         version="0.1.0",
         description="Alerts in, diagnosed and mitigated incidents out; causal node mitigation; IaC drift patches.",
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,  # counted while the body streams in: 413 before it is all read
     )
     app.state.settings = settings
     errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # 413 while streaming, problem+json
 
     from services.alerts.views import router as alerts_router
     from services.audit.views import router as audit_router

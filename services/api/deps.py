@@ -26,6 +26,11 @@ def app_settings(request: Request) -> Settings:
 def _no_nul(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must not contain lone UTF-16 surrogates") from None
     return value
 
 

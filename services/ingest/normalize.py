@@ -23,6 +23,7 @@ from services.ingest.safejson import JsonRejected, parse_json
 
 SEVERITIES = ("critical", "high", "warning", "info")
 STATUSES = ("firing", "resolved")
+MAX_ALERTS = 1000  # per request: bounds one transaction; senders batch far less (Alertmanager: one group)
 _SEVERITY_ALIASES = {"page": "critical", "error": "high", "major": "high", "minor": "warning", "low": "info"}
 
 
@@ -34,8 +35,14 @@ def normalize(payload: Any) -> list[NormalizedAlert]:
     if isinstance(payload, list):
         if not payload:
             raise IngestError("empty list: send at least one alert")
-        return [a for i, item in enumerate(payload) for a in _normalize_one(item, where=f"[{i}]")]
-    return _normalize_one(payload, where="body")
+        if len(payload) > MAX_ALERTS:
+            raise IngestError(f"{len(payload)} items in one request; send at most {MAX_ALERTS}")
+        alerts = [a for i, item in enumerate(payload) for a in _normalize_one(item, where=f"[{i}]")]
+    else:
+        alerts = _normalize_one(payload, where="body")
+    if len(alerts) > MAX_ALERTS:
+        raise IngestError(f"{len(alerts)} alerts in one request; send at most {MAX_ALERTS}")
+    return alerts
 
 
 def _normalize_one(payload: Any, *, where: str) -> list[NormalizedAlert]:

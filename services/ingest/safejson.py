@@ -2,7 +2,8 @@
 
 Python's ``json`` accepts NaN/Infinity, numbers of any length (and then fails converting a
 5,000-digit one) and nesting until the interpreter's recursion limit; PostgreSQL refuses NUL
-characters in text. Each of these is refused here with the JSON path where it was found.
+characters in text and a lone surrogate cannot be encoded at all. Each of these is refused
+here with the JSON path where it was found.
 """
 
 from __future__ import annotations
@@ -64,6 +65,17 @@ def parse_json(body: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     return value
 
 
+def text_problem(value: str, where: str) -> None:
+    """Refuse what no database column can hold: NUL, and lone surrogates (not encodable as UTF-8)."""
+    if "\x00" in value:
+        raise JsonRejected(f"{where}: NUL character in a string")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise JsonRejected(f"{where}: lone UTF-16 surrogate in a string (\\ud800-\\udfff)") from None
+
+
 def check_tree(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
     """Depth and NUL check without recursion (the tree may be as deep as the decoder allowed)."""
     stack: list[tuple[Any, str, int]] = [(value, "body", 0)]
@@ -72,12 +84,10 @@ def check_tree(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
         if depth > max_depth:
             raise JsonRejected(f"{where}: JSON nested deeper than {max_depth} levels")
         if isinstance(node, str):
-            if "\x00" in node:
-                raise JsonRejected(f"{where}: NUL character in a string")
+            text_problem(node, where)
         elif isinstance(node, dict):
             for key, item in node.items():
-                if "\x00" in key:
-                    raise JsonRejected(f"{where}: NUL character in a key")
+                text_problem(key, f"{where} (a key)")
                 stack.append((item, f"{where}.{key}", depth + 1))
         elif isinstance(node, list):
             stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(node))
