@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from services.alerts.models import Alert, NormalizedAlert
@@ -102,17 +102,18 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
             if alert_id is None:
                 continue
             if created and i == 0:
-                events.append(TimelineEvent(incident_id=incident.id, kind="opened", actor="observer", dedup_key="opened",
-                                            message=f"incident opened from alert {row['name']}",
-                                            data={"alert_id": alert_id}))
+                events.append({"incident_id": incident.id, "kind": "opened", "actor": "observer", "at": now,
+                               "dedup_key": "opened", "message": f"incident opened from alert {row['name']}",
+                               "data": {"alert_id": alert_id}})
             else:
-                events.append(TimelineEvent(incident_id=incident.id, kind="alert", actor="observer",
-                                            dedup_key=f"alert:{alert_id}", data={"alert_id": alert_id},
-                                            message=f"alert {row['name']} joined the incident"))
+                events.append({"incident_id": incident.id, "kind": "alert", "actor": "observer", "at": now,
+                               "dedup_key": f"alert:{alert_id}", "data": {"alert_id": alert_id},
+                               "message": f"alert {row['name']} joined the incident"})
         target = result.incidents_opened if created else result.incidents_joined
         if incident.id not in target:
             target.append(incident.id)
-    session.add_all(events)
+    if events:
+        session.execute(insert(TimelineEvent.__table__), events)  # one executemany, no ORM unit of work
     return result
 
 

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from services.audit.models import AuditEntry
@@ -30,26 +30,32 @@ def digest(*, prev_hash: str, at: datetime, actor: str, action: str, subject: st
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def record(session: Session, *, actor: str, action: str, subject: str = "", data: dict | None = None) -> AuditEntry:
-    """Append an entry chained to the last one.
+def record(session: Session, *, actor: str, action: str, subject: str = "", data: dict | None = None) -> str:
+    """Append an entry chained to the last one; returns its hash.
 
-    The row is inserted first, then its parent is read: on SQLite the insert holds the database's
-    single write lock, on PostgreSQL a transaction-scoped advisory lock is taken before, so the
-    parent read is the committed last entry in both cases.
+    The parent must be the committed last entry. On PostgreSQL a transaction-scoped advisory lock
+    is taken before reading it; on SQLite the row is inserted first, which takes the database's
+    single write lock, and its parent is read after. Core statements: this runs on every ingest.
     """
+    table = AuditEntry.__table__
+    at, data = utcnow(), data or {}
+    values = {"at": at, "actor": actor[:200], "action": action[:100], "subject": subject[:200], "data": data}
+
+    def chained(prev: str | None) -> dict:
+        prev = prev or GENESIS
+        return {"prev_hash": prev, "hash": digest(prev_hash=prev, at=at, actor=values["actor"],
+                                                  action=values["action"], subject=values["subject"], data=data)}
+
+    last = select(table.c.hash).order_by(table.c.id.desc()).limit(1)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
-    entry = AuditEntry(at=utcnow(), actor=actor[:200], action=action[:100], subject=subject[:200],
-                       data=data or {}, prev_hash="", hash="")
-    session.add(entry)
-    session.flush()
-    prev = session.scalar(select(AuditEntry.hash).where(AuditEntry.id < entry.id)
-                          .order_by(AuditEntry.id.desc()).limit(1))
-    entry.prev_hash = prev or GENESIS
-    entry.hash = digest(prev_hash=entry.prev_hash, at=entry.at, actor=entry.actor, action=entry.action,
-                        subject=entry.subject, data=entry.data)
-    session.flush()
-    return entry
+        link = chained(session.execute(last).scalar())
+        session.execute(insert(table).values(**values, **link))
+        return link["hash"]
+    new_id = session.execute(insert(table).values(**values, prev_hash="", hash="").returning(table.c.id)).scalar_one()
+    link = chained(session.execute(last.where(table.c.id < new_id)).scalar())
+    session.execute(update(table).where(table.c.id == new_id).values(**link))
+    return link["hash"]
 
 
 @dataclass
