@@ -78,10 +78,10 @@ def text_problem(value: str, where: str) -> None:
 
 def check_tree(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
     """Depth and NUL check without recursion (the tree may be as deep as the decoder allowed)."""
-    stack: list[tuple[Any, str, int]] = [(value, "body", 0)]
+    stack: list[tuple[Any, str, int]] = [(value, "body", 1)]  # depth = how many arrays/objects enclose or are it
     while stack:
         node, where, depth = stack.pop()
-        if depth > max_depth:
+        if depth > max_depth and isinstance(node, (dict, list)):
             raise JsonRejected(f"{where}: JSON nested deeper than {max_depth} levels")
         if isinstance(node, str):
             text_problem(node, where)
