@@ -54,12 +54,18 @@ def _check_broker(settings: Settings) -> str | None:
     return None
 
 
-@router.get("/readyz", summary="Readiness: database migrated and broker reachable")
+@router.get("/readyz", summary="Readiness: database migrated (required) and broker reachable (else degraded)")
 def readyz(caller: str = Depends(require("public")), settings: Settings = Depends(app_settings)) -> JSONResponse:
+    """503 only when the database is unusable: without the broker the API still stores alerts (undispatched;
+    beat's redispatch sends them when it is back), so it stays in rotation and says ``degraded``."""
     checks = {"database": _check_db(settings.database_url), "broker": _check_broker(settings)}
-    ok = all(v is None for v in checks.values())
-    body = {"status": "ready" if ok else "not ready", "checks": {k: v or "ok" for k, v in checks.items()}}
-    return JSONResponse(body, status_code=200 if ok else 503)
+    if checks["database"] is not None:
+        status, code = "not ready", 503
+    elif checks["broker"] is not None:
+        status, code = "degraded", 200
+    else:
+        status, code = "ready", 200
+    return JSONResponse({"status": status, "checks": {k: v or "ok" for k, v in checks.items()}}, status_code=code)
 
 
 def queue_depths(settings: Settings) -> dict[str, int]:
