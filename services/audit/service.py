@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from services.audit.models import AuditEntry
@@ -37,7 +37,6 @@ def record(session: Session, *, actor: str, action: str, subject: str = "", data
     is taken before reading it; on SQLite the row is inserted first, which takes the database's
     single write lock, and its parent is read after. Core statements: this runs on every ingest.
     """
-    table = AuditEntry.__table__
     at, data = utcnow(), data or {}
     values = {"at": at, "actor": actor[:200], "action": action[:100], "subject": subject[:200], "data": data}
 
@@ -46,16 +45,26 @@ def record(session: Session, *, actor: str, action: str, subject: str = "", data
         return {"prev_hash": prev, "hash": digest(prev_hash=prev, at=at, actor=values["actor"],
                                                   action=values["action"], subject=values["subject"], data=data)}
 
-    last = select(table.c.hash).order_by(table.c.id.desc()).limit(1)
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
-        link = chained(session.execute(last).scalar())
-        session.execute(insert(table).values(**values, **link))
+        session.execute(_PG_LOCK_SQL, {"k": _PG_LOCK})
+        link = chained(session.execute(_LAST).scalar())
+        session.execute(_INSERT, [{**values, **link}])
         return link["hash"]
-    new_id = session.execute(insert(table).values(**values, prev_hash="", hash="").returning(table.c.id)).scalar_one()
-    link = chained(session.execute(last.where(table.c.id < new_id)).scalar())
-    session.execute(update(table).where(table.c.id == new_id).values(**link))
+    new_id = session.execute(_INSERT_RETURNING, {**values, "prev_hash": "", "hash": ""}).scalar_one()
+    link = chained(session.execute(_LAST_BEFORE, {"before": new_id}).scalar())
+    session.execute(_LINK, {"entry": new_id, "new_prev": link["prev_hash"], "new_hash": link["hash"]})
     return link["hash"]
+
+
+# built once: this runs on every ingest, and building statements costs more than running them on SQLite
+_TABLE = AuditEntry.__table__
+_PG_LOCK_SQL = text("SELECT pg_advisory_xact_lock(:k)")
+_LAST = select(_TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)
+_LAST_BEFORE = select(_TABLE.c.hash).where(_TABLE.c.id < bindparam("before")).order_by(_TABLE.c.id.desc()).limit(1)
+_INSERT = insert(_TABLE)
+_INSERT_RETURNING = insert(_TABLE).returning(_TABLE.c.id)
+_LINK = (update(_TABLE).where(_TABLE.c.id == bindparam("entry"))
+         .values(prev_hash=bindparam("new_prev"), hash=bindparam("new_hash")))
 
 
 @dataclass
