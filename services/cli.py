@@ -191,6 +191,12 @@ def causal_train(
         result = train_model(get_settings(), data=str(data) if data else None, synthetic=synthetic, quick=quick,
                              progress=report)
     gate = (result.get("refutation") or {}).get("passed")
+    from services.audit.service import record
+    from services.storage.base import session_scope
+
+    with session_scope(get_settings().database_url) as session:
+        record(session, actor=f"cli:{os.environ.get('USER', '?')}", action="causal.train", subject=result["version"],
+               data={"promoted": bool(result.get("promoted")), "refutation_passed": gate, "synthetic": synthetic})
     console.print(f"model {result['version']}: refutation gate {'passed' if gate else 'FAILED'}, "
                   f"{'promoted' if result['promoted'] else 'not promoted'}")
     metrics = result.get("metrics", {})
