@@ -194,9 +194,13 @@ def causal_train(
     from services.audit.service import record
     from services.storage.base import session_scope
 
-    with session_scope(get_settings().database_url) as session:
-        record(session, actor=f"cli:{os.environ.get('USER', '?')}", action="causal.train", subject=result["version"],
-               data={"promoted": bool(result.get("promoted")), "refutation_passed": gate, "synthetic": synthetic})
+    try:  # training needs no database; the audit entry does, so an unmigrated one only costs the entry
+        with session_scope(get_settings().database_url) as session:
+            record(session, actor=f"cli:{os.environ.get('USER', '?')}", action="causal.train",
+                   subject=result["version"], data={"promoted": bool(result.get("promoted")),
+                                                    "refutation_passed": gate, "synthetic": synthetic})
+    except Exception as exc:  # noqa: BLE001 - reported, not fatal
+        console.print(f"[yellow]not audited ({type(exc).__name__}); run `aiops migrate`[/yellow]")
     console.print(f"model {result['version']}: refutation gate {'passed' if gate else 'FAILED'}, "
                   f"{'promoted' if result['promoted'] else 'not promoted'}")
     metrics = result.get("metrics", {})
