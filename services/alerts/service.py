@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from services.alerts.models import Alert, NormalizedAlert
@@ -36,25 +36,25 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
     the unique open group key make the result the same with any number of API processes.
     """
     from agents.priorities import task_priority
-    from services.incidents.service import _insert, current_incidents, group_key
+    from services.incidents.service import current_incidents, group_key
 
     result = IngestResult()
     now = utcnow()
     fps = [fingerprint(a) for a in alerts]
-    firing = {a.fingerprint: a for a in session.scalars(
-        select(Alert).where(Alert.fingerprint.in_(set(fps)), Alert.status == "firing"))}
+    firing = {fp: alert_id for alert_id, fp in session.execute(_FIRING, {"fps": sorted(set(fps))})}
+    repeats: dict[int, int] = {}  # alert id -> how many repeats this request adds (counted in SQL: no lost update)
+    resolved: list[int] = []
     new_rows: dict[str, dict] = {}  # fingerprint -> the row to insert, in arrival order
     for fp, incoming in zip(fps, alerts, strict=True):
         if incoming.status == "resolved":
-            alert = firing.pop(fp, None)
-            if alert is not None:
-                alert.status, alert.last_seen_at = "resolved", now
-                result.resolved.append(alert.id)
+            alert_id = firing.pop(fp, None)
+            if alert_id is not None:
+                resolved.append(alert_id)
+                result.resolved.append(alert_id)
             continue
         if fp in firing:
-            firing[fp].count += 1
-            firing[fp].last_seen_at = now
-            result.duplicates.append(firing[fp].id)
+            repeats[firing[fp]] = repeats.get(firing[fp], 0) + 1
+            result.duplicates.append(firing[fp])
         elif fp in new_rows:
             new_rows[fp]["count"] += 1
         else:
@@ -66,9 +66,12 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
                 "raw": incoming.raw, "starts_at": incoming.starts_at or now, "received_at": now, "last_seen_at": now,
                 "count": 1, "dispatched": True,
             }
+    if repeats:
+        session.execute(_REPEAT, [{"b_id": i, "b_n": n, "b_now": now} for i, n in repeats.items()])
+    if resolved:  # before the insert: a batch that resolves then re-fires a fingerprint stores a new row
+        session.execute(_RESOLVE, [{"b_id": i, "b_now": now} for i in resolved])
     if not new_rows:
         return result
-    session.flush()  # resolved rows first: a batch that resolves then re-fires a fingerprint stores a new row
 
     groups: dict[str, list[dict]] = {}
     for row in new_rows.values():
@@ -79,15 +82,13 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
         for row in rows:
             row["incident_id"] = incidents[key][0].id
 
-    stmt = (_insert(session, Alert)
-            .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=text("status = 'firing'"))
-            .returning(Alert.id, Alert.fingerprint))
+    stmt = _insert_new(session.get_bind().dialect.name)
     stored = dict((fp, alert_id) for alert_id, fp in session.execute(stmt, list(new_rows.values())).all())
     for fp, row in new_rows.items():
         if fp not in stored:  # another process stored this fingerprint first: ours is a repeat of it
-            alert_id = session.scalar(
-                update(Alert).where(Alert.fingerprint == fp, Alert.status == "firing")
-                .values(count=Alert.count + row["count"], last_seen_at=now).returning(Alert.id))
+            alert_id = session.execute(
+                update(_ALERTS).where(_ALERTS.c.fingerprint == fp, _ALERTS.c.status == "firing")
+                .values(count=_ALERTS.c.count + row["count"], last_seen_at=now).returning(_ALERTS.c.id)).scalar()
             if alert_id is not None:
                 result.duplicates.append(alert_id)
             continue
@@ -115,6 +116,30 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
     if events:
         session.execute(insert(TimelineEvent.__table__), events)  # one executemany, no ORM unit of work
     return result
+
+
+# statements built once (this is the hot path of the API); Core, not the ORM unit of work
+_ALERTS = Alert.__table__
+_FIRING = select(_ALERTS.c.id, _ALERTS.c.fingerprint).where(
+    _ALERTS.c.fingerprint.in_(bindparam("fps", expanding=True)), _ALERTS.c.status == "firing")
+_REPEAT = (update(_ALERTS).where(_ALERTS.c.id == bindparam("b_id"))
+           .values(count=_ALERTS.c.count + bindparam("b_n"), last_seen_at=bindparam("b_now")))
+_RESOLVE = (update(_ALERTS).where(_ALERTS.c.id == bindparam("b_id"))
+            .values(status="resolved", last_seen_at=bindparam("b_now")))
+_INSERT_NEW: dict[str, object] = {}
+
+
+def _insert_new(dialect: str):
+    """``INSERT ... ON CONFLICT (fingerprint) WHERE status = 'firing' DO NOTHING RETURNING id, fingerprint``."""
+    if dialect not in _INSERT_NEW:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        _INSERT_NEW[dialect] = (dialect_insert(_ALERTS)
+                                .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=text("status = 'firing'"))
+                                .returning(_ALERTS.c.id, _ALERTS.c.fingerprint))
+    return _INSERT_NEW[dialect]
 
 
 class _Row:
