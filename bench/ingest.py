@@ -66,7 +66,7 @@ class Server:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         args = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(self.port),
-                "--log-level", "warning", "--no-access-log", *(["--factory"] if factory else [])]
+                "--log-level", "warning", "--no-access-log", "--timeout-keep-alive", "30", *(["--factory"] if factory else [])]
         self.log = workdir / "server.log"
         self.proc = subprocess.Popen(args, cwd=workdir, env=env, stdout=open(self.log, "w"), stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -217,12 +217,16 @@ def run_backend(backend: str, *, posts: int, concurrency: int, batches: list[int
                                "alerts/post": batch, "posts": posts, "req/s": result["req_s"],
                                "alerts/s": result["alerts_s"], "p50 ms": result["p50_ms"], "p99 ms": result["p99_ms"],
                                "healthz p99 ms": result["healthz_p99_ms"], "API CPU ms/req": cpu / posts * 1000,
-                               "non-202": sum(v for k, v in result["codes"].items() if k != 202),
+                               "non-202": ", ".join(f"{k}: {v}" for k, v in sorted(result["codes"].items(), key=str)
+                                                    if k != 202) or 0,
                                "lost": "-", "duplicated": "-"}
                         if label == "project":
                             row["lost"], row["duplicated"] = _count(url, run, result["acknowledged"])
                         rows.append(row)
                         print(row, flush=True)
+                        if row["non-202"]:
+                            errors = [ln for ln in server.log.read_text().splitlines() if "Error" in ln or "error" in ln]
+                            print("\n".join(errors[-15:]), file=sys.stderr, flush=True)
                 finally:
                     server.stop()
         finally:
@@ -263,7 +267,7 @@ def main(argv: list[str]) -> str:
                        "throughput vs bare": row["req/s"] / bare["req/s"], "p99 vs bare": row["p99 ms"] / bare["p99 ms"],
                        "alerts/s": row["alerts/s"], "healthz p99 ms": row["healthz p99 ms"],
                        "lost": row["lost"], "duplicated": row["duplicated"]})
-    return (f"{args.posts} posts per run at concurrency {args.concurrency}; one uvicorn worker per app, access log "
+    return (f"{args.posts} posts per run at concurrency {args.concurrency}; one uvicorn worker per app (keep-alive 30 s), access log "
             f"off; the project in distributed mode (Redis broker, no worker consuming); {GROUPS} incident groups; "
             "every alert distinct. `lost` = acknowledged with 202 but not in the database.\n\n"
             + markdown_table(rows) + "\n## Against the bare app\n\n" + markdown_table(ratios)
