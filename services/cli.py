@@ -158,11 +158,43 @@ def status() -> None:
 
 
 @token_app.command("create")
-def token_create(user: str = typer.Argument(...), role: str = "operator", label: str = "") -> None:
+def token_create(user: str = typer.Argument(...),
+                 role: str = typer.Option("operator", help="viewer | operator | approver | admin"),
+                 label: str = "",
+                 expires_in: float = typer.Option(0, help="seconds until the token expires; 0 = never")) -> None:
     """Create an API token for a user (printed once; only its hash is kept)."""
     from services.auth.service import create_token
 
-    print(create_token(get_settings().database_url, user=user, role=role, label=label))
+    print(create_token(get_settings().database_url, user=user, role=role, label=label,
+                       expires_in_s=expires_in or None))
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int = typer.Argument(..., help="the id shown by `aiops token list`")) -> None:
+    """Revoke a token now (audited as done by the local operator)."""
+    from services.auth.service import revoke_token
+    from services.errors import DomainError
+
+    try:
+        row = revoke_token(get_settings().database_url, token_id=token_id, actor=f"cli:{os.environ.get('USER', '?')}")
+    except DomainError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"token {row['id']} of {row['user']} revoked at {row['revoked_at']}")
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """Tokens with their role, expiry and revocation (never their text)."""
+    from services.auth.service import list_tokens
+
+    table = Table(title="API tokens")
+    for column in ("id", "user", "role", "label", "created", "expires", "revoked"):
+        table.add_column(column)
+    for t in list_tokens(get_settings().database_url):
+        table.add_row(str(t["id"]), t["user"], str(t["role"]), t["label"], t["created_at"] or "",
+                      t["expires_at"] or "", t["revoked_at"] or "")
+    console.print(table)
 
 
 @causal_app.command("train")
@@ -185,6 +217,16 @@ def causal_train(
         result = train_model(get_settings(), data=str(data) if data else None, synthetic=synthetic, quick=quick,
                              progress=report)
     gate = (result.get("refutation") or {}).get("passed")
+    from services.audit.service import record
+    from services.storage.base import session_scope
+
+    try:  # training needs no database; the audit entry does, so an unmigrated one only costs the entry
+        with session_scope(get_settings().database_url) as session:
+            record(session, actor=f"cli:{os.environ.get('USER', '?')}", action="causal.train",
+                   subject=result["version"], data={"promoted": bool(result.get("promoted")),
+                                                    "refutation_passed": gate, "synthetic": synthetic})
+    except Exception as exc:  # noqa: BLE001 - reported, not fatal
+        console.print(f"[yellow]not audited ({type(exc).__name__}); run `aiops migrate`[/yellow]")
     console.print(f"model {result['version']}: refutation gate {'passed' if gate else 'FAILED'}, "
                   f"{'promoted' if result['promoted'] else 'not promoted'}")
     metrics = result.get("metrics", {})

@@ -58,8 +58,11 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = None
     webhook_urls: list[str] = Field(default_factory=list)
     webhook_secret: str | None = None
-    # auth: when required, mutating API calls need "Authorization: Bearer <token>"
+    # auth: when required, every API call but the health probes needs "Authorization: Bearer <token>"
     auth_required: bool = False
+    metrics_public: bool = Field(default=False, description="/metrics answers without a token when auth is on")
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, description="request bodies above this are refused (413) "
+                                "while they stream in")
     # agents
     approval_required_risk: str = Field(default="high", description="actions at or above this risk need approval")
     actions_enabled: bool = Field(default=True, description="kill switch for all privileged actions")

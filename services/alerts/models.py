@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.storage.base import Base, utcnow
@@ -13,7 +14,12 @@ from services.storage.base import Base, utcnow
 
 class Alert(Base):
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_fingerprint_status", "fingerprint", "status"),)
+    __table_args__ = (
+        Index("ix_alerts_fingerprint_status", "fingerprint", "status"),
+        # one firing row per fingerprint, whichever process stores it: repeats count, they never duplicate
+        Index("uq_alerts_firing_fingerprint", "fingerprint", unique=True,
+              sqlite_where=text("status = 'firing'"), postgresql_where=text("status = 'firing'")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64), index=True)
@@ -38,21 +44,21 @@ class Alert(Base):
 
 
 class NormalizedAlert(BaseModel):
-    """The one shape every ingest format is turned into before storage."""
+    """The one shape every ingest format is turned into before storage; lengths are the columns'."""
 
-    source: str
+    source: str = Field(min_length=1, max_length=32)
     name: str = Field(min_length=1, max_length=200)
-    status: str = "firing"
-    severity: str = "warning"
-    service: str | None = None
-    node: str | None = None
-    cluster: str | None = None
-    alert_group: str | None = None
-    summary: str = ""
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    status: Literal["firing", "resolved"] = "firing"
+    severity: Literal["critical", "high", "warning", "info"] = "warning"
+    service: str | None = Field(default=None, max_length=200)
+    node: str | None = Field(default=None, max_length=200)
+    cluster: str | None = Field(default=None, max_length=200)
+    alert_group: str | None = Field(default=None, max_length=500)
+    summary: str = ""  # stored up to 2,000 characters; ``raw`` keeps the whole text
+    labels: dict[str, str | None] = Field(default_factory=dict)
+    annotations: dict[str, str | None] = Field(default_factory=dict)
     starts_at: datetime | None = None
-    fingerprint: str | None = None
+    fingerprint: str | None = Field(default=None, max_length=500)
     raw: dict = Field(default_factory=dict)
 
 

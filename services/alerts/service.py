@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from services.alerts.models import Alert, NormalizedAlert
+from services.incidents.models import TimelineEvent
 from services.ingest.normalize import fingerprint
 from services.storage.base import utcnow
 
@@ -26,40 +27,123 @@ class IngestResult:
 
 
 def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_window_s: int = 900) -> IngestResult:
-    """Store, deduplicate and group in one transaction, so alerts sent together share one incident."""
+    """Store, deduplicate and group in one transaction, so alerts sent together share one incident.
+
+    A fixed number of statements per request, whatever the batch size: one read of the firing rows
+    of the batch's fingerprints, one read/insert of the groups' current incidents, one multi-row
+    ``INSERT ... ON CONFLICT DO NOTHING`` of the new alerts (a fingerprint another process stored
+    meanwhile becomes a repeat), one insert of the timeline rows. The unique firing fingerprint and
+    the unique open group key make the result the same with any number of API processes.
+    """
     from agents.priorities import task_priority
-    from services.incidents.service import attach_alert
+    from services.incidents.service import current_incidents, group_key
 
     result = IngestResult()
-    for incoming in alerts:
-        fp = fingerprint(incoming)
-        firing = session.scalars(
-            select(Alert).where(Alert.fingerprint == fp, Alert.status == "firing").order_by(Alert.id.desc()).limit(1)
-        ).first()
+    now = utcnow()
+    fps = [fingerprint(a) for a in alerts]
+    firing = {fp: alert_id for alert_id, fp in session.execute(_FIRING, {"fps": sorted(set(fps))})}
+    repeats: dict[int, int] = {}  # alert id -> how many repeats this request adds (counted in SQL: no lost update)
+    resolved: list[int] = []
+    new_rows: dict[str, dict] = {}  # fingerprint -> the row to insert, in arrival order
+    for fp, incoming in zip(fps, alerts, strict=True):
         if incoming.status == "resolved":
-            if firing is not None:
-                firing.status, firing.last_seen_at = "resolved", utcnow()
-                result.resolved.append(firing.id)
+            alert_id = firing.pop(fp, None)
+            if alert_id is not None:
+                resolved.append(alert_id)
+                result.resolved.append(alert_id)
             continue
-        if firing is not None:
-            firing.count += 1
-            firing.last_seen_at = utcnow()
-            result.duplicates.append(firing.id)
+        if fp in firing:
+            repeats[firing[fp]] = repeats.get(firing[fp], 0) + 1
+            result.duplicates.append(firing[fp])
+        elif fp in new_rows:
+            new_rows[fp]["count"] += 1
+        else:
+            new_rows[fp] = {
+                "fingerprint": fp, "source": incoming.source, "name": incoming.name, "status": "firing",
+                "severity": incoming.severity, "service": incoming.service, "node": incoming.node,
+                "cluster": incoming.cluster, "alert_group": incoming.alert_group,
+                "summary": incoming.summary[:2000], "labels": incoming.labels, "annotations": incoming.annotations,
+                "raw": incoming.raw, "starts_at": incoming.starts_at or now, "received_at": now, "last_seen_at": now,
+                "count": 1, "dispatched": True,
+            }
+    if repeats:
+        session.execute(_REPEAT, [{"b_id": i, "b_n": n, "b_now": now} for i, n in repeats.items()])
+    if resolved:  # before the insert: a batch that resolves then re-fires a fingerprint stores a new row
+        session.execute(_RESOLVE, [{"b_id": i, "b_now": now} for i in resolved])
+    if not new_rows:
+        return result
+
+    groups: dict[str, list[dict]] = {}
+    for row in new_rows.values():
+        groups.setdefault(group_key(_Row(row)), []).append(row)
+    incidents = current_incidents(session, {k: _Row(rows[0]) for k, rows in groups.items()}, window_s=group_window_s,
+                                  priorities={k: task_priority(rows[0]["severity"]) for k, rows in groups.items()})
+    for key, rows in groups.items():
+        for row in rows:
+            row["incident_id"] = incidents[key][0].id
+
+    stmt = _insert_new(session.get_bind().dialect.name)
+    stored = dict((fp, alert_id) for alert_id, fp in session.execute(stmt, list(new_rows.values())).all())
+    for fp, row in new_rows.items():
+        if fp not in stored:  # another process stored this fingerprint first: ours is a repeat of it
+            alert_id = session.execute(
+                update(_ALERTS).where(_ALERTS.c.fingerprint == fp, _ALERTS.c.status == "firing")
+                .values(count=_ALERTS.c.count + row["count"], last_seen_at=now).returning(_ALERTS.c.id)).scalar()
+            if alert_id is not None:
+                result.duplicates.append(alert_id)
             continue
-        alert = Alert(
-            fingerprint=fp, source=incoming.source, name=incoming.name, status="firing", severity=incoming.severity,
-            service=incoming.service, node=incoming.node, cluster=incoming.cluster,
-            alert_group=incoming.alert_group, summary=incoming.summary[:2000],
-            labels=incoming.labels, annotations=incoming.annotations, raw=incoming.raw,
-            starts_at=incoming.starts_at or utcnow(),
-        )
-        session.add(alert)
-        session.flush()
-        result.new.append(alert.id)
-        incident, created = attach_alert(session, alert, window_s=group_window_s,
-                                         priority=task_priority(alert.severity))
-        alert.dispatched = True
+        result.new.append(stored[fp])
+        result.duplicates.extend([stored[fp]] * (row["count"] - 1))
+
+    events = []
+    for key, rows in groups.items():
+        incident, created = incidents[key]
+        for i, row in enumerate(rows):
+            alert_id = stored.get(row["fingerprint"])
+            if alert_id is None:
+                continue
+            if created and i == 0:
+                events.append({"incident_id": incident.id, "kind": "opened", "actor": "observer", "at": now,
+                               "dedup_key": "opened", "message": f"incident opened from alert {row['name']}",
+                               "data": {"alert_id": alert_id}})
+            else:
+                events.append({"incident_id": incident.id, "kind": "alert", "actor": "observer", "at": now,
+                               "dedup_key": f"alert:{alert_id}", "data": {"alert_id": alert_id},
+                               "message": f"alert {row['name']} joined the incident"})
         target = result.incidents_opened if created else result.incidents_joined
-        if incident.id not in result.incidents_opened and incident.id not in target:
+        if incident.id not in target:
             target.append(incident.id)
+    if events:
+        session.execute(insert(TimelineEvent.__table__), events)  # one executemany, no ORM unit of work
     return result
+
+
+# statements built once (this is the hot path of the API); Core, not the ORM unit of work
+_ALERTS = Alert.__table__
+_FIRING = select(_ALERTS.c.id, _ALERTS.c.fingerprint).where(
+    _ALERTS.c.fingerprint.in_(bindparam("fps", expanding=True)), _ALERTS.c.status == "firing")
+_REPEAT = (update(_ALERTS).where(_ALERTS.c.id == bindparam("b_id"))
+           .values(count=_ALERTS.c.count + bindparam("b_n"), last_seen_at=bindparam("b_now")))
+_RESOLVE = (update(_ALERTS).where(_ALERTS.c.id == bindparam("b_id"))
+            .values(status="resolved", last_seen_at=bindparam("b_now")))
+_INSERT_NEW: dict[str, object] = {}
+
+
+def _insert_new(dialect: str):
+    """``INSERT ... ON CONFLICT (fingerprint) WHERE status = 'firing' DO NOTHING RETURNING id, fingerprint``."""
+    if dialect not in _INSERT_NEW:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        _INSERT_NEW[dialect] = (dialect_insert(_ALERTS)
+                                .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=text("status = 'firing'"))
+                                .returning(_ALERTS.c.id, _ALERTS.c.fingerprint))
+    return _INSERT_NEW[dialect]
+
+
+class _Row:
+    """Attribute access to a row about to be inserted, for ``group_key`` and incident titles."""
+
+    def __init__(self, row: dict) -> None:
+        self.__dict__.update(row)

@@ -2,55 +2,76 @@
 
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
 
 from services.alerts.models import Alert, AlertRead
 from services.alerts.service import store_alerts
-from services.api.deps import app_settings
+from services.api.deps import MAX_PAGE, SafeStr, app_settings
 from services.audit.service import record
-from services.auth.service import current_user
+from services.auth.deps import require
 from services.config import Settings
 from services.incidents import flows
 from services.incidents.models import Incident
 from services.ingest.normalize import normalize
+from services.ingest.safejson import JsonRejected, parse_json
 from services.storage.base import session_scope
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 MAX_BODY = 5 * 1024 * 1024
 
 
-@router.post("", status_code=202, summary="Ingest alerts (Alertmanager v4, CloudWatch/SNS, generic JSON)")
-async def ingest(request: Request, user: str = Depends(current_user), settings: Settings = Depends(app_settings)) -> dict:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise HTTPException(413, f"payload of {len(body)} bytes exceeds {MAX_BODY} bytes")
+async def read_body(request: Request, *, limit: int) -> bytes:
+    """The body, counted as it streams in: a sender over ``limit`` gets 413 before the rest is read."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"payload of {declared} bytes exceeds {limit} bytes")
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise HTTPException(413, f"payload exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _ingest(body: bytes, *, user: str, settings: Settings) -> dict:
+    """Parse, normalise, store (one transaction, committed before returning) and hand off; runs in a worker thread."""
     try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HTTPException(400, f"body is not valid JSON: {exc}") from None
+        payload = parse_json(body)
+    except JsonRejected as exc:
+        raise HTTPException(exc.status, str(exc)) from None
     alerts = normalize(payload)  # IngestError -> 422 problem+json, nothing stored
+    with session_scope(settings.database_url) as session:
+        result = store_alerts(session, alerts, group_window_s=settings.incident_group_window_s)
+        record(session, actor=user, action="alerts.ingest",
+               data={"accepted": len(alerts), **{k: len(v) for k, v in result.to_dict().items()}})
+        opened = session.scalars(select(Incident).where(Incident.id.in_(result.incidents_opened))
+                                 .order_by(Incident.id)).all() if result.incidents_opened else []
     from services.api.health import ALERTS_INGESTED
 
     ALERTS_INGESTED.inc(len(alerts))
-    with session_scope(settings.database_url) as session:
-        result = store_alerts(session, alerts, group_window_s=settings.incident_group_window_s)
-        record(session, actor=user, action="alerts.ingest", data=result.to_dict())
-        opened = session.scalars(select(Incident).where(Incident.id.in_(result.incidents_opened))
-                                 .order_by(Incident.id)).all()
     failed = flows.dispatch(opened, settings=settings)
     flows.notify_opened(opened, settings=settings)
     return {"accepted": len(alerts), **result.to_dict(),
             "queued": [i for i in result.incidents_opened if i not in failed]}
 
 
+@router.post("", status_code=202, summary="Ingest alerts (Alertmanager v4, CloudWatch/SNS, generic JSON)")
+async def ingest(request: Request, user: str = Depends(require("operator")),
+                 settings: Settings = Depends(app_settings)) -> dict:
+    """Only the body read runs on the event loop; parsing and database work run in the threadpool."""
+    body = await read_body(request, limit=min(MAX_BODY, settings.max_body_bytes))
+    return await run_in_threadpool(_ingest, body, user=user, settings=settings)
+
+
 @router.get("", summary="List alerts, newest first")
 def list_alerts(
+    user: str = Depends(require("viewer")),
     settings: Settings = Depends(app_settings),
-    status: str | None = None,
-    page: int = Query(1, ge=1),
+    status: SafeStr | None = Query(None, max_length=16),
+    page: int = Query(1, ge=1, le=MAX_PAGE),
     per_page: int = Query(50, ge=1, le=500),
 ) -> dict:
     with session_scope(settings.database_url) as session:

@@ -6,11 +6,13 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from services.api import errors, health
+from services.api.limits import BodyLimit
+from services.auth.deps import require
 from services.config import Settings
 from services.storage.migrate import ensure_migrated
 from services.worker import runtime
@@ -49,29 +51,61 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
     )
     app.state.settings = settings
     errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # 413 while streaming, problem+json
 
     from services.alerts.views import router as alerts_router
+    from services.audit.views import router as audit_router
+    from services.auth.views import router as tokens_router
     from services.drift.views import router as drift_router
     from services.episodes.views import router as memory_router
     from services.incidents.views import router as incidents_router
     from services.mitigation.views import router as causal_router
     from services.notify.views import router as notify_router
 
-    app.include_router(health.router)
-    app.include_router(alerts_router)
-    app.include_router(incidents_router)
-    app.include_router(notify_router)
-    app.include_router(causal_router)
-    app.include_router(memory_router)
-    app.include_router(drift_router)
+    routers = [health.router, alerts_router, incidents_router, notify_router, causal_router, memory_router,
+               drift_router, audit_router, tokens_router]
+    for router in routers:
+        app.include_router(router)
+    _publish_roles(app, routers)
 
     static = WEB_DIR / "static"
     if static.is_dir():
         app.mount("/static", StaticFiles(directory=static), name="static")
 
     @app.get("/", include_in_schema=False)
-    def root():
+    def root(caller: str = Depends(require("public"))):
         index = WEB_DIR / "index.html"
         return FileResponse(index) if index.exists() else RedirectResponse("/docs")
 
     return app
+
+
+def _publish_roles(app: FastAPI, routers: list) -> None:
+    """Put each operation's required role in the OpenAPI document (``x-required-role``).
+
+    Clients and the role x route matrix test read it from there; an operation without a
+    ``Require`` dependency is published without one, which that test reports.
+    """
+    from fastapi.openapi.utils import get_openapi
+    from fastapi.routing import APIRoute
+
+    from services.auth.deps import required_role
+
+    roles: dict[tuple[str, str], str] = {}
+    for router in routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute) and (role := required_role(route.dependant)):
+                for method in route.methods:
+                    roles[(route.path, method.lower())] = role  # the path includes the prefix
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            for path, operations in schema.get("paths", {}).items():
+                for method, operation in operations.items():
+                    if (path, method) in roles:
+                        operation["x-required-role"] = roles[(path, method)]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi

@@ -1,12 +1,38 @@
-"""Request dependencies: the settings the app was built with, handed to every route."""
+"""Request dependencies and edge types shared by every router.
+
+``SafeStr`` refuses NUL characters (PostgreSQL cannot store them, SQLite would); ``MAX_ID`` and
+``MAX_PAGE`` keep path ids and offsets inside the database's integer range, so a huge number is
+a 422 naming the parameter instead of a driver error.
+"""
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Path, Request
+from pydantic import AfterValidator
 
 from services.config import Settings
+
+MAX_ID = 2**31 - 1  # ids are INTEGER columns (int4 on PostgreSQL)
+MAX_PAGE = 100_000
 
 
 def app_settings(request: Request) -> Settings:
     """The ``Settings`` passed to ``create_app``; routes never read the environment themselves."""
     return request.app.state.settings
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must not contain lone UTF-16 surrogates") from None
+    return value
+
+
+SafeStr = Annotated[str, AfterValidator(_no_nul)]
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="a positive id")]

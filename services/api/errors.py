@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.errors import Conflict, DomainError, Invalid, NotFound, OperationFailed, Unavailable
 from services.ingest.normalize import IngestError
 
 PROBLEM = "application/problem+json"
+RETRY_AFTER_S = 5
+log = logging.getLogger(__name__)
 # domain error type -> HTTP status; the most specific base listed first wins
 DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
     (NotFound, 404), (Conflict, 409), (Invalid, 422), (Unavailable, 503), (OperationFailed, 500),
@@ -38,7 +42,9 @@ def problem(status: int, detail: str, *, title: str | None = None, instance: str
 def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail), instance=request.url.path)
+        response = problem(exc.status_code, str(exc.detail), instance=request.url.path)
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -53,3 +59,17 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         return problem(status_for(exc), str(exc), instance=request.url.path)
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        # the transaction was rolled back by session_scope: nothing of this request is stored
+        log.warning("database unavailable for %s %s: %s", request.method, request.url.path, exc.orig)
+        response = problem(503, "the database is unavailable; nothing was stored, retry later",
+                           title="Service Unavailable", instance=request.url.path)
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem(500, "unexpected error; it was logged", instance=request.url.path)

@@ -12,6 +12,7 @@ from prometheus_client.core import GaugeMetricFamily, SummaryMetricFamily
 from sqlalchemy import func, select, text
 
 from services.api.deps import app_settings
+from services.auth.deps import require
 from services.config import Settings
 from services.storage.base import engine_for, session_scope, utcnow
 
@@ -23,7 +24,7 @@ STARTED.set(time.time())
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-def healthz() -> dict:
+def healthz(caller: str = Depends(require("public"))) -> dict:
     return {"status": "ok"}
 
 
@@ -53,12 +54,18 @@ def _check_broker(settings: Settings) -> str | None:
     return None
 
 
-@router.get("/readyz", summary="Readiness: database migrated and broker reachable")
-def readyz(settings: Settings = Depends(app_settings)) -> JSONResponse:
+@router.get("/readyz", summary="Readiness: database migrated (required) and broker reachable (else degraded)")
+def readyz(caller: str = Depends(require("public")), settings: Settings = Depends(app_settings)) -> JSONResponse:
+    """503 only when the database is unusable: without the broker the API still stores alerts (undispatched;
+    beat's redispatch sends them when it is back), so it stays in rotation and says ``degraded``."""
     checks = {"database": _check_db(settings.database_url), "broker": _check_broker(settings)}
-    ok = all(v is None for v in checks.values())
-    body = {"status": "ready" if ok else "not ready", "checks": {k: v or "ok" for k, v in checks.items()}}
-    return JSONResponse(body, status_code=200 if ok else 503)
+    if checks["database"] is not None:
+        status, code = "not ready", 503
+    elif checks["broker"] is not None:
+        status, code = "degraded", 200
+    else:
+        status, code = "ready", 200
+    return JSONResponse({"status": status, "checks": {k: v or "ok" for k, v in checks.items()}}, status_code=code)
 
 
 def queue_depths(settings: Settings) -> dict[str, int]:
@@ -114,7 +121,8 @@ class _DbCollector:
 
 
 @router.get("/metrics", summary="Prometheus metrics")
-def metrics(settings: Settings = Depends(app_settings)) -> Response:
+def metrics(caller: str = Depends(require("viewer", unless_setting="metrics_public")),
+            settings: Settings = Depends(app_settings)) -> Response:
     registry = CollectorRegistry()
     registry.register(_DbCollector(settings))
     body = generate_latest(REGISTRY) + generate_latest(registry)

@@ -20,11 +20,15 @@ class User(Base):
 
 
 class ApiToken(Base):
+    """One bearer token; it carries its own role (a user may hold a viewer and an admin token)."""
+
     __tablename__ = "api_tokens"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str | None] = mapped_column(String(32))  # None: tokens made before roles; the user's role
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()

@@ -1,53 +1,113 @@
-"""API tokens: issue, verify, and the FastAPI dependency that guards mutating routes."""
+"""API tokens: issue, look up, revoke, list. Only SHA-256 hashes are stored; each change is audited."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from fastapi import Depends, HTTPException, Request
 from sqlalchemy import select
 
-from services.api.deps import app_settings
+from services.audit.service import record
 from services.auth.models import ApiToken, User
-from services.config import Settings
-from services.storage.base import session_scope
+from services.auth.roles import check_role
+from services.errors import Conflict, NotFound
+from services.storage.base import session_scope, utcnow
+
+
+class TokenRejected(Exception):
+    """The bearer token is unknown, revoked or expired (HTTP 401); the message says which."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: str
+    role: str
+    token_id: int
 
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(database_url: str, *, user: str, role: str = "operator", label: str = "") -> str:
-    """Make a user if needed and return a new token; only its hash is stored."""
+def issue_token(database_url: str, *, user: str, role: str = "operator", label: str = "",
+                expires_in_s: float | None = None, actor: str = "cli") -> dict:
+    """Make the user if needed and a new token with ``role``; returns the token (shown once) and its id."""
+    check_role(role)
     token = "aiops_" + secrets.token_urlsafe(32)
+    expires = utcnow() + timedelta(seconds=expires_in_s) if expires_in_s else None
     with session_scope(database_url) as session:
         account = session.scalar(select(User).where(User.name == user))
         if account is None:
             account = User(name=user, role=role)
             session.add(account)
             session.flush()
-        session.add(ApiToken(user_id=account.id, token_hash=_hash(token), label=label))
-    return token
+        row = ApiToken(user_id=account.id, token_hash=_hash(token), label=label, role=role, expires_at=expires)
+        session.add(row)
+        session.flush()
+        record(session, actor=actor, action="token.create", subject=f"token:{row.id}",
+               data={"user": user, "role": role, "label": label,
+                     "expires_at": expires.isoformat() if expires else None})
+        token_id = row.id
+    return {"id": token_id, "token": token, "user": user, "role": role,
+            "expires_at": expires.isoformat() if expires else None}
+
+
+def create_token(database_url: str, *, user: str, role: str = "operator", label: str = "",
+                 expires_in_s: float | None = None) -> str:
+    """The token text only (CLI and tests)."""
+    return issue_token(database_url, user=user, role=role, label=label, expires_in_s=expires_in_s)["token"]
+
+
+def lookup(database_url: str, token: str) -> Principal:
+    with session_scope(database_url) as session:
+        row = session.execute(
+            select(User.name, User.role, ApiToken.role, ApiToken.id, ApiToken.revoked_at, ApiToken.expires_at)
+            .join(ApiToken, ApiToken.user_id == User.id).where(ApiToken.token_hash == _hash(token))
+        ).first()
+    if row is None:
+        raise TokenRejected("invalid API token")
+    name, user_role, token_role, token_id, revoked_at, expires_at = row
+    if revoked_at is not None:
+        raise TokenRejected(f"API token {token_id} was revoked")
+    if expires_at is not None and expires_at <= utcnow():
+        raise TokenRejected(f"API token {token_id} expired at {expires_at.isoformat()}")
+    return Principal(user=name, role=token_role or user_role, token_id=token_id)
 
 
 def user_for_token(database_url: str, token: str) -> str | None:
+    """The token's user, or None when it is not valid now."""
+    try:
+        return lookup(database_url, token).user
+    except TokenRejected:
+        return None
+
+
+def revoke_token(database_url: str, *, token_id: int, actor: str) -> dict:
+    """Revoke a token for good; revoking twice is a conflict, so the audit log has one revocation."""
     with session_scope(database_url) as session:
-        row = session.execute(
-            select(User.name).join(ApiToken, ApiToken.user_id == User.id)
-            .where(ApiToken.token_hash == _hash(token), ApiToken.revoked_at.is_(None))
-        ).first()
-        return row[0] if row else None
+        row = session.get(ApiToken, token_id)
+        if row is None:
+            raise NotFound(f"API token {token_id} does not exist")
+        if row.revoked_at is not None:
+            raise Conflict(f"API token {token_id} was already revoked at {row.revoked_at.isoformat()}")
+        row.revoked_at = utcnow()
+        record(session, actor=actor, action="token.revoke", subject=f"token:{token_id}")
+        return token_dict(row, user=session.get(User, row.user_id).name)
 
 
-def current_user(request: Request, settings: Settings = Depends(app_settings)) -> str:
-    """The caller's name; anonymous "operator" when auth is off (embedded demo)."""
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        name = user_for_token(settings.database_url, header[7:].strip())
-        if name:
-            return name
-        raise HTTPException(401, "invalid or revoked API token")
-    if settings.auth_required:
-        raise HTTPException(401, "this API needs 'Authorization: Bearer <token>'; create one with `aiops token create`")
-    return "operator"
+def token_dict(row: ApiToken, *, user: str) -> dict:
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {"id": row.id, "user": user, "role": row.role, "label": row.label, "created_at": iso(row.created_at),
+            "expires_at": iso(row.expires_at), "revoked_at": iso(row.revoked_at)}
+
+
+def list_tokens(database_url: str) -> list[dict]:
+    with session_scope(database_url) as session:
+        rows = session.execute(select(ApiToken, User.name).join(User, User.id == ApiToken.user_id)
+                               .order_by(ApiToken.id)).all()
+        return [token_dict(t, user=name) for t, name in rows]
+

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from services.api.deps import app_settings
-from services.auth.service import current_user
+from services.api.deps import MAX_PAGE, IdPath, SafeStr, app_settings
+from services.audit.service import record
+from services.auth.deps import require
 from services.config import Settings
 from services.drift.models import DriftProposal, IacWorkspaceState
 from services.drift.service import (
@@ -34,8 +35,9 @@ def _view(row: DriftProposal, *, full: bool = False) -> dict:
 
 
 @router.get("/proposals", summary="Drift proposals, newest first")
-def list_proposals(settings: Settings = Depends(app_settings), status: str | None = None,
-                   workspace: str | None = None, page: int = Query(1, ge=1),
+def list_proposals(user: str = Depends(require("viewer")), settings: Settings = Depends(app_settings),
+                   status: SafeStr | None = Query(None, max_length=32),
+                   workspace: SafeStr | None = Query(None, max_length=200), page: int = Query(1, ge=1, le=MAX_PAGE),
                    per_page: int = Query(20, ge=1, le=200)) -> dict:
     with session_scope(settings.database_url) as session:
         query = select(DriftProposal)
@@ -49,7 +51,7 @@ def list_proposals(settings: Settings = Depends(app_settings), status: str | Non
 
 
 @router.get("/proposals/{proposal_id}", summary="One proposal with the trace records behind it")
-def get_proposal(proposal_id: int, settings: Settings = Depends(app_settings)) -> dict:
+def get_proposal(proposal_id: IdPath, user: str = Depends(require("viewer")), settings: Settings = Depends(app_settings)) -> dict:
     with session_scope(settings.database_url) as session:
         row = session.get(DriftProposal, proposal_id)
         if row is None:
@@ -59,21 +61,21 @@ def get_proposal(proposal_id: int, settings: Settings = Depends(app_settings)) -
 
 class Review(BaseModel):
     approved: bool
-    comment: str = Field(default="", max_length=2000, description="required when rejecting: why")
+    comment: SafeStr = Field(default="", max_length=2000, description="required when rejecting: why")
 
 
 @router.post("/proposals/{proposal_id}/review", summary="Approve (commit to a new branch) or reject with a reason")
-def review_route(proposal_id: int, body: Review, user: str = Depends(current_user),
+def review_route(proposal_id: IdPath, body: Review, user: str = Depends(require("approver")),
                  settings: Settings = Depends(app_settings)) -> dict:
     return _view(review(settings, proposal_id, approved=body.approved, reviewer=user, comment=body.comment))
 
 
 class ReconcileRequest(BaseModel):
-    workspace: str | None = Field(default=None, description="one workspace; default: all")
+    workspace: SafeStr | None = Field(default=None, max_length=200, description="one workspace; default: all")
 
 
 @router.post("/reconcile", status_code=202, summary="Reconcile now (queued on the iac queue)")
-def reconcile_now(body: ReconcileRequest, user: str = Depends(current_user),
+def reconcile_now(body: ReconcileRequest, user: str = Depends(require("operator")),
                   settings: Settings = Depends(app_settings)) -> dict:
     names = list(workspaces(settings))
     if body.workspace and body.workspace not in names:
@@ -81,11 +83,13 @@ def reconcile_now(body: ReconcileRequest, user: str = Depends(current_user),
     targets = [body.workspace] if body.workspace else names
     for name in targets:
         enqueue(IAC_RECONCILE, name, priority=5)
+    with session_scope(settings.database_url) as session:
+        record(session, actor=user, action="drift.reconcile", subject=body.workspace or "*", data={"queued": targets})
     return {"queued": targets}
 
 
 @router.get("/workspaces", summary="Configured workspaces and their last reconciliation")
-def list_workspaces(settings: Settings = Depends(app_settings)) -> dict:
+def list_workspaces(user: str = Depends(require("viewer")), settings: Settings = Depends(app_settings)) -> dict:
     with session_scope(settings.database_url) as session:
         states = {s.name: s for s in session.scalars(select(IacWorkspaceState))}
     items = []

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile
 
-from services.api.deps import app_settings
+from services.api.deps import SafeStr, app_settings
 from services.audit.service import record
-from services.auth.service import current_user
+from services.auth.deps import require
 from services.config import Settings
 from services.episodes.service import agent_memory
 from services.storage.base import session_scope
@@ -16,7 +16,7 @@ MAX_RUNBOOK = 1_000_000
 
 
 @router.post("/runbooks", status_code=201, summary="Upload a Markdown runbook; its sections are indexed")
-async def upload_runbook(file: UploadFile = File(...), user: str = Depends(current_user),
+async def upload_runbook(file: UploadFile = File(...), user: str = Depends(require("operator")),
                          settings: Settings = Depends(app_settings)) -> dict:
     raw = await file.read()
     if len(raw) > MAX_RUNBOOK:
@@ -35,7 +35,8 @@ async def upload_runbook(file: UploadFile = File(...), user: str = Depends(curre
 
 
 @router.get("/knowledge", summary="Learned knowledge and runbook sections for a fault signature")
-def knowledge(q: str = Query(..., min_length=2, description="symptoms, alert text or log lines"),
+def knowledge(user: str = Depends(require("viewer")),
+              q: SafeStr = Query(..., min_length=2, max_length=4000, description="symptoms, alert text or log lines"),
               k: int = Query(5, ge=1, le=50), settings: Settings = Depends(app_settings)) -> dict:
     found = agent_memory(settings).semantic.lookup(q, k=k)
 
@@ -49,7 +50,8 @@ def knowledge(q: str = Query(..., min_length=2, description="symptoms, alert tex
 
 
 @router.get("/episodes", summary="Past incidents similar to a description")
-def similar_episodes(q: str = Query(..., min_length=2), k: int = Query(5, ge=1, le=50),
+def similar_episodes(user: str = Depends(require("viewer")),
+                     q: SafeStr = Query(..., min_length=2, max_length=4000), k: int = Query(5, ge=1, le=50),
                      settings: Settings = Depends(app_settings)) -> dict:
     hits = agent_memory(settings).episodic.recall(q, k=k)
     return {"items": [{"incident_id": h.incident_id, "similarity": round(h.similarity, 4), "title": h.title,

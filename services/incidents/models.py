@@ -21,6 +21,9 @@ class Incident(Base):
     status: Mapped[str] = mapped_column(String(32), default="open", index=True)
     severity: Mapped[str] = mapped_column(String(16), default="warning")
     group_key: Mapped[str] = mapped_column(String(300), index=True)
+    # the group key while this is the group's current incident; unique, so however many API processes
+    # ingest at once a group has one current incident (taken over, not duplicated, when it goes stale)
+    open_group_key: Mapped[str | None] = mapped_column(String(300), unique=True)
     service: Mapped[str | None] = mapped_column(String(200))
     node: Mapped[str | None] = mapped_column(String(200))
     cluster: Mapped[str | None] = mapped_column(String(200))

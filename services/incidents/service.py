@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.actions.models import Action, Approval
 from services.alerts.models import Alert
 from services.config import Settings
+from services.errors import OperationFailed
 from services.incidents.models import OPEN_STATUSES, Hypothesis, Incident, TimelineEvent
 from services.notify.service import notify_event
 from services.storage.base import session_scope, utcnow
+
+GROUP_KEY_LEN = 300  # incidents.group_key / open_group_key
 
 
 def approval_dict(a: Approval) -> dict[str, Any]:
@@ -24,12 +28,21 @@ def approval_dict(a: Approval) -> dict[str, Any]:
             "created_at": a.created_at.isoformat(), "decided_at": a.decided_at.isoformat() if a.decided_at else None}
 
 
-def group_key(alert: Alert) -> str:
-    """Alerts the sender grouped (Alertmanager's groupKey) share an incident; else same node/service/name."""
+def group_key(alert: Alert | Any) -> str:
+    """Alerts the sender grouped (Alertmanager's groupKey) share an incident; else same node/service/name.
+
+    Keys longer than the column keep a readable head and end in a hash of the whole key, so two
+    long keys that share a prefix are still two groups.
+    """
     if alert.alert_group:
-        return f"{alert.cluster or '-'}|group:{alert.alert_group}"[:300]
-    target = f"node:{alert.node}" if alert.node else f"service:{alert.service}" if alert.service else f"alert:{alert.name}"
-    return f"{alert.cluster or '-'}|{target}"
+        key = f"{alert.cluster or '-'}|group:{alert.alert_group}"
+    else:
+        target = (f"node:{alert.node}" if alert.node else f"service:{alert.service}" if alert.service
+                  else f"alert:{alert.name}")
+        key = f"{alert.cluster or '-'}|{target}"
+    if len(key) > GROUP_KEY_LEN:
+        key = key[:GROUP_KEY_LEN - 65] + "#" + hashlib.sha256(key.encode()).hexdigest()
+    return key
 
 
 def add_event(session: Session, incident_id: int, *, kind: str, actor: str, message: str,
@@ -45,25 +58,67 @@ def add_event(session: Session, incident_id: int, *, kind: str, actor: str, mess
     return True
 
 
+def _insert(session: Session, model):
+    """The dialect's INSERT, which knows ON CONFLICT DO NOTHING (SQLite and PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(model)
+
+
+def current_incidents(session: Session, firsts: dict[str, Any], *, window_s: int,
+                      priorities: dict[str, int]) -> dict[str, tuple[Incident, bool]]:
+    """Group key -> (its current incident, whether this call opened it), in one round trip per step.
+
+    ``firsts`` holds, per key, the alert (or its column values) an incident would be opened from.
+    The unique ``open_group_key`` makes the database the arbiter: two processes opening the same
+    group at once both run ``INSERT ... ON CONFLICT DO NOTHING``; the loser reads the winner's row.
+    A holder that is closed or older than the window gives the key up to a new incident.
+    """
+    out: dict[str, tuple[Incident, bool]] = {}
+    since = utcnow() - timedelta(seconds=window_s)
+    wanted = list(firsts)
+    for _attempt in range(3):
+        holders = session.scalars(select(Incident).where(Incident.open_group_key.in_(wanted))).all()
+        stale = []
+        for incident in holders:
+            if incident.status in OPEN_STATUSES and incident.opened_at >= since:
+                out[incident.open_group_key] = (incident, False)
+            else:
+                stale.append(incident.id)
+        if stale:
+            session.execute(update(Incident).where(Incident.id.in_(stale)).values(open_group_key=None)
+                            .execution_options(synchronize_session=False))
+        missing = [k for k in wanted if k not in out]
+        if not missing:
+            return out
+        now = utcnow()
+        rows = []
+        for key in missing:
+            first = firsts[key]
+            where = first.node or first.service or first.cluster or "fleet"
+            rows.append({"title": f"{first.name} on {where}"[:300], "status": "open", "severity": first.severity,
+                         "group_key": key, "open_group_key": key, "service": first.service, "node": first.node,
+                         "cluster": first.cluster, "summary": first.summary or "", "priority": priorities.get(key, 5),
+                         "opened_at": now, "updated_at": now})
+        stmt = (_insert(session, Incident).on_conflict_do_nothing(index_elements=["open_group_key"])
+                .returning(Incident))
+        for incident in session.scalars(stmt, rows).all():
+            out[incident.open_group_key] = (incident, True)
+        wanted = [k for k in missing if k not in out]  # lost a race: read the winner's row next round
+        if not wanted:
+            return out
+    raise OperationFailed(f"could not settle the current incident of {len(wanted)} group(s); retry")
+
+
 def attach_alert(session: Session, alert: Alert, *, window_s: int, priority: int) -> tuple[Incident, bool]:
-    """Put the alert into the open incident of its group (within the window) or open a new one."""
+    """Put the alert into the current incident of its group (within the window) or open a new one."""
     if alert.incident_id:
         return session.get(Incident, alert.incident_id), False
     key = group_key(alert)
-    since = utcnow() - timedelta(seconds=window_s)
-    incident = session.scalars(
-        select(Incident).where(Incident.group_key == key, Incident.status.in_(OPEN_STATUSES), Incident.opened_at >= since)
-        .order_by(Incident.id.desc()).limit(1)
-    ).first()
-    created = incident is None
+    incident, created = current_incidents(session, {key: alert}, window_s=window_s, priorities={key: priority})[key]
     if created:
-        incident = Incident(
-            title=f"{alert.name} on {alert.node or alert.service or alert.cluster or 'fleet'}",
-            severity=alert.severity, group_key=key, service=alert.service, node=alert.node, cluster=alert.cluster,
-            summary=alert.summary, priority=priority,
-        )
-        session.add(incident)
-        session.flush()
         add_event(session, incident.id, kind="opened", actor="observer", dedup_key="opened",
                   message=f"incident opened from alert {alert.name}", data={"alert_id": alert.id})
     else:

@@ -7,8 +7,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from services.actions.models import Action, Approval
-from services.api.deps import app_settings
-from services.auth.service import current_user
+from services.api.deps import MAX_PAGE, IdPath, SafeStr, app_settings
+from services.auth.deps import require
 from services.config import Settings
 from services.errors import NotFound
 from services.incidents import flows
@@ -30,9 +30,10 @@ router = APIRouter(prefix="/api/v1", tags=["incidents"])
 
 @router.get("/incidents", summary="List incidents, newest first, with paging")
 def list_incidents(
+    user: str = Depends(require("viewer")),
     settings: Settings = Depends(app_settings),
-    status: str | None = Query(None, description="open | resolved | escalated | ... ; 'active' = not closed"),
-    page: int = Query(1, ge=1),
+    status: SafeStr | None = Query(None, max_length=32, description="open | resolved | escalated | ... ; 'active' = not closed"),
+    page: int = Query(1, ge=1, le=MAX_PAGE),
     per_page: int = Query(25, ge=1, le=200),
 ) -> dict:
     with session_scope(settings.database_url) as session:
@@ -48,7 +49,7 @@ def list_incidents(
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentDetail, summary="One incident with its timeline")
-def get_incident(incident_id: int, settings: Settings = Depends(app_settings)) -> IncidentDetail:
+def get_incident(incident_id: IdPath, user: str = Depends(require("viewer")), settings: Settings = Depends(app_settings)) -> IncidentDetail:
     with session_scope(settings.database_url) as session:
         incident = session.get(Incident, incident_id)
         if incident is None:
@@ -70,7 +71,8 @@ def get_incident(incident_id: int, settings: Settings = Depends(app_settings)) -
 
 
 @router.get("/approvals", summary="Approvals, pending first")
-def list_approvals(settings: Settings = Depends(app_settings), status: str | None = "pending") -> dict:
+def list_approvals(user: str = Depends(require("viewer")), settings: Settings = Depends(app_settings),
+                   status: SafeStr | None = Query("pending", max_length=32)) -> dict:
     with session_scope(settings.database_url) as session:
         query = select(Approval)
         if status:
@@ -81,10 +83,10 @@ def list_approvals(settings: Settings = Depends(app_settings), status: str | Non
 
 class Decision(BaseModel):
     approved: bool
-    comment: str = Field(default="", max_length=2000)
+    comment: SafeStr = Field(default="", max_length=2000)
 
 
 @router.post("/approvals/{approval_id}/decision", summary="Approve or reject a pending mitigation")
-def decide_route(approval_id: int, body: Decision, user: str = Depends(current_user),
+def decide_route(approval_id: IdPath, body: Decision, user: str = Depends(require("approver")),
                  settings: Settings = Depends(app_settings)) -> dict:
     return flows.decide(settings, approval_id, approved=body.approved, user=user, comment=body.comment)

@@ -3,20 +3,27 @@
 Accepted: Alertmanager webhook v4, CloudWatch alarms (raw, SNS HTTP notification, or the
 SNS->Lambda ``Records`` envelope) and a generic JSON object (one alert or a list). Anything else is
 an ``IngestError`` whose message is the 4xx ``detail`` the sender sees.
+
+Nothing is silently changed: a field of the wrong type, an unknown status or an unreadable time
+is refused with the field named; a ``null`` label stays ``null``; numbers in labels keep their JSON
+text. Lengths match the columns they are stored in (``NormalizedAlert``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from services.alerts.models import NormalizedAlert
+from services.ingest.safejson import JsonRejected, parse_json
 
 SEVERITIES = ("critical", "high", "warning", "info")
+STATUSES = ("firing", "resolved")
+MAX_ALERTS = 1000  # per request: bounds one transaction; senders batch far less (Alertmanager: one group)
 _SEVERITY_ALIASES = {"page": "critical", "error": "high", "major": "high", "minor": "warning", "low": "info"}
 
 
@@ -28,8 +35,14 @@ def normalize(payload: Any) -> list[NormalizedAlert]:
     if isinstance(payload, list):
         if not payload:
             raise IngestError("empty list: send at least one alert")
-        return [a for i, item in enumerate(payload) for a in _normalize_one(item, where=f"[{i}]")]
-    return _normalize_one(payload, where="body")
+        if len(payload) > MAX_ALERTS:
+            raise IngestError(f"{len(payload)} items in one request; send at most {MAX_ALERTS}")
+        alerts = [a for i, item in enumerate(payload) for a in _normalize_one(item, where=f"[{i}]")]
+    else:
+        alerts = _normalize_one(payload, where="body")
+    if len(alerts) > MAX_ALERTS:
+        raise IngestError(f"{len(alerts)} alerts in one request; send at most {MAX_ALERTS}")
+    return alerts
 
 
 def _normalize_one(payload: Any, *, where: str) -> list[NormalizedAlert]:
@@ -55,11 +68,14 @@ def _list(value: Any, where: str) -> list:
 
 def _json_message(message: Any, *, where: str) -> dict:
     if isinstance(message, dict):
-        return message
-    try:
-        parsed = json.loads(message)
-    except (TypeError, json.JSONDecodeError) as exc:
-        raise IngestError(f"{where}: SNS message is not a CloudWatch alarm JSON document ({exc})") from None
+        parsed = message
+    elif isinstance(message, str):
+        try:
+            parsed = parse_json(message.encode())  # the same limits as a body: no NaN, no 5,000-digit numbers
+        except JsonRejected as exc:
+            raise IngestError(f"{where}: SNS message is not a CloudWatch alarm JSON document ({exc})") from None
+    else:
+        raise IngestError(f"{where}: SNS message is not a CloudWatch alarm JSON document (got {_kind(message)})")
     if not isinstance(parsed, dict) or "AlarmName" not in parsed:
         raise IngestError(f"{where}: SNS message is not a CloudWatch alarm (no AlarmName)")
     return parsed
@@ -71,10 +87,46 @@ def _severity(value: Any) -> str:
     return text if text in SEVERITIES else "warning"
 
 
-def _time(value: Any) -> datetime | None:
-    if not value or str(value).startswith("0001-01-01"):
+def _text(value: Any, where: str) -> str | None:
+    """A string field as sent; numbers keep their JSON text; objects, lists and booleans are refused."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return json.dumps(value)
+    raise IngestError(f"{where}: expected a string, got {_kind(value)}")
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", bool: "a boolean"}.get(type(value), type(value).__name__)
+
+
+def _status(value: Any, where: str) -> str:
+    text = _text(value, where)
+    if text is None or text == "":
+        return "firing"
+    if text.strip().lower() not in STATUSES:
+        raise IngestError(f"{where}: unknown status {text[:50]!r}; expected one of {', '.join(STATUSES)}")
+    return text.strip().lower()
+
+
+def _time(value: Any, where: str = "startsAt") -> datetime | None:
+    """A sender's timestamp; empty or Alertmanager's zero time is "not given", anything unreadable is refused."""
+    if value is None or value == "":
         return None
-    text = str(value).replace("Z", "+00:00")
+    if not isinstance(value, str):
+        raise IngestError(f"{where}: expected an RFC 3339 timestamp string, got {_kind(value)}")
+    if value.startswith("0001-01-01"):
+        return None
+    parsed = _parse_time(value)
+    if parsed is None:
+        raise IngestError(f"{where}: {value[:60]!r} is not an RFC 3339 timestamp")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def _parse_time(value: str) -> datetime | None:
+    text = value.replace("Z", "+00:00")
     # Alertmanager sends nanoseconds; Python keeps microseconds
     if "." in text:
         head, _, rest = text.partition(".")
@@ -97,12 +149,13 @@ def _build(where: str, **fields: Any) -> NormalizedAlert:
         raise IngestError(f"{where}: {problems}") from None
 
 
-def _strs(value: Any, where: str) -> dict[str, str]:
+def _strs(value: Any, where: str) -> dict[str, str | None]:
+    """Labels/annotations: strings kept, ``null`` kept as null, numbers as their JSON text."""
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise IngestError(f"{where}: expected an object of strings")
-    return {str(k): str(v) for k, v in value.items()}
+        raise IngestError(f"{where}: expected an object of strings, got {_kind(value)}")
+    return {k: _text(v, f"{where}.{k}") for k, v in value.items()}
 
 
 def _alertmanager(payload: dict, *, where: str) -> list[NormalizedAlert]:
@@ -117,23 +170,23 @@ def _alertmanager(payload: dict, *, where: str) -> list[NormalizedAlert]:
             raise IngestError(f"{here}: expected an object")
         labels = {**common, **_strs(alert.get("labels"), f"{here}.labels")}
         annotations = _strs(alert.get("annotations"), f"{here}.annotations")
-        if "alertname" not in labels:
+        if not labels.get("alertname"):
             raise IngestError(f"{here}.labels: missing alertname")
         out.append(_build(
             here,
             source="alertmanager",
             name=labels["alertname"],
-            status=str(alert.get("status") or payload.get("status") or "firing"),
+            status=_status(alert.get("status") or payload.get("status"), f"{here}.status"),
             severity=_severity(labels.get("severity")),
             service=labels.get("service") or labels.get("job"),
             node=labels.get("node") or labels.get("instance"),
             cluster=labels.get("cluster"),
-            alert_group=str(payload["groupKey"]) if payload.get("groupKey") else None,
+            alert_group=_text(payload.get("groupKey"), f"{where}.groupKey") or None,
             summary=annotations.get("summary") or annotations.get("description") or labels["alertname"],
             labels=labels,
             annotations=annotations,
-            starts_at=_time(alert.get("startsAt")),
-            fingerprint=alert.get("fingerprint") or None,
+            starts_at=_time(alert.get("startsAt"), f"{here}.startsAt"),
+            fingerprint=_text(alert.get("fingerprint"), f"{here}.fingerprint") or None,
             raw=alert,
         ))
     return out
@@ -148,49 +201,71 @@ def _sns_record(record: Any, *, where: str) -> list[NormalizedAlert]:
 
 def _cloudwatch(alarm: dict, *, where: str, raw: dict) -> list[NormalizedAlert]:
     trigger = alarm.get("Trigger") or {}
-    dims = {str(d.get("name")): str(d.get("value")) for d in trigger.get("Dimensions") or [] if isinstance(d, dict)}
-    state = str(alarm.get("NewStateValue", "ALARM")).upper()
-    labels = {"alertname": str(alarm["AlarmName"]), "namespace": str(trigger.get("Namespace", "")),
-              "metric": str(trigger.get("MetricName", "")), "region": str(alarm.get("Region", "")), **dims}
+    if not isinstance(trigger, dict):
+        raise IngestError(f"{where}.Trigger: expected an object, got {_kind(trigger)}")
+    dims = {}
+    for i, d in enumerate(_list(trigger.get("Dimensions") or [], f"{where}.Trigger.Dimensions")):
+        if not isinstance(d, dict):
+            raise IngestError(f"{where}.Trigger.Dimensions[{i}]: expected an object with name and value")
+        name = _text(d.get("name"), f"{where}.Trigger.Dimensions[{i}].name")
+        if name:
+            dims[name] = _text(d.get("value"), f"{where}.Trigger.Dimensions[{i}].value")
+    alarm_name = _text(alarm["AlarmName"], f"{where}.AlarmName")
+    if not alarm_name:
+        raise IngestError(f"{where}.AlarmName: empty")
+    state = (_text(alarm.get("NewStateValue"), f"{where}.NewStateValue") or "ALARM").upper()
+    if state not in {"ALARM", "OK", "INSUFFICIENT_DATA"}:
+        raise IngestError(f"{where}.NewStateValue: unknown state {state[:50]!r}; expected ALARM, OK or INSUFFICIENT_DATA")
+    labels = {"alertname": alarm_name, "namespace": _text(trigger.get("Namespace"), f"{where}.Trigger.Namespace") or "",
+              "metric": _text(trigger.get("MetricName"), f"{where}.Trigger.MetricName") or "",
+              "region": _text(alarm.get("Region"), f"{where}.Region") or "", **dims}
+    reason = _text(alarm.get("NewStateReason"), f"{where}.NewStateReason")
+    description = _text(alarm.get("AlarmDescription"), f"{where}.AlarmDescription")
     return [_build(
         where,
         source="cloudwatch",
-        name=str(alarm["AlarmName"]),
+        name=alarm_name,
         status="resolved" if state == "OK" else "firing",
         severity="high" if state == "ALARM" else "info",
         service=dims.get("ServiceName") or dims.get("FunctionName") or dims.get("DBInstanceIdentifier"),
         node=dims.get("InstanceId"),
         cluster=dims.get("AutoScalingGroupName") or dims.get("ClusterName"),
-        summary=str(alarm.get("NewStateReason") or alarm.get("AlarmDescription") or alarm["AlarmName"]),
+        summary=reason or description or alarm_name,
         labels=labels,
-        annotations={"description": str(alarm.get("AlarmDescription") or "")},
-        starts_at=_time(alarm.get("StateChangeTime")),
+        annotations={"description": description or ""},
+        starts_at=_time(alarm.get("StateChangeTime"), f"{where}.StateChangeTime"),
         raw=raw,
     )]
 
 
 def _generic(payload: dict, *, where: str) -> NormalizedAlert:
-    name = payload.get("name") or payload.get("alertname") or payload.get("title")
+    key = next((k for k in ("name", "alertname", "title") if payload.get(k) not in (None, "")), None)
+    name = _text(payload[key], f"{where}.{key}") if key else None
     if not name:
         raise IngestError(
             f"{where}: unrecognised alert format; send Alertmanager webhook v4, a CloudWatch alarm "
             "(raw or SNS) or a JSON object with at least a 'name'"
         )
     labels = _strs(payload.get("labels"), f"{where}.labels")
+
+    def field(key: str) -> str | None:
+        return _text(payload.get(key), f"{where}.{key}")
+
+    time_key = "starts_at" if payload.get("starts_at") not in (None, "") else "startsAt"
     return _build(
         where,
-        source=str(payload.get("source") or "webhook"),
-        name=str(name),
-        status=str(payload.get("status") or "firing"),
-        severity=_severity(payload.get("severity") or labels.get("severity")),
-        service=payload.get("service") or labels.get("service"),
-        node=payload.get("node") or labels.get("node"),
-        cluster=payload.get("cluster") or labels.get("cluster"),
-        summary=str(payload.get("summary") or payload.get("message") or name),
+        source=field("source") or "webhook",
+        name=name,
+        status=_status(payload.get("status"), f"{where}.status"),
+        severity=_severity(field("severity") or labels.get("severity")),
+        service=field("service") or labels.get("service"),
+        node=field("node") or labels.get("node"),
+        cluster=field("cluster") or labels.get("cluster"),
+        summary=field("summary") or field("message") or name,
         labels=labels,
         annotations=_strs(payload.get("annotations"), f"{where}.annotations"),
-        starts_at=_time(payload.get("starts_at") or payload.get("startsAt")),
-        fingerprint=payload.get("fingerprint"),
+        starts_at=_time(payload.get(time_key), f"{where}.{time_key}"),
+        fingerprint=field("fingerprint") or None,
         raw=payload,
     )
 

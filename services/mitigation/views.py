@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, Field
 
-from services.api.deps import app_settings
+from services.api.deps import SafeStr, app_settings
 from services.audit.service import record
-from services.auth.service import current_user
+from services.auth.deps import require
 from services.config import Settings
 from services.mitigation.registry import PolicyCache, model_registry
 from services.mitigation.service import active_policy
 from services.storage.base import session_scope
 from services.worker.queue import CAUSAL_TRAIN, enqueue
 
+Version = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")]
 router = APIRouter(prefix="/api/v1/causal", tags=["causal"])
 
 
 class RecommendRequest(BaseModel):
     node: dict[str, Any] = Field(description="node_id, cluster and the feature columns of causal.data.FEATURES")
-    pin: str | None = Field(default=None, description="operator pin: force this action")
-    cluster_total_nodes: int | None = None
-    cluster_out_of_service: int = 0
+    pin: SafeStr | None = Field(max_length=100, default=None, description="operator pin: force this action")
+    cluster_total_nodes: int | None = Field(default=None, ge=1, le=1_000_000)
+    cluster_out_of_service: int = Field(default=0, ge=0, le=1_000_000)
 
 
 def _policies(request: Request) -> PolicyCache:
@@ -35,7 +36,8 @@ def _policies(request: Request) -> PolicyCache:
 
 
 @router.post("/recommend", summary="Recommend a node mitigation with effects, intervals and why")
-def recommend(body: RecommendRequest, request: Request, settings: Settings = Depends(app_settings)) -> dict:
+def recommend(body: RecommendRequest, request: Request, user: str = Depends(require("viewer")),
+              settings: Settings = Depends(app_settings)) -> dict:
     from causal.policy import ClusterCapacity
 
     policy = active_policy(settings, cache=_policies(request))
@@ -46,7 +48,7 @@ def recommend(body: RecommendRequest, request: Request, settings: Settings = Dep
         clusters = {str(body.node.get("cluster")): ClusterCapacity(body.cluster_total_nodes, body.cluster_out_of_service)}
     try:
         return policy.recommend(body.node, pin=body.pin, clusters=clusters).to_dict()
-    except ValueError as exc:
+    except (ValueError, TypeError, KeyError) as exc:  # a feature of the wrong type is the caller's error
         raise HTTPException(422, f"invalid node: {exc}") from None
 
 
@@ -58,12 +60,13 @@ def _version(item) -> dict[str, Any]:
 
 
 @router.get("/models", summary="Model versions, oldest first")
-def list_models(settings: Settings = Depends(app_settings)) -> dict:
+def list_models(user: str = Depends(require("viewer")), settings: Settings = Depends(app_settings)) -> dict:
     return {"items": [_version(v) for v in model_registry(settings.database_url).list()]}
 
 
 @router.get("/models/{version}", summary="One model version with its metrics and refutation results")
-def get_model(version: str, settings: Settings = Depends(app_settings)) -> dict:
+def get_model(version: Version, user: str = Depends(require("viewer")),
+              settings: Settings = Depends(app_settings)) -> dict:
     from causal.registry import RegistryError
 
     try:
@@ -77,7 +80,7 @@ class PromoteRequest(BaseModel):
 
 
 @router.post("/models/{version}/promote", summary="Make a model version the active one")
-def promote(version: str, body: PromoteRequest, user: str = Depends(current_user),
+def promote(version: Version, body: PromoteRequest, user: str = Depends(require("approver")),
             settings: Settings = Depends(app_settings)) -> dict:
     from causal.registry import RegistryError
 
@@ -91,13 +94,14 @@ def promote(version: str, body: PromoteRequest, user: str = Depends(current_user
 
 
 class TrainRequest(BaseModel):
-    data: str | None = Field(default=None, description="event table file on the worker; default: the events in the database")
+    data: SafeStr | None = Field(default=None, max_length=1000,
+                                 description="event table file on the worker; default: the events in the database")
     synthetic: int = Field(default=0, ge=0, le=200_000, description="train on N simulated events instead")
     quick: bool = False
 
 
 @router.post("/train", status_code=202, summary="Train a new model version on the causal queue")
-def start_training(body: TrainRequest, user: str = Depends(current_user),
+def start_training(body: TrainRequest, user: str = Depends(require("operator")),
                    settings: Settings = Depends(app_settings)) -> dict:
     task_id = enqueue(CAUSAL_TRAIN, priority=6, **body.model_dump())
     with session_scope(settings.database_url) as session:

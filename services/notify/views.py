@@ -8,6 +8,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 from services.api.deps import app_settings
+from services.auth.deps import require
 from services.config import Settings
 from services.incidents.flows import decide
 from services.notify.service import SlackVerificationError, verify_slack
@@ -16,7 +17,8 @@ router = APIRouter(prefix="/api/v1/integrations", tags=["integrations"])
 
 
 @router.post("/slack/interactions", summary="Slack interactivity endpoint (approval buttons)")
-async def slack_interactions(request: Request, settings: Settings = Depends(app_settings)) -> dict:
+async def slack_interactions(request: Request, caller: str = Depends(require("public")),
+                             settings: Settings = Depends(app_settings)) -> dict:
     if not settings.slack_signing_secret:
         raise HTTPException(404, "Slack interactivity is not configured (AIOPS_SLACK_SIGNING_SECRET)")
     body = await request.body()

@@ -1,0 +1,169 @@
+"""Outages of the real services the API depends on, on throwaway instances (never the shared ones).
+
+Redis down: the API keeps answering 202 (alerts stored, marked undispatched), /readyz says
+degraded; when Redis is back, beat's redispatch job sends them. PostgreSQL down: 503 problem+json
+with Retry-After and nothing half-stored; when it is back, ingest works again.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from sqlalchemy import create_engine, func, select
+
+from tests.conftest import ROOT, free_port, wait_for
+from tests.platform.test_two_api_processes import start_api, stop
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _redis(port: int, workdir) -> subprocess.Popen:
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
+                             "--daemonize", "no", "--dir", str(workdir)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    wait_for(lambda: _pings(port), timeout=20, message="throwaway redis up")
+    return proc
+
+
+def _pings(port: int) -> bool:
+    try:
+        return redis.Redis(port=port, socket_timeout=1).ping()
+    except redis.RedisError:
+        return False
+
+
+def _queued(port: int) -> int:
+    client = redis.Redis(port=port)
+    return sum(client.llen(k) for k in client.scan_iter() if client.type(k) == b"list")
+
+
+def _alerts(url: str, **where) -> int:
+    from services.alerts.models import Alert
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            query = select(func.count(Alert.id))
+            for key, value in where.items():
+                query = query.where(getattr(Alert, key) == value)
+            return conn.execute(query).scalar()
+    finally:
+        engine.dispose()
+
+
+def test_redis_down_api_accepts_and_redispatch_sends_later(tmp_path, moto_endpoint):
+    from services.storage.migrate import upgrade
+
+    port = free_port()
+    broker = f"redis://127.0.0.1:{port}/0"
+    url = f"sqlite:///{tmp_path / 'aiops.db'}"
+    upgrade(url)
+    env = {**os.environ, "AIOPS_DATABASE_URL": url, "AIOPS_BROKER_URL": broker, "AIOPS_RESULT_BACKEND": broker,
+           "AIOPS_CLOUD_ENDPOINT": moto_endpoint, "AIOPS_CHROMA_PATH": str(tmp_path / "chroma"),
+           "AIOPS_EMBEDDING": "hashing", "PYTHONPATH": str(ROOT)}
+    server = _redis(port, tmp_path)
+    api, base = start_api(env=env, workdir=tmp_path / "api", name="api")
+    try:
+        first = httpx.post(f"{base}/api/v1/alerts", json={"name": "Up", "node": "n1"}, timeout=60)
+        assert first.status_code == 202 and first.json()["queued"]
+        assert httpx.get(f"{base}/readyz").json()["status"] == "ready"
+
+        stop(server)  # Redis goes away
+        outage = [httpx.post(f"{base}/api/v1/alerts", json={"name": "Down", "node": f"d{i}"}, timeout=60)
+                  for i in range(3)]
+        assert [r.status_code for r in outage] == [202, 202, 202]
+        assert all(r.json()["queued"] == [] for r in outage)  # stored, not dispatched
+        ready = httpx.get(f"{base}/readyz", timeout=30)
+        assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+        assert ready.json()["checks"]["broker"] != "ok"
+        assert _alerts(url, dispatched=False) == 3
+
+        server = _redis(port, tmp_path)  # back (empty: --save '')
+        done = subprocess.run([sys.executable, "-c", "from services.config import Settings; "
+                               "from services.incidents.scheduled import redispatch_stranded; "
+                               "print(redispatch_stranded(Settings(), older_than_s=0))"],
+                              env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert int(done.stdout.strip().splitlines()[-1]) >= 3
+        assert _alerts(url, dispatched=False) == 0 and _queued(port) >= 3  # the restarted Redis was empty
+        assert httpx.get(f"{base}/readyz").json()["status"] == "ready"
+    finally:
+        stop(api)
+        stop(server)
+
+
+def _pg_bin() -> str | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    return os.path.dirname(found[-1]) if found else None
+
+
+def _as_postgres(args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    return subprocess.run(prefix + args, capture_output=True, text=True, timeout=120, **kwargs)
+
+
+@pytest.mark.skipif(_pg_bin() is None or shutil.which("runuser") is None, reason="no PostgreSQL binaries")
+def test_postgres_down_is_503_with_retry_after_and_nothing_half_stored(tmp_path, moto_endpoint):
+    from services.storage.migrate import upgrade
+
+    bindir, port = _pg_bin(), free_port()
+    home = Path(tempfile.mkdtemp(prefix="aiops-pg-outage-"))  # outside pytest's 0700 tree: postgres must enter it
+    os.chmod(home, 0o777)
+    data = home / "data"
+    data.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres")
+    init = _as_postgres([f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", "postgres"])
+    assert init.returncode == 0, init.stderr
+
+    def pg(action: str) -> None:
+        extra = ["-m", "immediate"] if action == "stop" else ["-w", "-o", f"-p {port} -k {home} -h 127.0.0.1"]
+        result = _as_postgres([f"{bindir}/pg_ctl", "-D", str(data), "-l", str(home / "pg.log"), action, *extra])
+        assert result.returncode == 0, result.stderr + (home / "pg.log").read_text()[-2000:]
+
+    pg("start")
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    api = None
+    try:
+        upgrade(url)
+        env = {**os.environ, "AIOPS_DATABASE_URL": url, "AIOPS_BROKER_URL": "memory://",
+               "AIOPS_CLOUD_ENDPOINT": moto_endpoint, "AIOPS_CHROMA_PATH": str(tmp_path / "chroma"),
+               "AIOPS_EMBEDDING": "hashing", "PYTHONPATH": str(ROOT)}
+        env.pop("AIOPS_RESULT_BACKEND", None)
+        api, base = start_api(env={**env, "AIOPS_RESULT_BACKEND": "cache+memory://"}, workdir=tmp_path / "api",
+                              name="api")
+        assert httpx.post(f"{base}/api/v1/alerts", json={"name": "Up", "node": "n1"}, timeout=60).status_code == 202
+
+        pg("stop")
+        down = httpx.post(f"{base}/api/v1/alerts", json=[{"name": "Down", "node": f"d{i}"} for i in range(5)],
+                          timeout=60)
+        assert down.status_code == 503, down.text
+        assert down.headers["content-type"].startswith("application/problem+json")
+        assert int(down.headers["retry-after"]) > 0
+        assert httpx.get(f"{base}/readyz", timeout=30).status_code == 503
+        assert httpx.get(f"{base}/api/v1/incidents", timeout=30).status_code == 503
+
+        pg("start")
+        time.sleep(0.5)
+        again = httpx.post(f"{base}/api/v1/alerts", json={"name": "Back", "node": "n2"}, timeout=60)
+        assert again.status_code == 202, again.text
+        assert _alerts(url) == 2  # the 5 refused during the outage were not half-stored
+    finally:
+        if api is not None:
+            stop(api)
+        _as_postgres([f"{bindir}/pg_ctl", "-D", str(data), "stop", "-m", "immediate"])
+        from services.storage.base import _factory, engine_for
+
+        engine_for.cache_clear()
+        _factory.cache_clear()
+        shutil.rmtree(home, ignore_errors=True)
