@@ -17,17 +17,12 @@ def fresh_postgres(prefix: str = "aiops_safe") -> Iterator[str]:
     admin = POSTGRES_URL.replace("+psycopg", "")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
     try:
-        yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+        yield url
     finally:
-        from services.storage.base import _factory, engine_for
+        from services.storage.base import dispose
 
-        url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-        try:
-            engine_for(url).dispose()
-        except Exception:
-            pass
-        engine_for.cache_clear()
-        _factory.cache_clear()
+        dispose(url)
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

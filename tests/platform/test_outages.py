@@ -162,8 +162,7 @@ def test_postgres_down_is_503_with_retry_after_and_nothing_half_stored(tmp_path,
         if api is not None:
             stop(api)
         _as_postgres([f"{bindir}/pg_ctl", "-D", str(data), "stop", "-m", "immediate"])
-        from services.storage.base import _factory, engine_for
+        from services.storage.base import dispose
 
-        engine_for.cache_clear()
-        _factory.cache_clear()
+        dispose(url)
         shutil.rmtree(home, ignore_errors=True)
