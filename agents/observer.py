@@ -26,12 +26,14 @@ def _anomalies(series: dict[str, list[tuple[float, float]]]) -> dict[str, dict[s
 def observe(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     alert = state["alert"]
     incident_id = state["incident_id"]
-    targets = [t for t in (alert.get("node"), alert.get("service")) if t]
+    scope = state.get("probe_scope") or {}  # the supervisor widens or focuses the look (agents/supervisor.py)
+    minutes = int(scope.get("minutes", 15))
+    targets = list(dict.fromkeys(t for t in (alert.get("node"), alert.get("service"), *scope.get("focus", ())) if t))
     lines: list[str] = []
     anomalies: dict[str, Any] = {}
     for target in targets:
-        lines.extend(tools.telemetry.logs(target, minutes=15))
-        found = _anomalies(tools.telemetry.metrics(target, minutes=15))
+        lines.extend(tools.telemetry.logs(target, minutes=minutes))
+        found = _anomalies(tools.telemetry.metrics(target, minutes=minutes))
         if found:
             anomalies[target] = found
     header = (f"incident: {alert.get('name')} (severity {alert.get('severity')}) on "
