@@ -99,9 +99,9 @@ def approve(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
         return {"approval": {"approved": True, "by": "policy", "comment": f"risk {step['risk']} below approval threshold"}}
     incident_id = state["incident_id"]
     # side effects before interrupt() run again on resume, so both calls here are idempotent
+    tools.store.update_incident(incident_id, status="awaiting_approval")  # first: whoever sees the request sees the status
     approval_id = tools.store.request_approval(incident_id, action=step["action"], target=step["target"],
                                                risk=step["risk"], reason=step["reason"])
-    tools.store.update_incident(incident_id, status="awaiting_approval")
     decision = interrupt({"kind": "approval", "plan": step, "approval_id": approval_id})
     decision = decision if isinstance(decision, dict) else {"approved": bool(decision)}
     key = f"approval:{step['attempt']}:{approval_id}"

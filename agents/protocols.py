@@ -28,6 +28,11 @@ class IncidentStore(Protocol):
 
     def actions_in_last_hour(self) -> int: ...
 
+    def source_status(self, incident_id: int) -> dict[str, Any]:
+        """``{firing, resolved, ended_at}`` of the incident's alerts at their source (optional for a store:
+        without it the actor never learns that the world moved on)."""
+        ...
+
 
 class Telemetry(Protocol):
     def metrics(self, target: str, *, minutes: int = 15) -> dict[str, list[tuple[float, float]]]: ...

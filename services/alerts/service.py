@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,6 +26,21 @@ class IngestResult:
                 "incidents_opened": self.incidents_opened, "incidents_joined": self.incidents_joined}
 
 
+def resolved_at(incoming: NormalizedAlert) -> datetime:
+    """The source's end time (Alertmanager's endsAt, a generic ends_at), else the time we heard of it."""
+    raw = incoming.raw or {}
+    value = str(raw.get("endsAt") or raw.get("ends_at") or "")
+    if value and not value.startswith("0001-01-01"):
+        head, dot, rest = value.replace("Z", "+00:00").partition(".")
+        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]  # Alertmanager sends nanoseconds
+        try:
+            parsed = datetime.fromisoformat(f"{head}.{digits[:6]}{rest[len(digits):]}" if dot else head)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    return utcnow()
+
+
 def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_window_s: int = 900) -> IngestResult:
     """Store, deduplicate and group in one transaction, so alerts sent together share one incident."""
     from agents.priorities import task_priority
@@ -39,6 +55,7 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
         if incoming.status == "resolved":
             if firing is not None:
                 firing.status, firing.last_seen_at = "resolved", utcnow()
+                firing.ends_at = resolved_at(incoming)
                 result.resolved.append(firing.id)
             continue
         if firing is not None:

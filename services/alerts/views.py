@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy import func, select
@@ -18,6 +19,7 @@ from services.incidents.models import Incident
 from services.ingest.normalize import normalize
 from services.storage.base import session_scope
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 MAX_BODY = 5 * 1024 * 1024
 
@@ -41,6 +43,11 @@ async def ingest(request: Request, user: str = Depends(current_user), settings: 
         opened = session.scalars(select(Incident).where(Incident.id.in_(result.incidents_opened))
                                  .order_by(Incident.id)).all()
     failed = flows.dispatch(opened, settings=settings)
+    if result.resolved:
+        try:
+            flows.note_resolved(result.resolved, settings=settings)
+        except Exception:  # the resolution is stored; the actor still sees it through the store before acting
+            log.exception("could not hand resolved alerts %s to their incidents", result.resolved)
     flows.notify_opened(opened, settings=settings)
     return {"accepted": len(alerts), **result.to_dict(),
             "queued": [i for i in result.incidents_opened if i not in failed]}

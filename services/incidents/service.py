@@ -112,7 +112,8 @@ class SqlIncidentStore:
         with session_scope(self.url) as session:
             # LangGraph re-runs the approving node when it resumes: the same request must not be asked twice
             existing = session.scalar(select(Approval).where(
-                Approval.incident_id == incident_id, Approval.action_kind == action, Approval.target == target))
+                Approval.incident_id == incident_id, Approval.action_kind == action, Approval.target == target,
+                Approval.status != "stale"))  # a stale request is history; asking again is a new request
             if existing:
                 return existing.id
             approval = Approval(incident_id=incident_id, action_kind=action, target=target, risk=risk, reason=reason)
@@ -125,6 +126,14 @@ class SqlIncidentStore:
         notify_event(self.settings, incident_id=incident_id, title=title, kind="approval_requested", message=message,
                      data={"approval_id": approval_id, "action": action, "target": target, "risk": risk})
         return approval_id
+
+    def source_status(self, incident_id: int) -> dict[str, Any]:
+        """How many of the incident's alerts still fire at the source, and when the last one ended."""
+        with session_scope(self.url) as session:
+            rows = session.execute(select(Alert.status, Alert.ends_at).where(Alert.incident_id == incident_id)).all()
+        ended = [e for s, e in rows if s == "resolved" and e is not None]
+        return {"firing": sum(1 for s, _ in rows if s == "firing"), "resolved": sum(1 for s, _ in rows if s == "resolved"),
+                "ended_at": max(ended).isoformat() if ended else None}
 
     def begin_action(self, key: str, *, incident_id: int, kind: str, target: str, risk: str,
                      params: dict[str, Any]) -> dict[str, Any] | None:

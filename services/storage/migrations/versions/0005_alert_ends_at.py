@@ -1,0 +1,27 @@
+"""alert end time
+
+Revision ID: 0005
+Revises: 0003
+Create Date: 2026-11-30 17:40:00
+
+The source's end time of a resolved alert (Alertmanager's endsAt). Numbered 0005 so that the
+shared-state migration (0004) can go first: when both are merged, point ``down_revision`` at '0004'.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0005'
+down_revision = '0003'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('ends_at', sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.drop_column('ends_at')
