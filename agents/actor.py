@@ -100,8 +100,10 @@ def approve(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     incident_id = state["incident_id"]
     # side effects before interrupt() run again on resume, so both calls here are idempotent
     tools.store.update_incident(incident_id, status="awaiting_approval")  # first: whoever sees the request sees the status
+    # after a stale request the operator is asked again: a new round is a new request, the same round is not
+    again = {"round": state["approval_round"]} if state.get("approval_round") else {}
     approval_id = tools.store.request_approval(incident_id, action=step["action"], target=step["target"],
-                                               risk=step["risk"], reason=step["reason"])
+                                               risk=step["risk"], reason=step["reason"], **again)
     decision = interrupt({"kind": "approval", "plan": step, "approval_id": approval_id})
     decision = decision if isinstance(decision, dict) else {"approved": bool(decision)}
     key = f"approval:{step['attempt']}:{approval_id}"
@@ -142,7 +144,8 @@ def check(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     )
     if healthy:
         return {"recovered": True, "self_recovered": True, "check": {}}
-    return {"source_checked": True, "check": {}, "approval": {}}
+    renewed = {"approval_round": state.get("approval_round", 0) + 1} if step else {}
+    return {"source_checked": True, "check": {}, "approval": {}, **renewed}
 
 
 def execute(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:

@@ -17,7 +17,11 @@ class IncidentStore(Protocol):
 
     def save_hypotheses(self, incident_id: int, hypotheses: list[dict[str, Any]]) -> None: ...
 
-    def request_approval(self, incident_id: int, *, action: str, target: str, risk: str, reason: str) -> int: ...
+    def request_approval(self, incident_id: int, *, action: str, target: str, risk: str, reason: str,
+                         round: int = 0) -> int:
+        """Idempotent per (action, target, round): the approving node runs again on resume. ``round`` > 0
+        asks again after the earlier request went stale (it is passed only then)."""
+        ...
 
     def begin_action(self, key: str, *, incident_id: int, kind: str, target: str, risk: str,
                      params: dict[str, Any]) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ class IncidentState(TypedDict, total=False):
     plan: dict[str, Any]           # {action, target, target_kind, risk, reason, root_cause, blast}
     escalation: dict[str, Any]     # {summary}: why no action was taken and what a person should know
     approval: dict[str, Any]       # {approved, by, comment, stale}
+    approval_round: int            # how many times the same plan's approval went stale and was asked again
     action_result: dict[str, Any]
     verifying: dict[str, Any]      # {deadline, checks, next_check_at}: verification in progress
     tried: list[dict[str, Any]]    # actions taken so far {action, target, outcome}

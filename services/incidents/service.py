@@ -108,14 +108,16 @@ class SqlIncidentStore:
                 session.add(Hypothesis(incident_id=incident_id, root_cause=h["root_cause"], confidence=h["confidence"],
                                        evidence=h.get("evidence", []), rank=h.get("rank", 0)))
 
-    def request_approval(self, incident_id: int, *, action: str, target: str, risk: str, reason: str) -> int:
+    def request_approval(self, incident_id: int, *, action: str, target: str, risk: str, reason: str,
+                         round: int = 0) -> int:
         with session_scope(self.url) as session:
-            # LangGraph re-runs the approving node when it resumes: the same request must not be asked twice
-            existing = session.scalar(select(Approval).where(
-                Approval.incident_id == incident_id, Approval.action_kind == action, Approval.target == target,
-                Approval.status != "stale"))  # a stale request is history; asking again is a new request
-            if existing:
-                return existing.id
+            # LangGraph re-runs the approving node when it resumes: the same request must not be asked twice;
+            # round n (after n stale requests) is the (n+1)-th request for this action and target
+            earlier = session.scalars(select(Approval).where(
+                Approval.incident_id == incident_id, Approval.action_kind == action, Approval.target == target)
+                .order_by(Approval.id)).all()
+            if len(earlier) > round:
+                return earlier[round].id
             approval = Approval(incident_id=incident_id, action_kind=action, target=target, risk=risk, reason=reason)
             session.add(approval)
             session.flush()

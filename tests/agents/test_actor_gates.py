@@ -40,10 +40,10 @@ class Store:
     def save_hypotheses(self, incident_id, hypotheses):
         self.incident["hypotheses"] = hypotheses
 
-    def request_approval(self, incident_id, *, action, target, risk, reason):
-        for a in self.approvals:
-            if (a["action"], a["target"]) == (action, target) and a["status"] != "stale":
-                return a["id"]
+    def request_approval(self, incident_id, *, action, target, risk, reason, round=0):
+        earlier = [a for a in self.approvals if (a["action"], a["target"]) == (action, target)]
+        if len(earlier) > round:
+            return earlier[round]["id"]
         self.approvals.append({"id": len(self.approvals) + 1, "action": action, "target": target, "risk": risk,
                                "status": "pending"})
         return len(self.approvals)
@@ -341,10 +341,11 @@ def test_stale_approval_is_rechecked_and_closes_as_self_recovered(harness):
 def test_stale_approval_with_the_target_still_unhealthy_asks_again(harness):
     run = harness([[hyp("disk_failure", "node-3", kind="node")]], health={"node-3": False})
     run.drive()
+    run.store.approvals[0]["status"] = "stale"  # what flows.note_resolved does in the database
     again = run.drive({"approved": False, "stale": True, "by": "source"})
     assert again.interrupts and run.cloud.calls == []
-    assert [a["status"] for a in run.store.approvals] == ["pending"]  # the store's stale marking is the flow's job
-    run.store.approvals[0]["status"] = "stale"
+    assert [a["status"] for a in run.store.approvals] == ["stale", "pending"]  # asked again, as a new request
+    assert again.interrupts[0].value["approval_id"] == 2
     run.drive({"approved": True, "by": "alice"})
     assert run.cloud.calls == [("send_to_repair", "node-3")]
 
