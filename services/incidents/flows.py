@@ -240,6 +240,13 @@ def note_resolved(alert_ids: list[int], *, settings: Settings) -> list[int]:
     return sorted(stale)
 
 
+def resume_stalled(incident_id: int) -> bool:
+    """Send the stage the graph paused before again (a lost re-check); False when it waits for a person or ended."""
+    runtime = current()
+    snapshot = runtime.graph.get_state(_config(incident_id))
+    return hand_over(incident_id, snapshot, database_url=runtime.settings.database_url) is not None
+
+
 def graph_started(incident_id: int) -> bool:
     """Whether the incident's graph has a checkpoint (the observer ran at least once)."""
     return bool(current().graph.get_state(_config(incident_id)).values)
