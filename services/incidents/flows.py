@@ -3,6 +3,8 @@
 Every function here is called from more than one place (API, Slack, the demo, Celery tasks) and is
 safe to run twice (a redelivered task): the LangGraph checkpoint says which node runs next, and a
 stage whose node is not next has already been done. Errors are domain errors (``services.errors``).
+After every step, ``hand_over`` enqueues whichever stage owns the node the graph paused before; a
+verification re-check is a delayed task, so no worker thread ever waits for a target to recover.
 """
 
 from __future__ import annotations
