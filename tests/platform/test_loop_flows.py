@@ -84,4 +84,5 @@ def test_an_act_task_never_waits_for_recovery(platform_env):
           "timeline:", [e["kind"] for e in detail["timeline"]])
     assert detail["status"] == "resolved"
     assert len(act_runs) >= 2  # acting and verifying are separate tasks
-    assert max(act_runs) < 10.0
+    # the first runs plan + execute (and, once per process, loads the causal model); each probe is its own short task
+    assert max(act_runs[1:]) < 5.0
