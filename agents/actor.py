@@ -1,59 +1,96 @@
-"""Actor: chooses a mitigation, passes it through the policy gate, executes it once, verifies.
+"""Actor: acts on the diagnosed component, through the policy gate, once, and verifies without waiting.
 
 Nodes here are plain functions of the state; ``graph.py`` wires them. Approval is a LangGraph
-``interrupt`` so the decision can arrive minutes later from the console or Slack, in another process.
+``interrupt`` so the decision can arrive minutes later from the console or Slack, in another
+process. Verification is one probe per node run: when the target is not healthy yet and the
+deadline has not passed, the graph pauses before ``verify`` again and whoever drives it (a
+delayed Celery task in production, a loop in tests) comes back later; no thread ever sleeps here.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from langgraph.types import interrupt
 
+from agents import blast, runbook
 from agents.state import IncidentState
 from agents.tools import AgentTools
 
-# root cause -> (action, risk, acts on "node" or "service")
-RUNBOOK: dict[str, tuple[str, str, str]] = {
-    "disk_failure": ("send_to_repair", "high", "node"),
-    "kernel_hang": ("reboot", "medium", "node"),
-    "network_partition": ("redeploy", "medium", "node"),
-    "memory_leak": ("restart_service", "low", "service"),
-    "bad_deploy": ("rollback", "medium", "service"),
-    "cpu_saturation": ("scale_out", "low", "service"),
-}
 log = logging.getLogger(__name__)
-NODE_FAULTS = {"disk_failure", "kernel_hang", "network_partition"}
 # actions that take the target out of rotation: success means the impact is gone, not that the node is well
-REMOVES_TARGET = {"send_to_repair"}
+REMOVES_TARGET = {"send_to_repair", "replace"}
+
+
+def _source_resolved(tools: AgentTools, incident_id: int) -> dict[str, Any] | None:
+    """The source's view: ``{firing, resolved, ended_at}`` when every alert of the incident has resolved."""
+    status = getattr(tools.store, "source_status", None)
+    if status is None:
+        return None
+    seen = status(incident_id) or {}
+    return seen if seen.get("resolved") and not seen.get("firing") else None
+
+
+def probe_health(target: str, *, tools: AgentTools) -> bool | None:
+    """One read-only look: telemetry first, the cloud's own view second, None when neither can tell."""
+    healthy = tools.telemetry.health(target)
+    if healthy is None:
+        try:
+            healthy = tools.cloud.describe(target).get("healthy")
+        except Exception:  # a describe that fails says nothing about health
+            log.warning("describe %s failed during a health probe", target, exc_info=True)
+            healthy = None
+    return healthy
+
+
+def _escalate(state: IncidentState, *, why: str, attempt: int) -> dict[str, Any]:
+    return {"plan": {}, "attempt": attempt,
+            "escalation": {"why": why, "summary": runbook.escalation_summary(dict(state), why=why)}}
 
 
 def plan(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
+    """Choose the next hypothesis' mitigation on its component; blast radius and causal advice included."""
+    incident_id, alert = state["incident_id"], state["alert"]
+    if not state.get("tried") and not state.get("source_checked"):
+        resolved = _source_resolved(tools, incident_id)
+        if resolved:  # the world moved on before we acted: look before doing anything
+            return {"plan": {}, "check": {"why": f"all alerts resolved at the source ({resolved.get('ended_at')})"}}
     hypotheses = state.get("hypotheses") or []
+    tried = {(t["action"], t["target"]) for t in state.get("tried") or []}
     attempt = state.get("attempt", 0)
-    if attempt >= len(hypotheses) or attempt >= tools.policy.max_attempts:
-        return {"plan": {}}
-    cause = hypotheses[attempt]["root_cause"]
-    action, risk, scope = RUNBOOK.get(cause, ("escalate", "critical", "node"))
-    alert = state["alert"]
-    target = (alert.get("node") if scope == "node" else alert.get("service")) or alert.get("node") or alert.get("service") or ""
-    reason = f"runbook for {cause}"
-    rec = None
-    if cause in NODE_FAULTS and tools.recommend_node_action:
-        rec = tools.recommend_node_action({"node": target, "root_cause": cause, "alert": alert})
-        if rec and rec.get("action"):
-            action, risk = rec["action"], rec.get("risk", risk)
-            reason = rec.get("reason", "causal recommendation")
-    step = {"action": action, "target": target, "risk": risk, "reason": reason, "root_cause": cause, "attempt": attempt}
-    if cause in NODE_FAULTS and tools.recommend_node_action and rec:
-        step["causal"] = {"features": rec.get("features"), "explanation": rec.get("explanation")}
+    while True:
+        if attempt >= tools.policy.max_attempts:
+            return _escalate(state, why=f"{attempt} attempt(s) did not recover the target "
+                                        f"(policy max {tools.policy.max_attempts})", attempt=attempt)
+        if attempt >= len(hypotheses):
+            return _escalate(state, why="no hypothesis left to act on" if hypotheses else "no hypothesis",
+                             attempt=attempt)
+        hypothesis = hypotheses[attempt]
+        step = runbook.choose(hypothesis, alert=alert)
+        if step["target_kind"] == "node" and step["family"] and tools.recommend_node_action:
+            rec = tools.recommend_node_action({"node": step["target"], "root_cause": step["root_cause"], "alert": alert})
+            if rec and rec.get("action"):
+                step.update(action=rec["action"], risk=rec.get("risk", step["risk"]),
+                            reason=rec.get("reason", "causal recommendation"))
+                step["causal"] = {"features": rec.get("features"), "explanation": rec.get("explanation")}
+        if (step["action"], step["target"]) not in tried:
+            break
+        attempt += 1  # the same action on the same target already failed: try the next hypothesis
+    if step["action"] == "escalate":
+        return _escalate(state, why=step["reason"], attempt=attempt)
+    radius = blast.assess(step, state=dict(state), tools=tools)
+    step.update(risk=radius["risk"], blast=radius, attempt=attempt,
+                confidence=float(hypothesis.get("confidence", 0.0)))
+    if radius["refuse"]:
+        return _escalate(state, why=f"blast radius: {radius['refuse']}", attempt=attempt)
+    raised = f"; risk raised by {', '.join(radius['raised_by'])}" if radius["raised_by"] else ""
     tools.store.add_event(
-        state["incident_id"], kind="planned", actor="actor", dedup_key=f"planned:{attempt}",
-        message=f"plan: {action} on {target or '?'} (risk {risk}; {reason})", data=step,
+        incident_id, kind="planned", actor="actor", dedup_key=f"planned:{attempt}",
+        message=f"plan: {step['action']} on {step['target_kind']} {step['target'] or '?'} "
+                f"(risk {step['risk']}; {step['reason']}{raised})", data=step,
     )
-    return {"plan": step, "approval": {}}
+    return {"plan": step, "approval": {}, "action_result": {}, "verifying": {}, "attempt": attempt, "check": {}}
 
 
 def approve(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
@@ -62,101 +99,170 @@ def approve(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
         return {"approval": {"approved": True, "by": "policy", "comment": f"risk {step['risk']} below approval threshold"}}
     incident_id = state["incident_id"]
     # side effects before interrupt() run again on resume, so both calls here are idempotent
-    tools.store.request_approval(incident_id, action=step["action"], target=step["target"], risk=step["risk"],
-                                 reason=step["reason"])
-    tools.store.update_incident(incident_id, status="awaiting_approval")
-    decision = interrupt({"kind": "approval", "plan": step})
+    tools.store.update_incident(incident_id, status="awaiting_approval")  # first: whoever sees the request sees the status
+    # after a stale request the operator is asked again: a new round is a new request, the same round is not
+    again = {"round": state["approval_round"]} if state.get("approval_round") else {}
+    approval_id = tools.store.request_approval(incident_id, action=step["action"], target=step["target"],
+                                               risk=step["risk"], reason=step["reason"], **again)
+    decision = interrupt({"kind": "approval", "plan": step, "approval_id": approval_id})
     decision = decision if isinstance(decision, dict) else {"approved": bool(decision)}
+    key = f"approval:{step['attempt']}:{approval_id}"
+    if decision.get("stale"):
+        tools.store.update_incident(incident_id, status="verifying")
+        tools.store.add_event(incident_id, kind="approval_stale", actor=str(decision.get("by", "source")),
+                              dedup_key=key, data=decision,
+                              message=f"approval for {step['action']} on {step['target']} is stale "
+                                      f"({decision.get('comment') or 'the alerts resolved'}); re-checking first")
+        return {"approval": {**decision, "approved": False, "stale": True},
+                "check": {"why": "the pending approval went stale"}}
     tools.store.update_incident(incident_id, status="mitigating" if decision.get("approved") else "escalated")
     tools.store.add_event(
-        incident_id, kind="approval", actor=str(decision.get("by", "operator")), dedup_key=f"approval:{step['attempt']}",
+        incident_id, kind="approval", actor=str(decision.get("by", "operator")), dedup_key=key,
         message=f"{'approved' if decision.get('approved') else 'rejected'} {step['action']} on {step['target']}",
         data=decision,
     )
     return {"approval": decision}
 
 
+def check(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
+    """One probe before acting, when the source says it is over: closed as self-recovered if it agrees."""
+    incident_id, alert = state["incident_id"], state["alert"]
+    step = state.get("plan") or {}
+    if step.get("target"):
+        targets = [step["target"]]
+    else:
+        top = (state.get("hypotheses") or [{}])[0]
+        targets = [t for t in (top.get("component"), alert.get("node"), alert.get("service")) if t]
+    seen = {t: probe_health(t, tools=tools) for t in dict.fromkeys(targets)}
+    healthy = all(v is not False for v in seen.values())
+    why = (state.get("check") or {}).get("why", "re-check")
+    tools.store.add_event(
+        incident_id, kind="checked", actor="actor", dedup_key=f"checked:{state.get('attempt', 0)}:{why}",
+        message=(f"{why}: probes agree, {', '.join(seen) or 'nothing'} healthy; no action needed" if healthy
+                 else f"{why}, but {', '.join(t for t, v in seen.items() if v is False)} still unhealthy: continuing"),
+        data={"health": seen, "why": why},
+    )
+    if healthy:
+        return {"recovered": True, "self_recovered": True, "check": {}}
+    renewed = {"approval_round": state.get("approval_round", 0) + 1} if step else {}
+    return {"source_checked": True, "check": {}, "approval": {}, **renewed}
+
+
 def execute(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     step, incident_id = state["plan"], state["incident_id"]
     policy = tools.policy
+    result: dict[str, Any]
     if not policy.actions_enabled:
-        return {"action_result": {"status": "blocked", "reason": "kill switch: actions are disabled"}}
-    if tools.store.actions_in_last_hour() >= policy.max_actions_per_hour:
-        return {"action_result": {"status": "blocked", "reason": f"rate limit: {policy.max_actions_per_hour} actions/hour"}}
-    key = f"incident:{incident_id}:attempt:{step['attempt']}:{step['action']}:{step['target']}"
-    earlier = tools.store.begin_action(key, incident_id=incident_id, kind=step["action"], target=step["target"],
-                                       risk=step["risk"], params={"root_cause": step["root_cause"]})
-    if earlier is not None:
-        result = earlier
+        result = {"status": "blocked", "reason": "kill switch: actions are disabled"}
+    elif tools.store.actions_in_last_hour() >= policy.max_actions_per_hour:
+        result = {"status": "blocked", "reason": f"rate limit: {policy.max_actions_per_hour} actions/hour"}
     else:
-        try:
-            result = {"status": "succeeded", **tools.cloud.execute(step["action"], step["target"], params=step)}
-        except Exception as exc:  # a failed cloud call is an outcome to record, not a crash
-            result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-        tools.store.finish_action(key, status=result["status"], result=result)
+        key = f"incident:{incident_id}:attempt:{step['attempt']}:{step['action']}:{step['target']}"
+        earlier = tools.store.begin_action(key, incident_id=incident_id, kind=step["action"], target=step["target"],
+                                           risk=step["risk"], params={"root_cause": step["root_cause"]})
+        if earlier is not None:
+            result = {**earlier, "reused": True}
+        else:
+            try:
+                result = {"status": "succeeded", **tools.cloud.execute(step["action"], step["target"], params=step)}
+            except Exception as exc:  # a failed cloud call is an outcome to record, not a crash
+                result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            tools.store.finish_action(key, status=result["status"], result=result)
     tools.store.add_event(
         incident_id, kind="executed", actor="actor", dedup_key=f"executed:{step['attempt']}",
-        message=f"{step['action']} on {step['target']}: {result['status']}", data=result,
+        message=f"{step['action']} on {step['target']}: {result['status']}"
+                + (f" ({result.get('reason') or result.get('error')})" if result["status"] != "succeeded" else ""),
+        data=result,
     )
-    return {"action_result": result}
-
-
-def _wait_for_recovery(target: str, *, tools: AgentTools) -> bool:
-    """Poll the probes until the target is healthy or the policy's patience runs out."""
-    deadline = time.monotonic() + tools.policy.verify_timeout_s
-    while True:
-        healthy = tools.telemetry.health(target)
-        if healthy is None:  # no telemetry: trust the cloud's own view of the target
-            healthy = tools.cloud.describe(target).get("healthy")
-            if healthy is None:
-                return True
-        if healthy:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(tools.policy.verify_interval_s)
+    now = tools.clock()
+    tried = [*(state.get("tried") or []), {"action": step["action"], "target": step["target"], "outcome": result["status"]}]
+    if result["status"] != "blocked":
+        tools.store.update_incident(incident_id, status="verifying")
+    return {"action_result": result, "tried": tried,
+            "verifying": {"started": now, "deadline": now + policy.verify_timeout_s, "checks": 0, "next_check_at": now}}
 
 
 def verify(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
+    """One probe. Not healthy yet and time left: ``verifying.next_check_at`` says when to come back."""
     step, incident_id = state["plan"], state["incident_id"]
     result = state.get("action_result", {})
-    recovered = False
-    started = time.monotonic()
-    if result.get("status") == "succeeded":
-        recovered = step["action"] in REMOVES_TARGET or _wait_for_recovery(step["target"], tools=tools)
+    progress = dict(state.get("verifying") or {})
+    now = tools.clock()
+    attempt = state.get("attempt", 0)
+    if result.get("status") != "succeeded":
+        recovered = False
+    elif step["action"] in REMOVES_TARGET:
+        recovered = True
+    else:
+        progress["checks"] = progress.get("checks", 0) + 1
+        healthy = probe_health(step["target"], tools=tools)
+        now = tools.clock()  # a probe can take time: the deadline is judged after it
+        recovered = healthy is not False  # None: no source can tell; the action's success stands
+        if not recovered and now < progress.get("deadline", now):
+            progress["next_check_at"] = now + tools.policy.verify_interval_s
+            tools.store.add_event(
+                incident_id, kind="verifying", actor="actor", dedup_key=f"verifying:{attempt}",
+                message=f"{step['target']} not healthy yet after {step['action']}; re-checking every "
+                        f"{tools.policy.verify_interval_s:g}s until {progress['deadline'] - now:.0f}s from now",
+                data={"checks": progress["checks"]},
+            )
+            return {"verifying": progress, "recovered": False}
+    progress["done"] = True
     if tools.record_mitigation and (step.get("causal") or {}).get("features"):
         try:
             tools.record_mitigation({"step": step, "recovered": recovered, "result": result,
-                                     "verify_s": time.monotonic() - started})
+                                     "verify_s": now - progress.get("started", now)})
         except Exception:  # learning data is best effort; the incident goes on
             log.exception("incident %s: could not record the mitigation outcome", incident_id)
     tools.store.add_event(
-        incident_id, kind="verified", actor="actor", dedup_key=f"verified:{step['attempt']}",
-        message=f"{step['target']} {'recovered' if recovered else 'still unhealthy'} after {step['action']}",
-        data={"recovered": recovered, "action_status": result.get("status")},
+        incident_id, kind="verified", actor="actor", dedup_key=f"verified:{attempt}",
+        message=f"{step['target']} {'recovered' if recovered else 'still unhealthy'} after {step['action']}"
+                f" ({progress.get('checks', 0)} probe(s))",
+        data={"recovered": recovered, "action_status": result.get("status"), "checks": progress.get("checks", 0)},
     )
-    return {"recovered": recovered, "attempt": state.get("attempt", 0) + (0 if recovered else 1)}
+    tried = list(state.get("tried") or [])
+    if tried:
+        tried[-1] = {**tried[-1], "outcome": "recovered" if recovered else f"{tried[-1]['outcome']}, not recovered"}
+    return {"recovered": recovered, "verifying": progress, "tried": tried,
+            "attempt": attempt + (0 if recovered else 1)}
+
+
+def verification_pending(state: IncidentState) -> bool:
+    progress = state.get("verifying") or {}
+    return bool(progress) and not progress.get("done") and not state.get("recovered")
 
 
 def resolve(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     incident_id = state["incident_id"]
     step = state.get("plan") or {}
-    if state.get("recovered"):
-        outcome, status = "resolved", "resolved"
-        message = f"resolved by {step.get('action')} ({step.get('root_cause')})"
-    elif state.get("approval", {}).get("approved") is False:
+    result = state.get("action_result") or {}
+    mitigation = None
+    if state.get("self_recovered"):
+        outcome, status = "self_recovered", "resolved"
+        message = "the alerts resolved at the source and a probe agrees: closed as self-recovered, no action taken"
+    elif state.get("recovered"):
+        outcome, status, mitigation = "resolved", "resolved", step.get("action")
+        message = f"resolved by {step.get('action')} on {step.get('target')} ({step.get('root_cause')})"
+    elif state.get("approval", {}).get("approved") is False and not state.get("approval", {}).get("stale"):
         outcome, status = "rejected", "escalated"
         message = "mitigation rejected by an operator; handed to a person"
+    elif result.get("status") == "blocked":
+        outcome, status = "blocked", "escalated"
+        message = f"action not taken ({result.get('reason')}); handed to a person"
     else:
         outcome, status = "escalated", "escalated"
-        message = "no mitigation recovered the target; handed to a person"
+        escalation = state.get("escalation") or {}
+        message = escalation.get("summary") or runbook.escalation_summary(
+            dict(state), why="no mitigation recovered the target")
     tools.store.add_event(incident_id, kind=outcome, actor="actor", dedup_key="closed", message=message,
-                          data={"root_cause": step.get("root_cause"), "action": step.get("action")})
-    tools.store.update_incident(incident_id, status=status, mitigation=step.get("action") if state.get("recovered") else None,
-                                resolved=status == "resolved")
+                          data={"root_cause": step.get("root_cause"), "action": step.get("action"),
+                                "target": step.get("target"), "tried": state.get("tried") or []})
+    tools.store.update_incident(incident_id, status=status, mitigation=mitigation, resolved=status == "resolved")
     if tools.on_resolved:
+        # a self-recovered incident is remembered without its (unexecuted) plan: no action is learned from it
+        remembered = {**state, "outcome": outcome, **({"plan": {}, "recovered": False} if outcome == "self_recovered" else {})}
         try:
-            tools.on_resolved({**state, "outcome": outcome})
+            tools.on_resolved(remembered)
         except Exception:  # remembering must never undo a resolution; the next upkeep repairs memory
             log.exception("incident %s: recording the episode failed", incident_id)
     return {"outcome": outcome}

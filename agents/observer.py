@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.diagnosis.case import alert_targets, gather_case
+from agents.diagnosis.case import DEFAULT_HOPS, DEFAULT_MINUTES, alert_targets, gather_case
 from agents.state import IncidentState
 from agents.tools import AgentTools
 
@@ -31,11 +31,13 @@ def _legacy_anomalies(case: dict[str, Any], targets: list[str]) -> dict[str, dic
 def observe(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     alert = state["alert"]
     incident_id = state["incident_id"]
-    targets = alert_targets(alert)
-    case = gather_case(tools.telemetry, alert)
+    scope = state.get("probe_scope") or {}  # the supervisor widens or focuses the look (agents/supervisor.py)
+    hops, minutes = int(scope.get("hops", DEFAULT_HOPS)), int(scope.get("minutes", DEFAULT_MINUTES))
+    targets = list(dict.fromkeys([*alert_targets(alert), *scope.get("focus", ())]))
+    case = gather_case(tools.telemetry, alert, hops=hops, minutes=minutes)
     lines: list[str] = []
-    for target in targets:  # raw log lines of the alerted components feed the compressor (and the phrase table)
-        lines.extend(list(tools.telemetry.logs(target, minutes=15))[-CONTEXT_LOG_LINES_PER_COMPONENT:])
+    for target in targets:  # raw log lines of the alerted (and focused) components feed the compressor
+        lines.extend(list(tools.telemetry.logs(target, minutes=minutes))[-CONTEXT_LOG_LINES_PER_COMPONENT:])
     header = (f"incident: {alert.get('name')} (severity {alert.get('severity')}) on "
               f"{', '.join(targets) or 'unknown target'}: {alert.get('summary', '')}")
     moved = [e for info in case["components"].values() for e in info["metrics"][:3]]

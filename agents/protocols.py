@@ -17,7 +17,11 @@ class IncidentStore(Protocol):
 
     def save_hypotheses(self, incident_id: int, hypotheses: list[dict[str, Any]]) -> None: ...
 
-    def request_approval(self, incident_id: int, *, action: str, target: str, risk: str, reason: str) -> int: ...
+    def request_approval(self, incident_id: int, *, action: str, target: str, risk: str, reason: str,
+                         round: int = 0) -> int:
+        """Idempotent per (action, target, round): the approving node runs again on resume. ``round`` > 0
+        asks again after the earlier request went stale (it is passed only then)."""
+        ...
 
     def begin_action(self, key: str, *, incident_id: int, kind: str, target: str, risk: str,
                      params: dict[str, Any]) -> dict[str, Any] | None:
@@ -27,6 +31,11 @@ class IncidentStore(Protocol):
     def finish_action(self, key: str, *, status: str, result: dict[str, Any]) -> None: ...
 
     def actions_in_last_hour(self) -> int: ...
+
+    def source_status(self, incident_id: int) -> dict[str, Any]:
+        """``{firing, resolved, ended_at}`` of the incident's alerts at their source (optional for a store:
+        without it the actor never learns that the world moved on)."""
+        ...
 
 
 class Telemetry(Protocol):

@@ -6,6 +6,7 @@ policy gate, and always with an idempotency key recorded in the store's action l
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,13 @@ class ActionPolicy:
     max_actions_per_hour: int = 30    # rate limit across the fleet
     max_attempts: int = 2             # hypotheses the actor tries before escalating to a person
     verify_timeout_s: float = 90.0    # how long recovery may take to show in the probes
-    verify_interval_s: float = 3.0
+    verify_interval_s: float = 3.0    # between two verification probes (a delayed task, never a sleep)
+    blast_raise_dependents: int = 3   # this many dependents raise the risk class one step
+    blast_critical_dependents: int = 10  # this many raise it two steps
+    min_capacity_ratio: float = 0.5   # refuse an action that leaves less than this share healthy
+    probe_budget: int = 2             # extra observation rounds the supervisor may order per incident
+    confident: float = 0.5            # top hypothesis at or above this: act on it
+    separation: float = 0.15          # top two closer than this (and both plausible): probe to separate them
 
     def needs_approval(self, risk: str) -> bool:
         return RISK_ORDER.get(risk, 3) >= RISK_ORDER.get(self.approval_required_risk, 2)
@@ -52,3 +59,5 @@ class AgentTools:
     recommend_node_action: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
     on_resolved: Callable[[dict[str, Any]], None] | None = None
     record_mitigation: Callable[[dict[str, Any]], None] | None = None  # outcome row for the causal model
+    capacity: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None  # {healthy, total} of the step's pool
+    clock: Callable[[], float] = time.time  # verification deadlines (the benchmark passes simulated time)

@@ -63,8 +63,8 @@ class MemoryStore:
     def save_hypotheses(self, incident_id, hypotheses):
         self.incident["hypotheses"] = hypotheses
 
-    def request_approval(self, incident_id, *, action, target, risk, reason):
-        return 1
+    def request_approval(self, incident_id, *, action, target, risk, reason, round=0):
+        return 1 + round
 
     def begin_action(self, key, **_):
         return self.ledger.get(key)
@@ -105,8 +105,11 @@ class SimProbes:
     def logs(self, target, *, minutes=15):
         return self.telemetry.logs(target, minutes=minutes)
 
+    probes = 0
+
     def health(self, target):
         self.clock.t += POLL_S
+        self.probes += 1
         return self.telemetry.health(target)
 
 
@@ -132,27 +135,29 @@ def run_agents(fault, fleet, telemetry, clock) -> dict[str, Any]:
         return compressor.render()
 
     store = MemoryStore()
-    tools = AgentTools(store=store, cloud=SimCloud(fleet, clock), telemetry=SimProbes(telemetry, clock),
+    probes = SimProbes(telemetry, clock)
+    # the graph's own verification: one probe per run, re-checked every POLL_S until VERIFY_POLLS have passed
+    tools = AgentTools(store=store, cloud=SimCloud(fleet, clock), telemetry=probes,
                        policy=ActionPolicy(approval_required_risk="critical", max_attempts=ATTEMPTS,
-                                           verify_timeout_s=0.0, verify_interval_s=0.0),
-                       compress=compress)
-    tools.telemetry.health = _polling_health(tools.telemetry)
+                                           verify_timeout_s=VERIFY_POLLS * POLL_S, verify_interval_s=POLL_S),
+                       compress=compress, clock=clock)
     graph = build_graph(tools, checkpointer=InMemorySaver())
     config = {"configurable": {"thread_id": fault.id}}
     graph.invoke({"incident_id": 1, "alert": _alert(fault, fleet, telemetry)}, config)
-    while graph.get_state(config).next:
+    while graph.get_state(config).next:  # each pause is where production enqueues the next (maybe delayed) task
         graph.invoke(None, config)
+    state = graph.get_state(config).values
     hypotheses = store.incident.get("hypotheses") or []
-    return {"root_cause": hypotheses[0]["root_cause"] if hypotheses else None}
+    return {"root_cause": hypotheses[0]["root_cause"] if hypotheses else None,
+            "probes": probes.probes, "observe_rounds": 1 + state.get("probes", 0)}
 
 
 def _polling_health(probes: SimProbes):
-    """Verification polls up to VERIFY_POLLS times (the graph's own wait loop is off in simulated time)."""
+    """The static responders' verification: up to VERIFY_POLLS polls, POLL_S apart."""
     def health(target):
         for _ in range(VERIFY_POLLS):
-            if probes.telemetry.health(target):
+            if probes.health(target):
                 return True
-            probes.clock.t += POLL_S
         return False
     return health
 
@@ -169,7 +174,7 @@ def run_static(fault, fleet, telemetry, clock, *, choose) -> dict[str, Any]:
             continue
         if _polling_health(probes)(target):
             break
-    return {"root_cause": None}
+    return {"root_cause": None, "probes": probes.probes, "observe_rounds": 0}
 
 
 def _alert_runbook(alert, level, attempt):
@@ -222,7 +227,8 @@ def main(argv: list[str]) -> str:
                 ttr = clock.t - started + spent + (0.0 if fixed else ESCALATION_S)
                 right_cause = outcome["root_cause"] in (None, fault.root_cause)
                 rows[name].append({"kind": fault.kind, "fixed": fixed, "success": fixed and right_cause,
-                                   "ttr": ttr, "wrong_actions": sum(1 for a in fault.attempts if not a.get("fixed"))})
+                                   "ttr": ttr, "wrong_actions": sum(1 for a in fault.attempts if not a.get("fixed")),
+                                   "probes": outcome.get("probes", 0), "rounds": outcome.get("observe_rounds", 0)})
     finally:
         moto.stop()
 
@@ -234,6 +240,9 @@ def main(argv: list[str]) -> str:
             "fixed": sum(r["fixed"] for r in results) / len(results),
             "MTTR (sim s)": statistics.mean(r["ttr"] for r in results),
             "wrong actions / scenario": statistics.mean(r["wrong_actions"] for r in results),
+            "health probes / incident": statistics.mean(r["probes"] for r in results),
+            "observe rounds / incident": statistics.mean(r["rounds"] for r in results),
+            "LLM tokens / success": 0,
             "wall ms / scenario": 1000 * wall[name] / len(results),
         })
         for kind in kinds:

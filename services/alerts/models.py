@@ -38,6 +38,7 @@ class Alert(Base):
     starts_at: Mapped[datetime] = mapped_column(default=utcnow)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ends_at: Mapped[datetime | None] = mapped_column()  # when the source said it resolved (its endsAt)
     count: Mapped[int] = mapped_column(default=1)
     dispatched: Mapped[bool] = mapped_column(default=False)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
@@ -78,5 +79,6 @@ class AlertRead(BaseModel):
     incident_id: int | None
     received_at: datetime
     last_seen_at: datetime
+    ends_at: datetime | None = None
 
     model_config = {"from_attributes": True}

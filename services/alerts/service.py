@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
@@ -26,6 +27,21 @@ class IngestResult:
                 "incidents_opened": self.incidents_opened, "incidents_joined": self.incidents_joined}
 
 
+def resolved_at(incoming: NormalizedAlert) -> datetime:
+    """The source's end time (Alertmanager's endsAt, a generic ends_at), else the time we heard of it."""
+    raw = incoming.raw or {}
+    value = str(raw.get("endsAt") or raw.get("ends_at") or "")
+    if value and not value.startswith("0001-01-01"):
+        head, dot, rest = value.replace("Z", "+00:00").partition(".")
+        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]  # Alertmanager sends nanoseconds
+        try:
+            parsed = datetime.fromisoformat(f"{head}.{digits[:6]}{rest[len(digits):]}" if dot else head)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    return utcnow()
+
+
 def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_window_s: int = 900) -> IngestResult:
     """Store, deduplicate and group in one transaction, so alerts sent together share one incident.
 
@@ -43,13 +59,13 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
     fps = [fingerprint(a) for a in alerts]
     firing = {fp: alert_id for alert_id, fp in session.execute(_FIRING, {"fps": sorted(set(fps))})}
     repeats: dict[int, int] = {}  # alert id -> how many repeats this request adds (counted in SQL: no lost update)
-    resolved: list[int] = []
+    resolved: list[tuple[int, datetime]] = []  # (alert id, the source's end time)
     new_rows: dict[str, dict] = {}  # fingerprint -> the row to insert, in arrival order
     for fp, incoming in zip(fps, alerts, strict=True):
         if incoming.status == "resolved":
             alert_id = firing.pop(fp, None)
             if alert_id is not None:
-                resolved.append(alert_id)
+                resolved.append((alert_id, resolved_at(incoming)))
                 result.resolved.append(alert_id)
             continue
         if fp in firing:
@@ -69,7 +85,7 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
     if repeats:
         session.execute(_REPEAT, [{"b_id": i, "b_n": n, "b_now": now} for i, n in repeats.items()])
     if resolved:  # before the insert: a batch that resolves then re-fires a fingerprint stores a new row
-        session.execute(_RESOLVE, [{"b_id": i, "b_now": now} for i in resolved])
+        session.execute(_RESOLVE, [{"b_id": i, "b_now": now, "b_end": end} for i, end in resolved])
     if not new_rows:
         return result
 
@@ -125,7 +141,7 @@ _FIRING = select(_ALERTS.c.id, _ALERTS.c.fingerprint).where(
 _REPEAT = (update(_ALERTS).where(_ALERTS.c.id == bindparam("b_id"))
            .values(count=_ALERTS.c.count + bindparam("b_n"), last_seen_at=bindparam("b_now")))
 _RESOLVE = (update(_ALERTS).where(_ALERTS.c.id == bindparam("b_id"))
-            .values(status="resolved", last_seen_at=bindparam("b_now")))
+            .values(status="resolved", last_seen_at=bindparam("b_now"), ends_at=bindparam("b_end")))
 _INSERT_NEW: dict[str, object] = {}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +20,7 @@ from services.ingest.normalize import normalize
 from services.ingest.safejson import JsonRejected, parse_json
 from services.storage.base import session_scope
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 MAX_BODY = 5 * 1024 * 1024
 
@@ -53,6 +56,11 @@ def _ingest(body: bytes, *, user: str, settings: Settings) -> dict:
 
     ALERTS_INGESTED.inc(len(alerts))
     failed = flows.dispatch(opened, settings=settings)
+    if result.resolved:
+        try:
+            flows.note_resolved(result.resolved, settings=settings)
+        except Exception:  # the resolution is stored; the actor still sees it through the store before acting
+            log.exception("could not hand resolved alerts %s to their incidents", result.resolved)
     flows.notify_opened(opened, settings=settings)
     return {"accepted": len(alerts), **result.to_dict(),
             "queued": [i for i in result.incidents_opened if i not in failed]}

@@ -3,6 +3,8 @@
 Every function here is called from more than one place (API, Slack, the demo, Celery tasks) and is
 safe to run twice (a redelivered task): the LangGraph checkpoint says which node runs next, and a
 stage whose node is not next has already been done. Errors are domain errors (``services.errors``).
+After every step, ``hand_over`` enqueues whichever stage owns the node the graph paused before; a
+verification re-check is a delayed task, so no worker thread ever waits for a target to recover.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import time
 from typing import Any
 
 from langgraph.types import Command
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from agents.graph import STAGE_FIRST_NODE
+from agents.graph import STAGE_OF_NODE
 from agents.priorities import task_priority
 from services.actions.models import Approval
 from services.alerts.models import Alert
@@ -114,8 +116,35 @@ def _alert_view(alert: Alert) -> dict[str, Any]:
             "node": alert.node, "cluster": alert.cluster, "labels": dict(alert.labels), "summary": alert.summary}
 
 
+STAGE_TASK = {"observe": OBSERVE, "diagnose": DIAGNOSE, "act": ACT}
+# a re-check arriving this much before its due time is a duplicate of the chain (a redelivery): skip it
+EARLY_TOLERANCE_S = 1.0
+
+
+def hand_over(incident_id: int, snapshot: Any, *, database_url: str) -> str | None:
+    """Enqueue the stage that runs the node the graph paused before; returns the task name or None.
+
+    A pending verification is a delayed task (``countdown`` until the next probe is due): no worker
+    thread waits for a target to recover. Nothing is enqueued while an approval is pending or when
+    the graph has ended.
+    """
+    if snapshot.interrupts or not snapshot.next:
+        return None
+    node = snapshot.next[0]
+    stage = STAGE_OF_NODE.get(node)
+    if stage is None:
+        return None
+    countdown = None
+    if node == "verify":
+        due = (snapshot.values.get("verifying") or {}).get("next_check_at")
+        countdown = max(0.0, float(due) - time.time()) if due else None
+    enqueue(STAGE_TASK[stage], incident_id, priority=incident_priority(incident_id, database_url=database_url),
+            countdown=countdown or None)
+    return STAGE_TASK[stage]
+
+
 def observe_incident(incident_id: int) -> str | None:
-    """Run the observer on a new incident and hand over to the diagnoser (a repeat finds the step done).
+    """Run the observer (first look or a wider one the supervisor asked for) and hand over to the diagnoser.
 
     Returns ran or skipped, or None when the incident has no alert to observe.
     """
@@ -127,21 +156,27 @@ def observe_incident(incident_id: int) -> str | None:
             log.warning("incident %s has no alert; nothing to observe", incident_id)
             return None
         first_view = _alert_view(first)
-    config = _config(incident_id)
-    snapshot = runtime.graph.get_state(config)
+    graph, config = runtime.graph, _config(incident_id)
+    snapshot = graph.get_state(config)
+    if not snapshot.values:  # the graph starts paused before its first node
+        graph.invoke({"incident_id": incident_id, "alert": first_view}, config)
+        snapshot = graph.get_state(config)
     outcome = "skipped"
-    if not snapshot.values:
+    if "observe" in snapshot.next:
         _chaos_delay("observe")
-        runtime.graph.invoke({"incident_id": incident_id, "alert": first_view}, config)
-        snapshot, outcome = runtime.graph.get_state(config), "ran"
-    if STAGE_FIRST_NODE["diagnose"] in snapshot.next:
-        enqueue(DIAGNOSE, incident_id,
-                priority=incident_priority(incident_id, database_url=runtime.settings.database_url))
+        graph.invoke(None, config)
+        snapshot, outcome = graph.get_state(config), "ran"
+    if "diagnose" in snapshot.next:  # also after a skip: a lost diagnose message is sent again
+        hand_over(incident_id, snapshot, database_url=runtime.settings.database_url)
     return outcome
 
 
 def advance(incident_id: int, stage: str, *, resume: dict[str, Any] | None = None) -> str:
-    """Run one stage of the incident graph; returns what happened (ran, skipped, waiting, done)."""
+    """Run one node run of ``stage`` and hand over to the next stage; returns ran, skipped, waiting or done.
+
+    One act task runs at most up to the next pause: after an action, that is before the first
+    verification probe; each probe is its own (delayed) task.
+    """
     runtime = current()
     graph, config = runtime.graph, _config(incident_id)
     snapshot = graph.get_state(config)
@@ -149,21 +184,69 @@ def advance(incident_id: int, stage: str, *, resume: dict[str, Any] | None = Non
         if "approve" not in snapshot.next:
             return "skipped"
         graph.invoke(Command(resume=resume), config)
-    elif STAGE_FIRST_NODE[stage] not in snapshot.next:
+    elif not any(STAGE_OF_NODE.get(node) == stage for node in snapshot.next):
         log.info("incident %s: stage %s already done (next=%s)", incident_id, stage, snapshot.next)
         return "skipped"
     else:
+        due = (snapshot.values.get("verifying") or {}).get("next_check_at")
+        if snapshot.next == ("verify",) and due and time.time() < float(due) - EARLY_TOLERANCE_S:
+            log.info("incident %s: re-check due in %.1fs; this delivery is a duplicate", incident_id, due - time.time())
+            return "skipped"
         _chaos_delay(stage)
         graph.invoke(None, config)
     snapshot = graph.get_state(config)
-    while stage == "act" and snapshot.next == ("plan",):  # verify failed: the actor tries the next hypothesis
-        graph.invoke(None, config)
-        snapshot = graph.get_state(config)
-    if stage == "diagnose" and STAGE_FIRST_NODE["act"] in snapshot.next:
-        enqueue(ACT, incident_id, priority=incident_priority(incident_id, database_url=runtime.settings.database_url))
+    hand_over(incident_id, snapshot, database_url=runtime.settings.database_url)
     if snapshot.interrupts:
         return "waiting"
     return "done" if not snapshot.next else "ran"
+
+
+def note_resolved(alert_ids: list[int], *, settings: Settings) -> list[int]:
+    """The source says these alerts are over: timeline them; when an incident has no firing alert left,
+    mark its pending approvals stale and hand the actor a re-check before anything executes.
+
+    Returns the incidents whose approvals went stale. Incidents not waiting for approval learn it
+    when the actor next plans (``source_status`` in the store), which probes before acting.
+    """
+    if not alert_ids:
+        return []
+    stale: dict[int, list[int]] = {}
+    with session_scope(settings.database_url) as session:
+        alerts = session.scalars(select(Alert).where(Alert.id.in_(alert_ids), Alert.incident_id.is_not(None))).all()
+        for alert in alerts:
+            ended = alert.ends_at.isoformat() if alert.ends_at else "an unknown time"
+            add_event(session, alert.incident_id, kind="alert_resolved", actor="source",
+                      dedup_key=f"alert_resolved:{alert.id}:{ended}",
+                      message=f"alert {alert.name} resolved at the source (ended {ended})",
+                      data={"alert_id": alert.id, "ends_at": alert.ends_at.isoformat() if alert.ends_at else None})
+        for incident_id in sorted({a.incident_id for a in alerts}):
+            firing = session.scalar(select(func.count(Alert.id)).where(Alert.incident_id == incident_id,
+                                                                       Alert.status == "firing"))
+            if firing:
+                continue
+            pending = session.scalars(select(Approval.id).where(Approval.incident_id == incident_id,
+                                                                Approval.status == "pending")).all()
+            for approval_id in pending:  # compare-and-set: a decision that got there first wins
+                claimed = session.execute(
+                    Approval.__table__.update().where(Approval.id == approval_id, Approval.status == "pending")
+                    .values(status="stale", decided_by="source", decided_at=utcnow(),
+                            comment="every alert of the incident resolved before a decision")).rowcount
+                if claimed == 1:
+                    stale.setdefault(incident_id, []).append(approval_id)
+                    record(session, actor="source", action="approval.stale", subject=f"approval:{approval_id}",
+                           data={"incident_id": incident_id})
+    for incident_id, approvals in stale.items():
+        enqueue(ACT, incident_id, priority=1, resume={
+            "approved": False, "stale": True, "by": "source", "approvals": approvals,
+            "comment": "every alert of the incident resolved at the source"})
+    return sorted(stale)
+
+
+def resume_stalled(incident_id: int) -> bool:
+    """Send the stage the graph paused before again (a lost re-check); False when it waits for a person or ended."""
+    runtime = current()
+    snapshot = runtime.graph.get_state(_config(incident_id))
+    return hand_over(incident_id, snapshot, database_url=runtime.settings.database_url) is not None
 
 
 def graph_started(incident_id: int) -> bool:

@@ -8,15 +8,20 @@ from sqlalchemy import select
 
 from services.alerts.models import Alert
 from services.config import Settings
-from services.incidents.flows import graph_started
+from services.incidents.flows import graph_started, resume_stalled
 from services.incidents.models import Incident
 from services.incidents.service import attach_alert
 from services.storage.base import session_scope, utcnow
 from services.worker.queue import OBSERVE, enqueue
 
+# an act stage with no progress for this long lost its (maybe delayed) task: verification re-checks are
+# seconds apart and the verify deadline is minutes, so this is well past any legitimate wait
+STALLED_AFTER_S = 600.0
+
 
 def redispatch_stranded(settings: Settings, *, older_than_s: float = 30.0) -> int:
-    """Re-send stranded work: alerts stored while the broker was down, incidents whose graph never started.
+    """Re-send stranded work: alerts stored while the broker was down, incidents whose graph never started,
+    act stages whose (delayed) task was lost.
 
     Returns how many incidents were sent to the observer again.
     """
@@ -35,4 +40,9 @@ def redispatch_stranded(settings: Settings, *, older_than_s: float = 30.0) -> in
             incident_ids.add(incident_id)
     for incident_id in sorted(incident_ids):
         enqueue(OBSERVE, incident_id, priority=4)
-    return len(incident_ids)
+    stalled_before = utcnow() - timedelta(seconds=max(older_than_s, STALLED_AFTER_S))
+    with session_scope(settings.database_url) as session:
+        stalled = session.scalars(select(Incident.id).where(Incident.status.in_(("mitigating", "verifying")),
+                                                            Incident.updated_at <= stalled_before)).all()
+    resent = sum(1 for incident_id in stalled if resume_stalled(incident_id))
+    return len(incident_ids) + resent

@@ -163,13 +163,16 @@ class SqlIncidentStore:
                 session.add(Hypothesis(incident_id=incident_id, root_cause=h["root_cause"], confidence=h["confidence"],
                                        evidence=h.get("evidence", []), rank=h.get("rank", 0)))
 
-    def request_approval(self, incident_id: int, *, action: str, target: str, risk: str, reason: str) -> int:
+    def request_approval(self, incident_id: int, *, action: str, target: str, risk: str, reason: str,
+                         round: int = 0) -> int:
         with session_scope(self.url) as session:
-            # LangGraph re-runs the approving node when it resumes: the same request must not be asked twice
-            existing = session.scalar(select(Approval).where(
-                Approval.incident_id == incident_id, Approval.action_kind == action, Approval.target == target))
-            if existing:
-                return existing.id
+            # LangGraph re-runs the approving node when it resumes: the same request must not be asked twice;
+            # round n (after n stale requests) is the (n+1)-th request for this action and target
+            earlier = session.scalars(select(Approval).where(
+                Approval.incident_id == incident_id, Approval.action_kind == action, Approval.target == target)
+                .order_by(Approval.id)).all()
+            if len(earlier) > round:
+                return earlier[round].id
             approval = Approval(incident_id=incident_id, action_kind=action, target=target, risk=risk, reason=reason)
             session.add(approval)
             session.flush()
@@ -180,6 +183,14 @@ class SqlIncidentStore:
         notify_event(self.settings, incident_id=incident_id, title=title, kind="approval_requested", message=message,
                      data={"approval_id": approval_id, "action": action, "target": target, "risk": risk})
         return approval_id
+
+    def source_status(self, incident_id: int) -> dict[str, Any]:
+        """How many of the incident's alerts still fire at the source, and when the last one ended."""
+        with session_scope(self.url) as session:
+            rows = session.execute(select(Alert.status, Alert.ends_at).where(Alert.incident_id == incident_id)).all()
+        ended = [e for s, e in rows if s == "resolved" and e is not None]
+        return {"firing": sum(1 for s, _ in rows if s == "firing"), "resolved": sum(1 for s, _ in rows if s == "resolved"),
+                "ended_at": max(ended).isoformat() if ended else None}
 
     def begin_action(self, key: str, *, incident_id: int, kind: str, target: str, risk: str,
                      params: dict[str, Any]) -> dict[str, Any] | None:

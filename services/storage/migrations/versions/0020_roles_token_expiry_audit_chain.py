@@ -1,7 +1,7 @@
 """token roles and expiry, hash-chained audit log
 
 Revision ID: 0020
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-30 17:30:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0020'
-down_revision = '0004'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,141 @@
+"""Which mitigation fits a diagnosis: (component kind, fault family, evidence) -> action.
+
+Why families and not fault labels: diagnosers (ours, an LLM, a replayed benchmark) name faults in
+their own words ("memory_leak", "oom", "heap_exhaustion"); the mitigation depends on what kind of
+trouble it is, not on the exact label. A fault is put in a family by the words in its name; the
+family says what to do on a node and on a service. Node faults go to the causal recommender
+first (``actor.plan``); this table is its fallback. A change event on the diagnosed component
+turns an error-type service fault into a rollback. Anything no family claims escalates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# family -> words in a fault name that put it there (first family that matches wins)
+FAMILY_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("change", ("deploy", "release", "rollout", "config", "change", "version", "migration")),
+    ("hardware", ("disk", "hardware", "ecc", "smart", "nvme", "ssd", "raid", "fan", "psu")),
+    ("hang", ("hang", "lockup", "stall", "freeze", "unresponsive", "deadlock", "crash", "panic")),
+    ("leak", ("leak", "oom", "memory", "heap", "fd_exhaust", "handle", "gc")),
+    ("capacity", ("cpu", "saturation", "overload", "load", "traffic", "throttl", "capacity", "queue")),
+    ("network", ("partition", "network", "unreachable", "packet", "nic", "link", "dns")),
+    ("dependency", ("delay", "latency", "timeout", "dependency", "upstream", "slow")),
+)
+# family -> (action on a node, action on a service); None = no safe automatic action there
+FAMILY_ACTIONS: dict[str, tuple[str | None, str | None]] = {
+    "change": (None, "rollback"),
+    "hardware": ("send_to_repair", "failover"),
+    "hang": ("reboot", "restart_service"),
+    "leak": ("reboot", "restart_service"),
+    "capacity": ("migrate", "scale_out"),
+    "network": ("redeploy", "failover"),
+    "dependency": (None, "shed_load"),
+}
+# where a family's fault lives when the diagnosis does not name a component
+FAMILY_DEFAULT_KIND = {"change": "service", "hardware": "node", "hang": "node", "leak": "service",
+                       "capacity": "service", "network": "node", "dependency": "service"}
+# the risk of an action before the blast-radius check raises it
+ACTION_RISK = {
+    "wait": "low", "scale_out": "low", "restart_service": "low",
+    "reboot": "medium", "stop_start": "medium", "redeploy": "medium", "migrate": "medium", "rollback": "medium",
+    "failover": "medium", "shed_load": "medium",
+    "send_to_repair": "high", "replace": "high", "reimage": "high",
+}
+# actions that take capacity away while they run (the blast-radius check counts what is left)
+DISRUPTIVE = {"reboot", "stop_start", "redeploy", "migrate", "send_to_repair", "replace", "reimage",
+              "restart_service", "rollback", "failover", "shed_load"}
+# error-like families a recent change on the component explains better than the family's own action
+CHANGE_EXPLAINS = {None, "change", "dependency", "hang"}
+NODE_KINDS = {"node", "host", "vm", "instance", "machine"}
+SERVICE_KINDS = {"service", "pod", "container", "deployment", "process", "job", "function"}
+
+
+def family_of(fault: str | None) -> str | None:
+    """The fault's family from the words in its name, or None when no family claims it."""
+    name = (fault or "").lower()
+    if not name or name == "unknown":
+        return None
+    for family, words in FAMILY_WORDS:
+        if any(w in name for w in words):
+            return family
+    return None
+
+
+def evidence_items(hypothesis: dict[str, Any]) -> list[dict[str, Any]]:
+    """Evidence as dicts (older diagnosers wrote plain strings; they become ``{"kind": "text"}`` items)."""
+    out = []
+    for item in hypothesis.get("evidence") or []:
+        out.append(item if isinstance(item, dict) else {"kind": "text", "detail": str(item)})
+    return out
+
+
+def change_on(component: str, hypothesis: dict[str, Any]) -> dict[str, Any] | None:
+    """A change event (deploy, config) in the evidence on ``component`` (or on no named component)."""
+    for item in evidence_items(hypothesis):
+        if item.get("kind") == "change" and item.get("component") in (None, "", component):
+            return item
+    return None
+
+
+def locate(hypothesis: dict[str, Any], *, alert: dict[str, Any]) -> tuple[str, str]:
+    """(target, kind) from the hypothesis' component, else the alert's node or service by the fault's family."""
+    kind = str(hypothesis.get("component_kind") or "").lower()
+    component = hypothesis.get("component")
+    family = family_of(hypothesis.get("fault") or hypothesis.get("root_cause"))
+    if component:
+        if kind in NODE_KINDS:
+            return str(component), "node"
+        if kind in SERVICE_KINDS:
+            return str(component), "service"
+        if not kind:
+            return str(component), "node" if component == alert.get("node") else "service"
+        return str(component), kind  # a kind we cannot act on (database, queue, ...): the caller escalates
+    kind = FAMILY_DEFAULT_KIND.get(family or "", "node" if alert.get("node") and not alert.get("service") else "service")
+    other = "service" if kind == "node" else "node"
+    target = alert.get(kind) or alert.get(other) or ""
+    if not alert.get(kind) and alert.get(other):
+        kind = other
+    return str(target), kind
+
+
+def choose(hypothesis: dict[str, Any], *, alert: dict[str, Any]) -> dict[str, Any]:
+    """The runbook's step for one hypothesis: action (or ``escalate``), target, kind, risk and why."""
+    fault = hypothesis.get("fault") or hypothesis.get("root_cause") or "unknown"
+    family = family_of(fault)
+    target, kind = locate(hypothesis, alert=alert)
+    change = change_on(target, hypothesis) if kind == "service" else None
+    if kind == "service" and change is not None and family in CHANGE_EXPLAINS:
+        action = "rollback"
+        reason = f"a change explains {fault} on {target}: {change.get('detail') or change.get('change') or 'change event'}"
+    elif kind not in ("node", "service"):
+        action, reason = None, f"no automatic action for a {kind} component"
+    else:
+        node_action, service_action = FAMILY_ACTIONS.get(family or "", (None, None))
+        action = node_action if kind == "node" else service_action
+        reason = (f"runbook for the {family} family ({fault}) on a {kind}" if action
+                  else f"no runbook for {fault} on a {kind}")
+    if not target:
+        action, reason = None, f"the diagnosis names no component for {fault} and the alert has no target"
+    return {"action": action or "escalate", "target": target, "target_kind": kind, "family": family,
+            "risk": ACTION_RISK.get(action or "", "critical"), "reason": reason, "root_cause": fault,
+            "change": change}
+
+
+def escalation_summary(state: dict[str, Any], *, why: str) -> str:
+    """What a person picking up the incident needs first: the alert, the ranked causes with evidence, why we stopped."""
+    alert = state.get("alert") or {}
+    lines = [f"Escalated: {why}.",
+             f"Alert {alert.get('name', '?')} ({alert.get('severity', '?')}) on "
+             f"{alert.get('node') or alert.get('service') or '?'}: {alert.get('summary', '')}".rstrip(": ")]
+    for i, h in enumerate((state.get("hypotheses") or [])[:3], start=1):
+        where = f" on {h['component']}" if h.get("component") else ""
+        details = "; ".join(str(e.get("detail") or e.get("kind")) for e in evidence_items(h)[:3])
+        lines.append(f"{i}. {h.get('root_cause', '?')}{where} (confidence {float(h.get('confidence', 0)):.2f})"
+                     + (f": {details}" if details else ""))
+    if not state.get("hypotheses"):
+        lines.append("No hypothesis: the probes found nothing that names a cause.")
+    tried = state.get("tried") or []
+    if tried:
+        lines.append("Tried: " + ", ".join(f"{t['action']} on {t['target']} ({t['outcome']})" for t in tried))
+    return "\n".join(lines)

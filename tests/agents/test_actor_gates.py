@@ -1,0 +1,390 @@
+"""The actor's safety gates and the supervisor's decisions, on the in-memory graph (no servers).
+
+The observer and diagnoser are replaced by stubs that hand the graph a given ranking, so each test
+states exactly which hypotheses the actor sees; everything after ``diagnose`` is production code.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command
+
+from agents import diagnoser, observer
+from agents.graph import build_graph
+from agents.tools import ActionPolicy, AgentTools
+
+
+class Store:
+    """``IncidentStore`` in memory, with the action ledger's finished/started distinction."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.incident: dict[str, Any] = {}
+        self.ledger: dict[str, dict[str, Any]] = {}
+        self.approvals: list[dict[str, Any]] = []
+        self.hourly = 0
+        self.source: dict[str, Any] = {"firing": 1, "resolved": 0}
+
+    def add_event(self, incident_id, *, kind, actor, message, data=None, dedup_key=None):
+        if dedup_key and any(e["key"] == dedup_key for e in self.events):
+            return
+        self.events.append({"kind": kind, "actor": actor, "message": message, "data": data or {}, "key": dedup_key})
+
+    def update_incident(self, incident_id, **fields):
+        self.incident.update(fields)
+
+    def save_hypotheses(self, incident_id, hypotheses):
+        self.incident["hypotheses"] = hypotheses
+
+    def request_approval(self, incident_id, *, action, target, risk, reason, round=0):
+        earlier = [a for a in self.approvals if (a["action"], a["target"]) == (action, target)]
+        if len(earlier) > round:
+            return earlier[round]["id"]
+        self.approvals.append({"id": len(self.approvals) + 1, "action": action, "target": target, "risk": risk,
+                               "status": "pending"})
+        return len(self.approvals)
+
+    def begin_action(self, key, **_):
+        entry = self.ledger.get(key)
+        if entry and entry["status"] in {"succeeded", "failed"}:
+            return entry["result"]
+        self.ledger.setdefault(key, {"status": "started", "result": {}})
+        return None
+
+    def finish_action(self, key, *, status, result):
+        self.ledger[key] = {"status": status, "result": result}
+
+    def actions_in_last_hour(self):
+        return self.hourly
+
+    def source_status(self, incident_id):
+        return self.source
+
+    def kinds(self) -> list[str]:
+        return [e["kind"] for e in self.events]
+
+    def last(self, kind: str) -> dict[str, Any]:
+        return [e for e in self.events if e["kind"] == kind][-1]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class Cloud:
+    def __init__(self, *, fails: set[str] = frozenset()) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.fails = set(fails)
+
+    def execute(self, action, target, *, params):
+        self.calls.append((action, target))
+        if action in self.fails:
+            raise RuntimeError(f"{action} refused by the cloud")
+        return {"effect": f"{action} done"}
+
+    def describe(self, target):
+        return {"healthy": None}
+
+
+class Probes:
+    """Health per target: a bool, or a list consumed one probe at a time; each probe costs 10 s."""
+
+    def __init__(self, clock: Clock, health: dict[str, Any] | None = None) -> None:
+        self.clock, self.health_of, self.probed = clock, dict(health or {}), []
+
+    def metrics(self, target, *, minutes=15):
+        return {}
+
+    def logs(self, target, *, minutes=15):
+        return []
+
+    def health(self, target):
+        self.probed.append(target)
+        self.clock.t += 10
+        value = self.health_of.get(target, True)
+        if isinstance(value, list):
+            return value.pop(0) if len(value) > 1 else value[0]
+        return value
+
+
+def hyp(fault: str, component: str, kind: str = "service", confidence: float = 0.8, evidence=None) -> dict[str, Any]:
+    return {"root_cause": fault, "fault": fault, "component": component, "component_kind": kind,
+            "confidence": confidence, "evidence": evidence or []}
+
+
+ALERT = {"name": "ServiceHighErrorRate", "severity": "critical", "service": "frontend", "node": "node-1",
+         "labels": {}, "summary": "frontend 5xx above 5%"}
+
+
+@pytest.fixture
+def harness(monkeypatch):
+    """Build a graph whose diagnosis returns ``rankings`` (one list per diagnose run) and drive it."""
+    seen_scopes: list[dict[str, Any]] = []
+
+    def make(rankings, *, policy: ActionPolicy | None = None, health=None, cloud: Cloud | None = None, **hooks):
+        rounds = list(rankings)
+        edges = hooks.pop("edges", [])
+
+        def fake_observe(state, *, tools):
+            seen_scopes.append(dict(state.get("probe_scope") or {}))
+            return {"context": "", "signals": {"case": {"edges": edges, "placement": {}}}}
+
+        def fake_diagnose(state, *, tools):
+            ranked = rounds.pop(0) if len(rounds) > 1 else rounds[0]
+            tools.store.save_hypotheses(state["incident_id"], ranked)
+            return {"hypotheses": ranked, "attempt": 0}
+
+        monkeypatch.setattr(observer, "observe", fake_observe)
+        monkeypatch.setattr(diagnoser, "diagnose", fake_diagnose)
+        clock = Clock()
+        store, cloud = Store(), cloud or Cloud()
+        tools = AgentTools(store=store, cloud=cloud, telemetry=Probes(clock, health),
+                           policy=policy or ActionPolicy(verify_timeout_s=30, verify_interval_s=10), clock=clock,
+                           **hooks)
+        graph = build_graph(tools, checkpointer=InMemorySaver())
+        return Run(graph, tools, store, cloud, clock, seen_scopes)
+
+    return make
+
+
+class Run:
+    def __init__(self, graph, tools, store, cloud, clock, scopes) -> None:
+        self.graph, self.tools, self.store, self.cloud, self.clock, self.scopes = graph, tools, store, cloud, clock, scopes
+        self.config = {"configurable": {"thread_id": "t"}}
+        self.pauses: list[tuple[str, ...]] = []
+
+    def drive(self, resume: dict[str, Any] | None = None, *, alert=ALERT):
+        """Invoke until the graph ends or waits for a person; returns the final snapshot."""
+        if resume is not None:
+            self.graph.invoke(Command(resume=resume), self.config)
+        elif not self.graph.get_state(self.config).values:
+            self.graph.invoke({"incident_id": 1, "alert": alert}, self.config)
+        snapshot = self.graph.get_state(self.config)
+        while snapshot.next and not snapshot.interrupts:
+            self.pauses.append(snapshot.next)
+            self.graph.invoke(None, self.config)
+            snapshot = self.graph.get_state(self.config)
+        return snapshot
+
+
+@pytest.fixture(autouse=True)
+def no_sleeping(monkeypatch):
+    """No graph node may hold its thread: a sleep anywhere in a node fails the test."""
+    def refuse(_seconds):
+        raise AssertionError("a graph node slept")
+    monkeypatch.setattr(time, "sleep", refuse)
+
+
+# ---------------------------------------------------------------- acting on the diagnosis
+
+def test_acts_on_the_diagnosed_upstream_component_with_a_rollback_a_change_explains(harness):
+    change = {"kind": "change", "component": "payments", "detail": "deploy payments v2.3.0 10 min ago"}
+    run = harness([[hyp("error_burst", "payments", evidence=[change])]])
+    final = run.drive()
+    assert run.cloud.calls == [("rollback", "payments")]  # not the alerted frontend
+    assert final.values["outcome"] == "resolved"
+    assert "a change explains" in run.store.last("planned")["message"]
+
+
+def test_node_fault_goes_through_the_causal_recommender(harness):
+    asked = []
+
+    def recommend(request):
+        asked.append(request)
+        return {"action": "redeploy", "risk": "medium", "reason": "causal model", "features": {"f": 1}}
+
+    recorded = []
+    run = harness([[hyp("kernel_hang", "node-7", kind="node")]], recommend_node_action=recommend,
+                  record_mitigation=recorded.append)
+    run.drive()
+    assert asked[0]["node"] == "node-7"
+    assert run.cloud.calls == [("redeploy", "node-7")]
+    assert recorded and recorded[0]["recovered"] is True
+
+
+def test_legacy_hypothesis_without_component_falls_back_to_the_alert_target(harness):
+    run = harness([[{"root_cause": "memory_leak", "confidence": 1.0, "evidence": ["oom"]}]])
+    run.drive()
+    assert run.cloud.calls == [("restart_service", "frontend")]
+
+
+def test_unknown_fault_escalates_with_a_written_summary(harness):
+    run = harness([[hyp("unknown", "frontend", confidence=0.9)]], policy=ActionPolicy(probe_budget=0))
+    final = run.drive()
+    assert run.cloud.calls == []
+    assert final.values["outcome"] == "escalated"
+    closed = run.store.last("escalated")["message"]
+    assert "Escalated:" in closed and "unknown on frontend" in closed and "ServiceHighErrorRate" in closed
+
+
+# ---------------------------------------------------------------- the policy gate
+
+def test_kill_switch_blocks_every_action(harness):
+    run = harness([[hyp("memory_leak", "checkout")]], policy=ActionPolicy(actions_enabled=False))
+    final = run.drive()
+    assert run.cloud.calls == []
+    assert final.values["outcome"] == "blocked" and run.store.incident["status"] == "escalated"
+    assert "kill switch" in run.store.last("blocked")["message"]
+
+
+def test_hourly_action_limit_blocks(harness):
+    run = harness([[hyp("memory_leak", "checkout")]], policy=ActionPolicy(max_actions_per_hour=5))
+    run.store.hourly = 5
+    final = run.drive()
+    assert run.cloud.calls == [] and final.values["outcome"] == "blocked"
+    assert "rate limit" in run.store.last("executed")["message"]
+
+
+def test_idempotency_ledger_reuses_a_finished_action(harness):
+    run = harness([[hyp("memory_leak", "checkout")]])
+    run.store.ledger["incident:1:attempt:0:restart_service:checkout"] = {
+        "status": "succeeded", "result": {"status": "succeeded", "effect": "done by an earlier delivery"}}
+    final = run.drive()
+    assert run.cloud.calls == []  # the redelivered step did not run the action twice
+    assert final.values["action_result"]["reused"] is True
+    assert final.values["outcome"] == "resolved"
+
+
+def test_rejected_approval_takes_no_action(harness):
+    run = harness([[hyp("disk_failure", "node-3", kind="node")]])
+    waiting = run.drive()
+    assert waiting.interrupts and run.store.approvals[0]["action"] == "send_to_repair"
+    final = run.drive({"approved": False, "by": "alice"})
+    assert run.cloud.calls == []
+    assert final.values["outcome"] == "rejected" and run.store.incident["status"] == "escalated"
+
+
+# ---------------------------------------------------------------- verification and retries
+
+def test_verify_is_one_probe_per_run_and_pauses_between_probes(harness):
+    run = harness([[hyp("memory_leak", "checkout")]], health={"checkout": [False, False, True]})
+    final = run.drive()
+    assert final.values["outcome"] == "resolved"
+    assert run.pauses.count(("verify",)) == 3  # the first check and two re-checks, each its own run
+    assert run.tools.telemetry.probed == ["checkout"] * 3
+    assert final.values["verifying"]["checks"] == 3
+
+
+def test_failed_verification_moves_to_the_next_hypothesis(harness):
+    run = harness([[hyp("memory_leak", "checkout", confidence=0.8), hyp("cpu_saturation", "cart", confidence=0.1)]],
+                  health={"checkout": False, "cart": True})
+    final = run.drive()
+    assert run.cloud.calls == [("restart_service", "checkout"), ("scale_out", "cart")]
+    assert final.values["outcome"] == "resolved" and final.values["attempt"] == 1
+    # 30 s deadline, a probe every 10 s: gave up on checkout after the deadline, not after a sleep
+    assert run.tools.telemetry.probed.count("checkout") == 3
+
+
+def test_escalates_after_max_attempts_with_what_was_tried(harness):
+    ranking = [hyp("memory_leak", "a"), hyp("memory_leak", "b"), hyp("memory_leak", "c")]
+    run = harness([ranking], policy=ActionPolicy(max_attempts=2, verify_timeout_s=0), health={"a": False, "b": False})
+    final = run.drive()
+    assert run.cloud.calls == [("restart_service", "a"), ("restart_service", "b")]
+    assert final.values["outcome"] == "escalated"
+    closed = run.store.last("escalated")["message"]
+    assert "2 attempt(s)" in closed and "restart_service on a" in closed
+
+
+def test_an_action_that_raised_is_recorded_and_the_next_hypothesis_tried(harness):
+    run = harness([[hyp("bad_deploy", "cart"), hyp("memory_leak", "cart", confidence=0.2)]],
+                  cloud=Cloud(fails={"rollback"}))
+    final = run.drive()
+    assert run.cloud.calls == [("rollback", "cart"), ("restart_service", "cart")]
+    assert run.store.ledger["incident:1:attempt:0:rollback:cart"]["status"] == "failed"
+    assert "RuntimeError" in run.store.events[[e["kind"] for e in run.store.events].index("executed")]["message"]
+    assert final.values["outcome"] == "resolved"
+
+
+# ---------------------------------------------------------------- blast radius
+
+def test_many_dependents_raise_the_risk_into_approval(harness):
+    edges = [["web", "cart"], ["api", "cart"], ["mobile", "api"]]
+    run = harness([[hyp("bad_deploy", "cart")]], edges=edges)
+    waiting = run.drive()
+    assert waiting.interrupts, "a rollback is medium risk; three dependents must make it need approval"
+    planned = run.store.last("planned")["data"]
+    assert planned["risk"] == "high"
+    assert planned["blast"]["dependents"] == ["api", "mobile", "web"]
+    assert run.cloud.calls == []
+
+
+def test_blast_radius_refuses_an_action_that_leaves_too_little_capacity(harness):
+    run = harness([[hyp("kernel_hang", "node-2", kind="node")]],
+                  capacity=lambda step: {"healthy": 2, "total": 4})
+    final = run.drive()
+    assert run.cloud.calls == []
+    assert final.values["outcome"] == "escalated"
+    assert "would leave 1 of 4 healthy" in run.store.last("escalated")["message"]
+
+
+# ---------------------------------------------------------------- the world moves on
+
+def test_stale_approval_is_rechecked_and_closes_as_self_recovered(harness):
+    remembered = []
+    run = harness([[hyp("disk_failure", "node-3", kind="node")]], on_resolved=remembered.append)
+    assert run.drive().interrupts
+    final = run.drive({"approved": False, "stale": True, "by": "source", "comment": "alerts resolved"})
+    assert run.cloud.calls == []
+    assert final.values["outcome"] == "self_recovered" and run.store.incident["status"] == "resolved"
+    assert "approval_stale" in run.store.kinds() and "checked" in run.store.kinds()
+    assert remembered[0]["plan"] == {} and remembered[0]["outcome"] == "self_recovered"  # no action learned
+
+
+def test_stale_approval_with_the_target_still_unhealthy_asks_again(harness):
+    run = harness([[hyp("disk_failure", "node-3", kind="node")]], health={"node-3": False})
+    run.drive()
+    run.store.approvals[0]["status"] = "stale"  # what flows.note_resolved does in the database
+    again = run.drive({"approved": False, "stale": True, "by": "source"})
+    assert again.interrupts and run.cloud.calls == []
+    assert [a["status"] for a in run.store.approvals] == ["stale", "pending"]  # asked again, as a new request
+    assert again.interrupts[0].value["approval_id"] == 2
+    run.drive({"approved": True, "by": "alice"})
+    assert run.cloud.calls == [("send_to_repair", "node-3")]
+
+
+def test_alerts_resolved_before_any_action_close_as_self_recovered(harness):
+    run = harness([[hyp("memory_leak", "checkout")]])
+    run.store.source = {"firing": 0, "resolved": 2, "ended_at": "2026-11-30T17:00:00Z"}
+    final = run.drive()
+    assert run.cloud.calls == []
+    assert final.values["outcome"] == "self_recovered"
+
+
+def test_alerts_resolved_but_probe_disagrees_acts_anyway(harness):
+    run = harness([[hyp("memory_leak", "checkout")]], health={"checkout": [False, True]})
+    run.store.source = {"firing": 0, "resolved": 1}
+    final = run.drive()
+    assert run.cloud.calls == [("restart_service", "checkout")]
+    assert final.values["outcome"] == "resolved"
+
+
+# ---------------------------------------------------------------- the supervisor
+
+def test_low_confidence_widens_the_observer_within_the_probe_budget(harness):
+    weak = [hyp("memory_leak", "checkout", confidence=0.3)]
+    run = harness([weak], policy=ActionPolicy(probe_budget=2))
+    final = run.drive()
+    assert len(run.scopes) == 3  # the first look and two wider ones, then the budget is spent
+    assert run.scopes[1]["hops"] == 3 and run.scopes[2]["minutes"] == 60
+    decisions = [e for e in run.store.events if e["kind"] == "scheduled"]
+    assert [d["data"]["next"] for d in decisions] == ["observe", "observe", "plan"]
+    assert all(d["message"] for d in decisions)
+    assert final.values["probes"] == 2
+
+
+def test_close_hypotheses_get_a_targeted_probe_then_the_confident_one_is_acted_on(harness):
+    close = [hyp("memory_leak", "checkout", confidence=0.45), hyp("cpu_saturation", "cart", confidence=0.4)]
+    clear = [hyp("cpu_saturation", "cart", confidence=0.8), hyp("memory_leak", "checkout", confidence=0.1)]
+    run = harness([close, clear])
+    run.drive()
+    assert run.scopes[1]["focus"] == ["cart", "checkout"]
+    assert "targeted probe" in [e for e in run.store.events if e["kind"] == "scheduled"][0]["message"]
+    assert run.cloud.calls == [("scale_out", "cart")]

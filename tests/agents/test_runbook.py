@@ -1,0 +1,54 @@
+"""The runbook is by fault family, not by label; blast radius reads the topology in the state."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.blast import dependents
+from agents.runbook import choose, family_of
+
+
+@pytest.mark.parametrize(("fault", "family"), [
+    ("disk_failure", "hardware"), ("nvme_media_error", "hardware"), ("kernel_hang", "hang"),
+    ("soft_lockup", "hang"), ("memory_leak", "leak"), ("oom_kill", "leak"), ("cpu_saturation", "capacity"),
+    ("overload", "capacity"), ("network_partition", "network"), ("network_delay", "network"),
+    ("bad_deploy", "change"), ("config_change", "change"), ("upstream_timeout", "dependency"),
+    ("unknown", None), ("", None), ("cosmic_ray", None),
+])
+def test_fault_names_fall_into_families(fault, family):
+    assert family_of(fault) == family
+
+
+def test_service_and_node_actions_follow_the_kind():
+    alert = {"service": "frontend", "node": "node-1"}
+    assert choose({"root_cause": "memory_leak", "component": "cart", "component_kind": "service"}, alert=alert)[
+        "action"] == "restart_service"
+    node = choose({"root_cause": "memory_leak", "component": "node-4", "component_kind": "node"}, alert=alert)
+    assert (node["action"], node["target"]) == ("reboot", "node-4")
+    assert choose({"root_cause": "cpu_saturation", "component": "cart", "component_kind": "service"},
+                  alert=alert)["action"] == "scale_out"
+
+
+def test_a_change_event_on_the_component_makes_it_a_rollback():
+    change = {"kind": "change", "component": "cart", "detail": "deploy cart v9"}
+    step = choose({"root_cause": "upstream_timeout", "component": "cart", "component_kind": "service",
+                   "evidence": [change]}, alert={"service": "frontend"})
+    assert step["action"] == "rollback" and "deploy cart v9" in step["reason"]
+    elsewhere = {**change, "component": "payments"}
+    step = choose({"root_cause": "upstream_timeout", "component": "cart", "component_kind": "service",
+                   "evidence": [elsewhere]}, alert={"service": "frontend"})
+    assert step["action"] == "shed_load"
+
+
+def test_unknown_faults_and_components_escalate():
+    assert choose({"root_cause": "unknown", "component": "cart"}, alert={})["action"] == "escalate"
+    assert choose({"root_cause": "memory_leak", "component": "orders-db", "component_kind": "database"},
+                  alert={})["action"] == "escalate"
+    assert choose({"root_cause": "memory_leak"}, alert={})["action"] == "escalate"  # no target at all
+
+
+def test_dependents_are_transitive_callers_and_hosted_services():
+    topology = {"edges": [("web", "api"), ("api", "cart"), ("batch", "api")], "placement": {"cart": "node-2"}}
+    assert dependents("cart", kind="service", topology=topology) == ["api", "batch", "web"]
+    assert dependents("node-2", kind="node", topology=topology) == ["api", "batch", "cart", "web"]
+    assert dependents("web", kind="service", topology=topology) == []
