@@ -15,6 +15,7 @@ from langgraph.types import Command
 
 from agents import diagnoser, observer
 from agents.graph import build_graph
+from agents.supervisor import DEFAULT_SCOPE
 from agents.tools import ActionPolicy, AgentTools
 
 
@@ -373,7 +374,8 @@ def test_low_confidence_widens_the_observer_within_the_probe_budget(harness):
     run = harness([weak], policy=ActionPolicy(probe_budget=2))
     final = run.drive()
     assert len(run.scopes) == 3  # the first look and two wider ones, then the budget is spent
-    assert run.scopes[1]["hops"] == 3 and run.scopes[2]["minutes"] == 60
+    first = DEFAULT_SCOPE
+    assert run.scopes[1]["hops"] == first["hops"] + 1 and run.scopes[2]["minutes"] == first["minutes"] * 4
     decisions = [e for e in run.store.events if e["kind"] == "scheduled"]
     assert [d["data"]["next"] for d in decisions] == ["observe", "observe", "plan"]
     assert all(d["message"] for d in decisions)
