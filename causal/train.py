@@ -17,7 +17,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from causal.data import ACTIONS, OUTCOME, TREATMENT, LoadResult, load_events, validate_frame, validate_records
+from causal.data import (
+    ACTIONS,
+    OUTCOME,
+    TREATMENT,
+    EventFileError,
+    LoadResult,
+    load_events,
+    validate_frame,
+    validate_records,
+)
 from causal.evaluation import dr_policy_value
 from causal.legacy import legacy_rule
 from causal.model import MitigationEffectModel, ModelConfig
@@ -84,7 +93,12 @@ def train(data: EventSource, *, registry: ModelRegistry | str | os.PathLike[str]
     loaded = load_source(data)
     frame = loaded.frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
     if frame.empty:
-        raise ValueError(f"no valid rows ({len(loaded.errors)} rejected)")
+        first = loaded.errors[0] if loaded.errors else None
+        why = f"; first: line {first.line}: {first.reason}" if first else ""
+        problem = f"no valid rows ({len(loaded.errors)} rejected{why})"
+        if isinstance(data, str | os.PathLike):
+            raise EventFileError(data, problem)
+        raise ValueError(problem)
     report("load", 1.0)
     mcfg = model_config or ModelConfig(random_state=seed)
 

@@ -156,8 +156,15 @@ def causal_train(
             if stage in bars:
                 progress.update(bars[stage], completed=fraction)
 
-        result = train_model(get_settings(), data=str(data) if data else None, synthetic=synthetic, quick=quick,
-                             progress=report)
+        try:
+            result = train_model(get_settings(), data=str(data) if data else None, synthetic=synthetic,
+                                 quick=quick, progress=report)
+        except ValueError as exc:  # EventFileError and unusable data: one plain line, exit status 2
+            progress.stop()
+            _data_error(exc)
+    if result.get("skipped"):
+        console.print(f"nothing to train: {result['skipped']}")
+        return
     gate = (result.get("refutation") or {}).get("passed")
     console.print(f"model {result['version']}: refutation gate {'passed' if gate else 'FAILED'}, "
                   f"{'promoted' if result['promoted'] else 'not promoted'}")
@@ -171,6 +178,13 @@ def causal_train(
     console.print(table)
     for row in result.get("rejected_rows", [])[:10]:
         console.print(f"[yellow]rejected row[/yellow] {row}")
+
+
+def _data_error(exc: Exception) -> None:
+    """Print a data problem as one line on stderr and exit with status 2 (no traceback)."""
+    message = " ".join(str(exc).split())
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(code=2)
 
 
 @causal_app.command("models")
@@ -189,11 +203,15 @@ def causal_models() -> None:
 
 
 @causal_app.command("import-events")
-def causal_import_events(file: Path = typer.Argument(..., exists=True, readable=True, help="CSV or JSON lines")) -> None:
+def causal_import_events(file: Path = typer.Argument(..., help="CSV or JSON lines")) -> None:
     """Load an event table into the database (invalid rows and known event ids are skipped)."""
+    from causal.data import EventFileError
     from services.mitigation.events import import_events
 
-    result = import_events(get_settings().database_url, path=file)
+    try:
+        result = import_events(get_settings().database_url, path=file)
+    except EventFileError as exc:
+        _data_error(exc)
     console.print(f"imported {result['imported']} events, {result['duplicates']} duplicates, "
                   f"{len(result['rejected'])} rejected")
     for row in result["rejected"][:10]:
