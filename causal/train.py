@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from causal.data import (
-    ACTIONS,
     OUTCOME,
     TREATMENT,
     EventFileError,
@@ -125,6 +124,11 @@ def train(data: EventSource, *, registry: ModelRegistry | str | os.PathLike[str]
     model = MitigationEffectModel(mcfg).fit(frame)
     metrics["fit_seconds"] = round(time.perf_counter() - t0, 2)
     metrics["ate_vs_baseline"] = model.ate
+    if model.untrained_actions:
+        # said, not hidden: these actions are never recommended by this version
+        metrics["untrained_actions"] = list(model.untrained_actions)
+        metrics["warnings"] = [f"no logged events for {model.untrained_actions}: trained on "
+                               f"{model.trained_actions} only; the model never recommends the others"]
     report("fit", 1.0)
 
     refutation = None
@@ -132,6 +136,7 @@ def train(data: EventSource, *, registry: ModelRegistry | str | os.PathLike[str]
         report("refute", 0.0)
         t0 = time.perf_counter()
         refutation = refute_model(frame, model_config=mcfg, config=refute_config,
+                                  actions=tuple(model.trained_actions),
                                   progress=lambda f: report("refute", f)).to_dict()
         metrics["refute_seconds"] = round(time.perf_counter() - t0, 2)
         report("refute", 1.0)
@@ -144,7 +149,7 @@ def train(data: EventSource, *, registry: ModelRegistry | str | os.PathLike[str]
             registry = ModelRegistry(registry)
         window = {"rows": len(frame), "first_timestamp": str(frame["timestamp"].iloc[0]),
                   "last_timestamp": str(frame["timestamp"].iloc[-1]),
-                  "actions": list(ACTIONS)}
+                  "actions": list(model.trained_actions)}
         metrics["total_seconds"] = round(time.perf_counter() - started, 2)
         version = registry.save(model, metrics=_json_safe(metrics), data_window=window,
                                 refutation=refutation,

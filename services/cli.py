@@ -176,6 +176,8 @@ def causal_train(
         if isinstance(value, (int, float, str)):
             table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     console.print(table)
+    for warning in metrics.get("warnings", []):
+        console.print(f"[yellow]warning[/yellow] {warning}")
     for row in result.get("rejected_rows", [])[:10]:
         console.print(f"[yellow]rejected row[/yellow] {row}")
 
