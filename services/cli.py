@@ -144,6 +144,7 @@ def causal_train(
     data: Path = typer.Option(None, help="event table (CSV or JSON lines); default: the events in the database"),
     synthetic: int = typer.Option(0, help="train on N simulated events instead (first run, evaluation)"),
     quick: bool = typer.Option(False, help="small forest and refutation gate, for a fast first model"),
+    select_estimators: bool = typer.Option(False, help="score candidate CATE estimators per action; cards go in the model card"),
 ) -> None:
     """Train, refute (dowhy gate) and promote a new model version, with progress."""
     from services.mitigation.service import train_model
@@ -158,7 +159,7 @@ def causal_train(
 
         try:
             result = train_model(get_settings(), data=str(data) if data else None, synthetic=synthetic,
-                                 quick=quick, progress=report)
+                                 quick=quick, progress=report, select_estimator=select_estimators)
         except ValueError as exc:  # EventFileError and unusable data: one plain line, exit status 2
             progress.stop()
             _data_error(exc)
@@ -176,6 +177,9 @@ def causal_train(
         if isinstance(value, (int, float, str)):
             table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     console.print(table)
+    for contrast, card in (metrics.get("estimator_selection") or {}).items():
+        scores = ", ".join(f"{c['name']} {c['score']:.3f}" for c in card.get("candidates", []) if c.get("score") is not None)
+        console.print(f"estimator selection {contrast}: chose {card.get('chosen')} ({scores})")
     for warning in metrics.get("warnings", []):
         console.print(f"[yellow]warning[/yellow] {warning}")
     for row in result.get("rejected_rows", [])[:10]:

@@ -22,3 +22,15 @@ def test_selector_scores_every_candidate_and_keeps_the_best():
     assert card["chosen"] == max((s, n) for n, s in scores.items() if s is not None)[1]
     pehe = np.sqrt(np.mean((selector.effect(X) - tau) ** 2))
     assert pehe < np.std(tau)  # the choice explains the effect's heterogeneity, not a constant
+
+
+def test_train_puts_selection_cards_in_the_model_card(history):
+    from causal.train import train
+    from tests.causal.conftest import SMALL
+
+    result = train(history.frame.head(1200), registry=None, model_config=SMALL, run_refutation=False,
+                   holdout_fraction=0.0, select_estimator=True, selection_rows=600)
+    cards = result.metrics["estimator_selection"]
+    assert set(cards) == {"wait vs reboot", "redeploy vs reboot", "reimage vs reboot", "repair vs reboot"}
+    for card in cards.values():
+        assert card.get("chosen") and len(card["candidates"]) == 5
