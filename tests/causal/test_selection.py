@@ -28,8 +28,8 @@ def test_train_puts_selection_cards_in_the_model_card(history):
     from causal.train import train
     from tests.causal.conftest import SMALL
 
-    result = train(history.frame.head(1200), registry=None, model_config=SMALL, run_refutation=False,
-                   holdout_fraction=0.0, select_estimator=True, selection_rows=600)
+    result = train(history.frame.head(1000), registry=None, model_config=SMALL, run_refutation=False,
+                   holdout_fraction=0.0, select_estimator=True, selection_rows=400)
     cards = result.metrics["estimator_selection"]
     assert set(cards) == {"wait vs reboot", "redeploy vs reboot", "reimage vs reboot", "repair vs reboot"}
     for card in cards.values():
