@@ -85,6 +85,7 @@ class RefutationReport:
     checks: list[RefutationCheck] = field(default_factory=list)
     estimand: str = "backdoor (partially linear DML)"
     errors: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)   # the declared thresholds used
 
     @property
     def passed(self) -> bool:
@@ -98,7 +99,8 @@ class RefutationReport:
         summary = "all refutations passed" if self.passed else (
             f"failed: {failed}" if failed else f"errors: {self.errors}")
         return {"passed": self.passed, "summary": summary, "estimand": self.estimand,
-                "errors": self.errors, "checks": [asdict(c) for c in self.checks]}
+                "errors": self.errors, "checks": [asdict(c) for c in self.checks],
+                "thresholds": self.config}
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,7 @@ def refute_binary(X: np.ndarray, t: np.ndarray, y: np.ndarray, *,
     `omp_threads` caps the boosting models' OpenMP threads (1: a shared machine stays responsive).
     """
     cfg = config or RefuteConfig()
-    report = RefutationReport()
+    report = RefutationReport(config=cfg.to_dict())
     X, t, y = np.asarray(X, float), np.asarray(t).astype(int), np.asarray(y, float)
     if len(np.unique(t)) < 2 or min(np.bincount(t, minlength=2)) < 2 * cfg.cv:
         report.errors.append(f"{contrast}: too few rows on one side of the contrast")
@@ -293,7 +295,7 @@ def refute_model(frame: pd.DataFrame, *, model_config: ModelConfig | None = None
     candidates = cfg.contrasts or tuple(a for a in (actions or ACTIONS) if a != baseline)
     contrasts = tuple(a for a in candidates if a in present)
     rng = np.random.default_rng(cfg.random_state)
-    report = RefutationReport()
+    report = RefutationReport(config=cfg.to_dict())
     with threadpool_limits(limits=mcfg.omp_threads):
         for i, action in enumerate(contrasts):
             rows = _contrast_arrays(frame, action, baseline, cfg.sample_size, rng)
