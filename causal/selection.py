@@ -39,6 +39,9 @@ def default_candidates(*, seed: int = 0, rounds: int = 100, trees: int = 100
         "causal_forest_dml": lambda: CausalForestDML(
             model_y=_reg(seed, rounds), model_t=_clf(seed, rounds), discrete_treatment=True,
             n_estimators=max(4, trees // 4 * 4), min_samples_leaf=5, cv=2, random_state=seed, n_jobs=1),
+        # econml's own defaults (linear nuisances, 100 trees): a strong baseline on small data
+        "causal_forest_dml_econml_defaults": lambda: CausalForestDML(
+            discrete_treatment=True, random_state=seed, n_jobs=1),
         "linear_dml": lambda: LinearDML(model_y=_reg(seed, rounds), model_t=_clf(seed, rounds),
                                         discrete_treatment=True, cv=2, random_state=seed),
         "dr_learner": lambda: DRLearner(model_propensity=_clf(seed, rounds),

@@ -33,4 +33,4 @@ def test_train_puts_selection_cards_in_the_model_card(history):
     cards = result.metrics["estimator_selection"]
     assert set(cards) == {"wait vs reboot", "redeploy vs reboot", "reimage vs reboot", "repair vs reboot"}
     for card in cards.values():
-        assert card.get("chosen") and len(card["candidates"]) == 5
+        assert card.get("chosen") and len(card["candidates"]) == 6
