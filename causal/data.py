@@ -100,6 +100,19 @@ class ValidationError(ValueError):
     """Raised by `append_event` (and strict loads) when a row does not fit the schema."""
 
 
+class EventFileError(ValueError):
+    """The event file as a whole cannot be used: missing, empty, undecodable, or lacking columns.
+
+    Its message is one line naming the file and the problem, so a CLI can print it as is (no
+    traceback): an operator fixing a spreadsheet export needs the column or the line, not a stack.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
 def _is_missing(value: Any) -> bool:
     if value is None:
         return True
@@ -204,56 +217,96 @@ def validate_frame(frame: pd.DataFrame, *, require_outcomes: bool = True) -> Loa
     return validate_records(enumerate(records), require_outcomes=require_outcomes)
 
 
-def _csv_records(path: Path, errors: list[RowError]) -> Iterable[tuple[int, dict[str, Any]]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            return
-        header = [h.strip() for h in header]
-        missing = [c for c in COLUMNS if c not in header]
+def _csv_records(path: Path, text: str, errors: list[RowError]) -> Iterable[tuple[int, dict[str, Any]]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None:
+        raise EventFileError(path, "file is empty (no header line)")
+    header = [h.strip() for h in header]
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise EventFileError(path, f"header (line 1) lacks columns {missing}")
+    return _csv_rows(reader, header, errors)
+
+
+def _csv_rows(reader: Any, header: list[str], errors: list[RowError]
+              ) -> Iterable[tuple[int, dict[str, Any]]]:
+    for cells in reader:
+        line = reader.line_num
+        if not cells or all(not c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            errors.append(RowError(line, f"expected {len(header)} fields, got {len(cells)}"))
+            continue
+        yield line, dict(zip(header, cells, strict=True))
+
+
+def _jsonl_records(path: Path, text: str, errors: list[RowError]) -> Iterable[tuple[int, dict[str, Any]]]:
+    records: list[tuple[int, dict[str, Any]]] = []
+    seen: set[str] = set()
+    for line, chunk in enumerate(text.splitlines(), start=1):
+        if not chunk.strip():
+            continue
+        try:
+            row = json.loads(chunk)
+        except json.JSONDecodeError as exc:
+            errors.append(RowError(line, f"invalid JSON: {exc.msg}"))
+            continue
+        if not isinstance(row, dict):
+            errors.append(RowError(line, "JSON line is not an object"))
+            continue
+        seen.update(str(k) for k in row)
+        records.append((line, row))
+    if records:
+        # a column no object carries is a file problem (a wrong export), not one bad row per line
+        missing = [c for c in COLUMNS if c not in seen]
         if missing:
-            errors.append(RowError(1, f"header lacks columns {missing}"))
-            return
-        for cells in reader:
-            line = reader.line_num
-            if not cells or all(not c.strip() for c in cells):
-                continue
-            if len(cells) != len(header):
-                errors.append(RowError(line, f"expected {len(header)} fields, got {len(cells)}"))
-                continue
-            yield line, dict(zip(header, cells, strict=True))
-
-
-def _jsonl_records(path: Path, errors: list[RowError]) -> Iterable[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as handle:
-        for line, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as exc:
-                errors.append(RowError(line, f"invalid JSON: {exc.msg}"))
-                continue
-            if not isinstance(row, dict):
-                errors.append(RowError(line, "JSON line is not an object"))
-                continue
-            yield line, row
+            raise EventFileError(path, f"no JSON object has the fields {missing}")
+    return records
 
 
 def _is_jsonl(path: Path) -> bool:
     return path.suffix.lower() in {".jsonl", ".ndjson", ".json"}
 
 
+def read_event_text(path: str | os.PathLike[str]) -> str:
+    """The file's text, or an EventFileError saying plainly what is wrong with the file.
+
+    A UTF-8 byte-order mark (spreadsheets write one) is accepted; a byte that is not UTF-8 is
+    reported with its line and byte offset instead of aborting with a codec traceback.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise EventFileError(path, "file not found")
+    if path.is_dir():
+        raise EventFileError(path, "is a directory, not an event file")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise EventFileError(path, f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise EventFileError(path, f"line {line}: byte 0x{raw[exc.start]:02x} at offset {exc.start} "
+                                   f"is not UTF-8 (save the file as UTF-8)") from None
+    if not text.strip():
+        raise EventFileError(path, "file is empty")
+    return text
+
+
 def load_events(path: str | os.PathLike[str]) -> LoadResult:
     """Load a CSV or JSON-lines event table, validating each row against the schema.
 
     Bad rows are returned in `errors` with their 1-based file line; the run goes on with the rest.
+    A file that cannot be used at all (missing, empty, not UTF-8, columns missing) raises
+    EventFileError with a one-line message.
     """
     path = Path(path)
+    text = read_event_text(path)
     errors: list[RowError] = []
     reader = _jsonl_records if _is_jsonl(path) else _csv_records
-    result = validate_records(reader(path, errors))
+    result = validate_records(reader(path, text, errors))
     result.errors = sorted(errors + result.errors, key=lambda e: e.line)
     return result
 

@@ -125,16 +125,34 @@ class MitigationEffectModel:
         self.capacity_cost: dict[str, float] = {}
         self.n_train = 0
         self.ate: dict[str, float] = {}
+        self.untrained_actions: list[str] = []
+
+    @property
+    def trained_actions(self) -> list[str]:
+        """Actions with logged events (ACTIONS order); only these are ever recommended."""
+        return [a for a in ACTIONS if a in self.categories]
 
     @property
     def fitted(self) -> bool:
         return self.estimator is not None
 
     def fit(self, frame: pd.DataFrame) -> MitigationEffectModel:
-        """Fit nuisance models, the causal forest and the propensity model on logged events."""
-        missing = [a for a in ACTIONS if a not in set(frame[TREATMENT])]
-        if missing:
-            raise ValueError(f"no logged events for actions {missing}: their effects are not identified")
+        """Fit nuisance models, the causal forest and the propensity model on logged events.
+
+        Actions with no logged events are left out (their effects are not identified): the model
+        trains on the rest, lists them in `untrained_actions`, and `effects` gives them no
+        estimate (NaN) so no policy can pick them. The baseline must have events: every effect is
+        measured against it.
+        """
+        present = set(frame[TREATMENT])
+        if self.config.baseline not in present:
+            raise ValueError(f"no logged events for the baseline action {self.config.baseline!r}: "
+                             "effects are measured against it")
+        self.untrained_actions = [a for a in ACTIONS if a not in present]
+        self.categories = [self.config.baseline,
+                           *(a for a in ACTIONS if a != self.config.baseline and a in present)]
+        if len(self.categories) < 2:
+            raise ValueError(f"only {self.categories} logged: no action to compare")
         cfg = self.config
         X = featurize(frame)
         T = frame[TREATMENT].to_numpy(dtype=object)
@@ -153,7 +171,7 @@ class MitigationEffectModel:
         # paying for another multi-class fit (classes are indices into self.categories)
         self.propensity_models = [m for fold in self.estimator.models_t for m in fold]
         self.capacity_cost = {a: float(frame.loc[frame[TREATMENT] == a, "capacity_out_hours"].mean())
-                              for a in ACTIONS}
+                              for a in self.categories}
         self.n_train = len(frame)
         cme = self.estimator.const_marginal_effect(X).reshape(len(X), -1)
         self.ate = {self.config.baseline: 0.0}
@@ -183,6 +201,9 @@ class MitigationEffectModel:
         effect = np.zeros((n, K))
         lower = np.zeros((n, K))
         upper = np.zeros((n, K))
+        for action in self.untrained_actions:  # no data, no estimate
+            k = ACTIONS.index(action)
+            effect[:, k] = lower[:, k] = upper[:, k] = np.nan
         if n:
             cme = est.const_marginal_effect(X).reshape(n, -1)
             lo, hi = est.const_marginal_effect_interval(X, alpha=alpha)
@@ -212,4 +233,5 @@ class MitigationEffectModel:
     def metadata(self) -> dict[str, Any]:
         return {"config": self.config.to_dict(), "categories": self.categories,
                 "n_train": self.n_train, "ate_vs_baseline": self.ate,
-                "capacity_cost_hours": self.capacity_cost, "features": list(FEATURE_NAMES)}
+                "capacity_cost_hours": self.capacity_cost, "features": list(FEATURE_NAMES),
+                "untrained_actions": self.untrained_actions}

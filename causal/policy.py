@@ -200,12 +200,17 @@ class MitigationPolicy:
         table = self.model.effects(frame, alpha=cfg.alpha)
         cap = np.array([self.model.capacity_cost.get(a, 0.0) for a in ACTIONS])
         cap = np.nan_to_num(cap, nan=0.0)
-        score = table.effect + cfg.capacity_weight * cap[None, :]
+        # an action without logged events has no estimate (NaN): it is never the best one
+        score = np.where(np.isnan(table.effect), np.inf, table.effect + cfg.capacity_weight * cap[None, :])
+        trained = set(getattr(self.model, "trained_actions", ACTIONS))
         best = score.argmin(axis=1)
         actions = np.array(ACTIONS, dtype=object)
         model_action = actions[best]
         legacy_action = np.asarray(self.legacy(frame), dtype=object)
-        differs = model_action != legacy_action
+        # the legacy rule may name an action the log never saw: the model's choice stands, since
+        # falling back would recommend an action without data
+        legacy_known = np.array([a in trained for a in legacy_action], dtype=bool)
+        differs = (model_action != legacy_action) & legacy_known
         contrast = np.full((n, 3), np.nan)
         if differs.any():
             point, lo, hi = self.model.contrast_interval(
@@ -245,6 +250,8 @@ class MitigationPolicy:
             if best_propensity[i] < cfg.min_propensity:
                 reasons.append(f"outside support: P({model_action[i]}|node)={best_propensity[i]:.3f}"
                                f" < {cfg.min_propensity:g}")
+            if not legacy_known[i]:
+                reasons = []
             fallback = bool(cfg.fallback_enabled and differs[i] and reasons)
             action = legacy_action[i] if fallback else model_action[i]
             decided_by = "fallback" if fallback else "model"
@@ -255,14 +262,15 @@ class MitigationPolicy:
                 override, action = "operator_pin", pins[node_id]
                 override_reason = f"operator pinned {action}"
             elif cfg.hard_evidence_enabled and bool(row["hw_fault_definitive"]) \
-                    and action != cfg.hard_evidence_action:
+                    and action != cfg.hard_evidence_action and cfg.hard_evidence_action in trained:
                 override, action = "hard_evidence", cfg.hard_evidence_action
                 override_reason = "definitive hardware fault forces " + action
             elif action in OUT_OF_SERVICE_ACTIONS and cluster in guard:
                 state = guard[cluster]
                 limit = cfg.max_out_of_service_fraction * max(1, state.total_nodes)
                 if state.out_of_service + 1 > limit:
-                    in_service = [k for k, a in enumerate(ACTIONS) if a not in OUT_OF_SERVICE_ACTIONS]
+                    in_service = [k for k, a in enumerate(ACTIONS)
+                                  if a not in OUT_OF_SERVICE_ACTIONS and a in trained]
                     k_best = min(in_service, key=lambda k: score[i, k])
                     override_reason = (f"cluster {cluster} has {state.out_of_service}/"
                                        f"{state.total_nodes} nodes out of service (limit "

@@ -292,3 +292,46 @@ def simulate_events(n: int, *, seed: int = 0, legacy_share: float = 0.6,
                            interrupted=interrupted, capacity=capacity, expected_downtime=expected,
                            logging_propensity=propensity, fault_posterior=posterior,
                            fault_expected_downtime=fault_expected)
+
+
+# ----------------------------------------------------------------------------------------------
+# planted cases for the refutation gate: each has a known right answer (pass or refuse)
+
+GATE_CASES: dict[str, bool] = {"clean": True, "hidden_confounder": False, "zero_effect": True,
+                               "outcome_leak": False}
+
+
+@dataclass(frozen=True)
+class GateCase:
+    """A binary contrast with a known truth: features, treatment, outcome, a negative control."""
+
+    name: str
+    X: np.ndarray
+    t: np.ndarray
+    y: np.ndarray
+    negative_control: np.ndarray
+    true_effect: float
+    should_pass: bool
+
+
+def planted_gate_case(name: str, *, n: int = 2000, seed: int = 0) -> GateCase:
+    """One of GATE_CASES on `n` rows.
+
+    clean: observed confounding only, effect 4 (+ heterogeneity); hidden_confounder: a hidden U
+    drives both the action and the outcome (and, as in real fleets, the pre-treatment negative
+    control, e.g. last month's downtime); zero_effect: clean with no effect at all; outcome_leak:
+    clean plus a feature that is the outcome measured with a little noise.
+    """
+    if name not in GATE_CASES:
+        raise ValueError(f"unknown gate case {name!r}; one of {list(GATE_CASES)}")
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    hidden = rng.normal(size=n) if name == "hidden_confounder" else np.zeros(n)
+    logits = 0.8 * X[:, 0] - 0.5 * X[:, 1] + 1.5 * hidden
+    t = (rng.random(n) < 1.0 / (1.0 + np.exp(-logits))).astype(int)
+    effect = np.zeros(n) if name == "zero_effect" else 4.0 + X[:, 2]
+    y = effect * t + 2.0 * X[:, 0] + X[:, 1] + 3.0 * hidden + rng.normal(scale=2.0, size=n)
+    control = X[:, 0] + 1.5 * hidden + rng.normal(size=n)
+    if name == "outcome_leak":
+        X = np.column_stack([X, y + rng.normal(scale=0.1, size=n)])
+    return GateCase(name, X, t, y, control, float(effect.mean()), GATE_CASES[name])

@@ -17,7 +17,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from causal.data import ACTIONS, OUTCOME, TREATMENT, LoadResult, load_events, validate_frame, validate_records
+from causal.data import (
+    OUTCOME,
+    TREATMENT,
+    EventFileError,
+    LoadResult,
+    load_events,
+    validate_frame,
+    validate_records,
+)
 from causal.evaluation import dr_policy_value
 from causal.legacy import legacy_rule
 from causal.model import MitigationEffectModel, ModelConfig
@@ -67,11 +75,17 @@ def train(data: EventSource, *, registry: ModelRegistry | str | os.PathLike[str]
           model_config: ModelConfig | None = None, policy_config: PolicyConfig | None = None,
           refute_config: RefuteConfig | None = None, run_refutation: bool = True,
           promote: bool = True, holdout_fraction: float = 0.2, seed: int = 0,
-          progress: Progress | None = None) -> TrainResult:
+          progress: Progress | None = None, select_estimator: bool = False,
+          selection_rows: int = 4000) -> TrainResult:
     """Train a new model version from an event table (path to CSV/JSONL, a DataFrame, or rows).
 
     `registry` is where the version goes: a ModelRegistry over any store, a directory path, or
     None to fit and evaluate without storing anything.
+
+    `select_estimator` scores candidate CATE families (causal.selection) per action-vs-baseline
+    contrast on up to `selection_rows` rows and puts the cards in `metrics["estimator_selection"]`
+    (the model card); the served model stays the multi-action causal forest, whose intervals the
+    policy's fallback needs.
 
     Stages reported to `progress(stage, fraction_of_stage)`: load, fit, evaluate, refute, save.
     A held-out slice of the (time-ordered) events is used for an off-policy estimate of the
@@ -84,7 +98,12 @@ def train(data: EventSource, *, registry: ModelRegistry | str | os.PathLike[str]
     loaded = load_source(data)
     frame = loaded.frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
     if frame.empty:
-        raise ValueError(f"no valid rows ({len(loaded.errors)} rejected)")
+        first = loaded.errors[0] if loaded.errors else None
+        why = f"; first: line {first.line}: {first.reason}" if first else ""
+        problem = f"no valid rows ({len(loaded.errors)} rejected{why})"
+        if isinstance(data, str | os.PathLike):
+            raise EventFileError(data, problem)
+        raise ValueError(problem)
     report("load", 1.0)
     mcfg = model_config or ModelConfig(random_state=seed)
 
@@ -111,13 +130,22 @@ def train(data: EventSource, *, registry: ModelRegistry | str | os.PathLike[str]
     model = MitigationEffectModel(mcfg).fit(frame)
     metrics["fit_seconds"] = round(time.perf_counter() - t0, 2)
     metrics["ate_vs_baseline"] = model.ate
+    if model.untrained_actions:
+        # said, not hidden: these actions are never recommended by this version
+        metrics["untrained_actions"] = list(model.untrained_actions)
+        metrics["warnings"] = [f"no logged events for {model.untrained_actions}: trained on "
+                               f"{model.trained_actions} only; the model never recommends the others"]
     report("fit", 1.0)
+
+    if select_estimator:
+        metrics["estimator_selection"] = _selection_cards(frame, model, rows=selection_rows, seed=seed)
 
     refutation = None
     if run_refutation:
         report("refute", 0.0)
         t0 = time.perf_counter()
         refutation = refute_model(frame, model_config=mcfg, config=refute_config,
+                                  actions=tuple(model.trained_actions),
                                   progress=lambda f: report("refute", f)).to_dict()
         metrics["refute_seconds"] = round(time.perf_counter() - t0, 2)
         report("refute", 1.0)
@@ -130,7 +158,7 @@ def train(data: EventSource, *, registry: ModelRegistry | str | os.PathLike[str]
             registry = ModelRegistry(registry)
         window = {"rows": len(frame), "first_timestamp": str(frame["timestamp"].iloc[0]),
                   "last_timestamp": str(frame["timestamp"].iloc[-1]),
-                  "actions": list(ACTIONS)}
+                  "actions": list(model.trained_actions)}
         metrics["total_seconds"] = round(time.perf_counter() - started, 2)
         version = registry.save(model, metrics=_json_safe(metrics), data_window=window,
                                 refutation=refutation,
@@ -143,6 +171,33 @@ def train(data: EventSource, *, registry: ModelRegistry | str | os.PathLike[str]
     metrics["total_seconds"] = round(time.perf_counter() - started, 2)
     return TrainResult(version=version, promoted=promoted, metrics=metrics, refutation=refutation,
                        rejected_rows=[e.to_dict() for e in loaded.errors], model=model)
+
+
+def _selection_cards(frame: pd.DataFrame, model: MitigationEffectModel, *, rows: int,
+                     seed: int) -> dict[str, Any]:
+    """Per contrast "action vs baseline": candidates, out-of-sample scores and the choice."""
+    from causal.data import featurize
+    from causal.selection import EstimatorSelector, default_candidates
+
+    baseline = model.config.baseline
+    rng = np.random.default_rng(seed)
+    cards: dict[str, Any] = {}
+    for action in model.trained_actions:
+        if action == baseline:
+            continue
+        part = frame[frame[TREATMENT].isin([action, baseline])]
+        if len(part) > rows:
+            part = part.iloc[np.sort(rng.choice(len(part), size=rows, replace=False))]
+        t = (part[TREATMENT].to_numpy() == action).astype(int)
+        try:
+            selector = EstimatorSelector(candidates=default_candidates(seed=seed, rounds=60, trees=60),
+                                         seed=seed, refit_on_all=False,
+                                         omp_threads=model.config.omp_threads)
+            selector.fit(part[OUTCOME].to_numpy(float), t, X=featurize(part))
+            cards[f"{action} vs {baseline}"] = selector.card.to_dict()
+        except Exception as exc:  # the card is information; a failure must not end training
+            cards[f"{action} vs {baseline}"] = {"error": f"{type(exc).__name__}: {exc}"}
+    return cards
 
 
 def _json_safe(value: Any) -> Any:

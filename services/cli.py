@@ -202,6 +202,7 @@ def causal_train(
     data: Path = typer.Option(None, help="event table (CSV or JSON lines); default: the events in the database"),
     synthetic: int = typer.Option(0, help="train on N simulated events instead (first run, evaluation)"),
     quick: bool = typer.Option(False, help="small forest and refutation gate, for a fast first model"),
+    select_estimators: bool = typer.Option(False, help="score candidate CATE estimators per action; cards go in the model card"),
 ) -> None:
     """Train, refute (dowhy gate) and promote a new model version, with progress."""
     from services.mitigation.service import train_model
@@ -214,8 +215,15 @@ def causal_train(
             if stage in bars:
                 progress.update(bars[stage], completed=fraction)
 
-        result = train_model(get_settings(), data=str(data) if data else None, synthetic=synthetic, quick=quick,
-                             progress=report)
+        try:
+            result = train_model(get_settings(), data=str(data) if data else None, synthetic=synthetic,
+                                 quick=quick, progress=report, select_estimator=select_estimators)
+        except ValueError as exc:  # EventFileError and unusable data: one plain line, exit status 2
+            progress.stop()
+            _data_error(exc)
+    if result.get("skipped"):
+        console.print(f"nothing to train: {result['skipped']}")
+        return
     gate = (result.get("refutation") or {}).get("passed")
     from services.audit.service import record
     from services.storage.base import session_scope
@@ -237,8 +245,20 @@ def causal_train(
         if isinstance(value, (int, float, str)):
             table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     console.print(table)
+    for contrast, card in (metrics.get("estimator_selection") or {}).items():
+        scores = ", ".join(f"{c['name']} {c['score']:.3f}" for c in card.get("candidates", []) if c.get("score") is not None)
+        console.print(f"estimator selection {contrast}: chose {card.get('chosen')} ({scores})")
+    for warning in metrics.get("warnings", []):
+        console.print(f"[yellow]warning[/yellow] {warning}")
     for row in result.get("rejected_rows", [])[:10]:
         console.print(f"[yellow]rejected row[/yellow] {row}")
+
+
+def _data_error(exc: Exception) -> None:
+    """Print a data problem as one line on stderr and exit with status 2 (no traceback)."""
+    message = " ".join(str(exc).split())
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(code=2)
 
 
 @causal_app.command("models")
@@ -257,11 +277,15 @@ def causal_models() -> None:
 
 
 @causal_app.command("import-events")
-def causal_import_events(file: Path = typer.Argument(..., exists=True, readable=True, help="CSV or JSON lines")) -> None:
+def causal_import_events(file: Path = typer.Argument(..., help="CSV or JSON lines")) -> None:
     """Load an event table into the database (invalid rows and known event ids are skipped)."""
+    from causal.data import EventFileError
     from services.mitigation.events import import_events
 
-    result = import_events(get_settings().database_url, path=file)
+    try:
+        result = import_events(get_settings().database_url, path=file)
+    except EventFileError as exc:
+        _data_error(exc)
     console.print(f"imported {result['imported']} events, {result['duplicates']} duplicates, "
                   f"{len(result['rejected'])} rejected")
     for row in result["rejected"][:10]:

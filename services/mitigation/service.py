@@ -106,7 +106,7 @@ class NodeMitigationAdvisor:
 
 
 def train_model(settings: Settings, *, data: str | None = None, synthetic: int = 0, quick: bool = False,
-                progress=None) -> dict[str, Any]:
+                progress=None, select_estimator: bool = False) -> dict[str, Any]:
     """Train, refute and (if the gate passes) promote a model into the database registry.
 
     The events come from `data` (a user's CSV/JSONL file), `synthetic` simulated events, or by
@@ -132,7 +132,7 @@ def train_model(settings: Settings, *, data: str | None = None, synthetic: int =
     refute_config = (RefuteConfig(contrasts=("redeploy",), sample_size=1500, num_simulations=1, n_estimators=16)
                      if quick else None)
     result = train(source, registry=model_registry(settings.database_url), model_config=model_config,
-                   refute_config=refute_config, progress=progress)
+                   refute_config=refute_config, progress=progress, select_estimator=select_estimator)
     out = result.to_dict()
     read = out["metrics"].get("rows_valid", 0) + out["metrics"].get("rows_rejected", 0)
     return {**out, "source": described, "events_read": read}

@@ -104,7 +104,9 @@ def test_train_end_to_end_with_refutation_gate(tmp_path, history):
     assert result.rejected_rows == [{"line": 2002, "reason": "expected 20 fields, got 2"}]
     assert {s for s, _ in stages} == {"load", "evaluate", "fit", "refute", "save"}
     checks = result.refutation["checks"]
-    assert {c["refuter"] for c in checks} == {"placebo_treatment", "random_common_cause", "data_subset"}
+    assert {c["refuter"] for c in checks} == {"placebo_treatment", "random_common_cause", "data_subset",
+                                              "dummy_outcome", "unobserved_confounder_evalue",
+                                              "outcome_leakage"}
     placebo = next(c for c in checks if c["refuter"] == "placebo_treatment")
     assert abs(placebo["new_effect"]) < abs(placebo["estimate"])
     assert result.promoted == result.refutation["passed"]
