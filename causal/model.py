@@ -79,8 +79,9 @@ def nuisance_models(config: ModelConfig) -> tuple[Any, Any]:
     elif config.nuisance == "lgbm":
         from lightgbm import LGBMClassifier, LGBMRegressor  # econml depends on lightgbm
 
-        common = dict(n_estimators=config.nuisance_max_iter, learning_rate=0.1, num_leaves=31,
-                      min_child_samples=40, n_jobs=config.n_jobs, random_state=seed, verbose=-1)
+        # typed as Any: LightGBM's stubs give every keyword one narrow type, a dict of mixed values fails them
+        common: dict[str, Any] = dict(n_estimators=config.nuisance_max_iter, learning_rate=0.1, num_leaves=31,
+                                      min_child_samples=40, n_jobs=config.n_jobs, random_state=seed, verbose=-1)
         reg, clf = LGBMRegressor(**common), LGBMClassifier(**common)
     elif config.nuisance == "forest":
         reg = RandomForestRegressor(n_estimators=100, min_samples_leaf=20, n_jobs=config.n_jobs,

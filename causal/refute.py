@@ -229,7 +229,7 @@ def _checks(X: np.ndarray, t: np.ndarray, y: np.ndarray, cfg: RefuteConfig, cont
         sub_se.append(refit.se)
     z_stab = z_crit if cfg.stability_z is None else cfg.stability_z
     tol = z_stab * float(np.mean(sub_se))
-    add("data_subset", float(np.mean(subs)), tol, abs(np.mean(subs) - theta) <= tol,
+    add("data_subset", float(np.mean(subs)), tol, bool(abs(np.mean(subs) - theta) <= tol),
         detail=f"{len(subs)} subsets of 80%, estimates {np.round(subs, 3).tolist()}")
 
     # random common cause
@@ -238,7 +238,7 @@ def _checks(X: np.ndarray, t: np.ndarray, y: np.ndarray, cfg: RefuteConfig, cont
         noise = np.random.default_rng(seed + 2000 + k).normal(size=(len(y), 1))
         rcc.append(est.fit(np.hstack([X, noise]), t, y, seed=seed).theta)
     tol = z_stab * se
-    add("random_common_cause", float(np.mean(rcc)), tol, abs(np.mean(rcc) - theta) <= tol)
+    add("random_common_cause", float(np.mean(rcc)), tol, bool(abs(np.mean(rcc) - theta) <= tol))
 
     # dummy outcome: a permuted outcome has no effect by construction; t~ is reused
     dummies, dummy_se = [], []
@@ -248,7 +248,7 @@ def _checks(X: np.ndarray, t: np.ndarray, y: np.ndarray, cfg: RefuteConfig, cont
                                                base.t_res)
         dummies.append(d_theta)
         dummy_se.append(d_se)
-    p_dummy = _p_two_sided(np.mean(dummies) / (np.mean(dummy_se) / math.sqrt(len(dummies))))
+    p_dummy = _p_two_sided(float(np.mean(dummies) / (np.mean(dummy_se) / math.sqrt(len(dummies)))))
     add("dummy_outcome", float(np.mean(dummies)), z_crit * float(np.mean(dummy_se)),
         p_dummy >= cfg.alpha, p_dummy)
 

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -55,7 +55,7 @@ def _noop(stage: str, fraction: float) -> None:
     return None
 
 
-EventSource = str | os.PathLike[str] | pd.DataFrame | Iterable[Mapping[str, Any]]
+EventSource: TypeAlias = str | os.PathLike[str] | pd.DataFrame | Iterable[Mapping[str, Any]]
 
 
 def load_source(data: EventSource) -> LoadResult:
