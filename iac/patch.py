@@ -698,6 +698,59 @@ def unified_diff(before: dict[Path, str], after: dict[Path, str], base: Path) ->
     return "".join(out)
 
 
+def _changed_lines(before: list[str], after: list[str]) -> set[int]:
+    """Indexes of ``after`` lines that are not carried over unchanged from ``before``."""
+    sm = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    out: set[int] = set()
+    for tag, _i1, _i2, j1, j2 in sm.get_opcodes():
+        if tag != "equal":
+            out.update(range(j1, j2))
+    return out
+
+
+def format_edited_lines(original: str, edited: str, formatted: str) -> str:
+    """Take ``terraform fmt``'s output only on the lines the patch wrote; keep every other line as is.
+
+    Formatting whole files rewrote code nobody touched (legacy ``"${x}"`` interpolation, alignment),
+    so a one-attribute drift produced a multi-line diff a reviewer has to re-check. Here fmt is
+    consulted line by line: a formatted line replaces an edited line only where the edit created it.
+    """
+    o, e, f = original.splitlines(keepends=True), edited.splitlines(keepends=True), formatted.splitlines(keepends=True)
+    mine = _changed_lines(o, e)
+    out: list[str] = []
+    sm = difflib.SequenceMatcher(None, e, f, autojunk=False)
+    for tag, i1, i2, j1, j2 in sm.get_opcodes():
+        if tag == "equal":
+            out.extend(e[i1:i2])
+        elif tag == "replace" and i2 - i1 == j2 - j1:
+            out.extend(f[j1 + k] if (i1 + k) in mine else e[i1 + k] for k in range(i2 - i1))
+        elif tag == "insert":
+            # fmt adds lines (rare): accept them only next to lines we wrote
+            if (i1 - 1) in mine or i1 in mine:
+                out.extend(f[j1:j2])
+        elif all(i in mine for i in range(i1, i2)):
+            out.extend(f[j1:j2])
+        else:
+            out.extend(e[i1:i2])
+    return "".join(out)
+
+
+def _touched_original(before: list[str], after: list[str]) -> set[int]:
+    """Indexes of ``before`` lines that ``after`` does not keep unchanged."""
+    sm = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    return {i for tag, i1, i2, _j1, _j2 in sm.get_opcodes() if tag != "equal" for i in range(i1, i2)}
+
+
+def collateral_lines(original: str, edited: str, final: str) -> list[int]:
+    """1-based lines of ``original`` the edit kept but ``final`` rewrote (e.g. by whole-file fmt).
+
+    The check behind "no collateral edits": empty means the diff touches only the patch's lines.
+    """
+    o = original.splitlines(keepends=True)
+    kept_by_edit = set(range(len(o))) - _touched_original(o, edited.splitlines(keepends=True))
+    return sorted(i + 1 for i in _touched_original(o, final.splitlines(keepends=True)) & kept_by_edit)
+
+
 def patch_groups(
     config_dir: Path,
     groups: list[DriftGroup],
@@ -708,8 +761,9 @@ def patch_groups(
 ) -> PatchResult:
     """Patch a fresh copy of the configuration for ``groups``; never writes to disk.
 
-    ``formatter(text) -> text`` is ``terraform fmt`` (see iac.verify.fmt_text); it runs only on
-    files we changed so untouched files keep their exact bytes.
+    ``formatter(text) -> text`` is ``terraform fmt`` (see iac.verify.fmt_text). It runs on files we
+    changed, but only its changes to the lines the patch wrote are kept (format_edited_lines): the
+    rest of the file keeps its exact bytes, even if it is not fmt-clean.
     """
     config = Config(config_dir, state=state)
     before = config.snapshot()
@@ -721,9 +775,12 @@ def patch_groups(
     for p, t in list(changed.items()):
         if formatter is not None:
             try:
-                changed[p] = formatter(t)
+                changed[p] = format_edited_lines(before.get(p, ""), t, formatter(t))
             except Exception as exc:  # fmt rejects broken HCL: surface it, never ship it
                 errors.append(f"terraform fmt failed on {p.name}: {exc}")
+            stray = collateral_lines(before.get(p, ""), t, changed[p])
+            if stray:
+                errors.append(f"patch of {p.name} changed lines it did not edit: {stray[:10]}")
         try:
             validate_hcl(changed[p])
         except Exception as exc:
