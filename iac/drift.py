@@ -80,6 +80,41 @@ def state_rules(attrs: dict[str, Any]) -> set[tuple]:
     return out
 
 
+SEPARATE_RULE_TYPES = ("aws_security_group_rule", "aws_vpc_security_group_ingress_rule",
+                       "aws_vpc_security_group_egress_rule")
+
+
+def separate_rule_tuples(res: StateResource) -> set[tuple]:
+    """Rule tuples of one separate rule resource (the split form of a security group's rules)."""
+    a = res.attributes
+    if res.type == "aws_security_group_rule":
+        a = dict(a)
+        if a.get("source_security_group_id"):
+            a["security_groups"] = [a["source_security_group_id"]]
+        return rule_tuples(str(a.get("type", "")), a)
+    direction = "ingress" if res.type.endswith("ingress_rule") else "egress"
+    b = {"protocol": a.get("ip_protocol"), "from_port": a.get("from_port"), "to_port": a.get("to_port"),
+         "cidr_blocks": [a["cidr_ipv4"]] if a.get("cidr_ipv4") else [],
+         "ipv6_cidr_blocks": [a["cidr_ipv6"]] if a.get("cidr_ipv6") else [],
+         "security_groups": [a["referenced_security_group_id"]] if a.get("referenced_security_group_id") else [],
+         "prefix_list_ids": [a["prefix_list_id"]] if a.get("prefix_list_id") else []}
+    return rule_tuples(direction, b)
+
+
+def separate_rules(state: State, sg_id: str) -> list[tuple[StateResource, set[tuple]]]:
+    """Separate rule resources attached to security group ``sg_id``, with their rule tuples.
+
+    Projects that manage rules as their own resources leave the group's inline ``ingress`` empty in
+    the state; without these, a revoked rule looked like no change at all and vanished silently.
+    """
+    out = []
+    for rtype in SEPARATE_RULE_TYPES:
+        for res in state.by_type(rtype):
+            if res.attributes.get("security_group_id") == sg_id:
+                out.append((res, separate_rule_tuples(res)))
+    return out
+
+
 def rule_tuples(direction: str, r: dict[str, Any]) -> set[tuple]:
     proto = normalize_protocol(r.get("protocol"))
     fp, tp = (0, 0) if proto == "-1" else (int(r.get("from_port") or 0), int(r.get("to_port") or 0))
@@ -140,7 +175,9 @@ def current_value(intent: Intent, res: StateResource | None, state: State) -> An
     if kind in ("tag_set", "tag_unset"):
         return (attrs.get("tags") or {}).get(intent.value[0])
     if kind in ("rule_add", "rule_remove"):
-        return intent.value in state_rules(attrs)
+        sg_id = str(attrs.get("id") or intent.resource_id)
+        return intent.value in state_rules(attrs) or any(
+            intent.value in tuples for _r, tuples in separate_rules(state, sg_id))
     if kind in ("attach", "detach"):
         return find_attachment(state, attrs.get("name") or intent.resource_id, intent.value) is not None
     if kind == "sub_set":

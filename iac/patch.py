@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from iac.config import Config, ModuleConfig, validate_hcl
-from iac.drift import DriftGroup, canonical, find_attachment, rule_tuples
+from iac.drift import DriftGroup, canonical, find_attachment, rule_tuples, separate_rules
 from iac.hcl import UNKNOWN, Block, Node, evaluate, indent_of, render, render_key
 from iac.models import Change, Intent
 from iac.state import State, StateResource
@@ -531,13 +531,31 @@ class Patcher:
             self._replace(path, node.start, node.end, "[" + ", ".join(text[x.start : x.end] for x in remaining) + "]")
             self._change(path, _address(it), direction, "literal", f"drop {source} from a {direction} rule")
             return
-        # Not inline: a separate rule resource in this module?
-        for res in self.state.by_type("aws_security_group_rule"):
-            a = res.attributes
-            if a.get("security_group_id") == it.resource_id and it.value in rule_tuples(a.get("type", ""), a):
+        # Not inline: a separate rule resource (aws_security_group_rule / aws_vpc_security_group_*_rule)?
+        sg_id = str(self._state_of(_address(it)).attributes.get("id") or it.resource_id)
+        for res, tuples in separate_rules(self.state, sg_id):
+            if it.value not in tuples:
+                continue
+            if len(tuples) == 1:
                 self.remove_resource(res.address)
                 return
+            self._drop_rule_source(res, it)
+            return
         raise NeedsPerson(f"revoked rule {it.value} not found in the configuration")
+
+    def _drop_rule_source(self, res: StateResource, it: Intent) -> None:
+        """Drop one source from a separate rule resource that lists several (the others stay)."""
+        direction, proto, fp, tp, source = it.value
+        rmod, rpath, rblock = self._locate(res.address)
+        key, value = self._source_value(rmod, source)
+        attr = rblock.attributes.get(key)
+        node = self.config.node(rpath, attr) if attr is not None else None
+        if node is None or node.kind != "list":
+            raise NeedsPerson(f"{res.address} lists its rule sources through an expression; cannot drop {source}")
+        text = self.config.texts[rpath]
+        remaining = [x for x in node.items if not (x.kind == "lit" and [x.value] == value)]
+        self._replace(rpath, node.start, node.end, "[" + ", ".join(text[x.start : x.end] for x in remaining) + "]")
+        self._change(rpath, res.address, key, "literal", f"drop {source} from {res.address} (revoked out of band)")
 
     # IAM ---------------------------------------------------------------------
     def attach(self, mod: ModuleConfig, role_block: Block, it: Intent) -> None:
