@@ -46,6 +46,10 @@ class DriftReport:
     unknown: list[TraceRecord]
     unmanaged: list[dict[str, Any]]
     drift_calls: int
+    # Where every drift-relevant record ended, by event name: "proposal", "no_config_effect",
+    # "unsupported", "unmatched_resource", "netted_out", "already_managed", "retry_collapsed", and "unexplained" (none
+    # of these: a bug, but shown rather than lost). The platform shows these so nothing is silent.
+    outcomes: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def is_iac_call(record: TraceRecord, iac_principals: tuple[str, ...]) -> bool:
@@ -259,7 +263,9 @@ def detect(
         else:
             relevant.append(r)
     relevant.sort(key=lambda r: (r.event_time, r.event_id))
+    before_collapse = relevant
     relevant = _collapse_retries(relevant)
+    fate: dict[str, str] = {}
 
     unmanaged: list[dict[str, Any]] = []
     by_key: dict[str, list[tuple[Intent, StateResource | None]]] = {}
@@ -270,13 +276,16 @@ def detect(
             intents = unknown_resolver(rec)
         if intents is None:
             unknown.append(rec)
+            fate[rec.event_id] = "unsupported"
             continue
         if not intents:
             skipped["no_config_effect"] += 1
+            fate[rec.event_id] = "no_config_effect"
             continue
         for it in intents:
             if it.kind == "create":
                 if state.find(it.resource_id, types=(it.resource_type,)) is not None:
+                    fate.setdefault(rec.event_id, "already_managed")
                     continue  # already managed: Terraform (or an import) got there first
                 created[it.resource_id] = it
                 by_key.setdefault("new:" + it.resource_id, []).append((it, None))
@@ -288,6 +297,7 @@ def detect(
             if res is None:
                 unmanaged.append({"event": rec.event_name, "resource_id": it.resource_id,
                                   "resource_type": it.resource_type, "event_id": rec.event_id})
+                fate.setdefault(rec.event_id, "unmatched_resource")
                 continue
             by_key.setdefault(res.address, []).append((it, res))
 
@@ -298,7 +308,33 @@ def detect(
             if group is not None:
                 groups.append(group)
     drift_calls = sum(len(g.records) for g in groups)
-    return DriftReport(groups=groups, skipped=skipped, unknown=unknown, unmanaged=unmanaged, drift_calls=drift_calls)
+    for g in groups:  # the records behind the intents that survived netting, not the whole window
+        for it in g.intents:
+            for r in it.records:
+                fate[r.event_id] = "proposal"
+    outcomes = record_outcomes(before_collapse, relevant, fate, intended={r.event_id
+                               for pairs in by_key.values() for it, _r in pairs for r in it.records})
+    return DriftReport(groups=groups, skipped=skipped, unknown=unknown, unmanaged=unmanaged, drift_calls=drift_calls,
+                       outcomes=outcomes)
+
+
+def record_outcomes(
+    before_collapse: list[TraceRecord], relevant: list[TraceRecord], fate: dict[str, str], *, intended: set[str]
+) -> dict[str, dict[str, int]]:
+    """Count, by event name, where each drift-relevant record ended (see DriftReport.outcomes).
+
+    A record whose intents all netted out against the state (set and set back, created then already
+    imported) is "netted_out"; one that reached no bucket at all is "unexplained", never dropped.
+    """
+    kept = {r.event_id for r in relevant}
+    out: dict[str, Counter] = {}
+    for r in before_collapse:
+        if r.event_id not in kept:
+            bucket = "retry_collapsed"
+        else:
+            bucket = fate.get(r.event_id) or ("netted_out" if r.event_id in intended else "unexplained")
+        out.setdefault(bucket, Counter())[r.event_name] += 1
+    return {k: dict(v) for k, v in out.items()}
 
 
 def _split_windows(pairs: list[tuple[Intent, Any]], window: timedelta) -> list[list[tuple[Intent, Any]]]:

@@ -167,7 +167,7 @@ def reconcile(
     result = ReconcileResult(
         proposals=proposals, records_read=len(records), drift_calls=drift.drift_calls, unknown_calls=dict(unknown),
         unmanaged=drift.unmanaged, needs_person=needs_person, watermark=watermark, llm_tokens=tokens,
-        skipped=skipped,
+        skipped=skipped, outcomes=drift.outcomes,
     )
     result.learned_templates = learned  # type: ignore[attr-defined]
     return result

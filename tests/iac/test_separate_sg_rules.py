@@ -92,3 +92,36 @@ def test_revoke_of_a_rule_nobody_manages_goes_to_a_person(tmp_path):
     drift = detect([_revoke(8080, "1.2.3.0/24", "e3")], state)
     res = patch_groups(root, drift.groups, state, formatter=fmt_text)
     assert not res.files and res.needs_person and "not found in the configuration" in res.needs_person[0]
+
+
+def _authorize(port: int, cidr: str, eid: str) -> TraceRecord:
+    rec = _revoke(port, cidr, eid)
+    rec.event_name = "AuthorizeSecurityGroupIngress"
+    return rec
+
+
+def test_every_relevant_record_has_an_outcome(tmp_path):
+    """Nothing dropped silently: unsupported calls, unknown resources and net-zero pairs are all counted."""
+    _root, state = _project(tmp_path)
+    odd = TraceRecord(event_id="e9", event_time=T0, event_source="widgets.amazonaws.com",
+                      event_name="FrobnicateWidget", principal_arn="arn:aws:iam::1:user/alice")
+    elsewhere = _revoke(22, "10.0.0.0/8", "e5")
+    elsewhere.request = dict(elsewhere.request, groupId="sg-unknown")
+    records = [_revoke(22, "10.0.0.0/8", "e1"), odd, elsewhere,
+               _authorize(8443, "10.9.0.0/16", "e6"), _revoke(8443, "10.9.0.0/16", "e7")]
+    drift = detect(records, state)
+    assert drift.outcomes == {
+        "proposal": {"RevokeSecurityGroupIngress": 1},
+        "unsupported": {"FrobnicateWidget": 1},
+        "unmatched_resource": {"RevokeSecurityGroupIngress": 1},
+        "netted_out": {"AuthorizeSecurityGroupIngress": 1, "RevokeSecurityGroupIngress": 1},
+    }
+    assert sum(sum(v.values()) for v in drift.outcomes.values()) == len(records)
+
+
+def test_reconcile_result_reports_outcomes():
+    from iac.models import ReconcileResult
+
+    r = ReconcileResult(proposals=[], records_read=1, drift_calls=0, unknown_calls={"X": 1}, unmanaged=[],
+                        needs_person=[], watermark=None, outcomes={"unsupported": {"X": 1}})
+    assert r.to_dict()["outcomes"] == {"unsupported": {"X": 1}}
