@@ -46,6 +46,10 @@ class DriftReport:
     unknown: list[TraceRecord]
     unmanaged: list[dict[str, Any]]
     drift_calls: int
+    # Where every drift-relevant record ended, by event name: "proposal", "no_config_effect",
+    # "unsupported", "unmatched_resource", "netted_out", "already_managed", "retry_collapsed", and "unexplained" (none
+    # of these: a bug, but shown rather than lost). The platform shows these so nothing is silent.
+    outcomes: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def is_iac_call(record: TraceRecord, iac_principals: tuple[str, ...]) -> bool:
@@ -77,6 +81,41 @@ def state_rules(attrs: dict[str, Any]) -> set[tuple]:
     for direction in ("ingress", "egress"):
         for r in attrs.get(direction) or []:
             out |= rule_tuples(direction, r)
+    return out
+
+
+SEPARATE_RULE_TYPES = ("aws_security_group_rule", "aws_vpc_security_group_ingress_rule",
+                       "aws_vpc_security_group_egress_rule")
+
+
+def separate_rule_tuples(res: StateResource) -> set[tuple]:
+    """Rule tuples of one separate rule resource (the split form of a security group's rules)."""
+    a = res.attributes
+    if res.type == "aws_security_group_rule":
+        a = dict(a)
+        if a.get("source_security_group_id"):
+            a["security_groups"] = [a["source_security_group_id"]]
+        return rule_tuples(str(a.get("type", "")), a)
+    direction = "ingress" if res.type.endswith("ingress_rule") else "egress"
+    b = {"protocol": a.get("ip_protocol"), "from_port": a.get("from_port"), "to_port": a.get("to_port"),
+         "cidr_blocks": [a["cidr_ipv4"]] if a.get("cidr_ipv4") else [],
+         "ipv6_cidr_blocks": [a["cidr_ipv6"]] if a.get("cidr_ipv6") else [],
+         "security_groups": [a["referenced_security_group_id"]] if a.get("referenced_security_group_id") else [],
+         "prefix_list_ids": [a["prefix_list_id"]] if a.get("prefix_list_id") else []}
+    return rule_tuples(direction, b)
+
+
+def separate_rules(state: State, sg_id: str) -> list[tuple[StateResource, set[tuple]]]:
+    """Separate rule resources attached to security group ``sg_id``, with their rule tuples.
+
+    Projects that manage rules as their own resources leave the group's inline ``ingress`` empty in
+    the state; without these, a revoked rule looked like no change at all and vanished silently.
+    """
+    out = []
+    for rtype in SEPARATE_RULE_TYPES:
+        for res in state.by_type(rtype):
+            if res.attributes.get("security_group_id") == sg_id:
+                out.append((res, separate_rule_tuples(res)))
     return out
 
 
@@ -140,7 +179,9 @@ def current_value(intent: Intent, res: StateResource | None, state: State) -> An
     if kind in ("tag_set", "tag_unset"):
         return (attrs.get("tags") or {}).get(intent.value[0])
     if kind in ("rule_add", "rule_remove"):
-        return intent.value in state_rules(attrs)
+        sg_id = str(attrs.get("id") or intent.resource_id)
+        return intent.value in state_rules(attrs) or any(
+            intent.value in tuples for _r, tuples in separate_rules(state, sg_id))
     if kind in ("attach", "detach"):
         return find_attachment(state, attrs.get("name") or intent.resource_id, intent.value) is not None
     if kind == "sub_set":
@@ -222,7 +263,9 @@ def detect(
         else:
             relevant.append(r)
     relevant.sort(key=lambda r: (r.event_time, r.event_id))
+    before_collapse = relevant
     relevant = _collapse_retries(relevant)
+    fate: dict[str, str] = {}
 
     unmanaged: list[dict[str, Any]] = []
     by_key: dict[str, list[tuple[Intent, StateResource | None]]] = {}
@@ -233,13 +276,16 @@ def detect(
             intents = unknown_resolver(rec)
         if intents is None:
             unknown.append(rec)
+            fate[rec.event_id] = "unsupported"
             continue
         if not intents:
             skipped["no_config_effect"] += 1
+            fate[rec.event_id] = "no_config_effect"
             continue
         for it in intents:
             if it.kind == "create":
                 if state.find(it.resource_id, types=(it.resource_type,)) is not None:
+                    fate.setdefault(rec.event_id, "already_managed")
                     continue  # already managed: Terraform (or an import) got there first
                 created[it.resource_id] = it
                 by_key.setdefault("new:" + it.resource_id, []).append((it, None))
@@ -251,6 +297,7 @@ def detect(
             if res is None:
                 unmanaged.append({"event": rec.event_name, "resource_id": it.resource_id,
                                   "resource_type": it.resource_type, "event_id": rec.event_id})
+                fate.setdefault(rec.event_id, "unmatched_resource")
                 continue
             by_key.setdefault(res.address, []).append((it, res))
 
@@ -261,7 +308,33 @@ def detect(
             if group is not None:
                 groups.append(group)
     drift_calls = sum(len(g.records) for g in groups)
-    return DriftReport(groups=groups, skipped=skipped, unknown=unknown, unmanaged=unmanaged, drift_calls=drift_calls)
+    for g in groups:  # the records behind the intents that survived netting, not the whole window
+        for it in g.intents:
+            for r in it.records:
+                fate[r.event_id] = "proposal"
+    outcomes = record_outcomes(before_collapse, relevant, fate, intended={r.event_id
+                               for pairs in by_key.values() for it, _r in pairs for r in it.records})
+    return DriftReport(groups=groups, skipped=skipped, unknown=unknown, unmanaged=unmanaged, drift_calls=drift_calls,
+                       outcomes=outcomes)
+
+
+def record_outcomes(
+    before_collapse: list[TraceRecord], relevant: list[TraceRecord], fate: dict[str, str], *, intended: set[str]
+) -> dict[str, dict[str, int]]:
+    """Count, by event name, where each drift-relevant record ended (see DriftReport.outcomes).
+
+    A record whose intents all netted out against the state (set and set back, created then already
+    imported) is "netted_out"; one that reached no bucket at all is "unexplained", never dropped.
+    """
+    kept = {r.event_id for r in relevant}
+    out: dict[str, Counter] = {}
+    for r in before_collapse:
+        if r.event_id not in kept:
+            bucket = "retry_collapsed"
+        else:
+            bucket = fate.get(r.event_id) or ("netted_out" if r.event_id in intended else "unexplained")
+        out.setdefault(bucket, Counter())[r.event_name] += 1
+    return {k: dict(v) for k, v in out.items()}
 
 
 def _split_windows(pairs: list[tuple[Intent, Any]], window: timedelta) -> list[list[tuple[Intent, Any]]]:

@@ -162,6 +162,9 @@ class ReconcileResult:
     watermark: datetime | None
     llm_tokens: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # why records were dropped
+    # outcome -> {eventName: count} for every drift-relevant record (iac.drift.DriftReport.outcomes);
+    # "unexplained" lists records that reached no outcome, so none is dropped without a trace
+    outcomes: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -174,4 +177,5 @@ class ReconcileResult:
             "watermark": self.watermark.isoformat() if self.watermark else None,
             "llm_tokens": self.llm_tokens,
             "skipped": dict(self.skipped),
+            "outcomes": {k: dict(v) for k, v in self.outcomes.items()},
         }

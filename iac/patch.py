@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from iac.config import Config, ModuleConfig, validate_hcl
-from iac.drift import DriftGroup, canonical, find_attachment, rule_tuples
+from iac.drift import DriftGroup, canonical, find_attachment, rule_tuples, separate_rules
 from iac.hcl import UNKNOWN, Block, Node, evaluate, indent_of, render, render_key
 from iac.models import Change, Intent
 from iac.state import State, StateResource
@@ -531,13 +531,31 @@ class Patcher:
             self._replace(path, node.start, node.end, "[" + ", ".join(text[x.start : x.end] for x in remaining) + "]")
             self._change(path, _address(it), direction, "literal", f"drop {source} from a {direction} rule")
             return
-        # Not inline: a separate rule resource in this module?
-        for res in self.state.by_type("aws_security_group_rule"):
-            a = res.attributes
-            if a.get("security_group_id") == it.resource_id and it.value in rule_tuples(a.get("type", ""), a):
+        # Not inline: a separate rule resource (aws_security_group_rule / aws_vpc_security_group_*_rule)?
+        sg_id = str(self._state_of(_address(it)).attributes.get("id") or it.resource_id)
+        for res, tuples in separate_rules(self.state, sg_id):
+            if it.value not in tuples:
+                continue
+            if len(tuples) == 1:
                 self.remove_resource(res.address)
                 return
+            self._drop_rule_source(res, it)
+            return
         raise NeedsPerson(f"revoked rule {it.value} not found in the configuration")
+
+    def _drop_rule_source(self, res: StateResource, it: Intent) -> None:
+        """Drop one source from a separate rule resource that lists several (the others stay)."""
+        direction, proto, fp, tp, source = it.value
+        rmod, rpath, rblock = self._locate(res.address)
+        key, value = self._source_value(rmod, source)
+        attr = rblock.attributes.get(key)
+        node = self.config.node(rpath, attr) if attr is not None else None
+        if node is None or node.kind != "list":
+            raise NeedsPerson(f"{res.address} lists its rule sources through an expression; cannot drop {source}")
+        text = self.config.texts[rpath]
+        remaining = [x for x in node.items if not (x.kind == "lit" and [x.value] == value)]
+        self._replace(rpath, node.start, node.end, "[" + ", ".join(text[x.start : x.end] for x in remaining) + "]")
+        self._change(rpath, res.address, key, "literal", f"drop {source} from {res.address} (revoked out of band)")
 
     # IAM ---------------------------------------------------------------------
     def attach(self, mod: ModuleConfig, role_block: Block, it: Intent) -> None:
@@ -698,6 +716,59 @@ def unified_diff(before: dict[Path, str], after: dict[Path, str], base: Path) ->
     return "".join(out)
 
 
+def _changed_lines(before: list[str], after: list[str]) -> set[int]:
+    """Indexes of ``after`` lines that are not carried over unchanged from ``before``."""
+    sm = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    out: set[int] = set()
+    for tag, _i1, _i2, j1, j2 in sm.get_opcodes():
+        if tag != "equal":
+            out.update(range(j1, j2))
+    return out
+
+
+def format_edited_lines(original: str, edited: str, formatted: str) -> str:
+    """Take ``terraform fmt``'s output only on the lines the patch wrote; keep every other line as is.
+
+    Formatting whole files rewrote code nobody touched (legacy ``"${x}"`` interpolation, alignment),
+    so a one-attribute drift produced a multi-line diff a reviewer has to re-check. Here fmt is
+    consulted line by line: a formatted line replaces an edited line only where the edit created it.
+    """
+    o, e, f = original.splitlines(keepends=True), edited.splitlines(keepends=True), formatted.splitlines(keepends=True)
+    mine = _changed_lines(o, e)
+    out: list[str] = []
+    sm = difflib.SequenceMatcher(None, e, f, autojunk=False)
+    for tag, i1, i2, j1, j2 in sm.get_opcodes():
+        if tag == "equal":
+            out.extend(e[i1:i2])
+        elif tag == "replace" and i2 - i1 == j2 - j1:
+            out.extend(f[j1 + k] if (i1 + k) in mine else e[i1 + k] for k in range(i2 - i1))
+        elif tag == "insert":
+            # fmt adds lines (rare): accept them only next to lines we wrote
+            if (i1 - 1) in mine or i1 in mine:
+                out.extend(f[j1:j2])
+        elif all(i in mine for i in range(i1, i2)):
+            out.extend(f[j1:j2])
+        else:
+            out.extend(e[i1:i2])
+    return "".join(out)
+
+
+def _touched_original(before: list[str], after: list[str]) -> set[int]:
+    """Indexes of ``before`` lines that ``after`` does not keep unchanged."""
+    sm = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    return {i for tag, i1, i2, _j1, _j2 in sm.get_opcodes() if tag != "equal" for i in range(i1, i2)}
+
+
+def collateral_lines(original: str, edited: str, final: str) -> list[int]:
+    """1-based lines of ``original`` the edit kept but ``final`` rewrote (e.g. by whole-file fmt).
+
+    The check behind "no collateral edits": empty means the diff touches only the patch's lines.
+    """
+    o = original.splitlines(keepends=True)
+    kept_by_edit = set(range(len(o))) - _touched_original(o, edited.splitlines(keepends=True))
+    return sorted(i + 1 for i in _touched_original(o, final.splitlines(keepends=True)) & kept_by_edit)
+
+
 def patch_groups(
     config_dir: Path,
     groups: list[DriftGroup],
@@ -708,8 +779,9 @@ def patch_groups(
 ) -> PatchResult:
     """Patch a fresh copy of the configuration for ``groups``; never writes to disk.
 
-    ``formatter(text) -> text`` is ``terraform fmt`` (see iac.verify.fmt_text); it runs only on
-    files we changed so untouched files keep their exact bytes.
+    ``formatter(text) -> text`` is ``terraform fmt`` (see iac.verify.fmt_text). It runs on files we
+    changed, but only its changes to the lines the patch wrote are kept (format_edited_lines): the
+    rest of the file keeps its exact bytes, even if it is not fmt-clean.
     """
     config = Config(config_dir, state=state)
     before = config.snapshot()
@@ -721,9 +793,12 @@ def patch_groups(
     for p, t in list(changed.items()):
         if formatter is not None:
             try:
-                changed[p] = formatter(t)
+                changed[p] = format_edited_lines(before.get(p, ""), t, formatter(t))
             except Exception as exc:  # fmt rejects broken HCL: surface it, never ship it
                 errors.append(f"terraform fmt failed on {p.name}: {exc}")
+            stray = collateral_lines(before.get(p, ""), t, changed[p])
+            if stray:
+                errors.append(f"patch of {p.name} changed lines it did not edit: {stray[:10]}")
         try:
             validate_hcl(changed[p])
         except Exception as exc:

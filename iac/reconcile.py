@@ -15,7 +15,7 @@ from iac.models import Intent, Proposal, ReconcileResult, TraceRecord, Workspace
 from iac.patch import PatchOptions, patch_groups
 from iac.state import State, load_state
 from iac.traces import TraceReadReport, read_source
-from iac.verify import LiveReader, check_fmt_of_patch, fmt_text, verify_against_live
+from iac.verify import LiveReader, check_fmt_of_patch_lines, fmt_text, verify_against_live
 
 # Alternatives a proposal carries (pass@k): the same drift written with other strategies.
 STRATEGIES: list[tuple[str, PatchOptions]] = [
@@ -83,7 +83,9 @@ def verify_proposal(
     cfg_root = base
     files = {Path(p): t for p, t in proposal.files.items()}
     out: dict[str, Any] = {}
-    out["fmt_ok"], _ = check_fmt_of_patch(base, files) if files else (True, "")
+    # fmt is judged on the lines the patch wrote only: upstream projects are not all fmt-clean, and
+    # the patch deliberately leaves their other lines alone (no collateral edits)
+    out["fmt_ok"], _ = check_fmt_of_patch_lines(base, files) if files else (True, "")
     texts = dict(files)
     config = Config(cfg_root, texts=texts, state=state)
     keys = drift_keys(proposal.intents)
@@ -165,7 +167,7 @@ def reconcile(
     result = ReconcileResult(
         proposals=proposals, records_read=len(records), drift_calls=drift.drift_calls, unknown_calls=dict(unknown),
         unmanaged=drift.unmanaged, needs_person=needs_person, watermark=watermark, llm_tokens=tokens,
-        skipped=skipped,
+        skipped=skipped, outcomes=drift.outcomes,
     )
     result.learned_templates = learned  # type: ignore[attr-defined]
     return result

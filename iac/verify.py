@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from iac.config import Config
 from iac.drift import canonical, rule_tuples, state_rules
 from iac.hcl import UNKNOWN
+from iac.patch import format_edited_lines
 from iac.rules import normalize_protocol
 from iac.state import State
 
@@ -94,6 +95,25 @@ def check_fmt_of_patch(base: Path, files: dict[Path, str], *, binary: str | None
         if not files:
             return True, ""
         return fmt_check(Path(tmp), binary=binary)
+
+
+def check_fmt_of_patch_lines(base: Path, files: dict[Path, str], *, binary: str | None = None) -> tuple[bool, str]:
+    """True when ``terraform fmt`` would change none of the lines the patch wrote.
+
+    The patcher keeps unrelated lines byte-identical, so a whole-file ``fmt -check`` would fail on
+    any project that was not fmt-clean before; what the patch owns is its own lines.
+    """
+    bad = []
+    for path, text in files.items():
+        src = Path(path) if Path(path).is_absolute() else base / path
+        original = src.read_text() if src.exists() else ""
+        try:
+            formatted = fmt_text(text, binary=binary)
+        except ValueError as exc:
+            return False, f"{src.name}: {exc}"
+        if format_edited_lines(original, text, formatted) != text:
+            bad.append(src.name)
+    return not bad, ("patched lines not in terraform fmt style: " + ", ".join(bad)) if bad else ""
 
 
 # --------------------------------------------------------------------------- config side
@@ -467,6 +487,6 @@ def verify_against_live(
 
 
 __all__ = [
-    "LiveReadError", "LiveReader", "NOT_FOUND_CODES", "is_not_found", "service_of", "check_fmt_of_patch", "config_value", "flatten", "fmt_check", "fmt_text", "materialize",
+    "LiveReadError", "LiveReader", "NOT_FOUND_CODES", "is_not_found", "service_of", "check_fmt_of_patch", "check_fmt_of_patch_lines", "config_value", "flatten", "fmt_check", "fmt_text", "materialize",
     "plan_check", "state_rules", "terraform_binary", "verify_against_live", "live_identifier",
 ]

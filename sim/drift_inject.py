@@ -28,7 +28,7 @@ from typing import Any
 from iac.config import Config
 from iac.recorder import CONSOLE_UA, TERRAFORM_UA, Recorder
 from iac.state import State, load_state, new_state_document
-from iac.verify import LiveReader, check_fmt_of_patch, config_value, flatten, live_identifier
+from iac.verify import LiveReader, check_fmt_of_patch_lines, config_value, flatten, live_identifier
 from sim.cloud import REGION, boto_session
 
 PROJECTS = ["learn-terraform-drift-and-policy", "learn-terraform-rds", "learn-terraform-aws-asg",
@@ -589,12 +589,12 @@ def inject(project: str, index: int, *, data_dir: Path, workdir: Path, endpoint:
 # ----------------------------------------------------------------------------- scoring
 def score(files: dict[Path, str], scenario: Scenario, state: State, reader: LiveReader,
           *, needs_person: list[str] | None = None) -> tuple[bool, str]:
-    """pass = fmt-clean, the patched config equals the live cloud on every drifted attribute, and
+    """pass = the patched lines are fmt-clean, the patched config equals the live cloud on every drifted attribute, and
     nothing else in the evaluated configuration changed."""
     if needs_person:
         return False, "needs person: " + "; ".join(needs_person)[:200]
     if files:
-        ok, out = check_fmt_of_patch(scenario.terraform_dir, files)
+        ok, out = check_fmt_of_patch_lines(scenario.terraform_dir, files)  # patched lines only: no collateral fmt
         if not ok:
             return False, "fmt -check failed"
     before = Config(scenario.terraform_dir, state=state)
