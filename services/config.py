@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     prometheus_templates: dict[str, str] = Field(
         default_factory=dict, description='JSON {signal: PromQL} over the defaults; {target}, {target_re}, {window} '
                                           'placeholders; "" switches a default off')
+    # CloudWatch (EC2 metrics, CloudWatch Logs) on the cloud_* endpoint/region/credentials; used when no URL above is set
+    cloudwatch_telemetry: bool = Field(default=False, description="read telemetry from CloudWatch and CloudWatch Logs")
+    cloudwatch_log_group: str = Field(default="/fleet/{target}", description="log group; {target} is the component, "
+                                      "a fixed group is filtered for the component's name")
     # optional LLM, OpenAI-compatible
     llm_base_url: str | None = None
     llm_api_key: str | None = None

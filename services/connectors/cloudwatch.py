@@ -17,7 +17,7 @@ unavailable" (empty/``None``, logged once per outage), never an exception into t
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -74,7 +74,7 @@ class CloudWatchTelemetry:
             instance_id = self._instance_id(target)
             if instance_id is None:
                 return {}
-            end = datetime.now(timezone.utc)
+            end = datetime.now(UTC)
             queries = [{"Id": f"m{i}", "Label": name, "ReturnData": True, "MetricStat": {
                 "Metric": {"Namespace": "AWS/EC2", "MetricName": metric,
                            "Dimensions": [{"Name": "InstanceId", "Value": instance_id}]},
@@ -88,7 +88,7 @@ class CloudWatchTelemetry:
                 page = self.cloudwatch.get_metric_data(**kwargs)
                 for result in page["MetricDataResults"]:
                     points = series.setdefault(names[result["Id"]], [])
-                    points.extend((ts.timestamp(), float(v)) for ts, v in zip(result["Timestamps"], result["Values"]))
+                    points.extend((ts.timestamp(), float(v)) for ts, v in zip(result["Timestamps"], result["Values"], strict=False))
                 if not page.get("NextToken"):
                     break
                 kwargs["NextToken"] = page["NextToken"]
@@ -99,7 +99,7 @@ class CloudWatchTelemetry:
         return {name: sorted(points) for name, points in series.items() if points}
 
     def logs(self, target: str, *, minutes: int = 15) -> list[str]:
-        start_ms = int((datetime.now(timezone.utc) - timedelta(minutes=minutes)).timestamp() * 1000)
+        start_ms = int((datetime.now(UTC) - timedelta(minutes=minutes)).timestamp() * 1000)
         kwargs: dict[str, Any] = {"startTime": start_ms, "limit": self.max_log_lines}
         if "{target}" in self.log_group:
             kwargs["logGroupName"] = self.log_group.replace("{target}", target)

@@ -19,6 +19,7 @@ from agents.protocols import CloudActions, NullTelemetry, Telemetry
 from agents.tools import ActionPolicy, AgentTools
 from services.config import Settings
 from services.connectors.cloud import Boto3Cloud
+from services.connectors.cloudwatch import CloudWatchTelemetry
 from services.connectors.http import HttpActions, HttpTelemetry
 from services.connectors.prometheus import PrometheusTelemetry
 from services.episodes.service import agent_memory
@@ -106,13 +107,16 @@ _current: Runtime | None = None
 
 
 def telemetry_from_settings(settings: Settings) -> Telemetry:
-    """The configured telemetry source, one rule: ``prometheus_url`` if set, else ``telemetry_url``
-    (the simulator's or a custom probe API), else none (diagnosis relies on the alert alone)."""
+    """The configured telemetry source, first set wins: ``prometheus_url``, ``telemetry_url`` (the
+    simulator's or a custom probe API), ``cloudwatch_telemetry``; else none (the alert alone)."""
     if settings.prometheus_url:
         return PrometheusTelemetry(settings.prometheus_url, timeout_s=settings.prometheus_timeout_s,
                                    templates=settings.prometheus_templates)
     if settings.telemetry_url:
         return HttpTelemetry(settings.telemetry_url)
+    if settings.cloudwatch_telemetry:
+        return CloudWatchTelemetry(region=settings.cloud_region, endpoint_url=settings.cloud_endpoint,
+                                   simulator=settings.cloud_is_simulator, log_group=settings.cloudwatch_log_group)
     return NullTelemetry()
 
 

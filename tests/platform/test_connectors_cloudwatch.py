@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -27,7 +27,7 @@ def aws(moto_endpoint):
 def test_ec2_metrics_by_id_and_name_tag(aws) -> None:
     session, endpoint, instance = aws
     cloudwatch = session.client("cloudwatch", endpoint_url=endpoint)
-    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
     dims = [{"Name": "InstanceId", "Value": instance}]
     for minutes_ago, cpu, failed in ((5, 20.0, 0.0), (3, 60.0, 0.0), (1, 97.0, 1.0)):
         at = now - timedelta(minutes=minutes_ago)
@@ -40,7 +40,9 @@ def test_ec2_metrics_by_id_and_name_tag(aws) -> None:
     assert [v for _, v in series["ec2_cpu_utilization"]] == [20.0, 60.0, 97.0]
     assert series["ec2_network_in_bytes"][-1][1] == 1000.0
     assert "ec2_network_out_bytes" not in series  # nothing published: no empty series
-    assert telemetry.metrics(instance, minutes=15) == series
+    # moto reports each period's start, relative to StartTime, so compare values, not timestamps
+    by_id = telemetry.metrics(instance, minutes=15)
+    assert {k: [v for _, v in p] for k, p in by_id.items()} == {k: [v for _, v in p] for k, p in series.items()}
     assert telemetry.health("cw-node-1") is False
     assert telemetry.metrics("no-such-node") == {}
     assert telemetry.health("no-such-node") is None
@@ -75,3 +77,14 @@ def test_unreachable_cloudwatch_is_unavailable_evidence_logged_once(caplog) -> N
         assert telemetry.logs("web-1") == []
         assert telemetry.health("i-0123456789abcdef0") is None
     assert len([r for r in caplog.records if "evidence from it is missing" in r.getMessage()]) == 1
+
+
+def test_settings_choose_cloudwatch_when_no_url_is_set(moto_endpoint) -> None:
+    from services.config import Settings
+    from services.worker.runtime import telemetry_from_settings
+
+    chosen = telemetry_from_settings(Settings(cloudwatch_telemetry=True, cloud_endpoint=moto_endpoint,
+                                              cloud_is_simulator=True, cloudwatch_log_group="/fleet/all"))
+    assert isinstance(chosen, CloudWatchTelemetry) and chosen.log_group == "/fleet/all"
+    assert not isinstance(telemetry_from_settings(Settings(cloudwatch_telemetry=True, telemetry_url="http://probe")),
+                          CloudWatchTelemetry)
