@@ -48,6 +48,16 @@ class Settings(BaseSettings):
                                      "credentials; otherwise boto3's default credential chain")
     actions_url: str | None = Field(default=None, description="runbook-automation API (POST /mitigate); default: boto3 on EC2")
     telemetry_url: str | None = Field(default=None, description="telemetry API (GET /metrics, /logs, /health)")
+    # Prometheus-compatible API; when set it is the telemetry source and telemetry_url is ignored
+    prometheus_url: str | None = Field(default=None, description="Prometheus HTTP API base URL (PromQL telemetry)")
+    prometheus_timeout_s: float = Field(default=10.0, description="timeout of each Prometheus query")
+    prometheus_templates: dict[str, str] = Field(
+        default_factory=dict, description='JSON {signal: PromQL} over the defaults; {target}, {target_re}, {window} '
+                                          'placeholders; "" switches a default off')
+    # CloudWatch (EC2 metrics, CloudWatch Logs) on the cloud_* endpoint/region/credentials; used when no URL above is set
+    cloudwatch_telemetry: bool = Field(default=False, description="read telemetry from CloudWatch and CloudWatch Logs")
+    cloudwatch_log_group: str = Field(default="/fleet/{target}", description="log group; {target} is the component, "
+                                      "a fixed group is filtered for the component's name")
     # optional LLM, OpenAI-compatible
     llm_base_url: str | None = None
     llm_api_key: str | None = None

@@ -19,7 +19,9 @@ from agents.protocols import CloudActions, NullTelemetry, Telemetry
 from agents.tools import ActionPolicy, AgentTools
 from services.config import Settings
 from services.connectors.cloud import Boto3Cloud
+from services.connectors.cloudwatch import CloudWatchTelemetry
 from services.connectors.http import HttpActions, HttpTelemetry
+from services.connectors.prometheus import PrometheusTelemetry
 from services.episodes.service import agent_memory
 from services.incidents.service import SqlIncidentStore
 from services.mitigation.service import NodeMitigationAdvisor, record_from_actor
@@ -84,8 +86,7 @@ class Runtime:
         cloud: CloudActions = self._cloud or (
             HttpActions(settings.actions_url) if settings.actions_url
             else Boto3Cloud.from_settings(settings))
-        telemetry: Telemetry = self._telemetry or (
-            HttpTelemetry(settings.telemetry_url) if settings.telemetry_url else NullTelemetry())
+        telemetry: Telemetry = self._telemetry or telemetry_from_settings(settings)
         policy = ActionPolicy(approval_required_risk=settings.approval_required_risk,
                               actions_enabled=settings.actions_enabled,
                               max_actions_per_hour=settings.max_actions_per_hour)
@@ -103,6 +104,20 @@ class Runtime:
 
 _lock = threading.Lock()
 _current: Runtime | None = None
+
+
+def telemetry_from_settings(settings: Settings) -> Telemetry:
+    """The configured telemetry source, first set wins: ``prometheus_url``, ``telemetry_url`` (the
+    simulator's or a custom probe API), ``cloudwatch_telemetry``; else none (the alert alone)."""
+    if settings.prometheus_url:
+        return PrometheusTelemetry(settings.prometheus_url, timeout_s=settings.prometheus_timeout_s,
+                                   templates=settings.prometheus_templates)
+    if settings.telemetry_url:
+        return HttpTelemetry(settings.telemetry_url)
+    if settings.cloudwatch_telemetry:
+        return CloudWatchTelemetry(region=settings.cloud_region, endpoint_url=settings.cloud_endpoint,
+                                   simulator=settings.cloud_is_simulator, log_group=settings.cloudwatch_log_group)
+    return NullTelemetry()
 
 
 def install(settings: Settings, *, cloud: CloudActions | None = None, telemetry: Telemetry | None = None,
