@@ -65,8 +65,7 @@ def _exporter() -> tuple[int, threading.Event]:
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory) -> Iterator[tuple[str, str]]:
     """(Prometheus URL, the exporter's ``instance`` host) once a scrape with moving counters is stored."""
-    if not PROMETHEUS:
-        pytest.skip("prometheus binary not installed")
+    assert PROMETHEUS, "prometheus (Debian package) is installed by `make test` (scripts/ensure-system-packages.sh)"
     exporter_port, stop = _exporter()
     work = tmp_path_factory.mktemp("prometheus")
     (work / "prometheus.yml").write_text(
