@@ -15,11 +15,11 @@ import time
 import uuid
 
 import httpx
-import psycopg
 import pytest
 import redis
 
-from tests.conftest import POSTGRES_URL, REDIS_URL, ROOT, ec2_node, free_port, wait_for
+from tests.conftest import REDIS_URL, ROOT, ec2_node, free_port, wait_for
+from tests.platform.pgdb import fresh_postgres
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REDIS_DB = 11
@@ -32,17 +32,8 @@ def database_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'aiops.db'}"
         return
-    name = f"aiops_dist_{uuid.uuid4().hex[:8]}"
-    admin = POSTGRES_URL.replace("+psycopg", "")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    yield url
-    from services.storage.base import dispose
-
-    dispose(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres("aiops_dist") as url:
+        yield url
 
 
 @pytest.fixture

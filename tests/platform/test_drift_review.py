@@ -5,13 +5,11 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
-import uuid
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from tests.conftest import POSTGRES_URL
+from tests.platform.pgdb import fresh_postgres
 
 pytestmark = pytest.mark.integration
 _ORIGINAL_APPROVE = __import__("iac.review", fromlist=["approve"]).approve
@@ -19,7 +17,6 @@ _ORIGINAL_APPROVE = __import__("iac.review", fromlist=["approve"]).approve
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request, tmp_path):
-    from services.storage.base import dispose
     from services.storage.migrate import upgrade
 
     if request.param == "sqlite":
@@ -27,16 +24,9 @@ def database_url(request, tmp_path):
         upgrade(url)
         yield url
         return
-    name = f"aiops_review_{uuid.uuid4().hex[:8]}"
-    admin = POSTGRES_URL.replace("+psycopg", "")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
-    yield url
-    dispose(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres("aiops_review") as url:
+        upgrade(url)
+        yield url
 
 
 def _git(repo: Path, *args: str) -> str:

@@ -18,11 +18,11 @@ import uuid
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 import redis
 
-from tests.conftest import POSTGRES_URL, REDIS_URL, ROOT, ec2_node, free_port, wait_for
+from tests.conftest import REDIS_URL, ROOT, ec2_node, free_port, wait_for
+from tests.platform.pgdb import fresh_postgres
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REDIS_DB = 12
@@ -31,17 +31,8 @@ SEEDED_EVENTS = 600  # enough for a quick model with a one-contrast refutation g
 
 @pytest.fixture
 def postgres_url():
-    name = f"aiops_state_{uuid.uuid4().hex[:8]}"
-    admin = POSTGRES_URL.replace("+psycopg", "")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    yield url
-    from services.storage.base import dispose
-
-    dispose(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres("aiops_state") as url:
+        yield url
 
 
 @pytest.fixture
