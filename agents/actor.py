@@ -210,8 +210,10 @@ def verify(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     progress["done"] = True
     if tools.record_mitigation and (step.get("causal") or {}).get("features"):
         try:
+            # the key makes a repeated verify run (a redelivered task) write the same row, not a second one
             tools.record_mitigation({"step": step, "recovered": recovered, "result": result,
-                                     "verify_s": now - progress.get("started", now)})
+                                     "verify_s": now - progress.get("started", now),
+                                     "key": f"incident-{incident_id}-attempt-{attempt}"})
         except Exception:  # learning data is best effort; the incident goes on
             log.exception("incident %s: could not record the mitigation outcome", incident_id)
     tools.store.add_event(

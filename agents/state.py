@@ -12,6 +12,7 @@ class IncidentState(TypedDict, total=False):
     signals: dict[str, Any]        # what probes found: anomalous metrics, log line count, the case (agents.diagnosis)
     hypotheses: list[dict[str, Any]]  # ranked {root_cause, fault, component, component_kind, confidence, evidence}
     probe_scope: dict[str, Any]    # {hops, minutes, focus}: how wide the observer looks (the supervisor widens it)
+    last_look: dict[str, int]      # what the look before saw (agents.supervisor.look_of): stop widening when it adds nothing
     probes: int                    # extra observation rounds spent (bounded by the policy's probe budget)
     schedule: dict[str, Any]       # the supervisor's last decision {next, reason}
     attempt: int                   # which hypothesis the actor is working on (0-based)

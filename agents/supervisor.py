@@ -30,12 +30,41 @@ def _widen(scope: dict[str, Any]) -> dict[str, Any]:
             "minutes": min(MAX_MINUTES, int(scope.get("minutes", DEFAULT_SCOPE["minutes"])) * 2)}
 
 
+def look_of(state: IncidentState) -> dict[str, int]:
+    """How much the last look saw: components, those with telemetry, evidence items, traces, changes.
+
+    Why: a wider look is worth its round trip only while it can find more. When no component in
+    the neighbourhood reports any telemetry, or the last widening came back with exactly what the
+    look before it saw, another round costs time (minutes of outage) and cannot move the ranking.
+    """
+    case = (state.get("signals") or {}).get("case") or {}
+    comps = case.get("components") or {}
+    return {"components": len(comps), "with_telemetry": sum(1 for c in comps.values() if c.get("telemetry")),
+            "evidence": sum(len(c.get("metrics") or []) + len(c.get("logs") or []) for c in comps.values()),
+            "traces": len(case.get("traces") or []), "changes": len(case.get("changes") or [])}
+
+
+def _nothing_more_to_see(state: IncidentState, look: dict[str, int]) -> str | None:
+    """Why looking again cannot help, or None when it might."""
+    if "components" not in ((state.get("signals") or {}).get("case") or {}):
+        return None  # an observer that does not build a case: no basis to judge, keep the old behaviour
+    if look["with_telemetry"] == 0:
+        return "no telemetry source sees this neighbourhood, so a wider look finds nothing new"
+    previous = state.get("last_look")
+    if state.get("probes", 0) > 0 and previous == look:
+        return "the last wider look found nothing the one before it had not"
+    return None
+
+
 def decide(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     """``{next, reason, scope}``: ``observe`` with a new probe scope, or ``plan``."""
     policy = tools.policy
     hypotheses = state.get("hypotheses") or []
     scope = dict(state.get("probe_scope") or DEFAULT_SCOPE)
     left = policy.probe_budget - state.get("probes", 0)
+    futile = _nothing_more_to_see(state, look_of(state))
+    if futile is not None and left > 0:
+        left = 0
     top = hypotheses[0] if hypotheses else None
     second = hypotheses[1] if len(hypotheses) > 1 else None
     if top is not None and second is not None:
@@ -48,8 +77,8 @@ def decide(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
                         "reason": f"{_label(top)} and {_label(second)} are {gap:.2f} apart: a targeted probe "
                                   f"of {', '.join(sorted(set(focus))) or 'both'} to separate them"}
             return {"next": "plan", "scope": scope,
-                    "reason": f"{_label(top)} and {_label(second)} are close but the probe budget is spent: "
-                              "acting on the first, the second is next"}
+                    "reason": f"{_label(top)} and {_label(second)} are close but "
+                              f"{futile or 'the probe budget is spent'}: acting on the first, the second is next"}
     if top is None or family_of(top.get("root_cause")) is None or float(top.get("confidence", 0)) < policy.confident:
         why = ("no hypothesis" if top is None else
                f"{_label(top)} has no known fault family" if family_of(top.get("root_cause")) is None else
@@ -58,7 +87,8 @@ def decide(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
             wider = _widen(scope)
             return {"next": "observe", "scope": wider,
                     "reason": f"{why}: the observer widens to {wider['hops']} hops, {wider['minutes']} min"}
-        return {"next": "plan", "scope": scope, "reason": f"{why}; probe budget spent: the actor decides (or escalates)"}
+        return {"next": "plan", "scope": scope,
+                "reason": f"{why}; {futile or 'probe budget spent'}: the actor decides (or escalates)"}
     return {"next": "plan", "scope": scope,
             "reason": f"confident: {_label(top)} at {float(top.get('confidence', 0)):.2f}"}
 
@@ -73,4 +103,4 @@ def supervise(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
               "budget": tools.policy.probe_budget},
     )
     return {"schedule": {"next": decision["next"], "reason": decision["reason"]},
-            "probe_scope": decision["scope"], "probes": probes}
+            "probe_scope": decision["scope"], "probes": probes, "last_look": look_of(state)}

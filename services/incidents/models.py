@@ -54,11 +54,15 @@ class TimelineEvent(Base):
 
 class Hypothesis(Base):
     __tablename__ = "hypotheses"
-    __table_args__ = (UniqueConstraint("incident_id", "root_cause"),)
+    # the same fault on two components (cpu_saturation on a service and on its node) is two hypotheses
+    __table_args__ = (UniqueConstraint("incident_id", "component", "root_cause",
+                                       name="uq_hypotheses_incident_id_component"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
     root_cause: Mapped[str] = mapped_column(String(200))
+    component: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    component_kind: Mapped[str | None] = mapped_column(String(32), default=None)
     confidence: Mapped[float] = mapped_column(default=0.0)
     evidence: Mapped[list] = mapped_column(default=list)
     rank: Mapped[int] = mapped_column(default=0)
@@ -77,6 +81,8 @@ class TimelineRead(BaseModel):
 
 class HypothesisRead(BaseModel):
     root_cause: str
+    component: str = ""
+    component_kind: str | None = None
     confidence: float
     evidence: list
     rank: int

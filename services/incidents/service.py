@@ -159,9 +159,15 @@ class SqlIncidentStore:
     def save_hypotheses(self, incident_id: int, hypotheses: list[dict[str, Any]]) -> None:
         with session_scope(self.url) as session:
             session.query(Hypothesis).filter(Hypothesis.incident_id == incident_id).delete()
-            for h in hypotheses:
-                session.add(Hypothesis(incident_id=incident_id, root_cause=h["root_cause"], confidence=h["confidence"],
-                                       evidence=h.get("evidence", []), rank=h.get("rank", 0)))
+            seen: set[tuple[str, str]] = set()
+            for rank, h in enumerate(hypotheses):  # best first; a repeated (component, fault) keeps its best rank
+                key = (str(h.get("component") or ""), str(h["root_cause"]))
+                if key in seen:
+                    continue
+                seen.add(key)
+                session.add(Hypothesis(incident_id=incident_id, root_cause=h["root_cause"], component=key[0],
+                                       component_kind=h.get("component_kind"), confidence=h["confidence"],
+                                       evidence=h.get("evidence", []), rank=h.get("rank", rank)))
 
     def request_approval(self, incident_id: int, *, action: str, target: str, risk: str, reason: str,
                          round: int = 0) -> int:

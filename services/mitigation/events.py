@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from services.mitigation.models import MitigationEvent
 from services.storage.base import session_scope
@@ -40,9 +41,14 @@ def record_event(database_url: str, *, row: Mapping[str, Any], source: str = "ac
         clean = validate_row(row)
     except ValueError as exc:
         raise ValidationError(str(exc)) from None
-    with session_scope(database_url) as session:
-        session.add(MitigationEvent(event_id=clean["event_id"], node_id=clean["node_id"], action=clean["action"],
-                                    occurred_at=_occurred_at(clean["timestamp"]), source=source, row=clean))
+    try:
+        with session_scope(database_url) as session:
+            if session.scalar(select(MitigationEvent.id).where(MitigationEvent.event_id == clean["event_id"])):
+                return clean  # the same episode written again (a redelivered task): stored once
+            session.add(MitigationEvent(event_id=clean["event_id"], node_id=clean["node_id"], action=clean["action"],
+                                        occurred_at=_occurred_at(clean["timestamp"]), source=source, row=clean))
+    except IntegrityError:  # a concurrent writer stored the same episode first
+        pass
     return clean
 
 

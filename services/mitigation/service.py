@@ -91,14 +91,19 @@ class NodeMitigationAdvisor:
                           f"(model best {rec.model_action}, legacy {rec.legacy_action})"}
 
     def record(self, *, features: dict[str, Any], action: str, downtime_min: float, interrupted: bool,
-               capacity_out_hours: float) -> None:
-        """Store the mitigation's outcome in the event table the next training run reads (the database)."""
+               capacity_out_hours: float, key: str | None = None) -> None:
+        """Store the mitigation's outcome in the event table the next training run reads (the database).
+
+        ``key`` names the episode (incident and attempt): a second write of the same episode is a
+        no-op, so a redelivered verification cannot count one mitigation twice.
+        """
         causal_action = FROM_PLATFORM.get(action)
         if causal_action is None:
             return
         now = datetime.now(UTC)
-        # a random suffix: two mitigations of one node within a second are two episodes, not one
-        row = {**features, "event_id": f"{features['node_id']}-{now.timestamp():.0f}-{uuid.uuid4().hex[:8]}",
+        # without a key, a random suffix: two mitigations of one node within a second are two episodes
+        event_id = f"{features['node_id']}-{key}" if key else f"{features['node_id']}-{now.timestamp():.0f}-{uuid.uuid4().hex[:8]}"
+        row = {**features, "event_id": event_id,
                "timestamp": now.isoformat(), "action": causal_action,
                "vm_downtime_min": round(downtime_min, 3), "vm_interrupted": interrupted,
                "capacity_out_hours": round(capacity_out_hours, 3)}
@@ -148,4 +153,4 @@ def record_from_actor(advisor: NodeMitigationAdvisor, outcome: dict[str, Any]) -
     out_of_service = FROM_PLATFORM.get(action) in {"redeploy", "reimage", "repair"}
     advisor.record(features=step["causal"]["features"], action=action, downtime_min=measured_s / 60.0,
                    interrupted=action != "wait" or not outcome.get("recovered"),
-                   capacity_out_hours=measured_s / 3600.0 if out_of_service else 0.0)
+                   capacity_out_hours=measured_s / 3600.0 if out_of_service else 0.0, key=outcome.get("key"))

@@ -133,10 +133,14 @@ def harness(monkeypatch):
     def make(rankings, *, policy: ActionPolicy | None = None, health=None, cloud: Cloud | None = None, **hooks):
         rounds = list(rankings)
         edges = hooks.pop("edges", [])
+        looks = list(hooks.pop("looks", []))  # the components each look finds (else: no case components)
 
         def fake_observe(state, *, tools):
             seen_scopes.append(dict(state.get("probe_scope") or {}))
-            return {"context": "", "signals": {"case": {"edges": edges, "placement": {}}}}
+            case: dict[str, Any] = {"edges": edges, "placement": {}}
+            if looks:
+                case["components"] = looks.pop(0) if len(looks) > 1 else looks[0]
+            return {"context": "", "signals": {"case": case}}
 
         def fake_diagnose(state, *, tools):
             ranked = rounds.pop(0) if len(rounds) > 1 else rounds[0]
@@ -390,3 +394,39 @@ def test_close_hypotheses_get_a_targeted_probe_then_the_confident_one_is_acted_o
     assert run.scopes[1]["focus"] == ["cart", "checkout"]
     assert "targeted probe" in [e for e in run.store.events if e["kind"] == "scheduled"][0]["message"]
     assert run.cloud.calls == [("scale_out", "cart")]
+
+
+def _component(*, telemetry: bool, metrics: int = 0) -> dict[str, Any]:
+    return {"kind": "service", "telemetry": telemetry, "metrics": [{"z": 3.0}] * metrics, "logs": []}
+
+
+def test_no_telemetry_in_the_neighbourhood_acts_without_widening(harness):
+    weak = [hyp("kernel_hang", "node-1", kind="node", confidence=0.2)]
+    run = harness([weak], policy=ActionPolicy(probe_budget=2), looks=[{"node-1": _component(telemetry=False)}])
+    final = run.drive()
+    assert len(run.scopes) == 1
+    decision = [e for e in run.store.events if e["kind"] == "scheduled"]
+    assert [d["data"]["next"] for d in decision] == ["plan"] and "no telemetry" in decision[0]["message"]
+    assert final.values["probes"] == 0
+
+
+def test_widening_stops_when_a_wider_look_adds_nothing(harness):
+    weak = [hyp("memory_leak", "checkout", confidence=0.3)]
+    same = {"checkout": _component(telemetry=True, metrics=1), "cart": _component(telemetry=True)}
+    run = harness([weak], policy=ActionPolicy(probe_budget=3), looks=[same])
+    run.drive()
+    decisions = [e for e in run.store.events if e["kind"] == "scheduled"]
+    assert [d["data"]["next"] for d in decisions] == ["observe", "plan"]
+    assert "found nothing" in decisions[-1]["message"]
+
+
+def test_widening_goes_on_while_each_look_finds_more(harness):
+    weak = [hyp("memory_leak", "checkout", confidence=0.3)]
+    first = {"checkout": _component(telemetry=True, metrics=1)}
+    wider = {**first, "cart": _component(telemetry=True, metrics=1)}
+    widest = {**wider, "db": _component(telemetry=True, metrics=2)}
+    run = harness([weak], policy=ActionPolicy(probe_budget=2), looks=[first, wider, widest])
+    run.drive()
+    decisions = [e for e in run.store.events if e["kind"] == "scheduled"]
+    assert [d["data"]["next"] for d in decisions] == ["observe", "observe", "plan"]
+    assert "budget spent" in decisions[-1]["message"]

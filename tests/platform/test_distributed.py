@@ -147,7 +147,9 @@ def test_worker_killed_mid_task_is_redelivered_and_finishes_once(cluster, moto_e
     assert kinds.count("diagnosed") == 1 and kinds.count("executed") == 1 and kinds.count("resolved") == 1, kinds
     # delivery is at least once; the work is done once: any further delivery finds its step done
     diagnose_runs = [e["data"] for e in detail["timeline"] if e["kind"] == "task" and e["data"]["stage"] == "diagnose"]
-    assert [r["outcome"] for r in diagnose_runs if r["outcome"] != "skipped"] == ["ran"], diagnose_runs
+    rounds = kinds.count("scheduled")  # one diagnosis per supervisor decision (a wider look is a new round)
+    assert rounds >= 1 and [r["outcome"] for r in diagnose_runs if r["outcome"] != "skipped"] == ["ran"] * rounds, \
+        diagnose_runs
     assert len(detail["actions"]) == 1
     time.sleep(1)
     assert broker.hlen(unacked) == 0

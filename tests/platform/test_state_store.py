@@ -86,6 +86,8 @@ def test_events_round_trip_through_the_database(db_url, tmp_path):
     frame = simulate_events(30, seed=2).frame
     first = frame.iloc[0].to_dict()
     record_event(db_url, row=first)
+    record_event(db_url, row={**first, "vm_downtime_min": 999.0})  # the same episode again (a redelivery)
+    assert count_events(db_url) == 1 and next(iter_event_rows(db_url))["vm_downtime_min"] != 999.0
     with pytest.raises(ValidationError, match="action"):
         record_event(db_url, row={**first, "event_id": "x", "action": "nuke"})
     path = tmp_path / "events.csv"

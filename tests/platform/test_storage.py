@@ -59,3 +59,39 @@ def test_app_refuses_unmigrated_database(tmp_path, monkeypatch):
     with pytest.raises(NotMigratedError, match="run `aiops migrate`"):
         with TestClient(create_app(settings, start_workers=False)):
             pass
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_the_same_fault_on_two_components_is_two_hypotheses(backend, tmp_path):
+    """A diagnosis may blame cpu_saturation on a service and on its node; both are stored, ranked."""
+    from contextlib import nullcontext
+
+    from services.config import Settings
+    from services.incidents.models import Incident
+    from services.incidents.service import SqlIncidentStore
+    from services.storage.base import session_scope
+    from services.storage.migrate import upgrade
+    from tests.platform.pgdb import fresh_postgres
+
+    where = fresh_postgres("aiops_hyp") if backend == "postgres" else nullcontext(f"sqlite:///{tmp_path / 'h.db'}")
+    with where as url:
+        upgrade(url)
+        with session_scope(url) as session:
+            incident = Incident(title="t", severity="high", group_key="g")
+            session.add(incident)
+            session.flush()
+            incident_id = incident.id
+        store = SqlIncidentStore(Settings(database_url=url))
+        ranked = [{"root_cause": "cpu_saturation", "component": "catalog", "confidence": 0.5},
+                  {"root_cause": "cpu_saturation", "component": "node-4", "component_kind": "node", "confidence": 0.4},
+                  {"root_cause": "cpu_saturation", "component": "catalog", "confidence": 0.1}]
+        store.save_hypotheses(incident_id, ranked)
+        store.save_hypotheses(incident_id, ranked[:2])  # a second diagnosis round replaces the first
+        from sqlalchemy import select
+
+        from services.incidents.models import Hypothesis
+
+        with session_scope(url) as session:
+            rows = session.execute(select(Hypothesis.component, Hypothesis.rank, Hypothesis.component_kind)
+                                   .where(Hypothesis.incident_id == incident_id).order_by(Hypothesis.rank)).all()
+        assert [tuple(r) for r in rows] == [("catalog", 0, None), ("node-4", 1, "node")]
