@@ -8,7 +8,7 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.errors import Conflict, DomainError, Invalid, NotFound, OperationFailed, Unavailable
@@ -59,6 +59,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         return problem(status_for(exc), str(exc), instance=request.url.path)
+
+    @app.exception_handler(DataError)
+    async def _bad_value(request: Request, exc: DataError) -> JSONResponse:
+        # a value the database refuses for its column (out of range, NUL byte, bad encoding) is the
+        # client's input, not a server fault; the transaction was rolled back, nothing is stored
+        log.info("database refused a value on %s %s: %s", request.method, request.url.path, exc.orig)
+        return problem(422, f"a value does not fit the database: {str(exc.orig).splitlines()[0][:200]}",
+                       title="Invalid request", instance=request.url.path)
 
     @app.exception_handler(OperationalError)
     async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:

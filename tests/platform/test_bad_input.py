@@ -215,3 +215,20 @@ def test_unexpected_errors_are_problem_json(platform_env, monkeypatch):
     assert response.status_code == 500
     assert response.headers["content-type"].startswith("application/problem+json")
     assert "simulated" not in response.text  # the cause is logged, not shown
+
+
+def test_a_value_the_database_refuses_is_a_422_not_a_500(platform_env, monkeypatch):
+    """Whatever slips past validation and is refused by the column (range, NUL) is the client's input."""
+    from sqlalchemy.exc import DataError
+
+    from services.api.app import create_app
+
+    def refuse(*args, **kwargs):
+        raise DataError("INSERT INTO alerts ...", {}, Exception("value out of range for type integer"))
+
+    monkeypatch.setattr("services.alerts.views.store_alerts", refuse)
+    with TestClient(create_app(start_workers=False), raise_server_exceptions=False) as client:
+        response = client.post("/api/v1/alerts", json={"name": "x"})
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "out of range" in response.json()["detail"]
