@@ -39,6 +39,15 @@ RULES = {
     "ServiceHighLatency": (
         "histogram_quantile(0.99, sum by (service, instance, le) (rate(http_request_duration_seconds_bucket[5m]))) > 1.5"
     ),
+    "NodeMemoryHighUtilization": "100 - (node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes * 100) > 92",
+    "NodeNetworkReceiveErrs": "rate(node_network_receive_drop_total[2m]) > 50",
+    "NodeCPUStealHigh": 'avg by (instance) (rate(node_cpu_seconds_total{mode="steal"}[5m])) * 100 > 20',
+}
+# the summary a service alert carries when a fault elsewhere surfaces on it (a cascade)
+SERVICE_SUMMARIES = {
+    "ServiceHighMemory": "{service} memory usage keeps growing",
+    "ServiceHighErrorRate": "{service} error rate above 5%",
+    "ServiceHighLatency": "{service} p99 latency above SLO",
 }
 
 # The metric each alert's description quotes.
@@ -48,6 +57,9 @@ _QUOTED_METRIC = {
     "ServiceHighMemory": "mem",
     "ServiceHighErrorRate": "error_rate",
     "ServiceHighLatency": "latency_p99_ms",
+    "NodeMemoryHighUtilization": "mem",
+    "NodeNetworkReceiveErrs": "net_rx_drops",
+    "NodeCPUStealHigh": "cpu_steal",
 }
 
 _FNV_OFFSET = 14695981039346656037
@@ -94,32 +106,40 @@ def to_alertmanager(
     status = status or ("resolved" if fault.resolved_at is not None else "firing")
     if status not in ("firing", "resolved"):
         raise ValueError("status must be 'firing' or 'resolved'")
-    if fault.level == "node":
+    alertname, severity, level = spec.alertname, spec.severity, fault.level
+    if fault.alert_service and spec.cascade_alert:  # a cascade: the dependent service is what alerts
+        alertname, severity, level = spec.cascade_alert, "warning", "service"
+        hosts = ([fleet.node(fault.target)] if fault.level == "node"
+                 else [fleet.node(n) for n in fleet.services.get(fault.alert_service, [])])
+        group_by = ("alertname", "cluster", "service")
+        summary = SERVICE_SUMMARIES[alertname].format(service=fault.alert_service)
+    elif fault.level == "node":
         hosts = [fleet.node(fault.target)]
         group_by = ("alertname", "cluster", "node")
+        summary = spec.summary.format(node=fault.node or "", service=fault.service or fault.target)
     else:
         hosts = [fleet.node(n) for n in fleet.services.get(fault.target, [])]
         group_by = ("alertname", "cluster", "service")
+        summary = spec.summary.format(node=fault.node or "", service=fault.service or fault.target)
     ends_at = rfc3339(fault.resolved_at) if status == "resolved" and fault.resolved_at else ZERO_TIME
-    summary = spec.summary.format(node=fault.node or "", service=fault.service or fault.target)
     alerts = []
     for node in hosts:
-        service = fault.service or (node.services[0] if node.services else "")
+        service = fault.alert_service or fault.service or (node.services[0] if node.services else "")
         labels = {
-            "alertname": spec.alertname,
-            "severity": spec.severity,
+            "alertname": alertname,
+            "severity": severity,
             "cluster": fleet.cluster,
-            "instance": f"{node.private_ip}:{9100 if fault.level == 'node' else 8080}",
+            "instance": f"{node.private_ip}:{9100 if level == 'node' else 8080}",
             "instance_id": node.instance_id,
-            "job": "node" if fault.level == "node" else service,
+            "job": "node" if level == "node" else service,
             "node": node.id,
             "service": service,
         }
         labels = {k: v for k, v in labels.items() if v}  # Prometheus drops empty labels
         description = _describe(
-            spec.alertname, node=node.id, service=service, telemetry=telemetry, fault=fault
+            alertname, node=node.id, service=service, telemetry=telemetry, fault=fault
         )
-        expr = RULES.get(spec.alertname, "")
+        expr = RULES.get(alertname, "")
         alerts.append(
             {
                 "status": status,
@@ -127,7 +147,7 @@ def to_alertmanager(
                 "annotations": {
                     "summary": summary,
                     "description": description,
-                    "runbook_url": f"https://runbooks.sim.local/alerts/{spec.alertname}",
+                    "runbook_url": f"https://runbooks.sim.local/alerts/{alertname}",
                 },
                 "startsAt": rfc3339(fault.started_at),
                 "endsAt": ends_at,
@@ -172,6 +192,9 @@ def _describe(alertname: str, *, node: str, service: str, telemetry: Telemetry |
         "ServiceHighMemory": f"{service} on {node} uses more than 92% of its memory limit{value}.",
         "ServiceHighErrorRate": f"{service} on {node} answers more than 5% of requests with 5xx{value}.",
         "ServiceHighLatency": f"{service} on {node} has p99 latency above 1.5s{value}.",
+        "NodeMemoryHighUtilization": f"{where} has less than 8% of its memory available{value}.",
+        "NodeNetworkReceiveErrs": f"{where} drops more than 50 received packets/s{value}.",
+        "NodeCPUStealHigh": f"{where} loses more than 20% of CPU time to steal{value}.",
     }
     return texts.get(alertname, f"{alertname} on {where}{value}.")
 

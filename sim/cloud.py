@@ -22,6 +22,8 @@ from botocore.config import Config
 REGION = "us-east-1"
 FAKE_ACCESS_KEY = "testing"
 FAKE_SECRET_KEY = "testing"
+# the endpoint "URL" of an in-process moto (``moto.mock_aws``): no server, no HTTP, same backends
+IN_PROCESS = "moto:in-process"
 
 
 @dataclass
@@ -106,7 +108,9 @@ def boto_client(service: str, endpoint_url: str, *, region: str = REGION) -> Any
     and botocore clients are safe to share between threads.
     """
     config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30)
-    return boto_session(region=region).client(service, endpoint_url=endpoint_url, config=config)
+    # IN_PROCESS: AWS's own endpoints, which moto's in-process ``mock_aws`` intercepts (benchmarks)
+    return boto_session(region=region).client(service, endpoint_url=endpoint_url if endpoint_url != IN_PROCESS else None,
+                                              config=config)
 
 
 # ----------------------------------------------------------------- reboots seen by moto

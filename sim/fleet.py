@@ -19,6 +19,8 @@ from sim.cloud import boto_client, reboots_since
 from sim.faults import FAULT_KINDS, NODE_ACTIONS, SERVICE_ACTIONS, Fault
 
 DEFAULT_SERVICES = ("checkout", "payments", "catalog", "search")
+# who calls whom (caller -> callees): a fault on a callee shows up as latency/errors on its callers
+DEFAULT_DEPENDENCIES: dict[str, tuple[str, ...]] = {"checkout": ("payments", "catalog"), "search": ("catalog",)}
 SKUS = ("gen5-intel", "gen6-amd", "gen7-graviton")
 DEFAULT_AMI = "ami-12c6146b"
 INSTANCE_TYPE = "m5.large"
@@ -39,6 +41,8 @@ ACTION_DOWNTIME_S: dict[str, float] = {
     "restart_service": 30.0,
     "rollback": 120.0,
     "scale_out": 180.0,
+    "failover": 60.0,
+    "shed_load": 10.0,
 }
 
 
@@ -120,6 +124,10 @@ class Fleet:
         self.clock = clock
         self._rng = random.Random(seed + 1)
         self._faults: list[Fault] = []
+        self.dependencies: dict[str, tuple[str, ...]] = {
+            c: tuple(d for d in callees if d in releases) for c, callees in DEFAULT_DEPENDENCIES.items() if c in releases
+        }
+        self.changes: list[dict[str, Any]] = []  # deploys and config pushes: {at, component, kind, detail}
         self._previous_release: dict[str, str] = {}
         self._own_reboots: dict[str, int] = {}
         _, self._reboot_cursor = reboots_since(0)
@@ -284,6 +292,15 @@ class Fleet:
     def now(self) -> float:
         return self.clock()
 
+    def callers_of(self, service: str) -> list[str]:
+        """Services that call ``service`` directly."""
+        return sorted(c for c, callees in self.dependencies.items() if service in callees)
+
+    def add_change(self, component: str, kind: str, detail: str, *, at: float) -> None:
+        """Record a change event (what a deploy tool or config service would report)."""
+        with self._lock:
+            self.changes.append({"at": at, "component": component, "kind": kind, "detail": detail})
+
     def node(self, ref: str) -> Node:
         """A node by its id, its current instance id or its private IP."""
         with self._lock:
@@ -318,10 +335,16 @@ class Fleet:
     def add_fault(self, fault: Fault) -> None:
         with self._lock:
             self._faults.append(fault)
-            if fault.kind == "bad_deploy" and fault.service:
+            change = FAULT_KINDS[fault.kind].change
+            if change == "deploy" and fault.service:
                 major, minor, _ = self.releases[fault.service].lstrip("v").split(".")
                 self._previous_release[fault.service] = self.releases[fault.service]
                 self.releases[fault.service] = f"v{major}.{int(minor) + 1}.0"
+                self.add_change(fault.service, "deploy", f"release {self.releases[fault.service]} rolled out",
+                                at=fault.started_at - 20.0)
+            elif change and fault.service:
+                self.add_change(fault.service, change, f"{change} revision pushed to {fault.service}",
+                                at=fault.started_at - 20.0)
 
     def active_faults(self) -> list[Fault]:
         with self._lock:
@@ -486,7 +509,22 @@ class Fleet:
             self._tag_node(node)
             calls.append(f"autoscaling: {new[0]} launched as {node.id} running {service}")
             return
+        if action == "failover":  # move every replica to another running node that does not run it yet
+            moved = []
+            for host in hosts:
+                candidates = [n for n in self.nodes if n.state == "running" and service not in n.services and n is not host]
+                if not candidates:
+                    raise RuntimeError(f"no node to fail {service} over to")
+                dest = min(candidates, key=lambda n: (len(n.services), n.id))
+                host.services.remove(service)
+                dest.services.append(service)
+                self._tag_node(host)
+                self._tag_node(dest)
+                moved.append(f"{host.id}->{dest.id}")
+            calls.append(f"ec2:CreateTags aiops:services ({service} failed over {', '.join(moved)})")
+            return
         command = {
+            "shed_load": f"edgectl shed {service} --priority low",
             "restart_service": f"systemctl restart {service}",
             "rollback": f"deployctl rollback {service}",
             "redeploy": f"deployctl redeploy {service} {self.releases.get(service, '')}",

@@ -19,7 +19,8 @@ from sim.faults import FAULT_KINDS, Fault
 if TYPE_CHECKING:
     from sim.fleet import Fleet, Node
 
-METRICS = ("cpu", "mem", "disk_io_errors", "heartbeat", "latency_p99_ms", "error_rate")
+METRICS = ("cpu", "mem", "disk_io_errors", "heartbeat", "latency_p99_ms", "error_rate", "cpu_steal", "net_rx_drops",
+           "requests_per_s", "client_latency_p99_ms", "client_error_rate")
 
 # A target is unhealthy when its latest sample crosses any of these; faults always cross one.
 THRESHOLDS = {
@@ -28,7 +29,21 @@ THRESHOLDS = {
     "disk_io_errors": 5.0,
     "latency_p99_ms": 1500.0,
     "error_rate": 0.05,
+    "cpu_steal": 20.0,
+    "net_rx_drops": 50.0,
 }
+# how a service-level fault looks to the services that call it: (p99 latency range ms, error share range)
+CALLEE_SYMPTOMS: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
+    "memory_leak": ((1600.0, 2600.0), (0.01, 0.03)),
+    "bad_deploy": ((300.0, 700.0), (0.08, 0.2)),
+    "bad_config": ((300.0, 700.0), (0.07, 0.18)),
+    "cpu_saturation": ((2000.0, 4500.0), (0.02, 0.05)),
+    "traffic_surge": ((1700.0, 3200.0), (0.02, 0.05)),
+    "connection_leak": ((1800.0, 4000.0), (0.02, 0.06)),
+}
+# how metrics of a service combine over its replicas: what a service dashboard shows
+_SUM = {"disk_io_errors", "net_rx_drops", "requests_per_s"}
+_MAX = {"mem", "latency_p99_ms", "client_latency_p99_ms", "cpu_steal"}
 
 _NODE_NOISE = (
     "systemd[1]: Started Session {n} of user ec2-user.",
@@ -116,6 +131,11 @@ class Telemetry:
             "heartbeat": 1.0,
             "latency_p99_ms": base.uniform(80, 250) * r.uniform(0.8, 1.4),
             "error_rate": r.uniform(0.001, 0.012),
+            "cpu_steal": r.uniform(0.0, 3.0),
+            "net_rx_drops": float(r.randint(0, 3)),
+            "requests_per_s": base.uniform(50, 300) * r.uniform(0.9, 1.1),
+            "client_latency_p99_ms": base.uniform(60, 200) * r.uniform(0.8, 1.3),
+            "client_error_rate": r.uniform(0.001, 0.01),
         }
         for fault in faults:
             age_min = max(0.0, (ts - fault.started_at) / 60)
@@ -148,6 +168,31 @@ class Telemetry:
                 s["cpu"] = r.uniform(96, 100)
                 s["latency_p99_ms"] = r.uniform(2000, 4500)
                 s["error_rate"] = max(s["error_rate"], r.uniform(0.02, 0.05))
+            elif fault.kind == "node_memory_pressure":
+                s["mem"] = min(99.5, 93 + 1.0 * age_min + r.uniform(0, 0.8))
+                s["latency_p99_ms"] = r.uniform(1600, 2600)  # reclaim and swap stalls
+                s["error_rate"] = max(s["error_rate"], r.uniform(0.01, 0.04))
+            elif fault.kind == "nic_degradation":
+                s["net_rx_drops"] = float(r.randint(200, 900))
+                s["latency_p99_ms"] = r.uniform(1700, 3500)  # retransmits
+                s["error_rate"] = max(s["error_rate"], r.uniform(0.03, 0.08))
+            elif fault.kind == "cpu_steal":
+                s["cpu_steal"] = r.uniform(25, 45)
+                s["cpu"] = min(91.0, s["cpu"] + 25)
+                s["latency_p99_ms"] = r.uniform(1600, 3000)
+            elif fault.kind == "traffic_surge":
+                s["requests_per_s"] *= r.uniform(3.0, 5.0)
+                s["cpu"] = r.uniform(70, 88)
+                s["latency_p99_ms"] = r.uniform(1700, 3200)
+                s["error_rate"] = max(s["error_rate"], r.uniform(0.02, 0.05))
+            elif fault.kind == "bad_config":
+                s["error_rate"] = r.uniform(0.08, 0.25)
+                s["latency_p99_ms"] *= 1.1
+            elif fault.kind == "connection_leak":
+                s["latency_p99_ms"] = r.uniform(1800, 4000)
+                s["mem"] = min(91.0, s["mem"] + 2 * age_min)
+                s["error_rate"] = max(s["error_rate"], r.uniform(0.02, 0.06))
+        self._dependency_effects(node, ts, faults, s, r)
         if node.state != "running":
             s.update(cpu=0.0, heartbeat=0.0, latency_p99_ms=0.0, error_rate=0.0)
         s["cpu"] = min(100.0, max(0.0, s["cpu"]))
@@ -168,18 +213,53 @@ class Telemetry:
                 continue
             if service is None:
                 merged = samples[0]
-            else:  # what a service dashboard shows: the worst replica for latency/memory, means elsewhere
-                merged = {
-                    "cpu": sum(x["cpu"] for x in samples) / len(samples),
-                    "mem": max(x["mem"] for x in samples),
-                    "disk_io_errors": sum(x["disk_io_errors"] for x in samples),
-                    "heartbeat": sum(x["heartbeat"] for x in samples) / len(samples),
-                    "latency_p99_ms": max(x["latency_p99_ms"] for x in samples),
-                    "error_rate": sum(x["error_rate"] for x in samples) / len(samples),
-                }
+            else:  # what a service dashboard shows: the worst replica for latency/memory, sums of counts, means elsewhere
+                merged = {m: (sum(x[m] for x in samples) if m in _SUM else max(x[m] for x in samples) if m in _MAX
+                              else sum(x[m] for x in samples) / len(samples)) for m in METRICS}
             for m in METRICS:
                 out[m].append((ts, round(merged[m], 4)))
         return out
+
+    def _dependency_effects(self, node: Node, ts: float, faults: list[Fault], s: dict[str, float],
+                            r: random.Random) -> None:
+        """A fault on a service this node's services call makes their calls slow or failing (a cascade)."""
+        callees = {c for svc in node.services for c in self.fleet.dependencies.get(svc, ())}
+        for fault in faults:
+            if fault.level != "service" or fault.service not in callees or fault.kind not in CALLEE_SYMPTOMS:
+                continue
+            (lat_lo, lat_hi), (err_lo, err_hi) = CALLEE_SYMPTOMS[fault.kind]
+            seen_latency, seen_errors = r.uniform(lat_lo, lat_hi), r.uniform(err_lo, err_hi)
+            s["client_latency_p99_ms"] = max(s["client_latency_p99_ms"], seen_latency)
+            s["client_error_rate"] = max(s["client_error_rate"], seen_errors)
+            s["latency_p99_ms"] = max(s["latency_p99_ms"], seen_latency + r.uniform(20, 80))
+            s["error_rate"] = max(s["error_rate"], 0.9 * seen_errors)
+
+    # ----------------------------------------------------------------- topology, traces, changes
+    def topology(self) -> dict[str, object]:
+        """The call graph (caller -> callee) and where every replica runs (service -> node edges)."""
+        placement = self.fleet.services
+        edges = [[c, d] for c, callees in self.fleet.dependencies.items() for d in callees]
+        edges += [[svc, n] for svc, nodes in placement.items() for n in nodes]
+        components = {n.id: "node" for n in self.fleet.nodes}
+        components.update({svc: "service" for svc in placement})
+        return {"edges": edges, "placement": {svc: nodes[0] for svc, nodes in placement.items() if nodes},
+                "components": components}
+
+    def traces(self, target: str, *, minutes: float = 15, now: float | None = None) -> list[dict[str, object]]:
+        """Per call edge touching ``target``: the callee's latency and error share as its callers see them."""
+        edges = [(c, d) for c, callees in self.fleet.dependencies.items() for d in callees if target in (c, d)]
+        out: list[dict[str, object]] = []
+        for caller, callee in edges:
+            series = self.metrics(callee, minutes=minutes, now=now)
+            out.append({"caller": caller, "callee": callee, "latency": series["latency_p99_ms"],
+                        "errors": series["error_rate"]})
+        return out
+
+    def changes(self, *, minutes: float = 60, now: float | None = None) -> list[dict[str, object]]:
+        """Deploys and config pushes in the window, oldest first."""
+        now = self.fleet.now() if now is None else now
+        return sorted((dict(c) for c in self.fleet.changes if now - minutes * 60 <= c["at"] <= now),
+                      key=lambda c: c["at"])
 
     def _nodes_of(self, target: str) -> list[Node]:
         if target in self.fleet.releases:
