@@ -1,31 +1,36 @@
-"""Incident handling on simulated faults with ground truth: task success and time to recover.
+"""Incident handling on simulated faults with ground truth: task success, wrong actions and time to recover.
 
-``python -m bench incidents [--scenarios N] [--seed S]``
+``python -m bench incidents [--scenarios N] [--seed S] [--quick] [--data rows.jsonl] [--responders a,b]``
 
-Each scenario injects one fault into a simulated fleet (moto as the cloud, the simulator's telemetry)
-and lets a responder handle the Alertmanager alert it raises. Responders:
+Scenarios come from ``sim.scenarios`` (seeded: 12 fault kinds in equal numbers, 40% of them
+cascading to a dependent service, 30% with an unrelated change shortly before). Each scenario is
+staged on a fresh fleet (moto in-process as the cloud, the simulator's telemetry) for every
+responder, which handles the Alertmanager alert the fault raises:
 
-* ``agents``: the platform's incident graph (observer -> diagnoser -> actor with verification),
-  in-process, with the production compressor and policy (approvals on autopilot);
-* ``alert-runbook``: a static runbook keyed by alert name (what many teams automate first);
+* ``agents``: the platform's incident graph (observe -> diagnose -> supervise -> plan -> act ->
+  verify), in-process, with the production compressor and policy (approvals on autopilot);
+* ``agents-no-topology``: the same graph with a telemetry source that answers no topology and no
+  traces (the "diagnoser without topology" ablation);
+* ``alert-runbook``: a static runbook keyed by alert name, acting on the alerted component;
 * ``first-aid``: reboot the node / restart the service, whatever the alert.
 
-Time is simulated: each action costs the simulator's downtime for it, each verification poll 15 s
-(recovery counts when verification sees the target healthy), the responder's compute time is added,
-a responder gets two attempts, and an unresolved fault costs 30 min of a person's time. Success =
-the fault is fixed by the responder (simulator truth) and, for the agents, the diagnosed root cause
-is the injected one.
+Time is simulated: each action costs the simulator's downtime for it, each health probe 15 s,
+the responder's compute time is added, a responder gets two executed actions, and an unresolved
+fault costs 30 min of a person's time. Success = the root fault is fixed (simulator truth) and,
+for the agents, the top hypothesis names the root component and a label the fault kind accepts.
+A wrong action is an executed action that cleared no fault; a refused one is an action the cloud
+said does not apply (nothing ran).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import sys
 import time
 from collections import defaultdict
 from typing import Any
-
-import httpx
 
 from bench.common import markdown_table
 
@@ -35,7 +40,12 @@ VERIFY_POLLS = 6
 ESCALATION_S = 1800.0
 ALERT_RUNBOOK = {"NodeDiskIOErrors": "send_to_repair", "NodeHeartbeatMissing": "reboot",
                  "ServiceHighMemory": "restart_service", "ServiceHighErrorRate": "rollback",
-                 "ServiceHighLatency": "scale_out"}
+                 "ServiceHighLatency": "scale_out", "NodeMemoryHighUtilization": "reboot",
+                 "NodeNetworkReceiveErrs": "redeploy", "NodeCPUStealHigh": "migrate"}
+DEFAULT_SCENARIOS, QUICK_SCENARIOS = 300, 24
+# seed sets: thresholds and rules were tuned looking at TUNE_SEED only; the reported table uses REPORT_SEED
+TUNE_SEED, REPORT_SEED = 0, 1
+RESET_EVERY = 25
 
 
 class Clock:
@@ -77,14 +87,25 @@ class MemoryStore:
 
 
 class SimCloud:
-    """Actions go straight to the simulator; each costs its downtime in simulated time."""
+    """Actions go straight to the simulator; each costs its downtime in simulated time.
+
+    ``actions`` keeps every executed action with the simulator's verdict (did it clear a fault);
+    ``refused`` counts actions the simulator refused as not applicable to the target (nothing ran).
+    """
 
     def __init__(self, fleet, clock: Clock) -> None:
         self.fleet, self.clock = fleet, clock
+        self.actions: list[dict[str, Any]] = []
+        self.refused = 0
 
     def execute(self, action, target, *, params):
-        result = self.fleet.apply_mitigation(target, action)
+        try:
+            result = self.fleet.apply_mitigation(target, action)
+        except (ValueError, KeyError) as exc:  # the action does not apply to this target: a 4xx, nothing ran
+            self.refused += 1
+            raise NotImplementedError(str(exc)) from exc
         self.clock.t += result.expected_downtime_s
+        self.actions.append({"action": action, "target": target, "fixed": result.fixed, "ok": result.ok})
         if not result.ok:
             raise RuntimeError(result.message)
         return {"cloud_calls": result.cloud_calls}
@@ -96,8 +117,13 @@ class SimCloud:
 class SimProbes:
     """The simulator's telemetry; every health poll lets 15 s of simulated time pass."""
 
-    def __init__(self, telemetry, clock: Clock) -> None:
+    def __init__(self, telemetry, clock: Clock, *, topology: bool = True) -> None:
         self.telemetry, self.clock = telemetry, clock
+        self.probes = 0
+        if topology:  # the optional kinds exist only when this source can answer them
+            self.topology = telemetry.topology
+            self.traces = telemetry.traces
+        self.changes = telemetry.changes
 
     def metrics(self, target, *, minutes=15):
         return self.telemetry.metrics(target, minutes=minutes)
@@ -105,12 +131,13 @@ class SimProbes:
     def logs(self, target, *, minutes=15):
         return self.telemetry.logs(target, minutes=minutes)
 
-    probes = 0
-
     def health(self, target):
         self.clock.t += POLL_S
         self.probes += 1
-        return self.telemetry.health(target)
+        try:
+            return self.telemetry.health(target)
+        except KeyError:  # a component this source does not know: it cannot tell
+            return None
 
 
 def _alert(fault, fleet, telemetry) -> dict[str, Any]:
@@ -122,7 +149,7 @@ def _alert(fault, fleet, telemetry) -> dict[str, Any]:
             "cluster": first.cluster, "labels": first.labels, "summary": first.summary}
 
 
-def run_agents(fault, fleet, telemetry, clock) -> dict[str, Any]:
+def run_agents(fault, fleet, telemetry, clock, cloud, *, topology: bool = True) -> dict[str, Any]:
     from langgraph.checkpoint.memory import InMemorySaver
 
     from agents.graph import build_graph
@@ -135,9 +162,9 @@ def run_agents(fault, fleet, telemetry, clock) -> dict[str, Any]:
         return compressor.render()
 
     store = MemoryStore()
-    probes = SimProbes(telemetry, clock)
+    probes = SimProbes(telemetry, clock, topology=topology)
     # the graph's own verification: one probe per run, re-checked every POLL_S until VERIFY_POLLS have passed
-    tools = AgentTools(store=store, cloud=SimCloud(fleet, clock), telemetry=probes,
+    tools = AgentTools(store=store, cloud=cloud, telemetry=probes,
                        policy=ActionPolicy(approval_required_risk="critical", max_attempts=ATTEMPTS,
                                            verify_timeout_s=VERIFY_POLLS * POLL_S, verify_interval_s=POLL_S),
                        compress=compress, clock=clock)
@@ -148,8 +175,9 @@ def run_agents(fault, fleet, telemetry, clock) -> dict[str, Any]:
         graph.invoke(None, config)
     state = graph.get_state(config).values
     hypotheses = store.incident.get("hypotheses") or []
-    return {"root_cause": hypotheses[0]["root_cause"] if hypotheses else None,
-            "probes": probes.probes, "observe_rounds": 1 + state.get("probes", 0)}
+    top = hypotheses[0] if hypotheses else {}
+    return {"root_cause": top.get("root_cause"), "component": top.get("component"),
+            "probes": probes.probes, "observe_rounds": 1 + state.get("probes", 0), "outcome": state.get("outcome")}
 
 
 def _polling_health(probes: SimProbes):
@@ -162,19 +190,28 @@ def _polling_health(probes: SimProbes):
     return health
 
 
-def run_static(fault, fleet, telemetry, clock, *, choose) -> dict[str, Any]:
+def run_static(fault, fleet, telemetry, clock, cloud, *, choose) -> dict[str, Any]:
     alert = _alert(fault, fleet, telemetry)
-    cloud, probes = SimCloud(fleet, clock), SimProbes(telemetry, clock)
-    target = alert["node"] if fault.level == "node" else alert["service"]
-    for attempt in range(ATTEMPTS):
-        action = choose(alert, fault.level, attempt)
+    probes = SimProbes(telemetry, clock)
+    node_alert = (alert.get("labels") or {}).get("job") == "node" or not alert.get("service")
+    level = "node" if node_alert else "service"
+    target = alert["node"] if node_alert else alert["service"]
+    executed = 0
+    for attempt in range(ATTEMPTS + 1):
+        if executed >= ATTEMPTS:
+            break
+        action = choose(alert, level, attempt)
         try:
             cloud.execute(action, target, params={})
-        except Exception:
+        except NotImplementedError:
             continue
+        except Exception:
+            executed += 1
+            continue
+        executed += 1
         if _polling_health(probes)(target):
             break
-    return {"root_cause": None, "probes": probes.probes, "observe_rounds": 0}
+    return {"root_cause": None, "component": None, "probes": probes.probes, "observe_rounds": 0}
 
 
 def _alert_runbook(alert, level, attempt):
@@ -189,72 +226,145 @@ def _first_aid(alert, level, attempt):
 
 RESPONDERS = {
     "agents": run_agents,
-    "alert-runbook": lambda f, fl, t, c: run_static(f, fl, t, c, choose=_alert_runbook),
-    "first-aid": lambda f, fl, t, c: run_static(f, fl, t, c, choose=_first_aid),
+    "agents-no-topology": lambda f, fl, t, c, cl: run_agents(f, fl, t, c, cl, topology=False),
+    "alert-runbook": lambda f, fl, t, c, cl: run_static(f, fl, t, c, cl, choose=_alert_runbook),
+    "first-aid": lambda f, fl, t, c, cl: run_static(f, fl, t, c, cl, choose=_first_aid),
 }
+BASELINES = ("alert-runbook", "first-aid")
+
+
+def run_one(scenario, respond) -> dict[str, Any]:
+    """Stage ``scenario`` on a fresh in-process cloud and fleet, let ``respond`` handle it, score it."""
+    from sim.cloud import IN_PROCESS
+    from sim.faults import FAULT_KINDS
+    from sim.fleet import Fleet
+    from sim.scenarios import stage
+    from sim.telemetry import Telemetry
+
+    # one in-process moto for the whole run (the caller's mock_aws); every run gets its own cluster
+    clock = Clock(1_800_000_000.0 + scenario.index * 100_000)
+    fleet = Fleet.provision(IN_PROCESS, nodes=6, seed=scenario.seed, clock=clock)
+    telemetry = Telemetry(fleet, seed=scenario.seed)
+    fault = stage(scenario, fleet, at=clock.t - 30.0)
+    cloud = SimCloud(fleet, clock)
+    started = clock.t
+    t0 = time.perf_counter()
+    outcome = respond(fault, fleet, telemetry, clock, cloud)
+    spent = time.perf_counter() - t0
+    fixed = fault.resolved_at is not None
+    # recovered when verification saw it healthy (simulated time) plus the responder's own compute time
+    ttr = clock.t - started + spent + (0.0 if fixed else ESCALATION_S)
+    labels = FAULT_KINDS[fault.kind].accepted_labels
+    right_cause = outcome["root_cause"] is None or (outcome["root_cause"] in labels
+                                                   and outcome.get("component") == fault.target)
+    return {**scenario.to_dict(), "target": fault.target, "alerted": fault.alert_service or fault.target,
+            "fixed": fixed, "success": fixed and right_cause,
+            "diagnosed": None if outcome["root_cause"] is None else right_cause,
+            "diagnosis": f"{outcome['root_cause']} on {outcome.get('component')}" if outcome["root_cause"] else None,
+            "ttr": ttr, "wall_s": spent, "actions": [a["action"] + "@" + a["target"] for a in cloud.actions],
+            "wrong_actions": sum(1 for a in cloud.actions if not a["fixed"]), "refused": cloud.refused,
+            "probes": outcome.get("probes", 0), "rounds": outcome.get("observe_rounds", 0)}
+
+
+def _mean(rows: list[dict[str, Any]], key: str) -> float:
+    return statistics.mean(float(r[key]) for r in rows) if rows else 0.0
+
+
+def _rate(rows: list[dict[str, Any]], key: str) -> float:
+    return sum(1 for r in rows if r[key]) / len(rows) if rows else 0.0
 
 
 def main(argv: list[str]) -> str:
     parser = argparse.ArgumentParser(prog="python -m bench incidents")
-    parser.add_argument("--scenarios", type=int, default=60, help="faults per responder (kinds cycle)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scenarios", type=int, default=None, help=f"scenarios per responder (default {DEFAULT_SCENARIOS})")
+    parser.add_argument("--seed", type=int, default=REPORT_SEED,
+                        help=f"scenario seed set ({TUNE_SEED} was used for tuning, {REPORT_SEED} is reported)")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_SCENARIOS} scenarios (tests)")
+    parser.add_argument("--responders", default=",".join(RESPONDERS), help="comma-separated subset")
+    parser.add_argument("--data", default=None, help="write one JSON line per (responder, scenario) here")
+    parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    count = args.scenarios or (QUICK_SCENARIOS if args.quick else DEFAULT_SCENARIOS)
+    names = [n for n in args.responders.split(",") if n]
+    unknown = set(names) - set(RESPONDERS)
+    if unknown or not names:
+        parser.error(f"unknown responders {sorted(unknown)}; choose from {sorted(RESPONDERS)}")
 
-    from sim.cloud import start_moto
-    from sim.faults import FAULT_KINDS, FaultInjector
-    from sim.fleet import Fleet
-    from sim.telemetry import Telemetry
+    from tqdm import tqdm
 
-    kinds = sorted(FAULT_KINDS)
-    moto = start_moto()
+    from sim.scenarios import generate
+
+    scenarios = generate(count, seed=args.seed)
     rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    wall: dict[str, float] = defaultdict(float)
-    try:
-        for name, respond in RESPONDERS.items():
-            for i in range(args.scenarios):
-                clock = Clock(1_800_000_000.0 + i * 100_000)
-                httpx.post(f"{moto.endpoint_url}/moto-api/reset", timeout=30)  # a fresh cloud per scenario
-                fleet = Fleet.provision(moto.endpoint_url, nodes=6, seed=args.seed * 10_000 + i, clock=clock)
-                telemetry = Telemetry(fleet, seed=args.seed + i)
-                fault = FaultInjector(fleet, seed=args.seed + i).inject(kinds[i % len(kinds)], at=clock.t - 30.0)
-                started = clock.t
-                t0 = time.perf_counter()
-                outcome = respond(fault, fleet, telemetry, clock)
-                spent = time.perf_counter() - t0
-                wall[name] += spent
-                fixed = fault.resolved_at is not None
-                # recovered when verification saw it healthy (simulated time) plus the responder's own compute time
-                ttr = clock.t - started + spent + (0.0 if fixed else ESCALATION_S)
-                right_cause = outcome["root_cause"] in (None, fault.root_cause)
-                rows[name].append({"kind": fault.kind, "fixed": fixed, "success": fixed and right_cause,
-                                   "ttr": ttr, "wrong_actions": sum(1 for a in fault.attempts if not a.get("fixed")),
-                                   "probes": outcome.get("probes", 0), "rounds": outcome.get("observe_rounds", 0)})
-    finally:
-        moto.stop()
+    from moto import mock_aws
 
-    summary, per_kind = [], []
+    bar = tqdm(total=count * len(names), desc="incidents", unit="run", file=sys.stderr, disable=args.no_progress)
+    for start in range(0, count, RESET_EVERY):
+        with mock_aws():  # a fresh cloud every RESET_EVERY scenarios keeps moto's state (and its lookups) small
+            for scenario in scenarios[start:start + RESET_EVERY]:
+                for name in names:
+                    rows[name].append(run_one(scenario, RESPONDERS[name]))
+                    bar.update(1)
+    bar.close()
+    if args.data:
+        with open(args.data, "w") as out:
+            for name, results in rows.items():
+                for r in results:
+                    out.write(json.dumps({"responder": name, **r}) + "\n")
+    return report(rows, count=count, seed=args.seed)
+
+
+def report(rows: dict[str, list[dict[str, Any]]], *, count: int, seed: int) -> str:
+    summary = []
     for name, results in rows.items():
         summary.append({
             "responder": name, "scenarios": len(results),
-            "task success": sum(r["success"] for r in results) / len(results),
-            "fixed": sum(r["fixed"] for r in results) / len(results),
-            "MTTR (sim s)": statistics.mean(r["ttr"] for r in results),
-            "wrong actions / scenario": statistics.mean(r["wrong_actions"] for r in results),
-            "health probes / incident": statistics.mean(r["probes"] for r in results),
-            "observe rounds / incident": statistics.mean(r["rounds"] for r in results),
+            "task success": _rate(results, "success"), "fixed": _rate(results, "fixed"),
+            "MTTR (sim s)": _mean(results, "ttr"),
+            "wrong actions / scenario": _mean(results, "wrong_actions"),
+            "scenarios with a wrong action": _rate(results, "wrong_actions"),
+            "refused / scenario": _mean(results, "refused"),
+            "health probes / incident": _mean(results, "probes"),
+            "observe rounds / incident": _mean(results, "rounds"),
             "LLM tokens / success": 0,
-            "wall ms / scenario": 1000 * wall[name] / len(results),
+            "wall ms / scenario": 1000 * _mean(results, "wall_s"),
         })
-        for kind in kinds:
+    text = (f"{count} scenarios from `sim.scenarios.generate(seed={seed})`: 12 fault kinds in equal numbers, "
+            "cascades to a dependent service in 40% of those that can cascade, an unrelated change in 30%.\n\n"
+            "## Task success, wrong actions and MTTR\n\n" + markdown_table(summary))
+    baselines = [s for s in summary if s["responder"] in BASELINES]
+    agents = next((s for s in summary if s["responder"] == "agents"), None)
+    if agents and baselines:
+        best = min(baselines, key=lambda s: s["MTTR (sim s)"])
+        change = agents["MTTR (sim s)"] / best["MTTR (sim s)"] - 1
+        text += (f"\nAgents' MTTR vs the best baseline ({best['responder']}): {change:+.1%} "
+                 "(goal -35%; AOI paper: -34.4% against its best baseline, task success 94.2%).\n")
+    kinds = sorted({r["kind"] for results in rows.values() for r in results})
+    per_kind = []
+    for kind in kinds:
+        row: dict[str, Any] = {"fault": kind}
+        for name, results in rows.items():
             sub = [r for r in results if r["kind"] == kind]
-            if sub:
-                per_kind.append({"responder": name, "fault": kind, "n": len(sub),
-                                 "success": sum(r["success"] for r in sub) / len(sub),
-                                 "MTTR (sim s)": statistics.mean(r["ttr"] for r in sub)})
-    best_baseline = min((s for s in summary if s["responder"] != "agents"), key=lambda s: s["MTTR (sim s)"])
-    agents = next(s for s in summary if s["responder"] == "agents")
-    change = agents["MTTR (sim s)"] / best_baseline["MTTR (sim s)"] - 1
-    return ("## Task success and MTTR on simulated faults\n\n" + markdown_table(summary)
-            + f"\nAgents' MTTR vs the best baseline ({best_baseline['responder']}): {change:+.1%} "
-              "(AOI paper: -34.4% against its best baseline; task success 94.2%).\n\n"
-            + "## Per fault kind\n\n" + markdown_table(per_kind))
+            row["n"] = len(sub)
+            short = {"agents": "agents", "agents-no-topology": "no-topo", "alert-runbook": "runbook",
+                     "first-aid": "first-aid"}.get(name, name)
+            if name.startswith("agents"):
+                row[f"{short} diagnosed"] = _rate([r for r in sub if r["diagnosed"] is not None], "diagnosed")
+            row[f"{short} success"] = _rate(sub, "success")
+            row[f"{short} MTTR"] = round(_mean(sub, "ttr"))
+            row[f"{short} wrong"] = _mean(sub, "wrong_actions")
+        per_kind.append(row)
+    text += "\n## Per fault kind (diagnosed = right component and label; wrong = wrong actions / scenario)\n\n"
+    text += markdown_table(per_kind)
+    per_variant = []
+    for variant in ("direct", "cascade", "decoy change"):
+        row = {"variant": variant}
+        for name, results in rows.items():
+            sub = [r for r in results if (variant == "cascade" and r["cascade"])
+                   or (variant == "direct" and not r["cascade"]) or (variant == "decoy change" and r["decoy_change"])]
+            row["n"] = len(sub)
+            row[f"{name} success"] = _rate(sub, "success")
+            row[f"{name} MTTR"] = round(_mean(sub, "ttr"))
+        per_variant.append(row)
+    text += "\n## Per variant\n\n" + markdown_table(per_variant)
+    return text

@@ -110,6 +110,7 @@ class Telemetry:
         self.seed = seed
         self.step_s = step_s
         self.log_lines_per_min = log_lines_per_min
+        self._samples: dict[tuple[object, ...], dict[str, float]] = {}
 
     # ----------------------------------------------------------------- metrics
     def _timestamps(self, minutes: float, now: float | None) -> list[float]:
@@ -119,8 +120,23 @@ class Telemetry:
         stamps = [float(t) for t in range(int(first), int(now) + 1, self.step_s) if t < now]
         return [*stamps, now]
 
-    def _node_sample(self, node: Node, ts: float, faults: list[Fault]) -> dict[str, float]:
-        """One sample of every metric of ``node`` at ``ts`` given the faults active then."""
+    def _node_sample(self, node: Node, ts: float, faults: list[Fault], view: str | None = None) -> dict[str, float]:
+        """One sample of ``node`` at ``ts`` given the faults active then (memoised: it is pure).
+
+        ``view`` None is the node as node_exporter sees it: node faults, plus the CPU a saturated
+        service burns on it; ``view`` a service is that service's instance on the node: node faults,
+        its own faults and what its callees' faults do to its calls. A fault of one service does
+        not show in the latency or errors of another service that merely shares the node.
+        """
+        key = (node.id, node.instance_id, node.state, tuple(node.services), ts, tuple(f.id for f in faults), view)
+        hit = self._samples.get(key)
+        if hit is None:
+            if len(self._samples) > 200_000:
+                self._samples.clear()
+            hit = self._samples[key] = self._compute_sample(node, ts, faults, view)
+        return dict(hit)
+
+    def _compute_sample(self, node: Node, ts: float, faults: list[Fault], view: str | None) -> dict[str, float]:
         r = _rng(self.seed, node.id, int(ts))
         base = _rng(self.seed, node.id, "base")
         cpu_base, mem_base = base.uniform(20, 50), base.uniform(40, 65)
@@ -140,7 +156,11 @@ class Telemetry:
         for fault in faults:
             age_min = max(0.0, (ts - fault.started_at) / 60)
             on_node = fault.level == "node" and fault.target == node.id
-            on_service = fault.level == "service" and fault.service in node.services
+            on_service = fault.level == "service" and fault.service in node.services and fault.service == view
+            if view is None and fault.level == "service" and fault.service in node.services:
+                if fault.kind in ("cpu_saturation", "traffic_surge"):  # the node sees the CPU it burns
+                    s["cpu"] = min(90.0, s["cpu"] + 25)
+                continue
             if not (on_node or on_service):
                 continue
             if fault.kind == "disk_failure":
@@ -192,7 +212,8 @@ class Telemetry:
                 s["latency_p99_ms"] = r.uniform(1800, 4000)
                 s["mem"] = min(91.0, s["mem"] + 2 * age_min)
                 s["error_rate"] = max(s["error_rate"], r.uniform(0.02, 0.06))
-        self._dependency_effects(node, ts, faults, s, r)
+        if view is not None:
+            self._dependency_effects(view, faults, s, r)
         if node.state != "running":
             s.update(cpu=0.0, heartbeat=0.0, latency_p99_ms=0.0, error_rate=0.0)
         s["cpu"] = min(100.0, max(0.0, s["cpu"]))
@@ -208,7 +229,7 @@ class Telemetry:
         service = target if target in self.fleet.releases else None
         for ts in stamps:
             faults = self.fleet.faults_at(ts)
-            samples = [self._node_sample(n, ts, faults) for n in nodes]
+            samples = [self._node_sample(n, ts, faults, service) for n in nodes]
             if not samples:
                 continue
             if service is None:
@@ -220,10 +241,9 @@ class Telemetry:
                 out[m].append((ts, round(merged[m], 4)))
         return out
 
-    def _dependency_effects(self, node: Node, ts: float, faults: list[Fault], s: dict[str, float],
-                            r: random.Random) -> None:
-        """A fault on a service this node's services call makes their calls slow or failing (a cascade)."""
-        callees = {c for svc in node.services for c in self.fleet.dependencies.get(svc, ())}
+    def _dependency_effects(self, service: str, faults: list[Fault], s: dict[str, float], r: random.Random) -> None:
+        """A fault on a service that ``service`` calls makes its calls slow or failing (a cascade)."""
+        callees = set(self.fleet.dependencies.get(service, ()))
         for fault in faults:
             if fault.level != "service" or fault.service not in callees or fault.kind not in CALLEE_SYMPTOMS:
                 continue
@@ -272,16 +292,17 @@ class Telemetry:
         now = self.fleet.now() if now is None else now
         faults = self.fleet.faults_at(now)
         nodes = self._nodes_of(target)
+        view = target if target in self.fleet.releases else None
         breaches: list[str] = []
         latest: dict[str, dict[str, float]] = {}
         for node in nodes:
-            sample = self._node_sample(node, now, faults)
+            sample = self._node_sample(node, now, faults, view)
             latest[node.id] = sample
             if node.state != "running":
                 breaches.append(f"{node.id}: instance {node.state}")
             # the heartbeat of a partitioned node flaps: a node counts as down if it missed any
             # heartbeat in the last minute, as a real "absent_over_time" rule would
-            recent = [self._node_sample(node, now - d, faults)["heartbeat"] for d in (0, 15, 30, 45)]
+            recent = [self._node_sample(node, now - d, faults, view)["heartbeat"] for d in (0, 15, 30, 45)]
             if min(recent) < 1.0 and node.state == "running":
                 breaches.append(f"{node.id}: heartbeat missing")
             for metric, limit in THRESHOLDS.items():
@@ -304,7 +325,7 @@ class Telemetry:
         nodes = self._nodes_of(service_or_node)
         lines: list[tuple[float, str]] = []
         for node in nodes:
-            sources = [service_or_node] if is_service else ["syslog", *node.services]
+            sources = [service_or_node] if is_service else ["syslog"]  # a node's stream is its system journal
             for source in sources:
                 lines += self._source_lines(node, source, start, now, node_stream=not is_service)
         lines.sort(key=lambda x: x[0])
