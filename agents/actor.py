@@ -56,12 +56,14 @@ def plan(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
         resolved = _source_resolved(tools, incident_id)
         if resolved:  # the world moved on before we acted: look before doing anything
             return {"plan": {}, "check": {"why": f"all alerts resolved at the source ({resolved.get('ended_at')})"}}
-    hypotheses = state.get("hypotheses") or []
+    hypotheses = runbook.act_order(state.get("hypotheses") or [])
     tried = {(t["action"], t["target"]) for t in state.get("tried") or []}
+    # an action the cloud refused as not applicable ran nothing: it does not use up an attempt
+    spent = sum(1 for t in state.get("tried") or [] if not t.get("refused"))
     attempt = state.get("attempt", 0)
     while True:
-        if attempt >= tools.policy.max_attempts:
-            return _escalate(state, why=f"{attempt} attempt(s) did not recover the target "
+        if spent >= tools.policy.max_attempts:
+            return _escalate(state, why=f"{spent} attempt(s) did not recover the target "
                                         f"(policy max {tools.policy.max_attempts})", attempt=attempt)
         if attempt >= len(hypotheses):
             return _escalate(state, why="no hypothesis left to act on" if hypotheses else "no hypothesis",
@@ -167,6 +169,8 @@ def execute(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
                 result = {"status": "succeeded", **tools.cloud.execute(step["action"], step["target"], params=step)}
             except Exception as exc:  # a failed cloud call is an outcome to record, not a crash
                 result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+                if not_applicable(exc):
+                    result["refused"] = True
             tools.store.finish_action(key, status=result["status"], result=result)
     tools.store.add_event(
         incident_id, kind="executed", actor="actor", dedup_key=f"executed:{step['attempt']}",
@@ -175,7 +179,8 @@ def execute(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
         data=result,
     )
     now = tools.clock()
-    tried = [*(state.get("tried") or []), {"action": step["action"], "target": step["target"], "outcome": result["status"]}]
+    tried = [*(state.get("tried") or []), {"action": step["action"], "target": step["target"], "outcome": result["status"],
+                                           **({"refused": True} if result.get("refused") else {})}]
     if result["status"] != "blocked":
         tools.store.update_incident(incident_id, status="verifying")
     return {"action_result": result, "tried": tried,
@@ -196,9 +201,19 @@ def verify(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     else:
         progress["checks"] = progress.get("checks", 0) + 1
         healthy = probe_health(step["target"], tools=tools)
-        now = tools.clock()  # a probe can take time: the deadline is judged after it
         recovered = healthy is not False  # None: no source can tell; the action's success stands
-        if not recovered and now < progress.get("deadline", now):
+        source = alert_source(state.get("alert") or {})
+        if recovered and source and source != step["target"]:
+            # the target is well, but is the alert's own symptom gone? a fix elsewhere must clear it too
+            recovered = probe_health(source, tools=tools) is not False
+            if not recovered:
+                progress["symptom_elsewhere"] = source
+        now = tools.clock()  # a probe can take time: the deadline is judged after it
+        settled = now >= progress.get("started", now) + runbook.settle_s(step["action"])
+        if not recovered and settled:
+            progress["gave_up"] = (f"{source} still unhealthy though {step['target']} is healthy"
+                                   if progress.get("symptom_elsewhere") else f"{step['target']} still unhealthy")
+        if not recovered and not settled and now < progress.get("deadline", now):
             progress["next_check_at"] = now + tools.policy.verify_interval_s
             tools.store.add_event(
                 incident_id, kind="verifying", actor="actor", dedup_key=f"verifying:{attempt}",
@@ -219,7 +234,9 @@ def verify(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     tools.store.add_event(
         incident_id, kind="verified", actor="actor", dedup_key=f"verified:{attempt}",
         message=f"{step['target']} {'recovered' if recovered else 'still unhealthy'} after {step['action']}"
-                f" ({progress.get('checks', 0)} probe(s))",
+                f" ({progress.get('checks', 0)} probe(s))"
+                + (f"; stopped {runbook.settle_s(step['action']):g}s after the action: {progress['gave_up']}"
+                   if progress.get("gave_up") else ""),
         data={"recovered": recovered, "action_status": result.get("status"), "checks": progress.get("checks", 0)},
     )
     tried = list(state.get("tried") or [])
@@ -227,6 +244,24 @@ def verify(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
         tried[-1] = {**tried[-1], "outcome": "recovered" if recovered else f"{tried[-1]['outcome']}, not recovered"}
     return {"recovered": recovered, "verifying": progress, "tried": tried,
             "attempt": attempt + (0 if recovered else 1)}
+
+
+def alert_source(alert: dict[str, Any]) -> str | None:
+    """The component whose symptom the alert reports: its service, or its node for a node-level alert."""
+    labels = alert.get("labels") or {}
+    if alert.get("service") and labels.get("job") != "node":
+        return str(alert["service"])
+    return str(alert["node"]) if alert.get("node") else None
+
+
+# what a cloud connector raises when an action does not apply to a target (nothing ran): a type that says
+# so, or an HTTP 4xx answer from an action endpoint
+_REFUSED_WORDS = ("does not apply", "not applicable", "not supported", "unsupported", "answered 400", "answered 404",
+                  "answered 405", "answered 422")
+
+
+def not_applicable(exc: Exception) -> bool:
+    return isinstance(exc, NotImplementedError) or any(w in str(exc).lower() for w in _REFUSED_WORDS)
 
 
 def verification_pending(state: IncidentState) -> bool:

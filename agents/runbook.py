@@ -45,6 +45,19 @@ ACTION_RISK = {
 # actions that take capacity away while they run (the blast-radius check counts what is left)
 DISRUPTIVE = {"reboot", "stop_start", "redeploy", "migrate", "send_to_repair", "replace", "reimage",
               "restart_service", "rollback", "failover", "shed_load"}
+# how long after an action returns its effect should show in a probe (a stated prior, not fitted):
+# a process restart or load shedding is visible within a scrape or two, a rollback or a move of
+# replicas within a minute; past this a probe that still sees the symptom means the action did not
+# help, and waiting out the whole verify window only delays the next hypothesis
+ACTION_SETTLE_S = {"restart_service": 30.0, "shed_load": 30.0, "rollback": 60.0, "failover": 60.0, "scale_out": 60.0,
+                   "reboot": 60.0, "stop_start": 60.0, "migrate": 60.0, "redeploy": 60.0}
+DEFAULT_SETTLE_S = 60.0
+# fault families that only a node can have, and those only a service can have: a hypothesis that puts
+# one on the other kind of component names the wrong component (a service has no disk of its own to fail;
+# a node has no release to roll back)
+NODE_ONLY_WORDS = ("disk", "hardware", "ecc", "smart", "nvme", "ssd", "raid", "kernel", "nic", "steal", "partition",
+                   "heartbeat")
+SERVICE_ONLY_FAMILIES = {"change"}
 # error-like families a recent change on the component explains better than the family's own action
 CHANGE_EXPLAINS = {None, "change", "dependency", "hang"}
 NODE_KINDS = {"node", "host", "vm", "instance", "machine"}
@@ -60,6 +73,38 @@ def family_of(fault: str | None) -> str | None:
         if any(w in name for w in words):
             return family
     return None
+
+
+def settle_s(action: str | None) -> float:
+    """Seconds after ``action`` returns by which a probe should see its effect."""
+    return ACTION_SETTLE_S.get(action or "", DEFAULT_SETTLE_S)
+
+
+def level_of(fault: str | None) -> str | None:
+    """"node" or "service" when only that kind of component can have ``fault``; None when either can."""
+    name = (fault or "").lower()
+    if any(w in name for w in NODE_ONLY_WORDS):
+        return "node"
+    if family_of(name) in SERVICE_ONLY_FAMILIES:
+        return "service"
+    return None
+
+
+def kind_of(hypothesis: dict[str, Any]) -> str | None:
+    kind = str(hypothesis.get("component_kind") or "").lower()
+    return "node" if kind in NODE_KINDS else "service" if kind in SERVICE_KINDS else None
+
+
+def level_matches(hypothesis: dict[str, Any]) -> bool:
+    """False when the hypothesis puts a node-only fault on a service or a service-only fault on a node."""
+    level, kind = level_of(hypothesis.get("fault") or hypothesis.get("root_cause")), kind_of(hypothesis)
+    return level is None or kind is None or level == kind
+
+
+def act_order(hypotheses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Hypotheses in the order to act on them: the diagnosis' ranking, with those whose component kind
+    cannot have their fault moved behind the rest (stable, so the ranking decides among equals)."""
+    return sorted(hypotheses, key=lambda h: not level_matches(h))
 
 
 def evidence_items(hypothesis: dict[str, Any]) -> list[dict[str, Any]]:

@@ -81,12 +81,14 @@ class Clock:
 
 
 class Cloud:
-    def __init__(self, *, fails: set[str] = frozenset()) -> None:
+    def __init__(self, *, fails: set[str] = frozenset(), refuses: set[str] = frozenset()) -> None:
         self.calls: list[tuple[str, str]] = []
-        self.fails = set(fails)
+        self.fails, self.refuses = set(fails), set(refuses)
 
     def execute(self, action, target, *, params):
         self.calls.append((action, target))
+        if action in self.refuses:
+            raise NotImplementedError(f"{action} does not apply to {target}")
         if action in self.fails:
             raise RuntimeError(f"{action} refused by the cloud")
         return {"effect": f"{action} done"}
@@ -274,7 +276,8 @@ def test_verify_is_one_probe_per_run_and_pauses_between_probes(harness):
     final = run.drive()
     assert final.values["outcome"] == "resolved"
     assert run.pauses.count(("verify",)) == 3  # the first check and two re-checks, each its own run
-    assert run.tools.telemetry.probed == ["checkout"] * 3
+    # once the target is well, the alert's own component is asked too: the symptom must be gone there
+    assert run.tools.telemetry.probed == ["checkout"] * 3 + ["frontend"]
     assert final.values["verifying"]["checks"] == 3
 
 
@@ -286,6 +289,54 @@ def test_failed_verification_moves_to_the_next_hypothesis(harness):
     assert final.values["outcome"] == "resolved" and final.values["attempt"] == 1
     # 30 s deadline, a probe every 10 s: gave up on checkout after the deadline, not after a sleep
     assert run.tools.telemetry.probed.count("checkout") == 3
+
+
+def test_a_healthy_wrong_target_does_not_close_the_incident_while_the_alert_symptom_persists(harness):
+    # rollback on payments "works" (payments is healthy) but the alerted frontend still fails: that was not it
+    run = harness([[hyp("bad_deploy", "payments", confidence=0.7), hyp("memory_leak", "frontend", confidence=0.3)]],
+                  policy=ActionPolicy(verify_timeout_s=300, verify_interval_s=10),
+                  health={"payments": True, "frontend": [False, False, False, True]})
+    final = run.drive()
+    assert run.cloud.calls == [("rollback", "payments"), ("restart_service", "frontend")]
+    assert final.values["outcome"] == "resolved" and final.values["plan"]["target"] == "frontend"
+    first = [e for e in run.store.events if e["kind"] == "verified"][0]
+    assert "frontend still unhealthy though payments is healthy" in first["message"]
+    # given up once the rollback's settle time (60 s) had passed, not at the 300 s deadline
+    assert run.tools.telemetry.probed.count("payments") == 3
+
+
+def test_verification_ends_after_the_actions_settle_time_not_the_whole_window(harness):
+    run = harness([[hyp("memory_leak", "checkout", confidence=0.8), hyp("cpu_saturation", "cart", confidence=0.1)]],
+                  policy=ActionPolicy(verify_timeout_s=600, verify_interval_s=10),
+                  health={"checkout": False, "cart": True})
+    final = run.drive()
+    assert run.cloud.calls == [("restart_service", "checkout"), ("scale_out", "cart")]
+    assert final.values["outcome"] == "resolved"
+    assert run.tools.telemetry.probed.count("checkout") == 3  # 30 s settle for a restart at 10 s a probe, not 60 probes
+    assert "stopped 30s after the action: checkout still unhealthy" in run.store.events[
+        [e["kind"] for e in run.store.events].index("verified")]["message"]
+
+
+def test_a_node_only_fault_on_a_service_is_tried_after_a_hypothesis_whose_kind_fits(harness):
+    ranking = [hyp("disk_failure", "payments", confidence=0.6), hyp("disk_failure", "node-3", kind="node", confidence=0.3)]
+    run = harness([ranking], policy=ActionPolicy(approval_required_risk="critical", verify_timeout_s=30,
+                                                 verify_interval_s=10))
+    final = run.drive()
+    assert run.cloud.calls == [("send_to_repair", "node-3")]
+    assert final.values["outcome"] == "resolved"
+
+
+def test_an_action_refused_as_not_applicable_does_not_use_up_an_attempt(harness):
+    ranking = [hyp("upstream_timeout", "payments", confidence=0.6), hyp("memory_leak", "a", confidence=0.3),
+               hyp("memory_leak", "b", confidence=0.1)]
+    run = harness([ranking], cloud=Cloud(refuses={"shed_load"}),
+                  policy=ActionPolicy(max_attempts=2, verify_timeout_s=30, verify_interval_s=10),
+                  health={"a": False, "b": True})
+    final = run.drive()
+    assert run.cloud.calls == [("shed_load", "payments"), ("restart_service", "a"), ("restart_service", "b")]
+    assert final.values["outcome"] == "resolved"
+    assert final.values["tried"][0].get("refused") is True
+    assert run.tools.telemetry.probed.count("payments") == 0  # nothing ran there: nothing to verify
 
 
 def test_escalates_after_max_attempts_with_what_was_tried(harness):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agents.blast import dependents
-from agents.runbook import choose, family_of
+from agents.runbook import act_order, choose, family_of, level_matches, settle_s
 
 
 @pytest.mark.parametrize(("fault", "family"), [
@@ -52,3 +52,23 @@ def test_dependents_are_transitive_callers_and_hosted_services():
     assert dependents("cart", kind="service", topology=topology) == ["api", "batch", "web"]
     assert dependents("node-2", kind="node", topology=topology) == ["api", "batch", "cart", "web"]
     assert dependents("web", kind="service", topology=topology) == []
+
+
+@pytest.mark.parametrize(("fault", "kind", "fits"), [
+    ("disk_failure", "service", False), ("disk_failure", "node", True), ("kernel_hang", "service", False),
+    ("network_partition", "pod", False), ("bad_deploy", "node", False), ("bad_deploy", "service", True),
+    ("memory_leak", "node", True), ("memory_leak", "service", True), ("cpu_saturation", "database", True),
+])
+def test_a_fault_only_one_kind_of_component_can_have(fault, kind, fits):
+    assert level_matches({"root_cause": fault, "component": "x", "component_kind": kind}) is fits
+
+
+def test_act_order_keeps_the_ranking_but_moves_misplaced_faults_last():
+    ranked = [{"root_cause": "kernel_hang", "component_kind": "service", "component": "a"},
+              {"root_cause": "memory_leak", "component_kind": "service", "component": "b"},
+              {"root_cause": "kernel_hang", "component_kind": "node", "component": "n"}]
+    assert [h["component"] for h in act_order(ranked)] == ["b", "n", "a"]
+
+
+def test_settle_times_are_shorter_for_quick_actions():
+    assert settle_s("restart_service") < settle_s("rollback") <= settle_s("unknown_action")
