@@ -153,6 +153,7 @@ def _alert(fault, fleet, telemetry) -> dict[str, Any]:
 
 def run_agents(fault, fleet, telemetry, clock, cloud, *, topology: bool = True) -> dict[str, Any]:
     from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.types import Command
 
     from agents.graph import build_graph
     from agents.tools import ActionPolicy, AgentTools
@@ -173,13 +174,21 @@ def run_agents(fault, fleet, telemetry, clock, cloud, *, topology: bool = True) 
     graph = build_graph(tools, checkpointer=InMemorySaver())
     config = {"configurable": {"thread_id": fault.id}}
     graph.invoke({"incident_id": 1, "alert": _alert(fault, fleet, telemetry)}, config)
-    while graph.get_state(config).next:  # each pause is where production enqueues the next (maybe delayed) task
-        graph.invoke(None, config)
-    state = graph.get_state(config).values
+    approvals = 0
+    snapshot = graph.get_state(config)
+    while snapshot.next:  # each pause is where production enqueues the next (maybe delayed) task
+        if snapshot.interrupts:  # an approval request (the blast radius raised the risk): an operator says yes
+            approvals += 1
+            graph.invoke(Command(resume={"approved": True, "by": "bench-operator"}), config)
+        else:
+            graph.invoke(None, config)
+        snapshot = graph.get_state(config)
+    state = snapshot.values
     hypotheses = store.incident.get("hypotheses") or []
     top = hypotheses[0] if hypotheses else {}
     return {"root_cause": top.get("root_cause"), "component": top.get("component"),
-            "probes": probes.probes, "observe_rounds": 1 + state.get("probes", 0), "outcome": state.get("outcome")}
+            "probes": probes.probes, "observe_rounds": 1 + state.get("probes", 0), "outcome": state.get("outcome"),
+            "approvals": approvals}
 
 
 def _polling_health(probes: SimProbes):
@@ -265,7 +274,8 @@ def run_one(scenario, respond) -> dict[str, Any]:
             "diagnosis": f"{outcome['root_cause']} on {outcome.get('component')}" if outcome["root_cause"] else None,
             "ttr": ttr, "wall_s": spent, "actions": [a["action"] + "@" + a["target"] for a in cloud.actions],
             "wrong_actions": sum(1 for a in cloud.actions if not a["fixed"]), "refused": cloud.refused,
-            "probes": outcome.get("probes", 0), "rounds": outcome.get("observe_rounds", 0)}
+            "probes": outcome.get("probes", 0), "rounds": outcome.get("observe_rounds", 0),
+            "approvals": outcome.get("approvals", 0)}
 
 
 def _mean(rows: list[dict[str, Any]], key: str) -> float:
@@ -328,6 +338,7 @@ def report(rows: dict[str, list[dict[str, Any]]], *, count: int, seed: int) -> s
             "refused / scenario": _mean(results, "refused"),
             "health probes / incident": _mean(results, "probes"),
             "observe rounds / incident": _mean(results, "rounds"),
+            "approvals asked / incident": _mean(results, "approvals"),
             "LLM tokens / success": 0,
             "wall ms / scenario": 1000 * _mean(results, "wall_s"),
         })
