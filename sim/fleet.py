@@ -512,7 +512,8 @@ class Fleet:
         if action == "failover":  # move every replica to another running node that does not run it yet
             moved = []
             for host in hosts:
-                candidates = [n for n in self.nodes if n.state == "running" and service not in n.services and n is not host]
+                candidates = [n for n in self.nodes if n.state == "running" and service not in n.services
+                              and n not in hosts]
                 if not candidates:
                     raise RuntimeError(f"no node to fail {service} over to")
                 dest = min(candidates, key=lambda n: (len(n.services), n.id))

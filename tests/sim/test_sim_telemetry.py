@@ -21,6 +21,12 @@ SYMPTOM = {
     "memory_leak": ("mem", "above"),
     "bad_deploy": ("error_rate", "above"),
     "cpu_saturation": ("cpu", "above"),
+    "node_memory_pressure": ("mem", "above"),
+    "nic_degradation": ("net_rx_drops", "above"),
+    "cpu_steal": ("cpu_steal", "above"),
+    "traffic_surge": ("latency_p99_ms", "above"),
+    "bad_config": ("error_rate", "above"),
+    "connection_leak": ("latency_p99_ms", "above"),
 }
 
 
@@ -41,12 +47,16 @@ def test_fault_degrades_telemetry_and_only_a_fixing_action_clears_it(fleet: Flee
     now = time.time()
     fault = FaultInjector(fleet, seed=2).inject(kind, at=now - 90)
     target = fault.target
-    others = [n.id for n in fleet.nodes if n.id != target and not (set(n.services) & {target})]
-    assert others, "the test needs one node untouched by the fault"
+    # a node's own health is its own (a service's fault does not make its host unhealthy); a service
+    # fault shows on the service and on those that call it, never on an unrelated service
+    others = [n.id for n in fleet.nodes if n.id != target]
+    hit = set(fleet.node(target).services) if spec.level == "node" else {target, *fleet.callers_of(target)}
+    unrelated = [s for s in fleet.services if s not in hit]
 
     # health and metrics show it, on the target only
     assert not telemetry.health(target)
-    assert telemetry.health(others[0])
+    assert all(telemetry.health(n) for n in others)
+    assert all(telemetry.health(s) for s in unrelated)
     series = telemetry.metrics(target, minutes=5)
     assert set(series) == set(METRICS)
     metric, direction = SYMPTOM[kind]
