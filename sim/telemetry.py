@@ -77,6 +77,16 @@ def _rng(*parts: object) -> random.Random:
     return random.Random("|".join(str(p) for p in parts))
 
 
+def _local(node_id: str) -> str:
+    """A node's name within its fleet (``node-03``): noise depends on the seed, not on the cluster's name."""
+    return "node-" + node_id.rsplit("-node-", 1)[-1]
+
+
+def _fault_key(fault: Fault) -> str:
+    """What a fault's log bursts are seeded by: its kind, onset and target, not its process-wide id."""
+    return f"{fault.kind}|{fault.started_at}|{_local(fault.target) if fault.node else fault.target}"
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
 
@@ -137,8 +147,8 @@ class Telemetry:
         return dict(hit)
 
     def _compute_sample(self, node: Node, ts: float, faults: list[Fault], view: str | None) -> dict[str, float]:
-        r = _rng(self.seed, node.id, int(ts))
-        base = _rng(self.seed, node.id, "base")
+        r = _rng(self.seed, _local(node.id), int(ts))
+        base = _rng(self.seed, _local(node.id), "base")
         cpu_base, mem_base = base.uniform(20, 50), base.uniform(40, 65)
         s = {
             "cpu": cpu_base + r.uniform(-5, 8),
@@ -338,7 +348,7 @@ class Telemetry:
         out: list[tuple[float, str]] = []
         svc = source if source != "syslog" else (node.services[0] if node.services else "agent")
         for minute in range(int(start // 60), int(end // 60) + 1):
-            r = _rng(self.seed, node.id, source, minute)
+            r = _rng(self.seed, _local(node.id), source, minute)
             for _ in range(self.log_lines_per_min):
                 ts = minute * 60 + r.uniform(0, 60)
                 text = _render(
@@ -354,7 +364,7 @@ class Telemetry:
             first = max(0, int((start - fault.started_at) // self.burst_every_s))
             j = first
             while True:
-                r = _rng(self.seed, fault.id, node.id, source, j)
+                r = _rng(self.seed, _fault_key(fault), _local(node.id), source, j)
                 ts = fault.started_at + 0.5 + j * self.burst_every_s + r.uniform(0, self.burst_every_s / 2)
                 if ts > stop:
                     break
