@@ -56,7 +56,7 @@ def plan(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
         resolved = _source_resolved(tools, incident_id)
         if resolved:  # the world moved on before we acted: look before doing anything
             return {"plan": {}, "check": {"why": f"all alerts resolved at the source ({resolved.get('ended_at')})"}}
-    hypotheses = runbook.act_order(state.get("hypotheses") or [])
+    hypotheses = runbook.act_order(state.get("hypotheses") or [], alert=alert)
     tried = {(t["action"], t["target"]) for t in state.get("tried") or []}
     # an action the cloud refused as not applicable ran nothing: it does not use up an attempt
     spent = sum(1 for t in state.get("tried") or [] if not t.get("refused"))

@@ -58,6 +58,10 @@ DEFAULT_SETTLE_S = 60.0
 NODE_ONLY_WORDS = ("disk", "hardware", "ecc", "smart", "nvme", "ssd", "raid", "kernel", "nic", "steal", "partition",
                    "heartbeat")
 SERVICE_ONLY_FAMILIES = {"change"}
+# words that name what is seen (slow calls) rather than why: on a service, a "network_delay" with no network
+# signal of its own (drops, retransmits) says only that it is slow, so the runbook acts on the best-supported
+# cause among the diagnosis' runner-ups, and on nothing named falls back to the cheapest reversible action
+SYMPTOM_WORDS = ("delay", "latency", "slow")
 # error-like families a recent change on the component explains better than the family's own action
 CHANGE_EXPLAINS = {None, "change", "dependency", "hang"}
 NODE_KINDS = {"node", "host", "vm", "instance", "machine"}
@@ -101,10 +105,38 @@ def level_matches(hypothesis: dict[str, Any]) -> bool:
     return level is None or kind is None or level == kind
 
 
-def act_order(hypotheses: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Hypotheses in the order to act on them: the diagnosis' ranking, with those whose component kind
-    cannot have their fault moved behind the rest (stable, so the ranking decides among equals)."""
-    return sorted(hypotheses, key=lambda h: not level_matches(h))
+def symptom_only(hypothesis: dict[str, Any], family: str | None) -> bool:
+    """A network-family label made of symptom words, with no network signal on the component itself."""
+    name = str(hypothesis.get("fault") or hypothesis.get("root_cause") or "").lower()
+    if family != "network" or not any(w in name for w in SYMPTOM_WORDS):
+        return False
+    component = hypothesis.get("component")
+    return not any(e.get("signal") == "network" and not e.get("client_side") and e.get("component") in (None, component)
+                   for e in evidence_items(hypothesis))
+
+
+def node_alert(alert: dict[str, Any]) -> bool:
+    """Raised about a machine (node_exporter's ``job="node"``, or no service named), not about a service."""
+    return bool(alert.get("node")) and ((alert.get("labels") or {}).get("job") == "node" or not alert.get("service"))
+
+
+def act_order(hypotheses: list[dict[str, Any]], *, alert: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Hypotheses in the order to act on them: the diagnosis' ranking, except that
+
+    * one whose component kind cannot have its fault (a disk failure on a service) goes last;
+    * for an alert about a machine (heartbeat, disk, node memory), hypotheses on that node go before
+      those on the services it hosts: a service cannot take its node's heartbeat or disk away, while
+      the node's fault explains its services' symptoms too.
+
+    The sort is stable, so the diagnosis' ranking decides among equals.
+    """
+    alert = alert or {}
+    machine = alert.get("node") if node_alert(alert) else None
+
+    def key(h: dict[str, Any]) -> tuple[bool, bool]:
+        return (not level_matches(h), bool(machine) and not (kind_of(h) == "node" and h.get("component") == machine))
+
+    return sorted(hypotheses, key=key)
 
 
 def evidence_items(hypothesis: dict[str, Any]) -> list[dict[str, Any]]:
@@ -155,6 +187,17 @@ def choose(hypothesis: dict[str, Any], *, alert: dict[str, Any]) -> dict[str, An
         reason = f"a change explains {fault} on {target}: {change.get('detail') or change.get('change') or 'change event'}"
     elif kind not in ("node", "service"):
         action, reason = None, f"no automatic action for a {kind} component"
+    elif kind == "service" and symptom_only(hypothesis, family):
+        cause = next((a for a in hypothesis.get("alternatives") or []
+                      if family_of(a) not in (None, "network", "dependency", "change")
+                      and FAMILY_ACTIONS[family_of(a) or ""][1]), None)
+        if cause:
+            family = family_of(cause)
+            action = FAMILY_ACTIONS[family or ""][1]
+            reason = f"{fault} on {target} names a symptom with no network signal of its own; acting on the runner-up cause {cause}"
+        else:
+            action = "restart_service"
+            reason = f"{fault} on {target} names a symptom and no cause: the cheapest reversible action first"
     else:
         node_action, service_action = FAMILY_ACTIONS.get(family or "", (None, None))
         action = node_action if kind == "node" else service_action

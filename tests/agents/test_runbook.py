@@ -72,3 +72,23 @@ def test_act_order_keeps_the_ranking_but_moves_misplaced_faults_last():
 
 def test_settle_times_are_shorter_for_quick_actions():
     assert settle_s("restart_service") < settle_s("rollback") <= settle_s("unknown_action")
+
+
+def test_for_a_machine_alert_the_alerted_node_is_acted_on_before_the_services_it_hosts():
+    ranked = [{"root_cause": "bad_deploy", "component_kind": "service", "component": "payments", "confidence": 0.5},
+              {"root_cause": "kernel_hang", "component_kind": "node", "component": "node-4", "confidence": 0.4}]
+    machine = {"name": "NodeHeartbeatMissing", "node": "node-4", "service": "payments", "labels": {"job": "node"}}
+    assert [h["component"] for h in act_order(ranked, alert=machine)] == ["node-4", "payments"]
+    service_alert = {**machine, "labels": {"job": "payments"}}
+    assert [h["component"] for h in act_order(ranked, alert=service_alert)] == ["payments", "node-4"]
+
+
+def test_a_latency_label_without_a_network_signal_acts_on_the_runner_up_cause_or_restarts():
+    slow = {"root_cause": "network_delay", "component": "search", "component_kind": "service",
+            "alternatives": ["bad_deploy", "cpu_saturation"], "evidence": [{"signal": "latency", "component": "search"}]}
+    step = choose(slow, alert={"service": "search"})
+    assert step["action"] == "scale_out" and "runner-up cause cpu_saturation" in step["reason"]
+    assert choose({**slow, "alternatives": ["bad_deploy"]}, alert={"service": "search"})["action"] == "restart_service"
+    # with packet drops on the service itself it is a network fault after all: the family's action stands
+    dropping = {**slow, "evidence": [{"signal": "network", "component": "search", "metric": "net_rx_drops"}]}
+    assert choose(dropping, alert={"service": "search"})["action"] == "failover"
