@@ -274,8 +274,17 @@ def run_one(scenario, respond) -> dict[str, Any]:
             "diagnosis": f"{outcome['root_cause']} on {outcome.get('component')}" if outcome["root_cause"] else None,
             "ttr": ttr, "wall_s": spent, "actions": [a["action"] + "@" + a["target"] for a in cloud.actions],
             "wrong_actions": sum(1 for a in cloud.actions if not a["fixed"]), "refused": cloud.refused,
+            "first_on_root": bool(cloud.actions) and fleet_key(fleet, cloud.actions[0]["target"]) == fault.target,
             "probes": outcome.get("probes", 0), "rounds": outcome.get("observe_rounds", 0),
             "approvals": outcome.get("approvals", 0)}
+
+
+def fleet_key(fleet, target: str) -> str:
+    """A node by any of its names (id, instance id, IP) as its id; a service as itself."""
+    try:
+        return target if target in fleet.releases else fleet.node(target).id
+    except KeyError:
+        return target
 
 
 def _mean(rows: list[dict[str, Any]], key: str) -> float:
@@ -333,6 +342,7 @@ def report(rows: dict[str, list[dict[str, Any]]], *, count: int, seed: int) -> s
             "responder": name, "scenarios": len(results),
             "task success": _rate(results, "success"), "fixed": _rate(results, "fixed"),
             "MTTR (sim s)": _mean(results, "ttr"),
+            "first action on the root component": _rate(results, "first_on_root"),
             "wrong actions / scenario": _mean(results, "wrong_actions"),
             "scenarios with a wrong action": _rate(results, "wrong_actions"),
             "refused / scenario": _mean(results, "refused"),
