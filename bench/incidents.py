@@ -268,7 +268,7 @@ def run_one(scenario, respond) -> dict[str, Any]:
     labels = FAULT_KINDS[fault.kind].accepted_labels
     right_cause = outcome["root_cause"] is None or (outcome["root_cause"] in labels
                                                    and outcome.get("component") == fault.target)
-    return {**scenario.to_dict(), "target": fault.target, "alerted": fault.alert_service or fault.target,
+    return {**scenario.to_dict(), "target": _local(fault.target), "alerted": _local(fault.alert_service or fault.target),
             "fixed": fixed, "success": fixed and right_cause,
             "diagnosed": None if outcome["root_cause"] is None else right_cause,
             "diagnosis": f"{outcome['root_cause']} on {outcome.get('component')}" if outcome["root_cause"] else None,
@@ -277,6 +277,11 @@ def run_one(scenario, respond) -> dict[str, Any]:
             "first_on_root": bool(cloud.actions) and fleet_key(fleet, cloud.actions[0]["target"]) == fault.target,
             "probes": outcome.get("probes", 0), "rounds": outcome.get("observe_rounds", 0),
             "approvals": outcome.get("approvals", 0)}
+
+
+def _local(name: str) -> str:
+    """A node's name within its fleet (every run has its own cluster prefix), a service's as is."""
+    return "node-" + name.rsplit("-node-", 1)[1] if "-node-" in name else name
 
 
 def fleet_key(fleet, target: str) -> str:

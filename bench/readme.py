@@ -75,7 +75,26 @@ def compression_row(results: str) -> tuple[str, str]:
     return what, figure
 
 
-FIGURES: dict[str, Callable[[str], tuple[str, str]]] = {"compression": compression_row}
+def incidents_row(results: str) -> tuple[str, str]:
+    """(what, figure) cells of the incident row, from bench/results/incidents.md."""
+    summary = {r["responder"]: r for r in table_after(results, "## Task success, wrong actions and MTTR")}
+    kinds = table_after(results, next(line for line in results.splitlines() if line.startswith("## Per fault kind")))
+    variants = {r["variant"]: r for r in table_after(results, "## Per variant")}
+    agents = summary["agents"]
+    change = re.search(r"best baseline \(([\w-]+)\): ([+-][\d.]+%)", results)
+    base = summary[change.group(1)] if change else agents
+    what = f"incident handling ({agents['scenarios']} simulated scenarios, {len(kinds)} fault kinds, cascades)"
+    figure = (
+        f"task success {_pct(agents['task success'])}, fixed {_pct(agents['fixed'])} "
+        f"({change.group(1) if change else '?'}: {_pct(base['fixed'])}); MTTR {change.group(2) if change else '?'} "
+        f"vs the best baseline; wrong actions {float(agents['wrong actions / scenario']):.2f}/scenario "
+        f"(baseline {float(base['wrong actions / scenario']):.2f}); cascades fixed-and-diagnosed "
+        f"{_pct(variants['cascade']['agents success'])}"
+    )
+    return what, figure
+
+
+FIGURES: dict[str, Callable[[str], tuple[str, str]]] = {"compression": compression_row, "incidents": incidents_row}
 
 
 def render(readme: str, results_dir: Path) -> str:

@@ -25,8 +25,26 @@ def test_lists_and_rejects():
 
 
 def test_incidents_benchmark_prints_and_writes_its_table(tmp_path):
-    result = _bench("incidents", "--scenarios", "6", results=tmp_path)
+    rows = tmp_path / "rows.jsonl"
+    result = _bench("incidents", "--scenarios", "6", "--seed", "0", "--no-progress", "--data", str(rows),
+                    results=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| responder | scenarios | task success |" in result.stdout
     written = (tmp_path / "incidents.md").read_text()
     assert "python -m bench incidents --scenarios 6" in written
+    for section in ("## Per fault kind", "## Per variant", "vs the best baseline"):
+        assert section in written
+    import json
+
+    records = [json.loads(line) for line in rows.read_text().splitlines()]
+    assert {r["responder"] for r in records} == {"agents", "agents-no-topology", "alert-runbook", "first-aid"}
+    assert len(records) == 24 and len({r["kind"] for r in records}) == 6  # 6 distinct kinds among 6 scenarios
+    # the same scenarios for every responder: a seeded generator, not a per-responder draw
+    by = {}
+    for r in records:
+        by.setdefault(r["responder"], []).append((r["kind"], r["cascade"], r["target"]))
+    assert len({tuple(v) for v in by.values()}) == 1
+    from bench.readme import incidents_row
+
+    what, figure = incidents_row(written)
+    assert "6 simulated scenarios" in what and "MTTR" in figure
