@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from sim.alerts import AlertEmitter, EmitError, to_alertmanager
-from sim.faults import Fault, FaultInjector
+from sim.faults import FAULT_KINDS, Fault, FaultInjector
 from sim.fleet import Fleet
 from sim.telemetry import Telemetry
 
@@ -39,6 +39,7 @@ class Simulation:
         emitter: AlertEmitter | None = None,
         watch_cloud: bool = True,
         onset_lead_s: float = 30.0,
+        cascade_share: float = 0.3,
     ) -> None:
         self.fleet = fleet
         self.seed = seed
@@ -49,6 +50,7 @@ class Simulation:
         self.emitter = emitter or (AlertEmitter(emit_url, retries=2, backoff_s=0.2) if emit_url else None)
         self.watch_cloud = watch_cloud
         self.onset_lead_s = onset_lead_s
+        self.cascade_share = cascade_share  # share of faults whose alert fires on a dependent service
         self.events: list[dict[str, Any]] = []
         self._first_fault_after_s = first_fault_after_s
         self._next_fault_at: float | None = None
@@ -81,7 +83,13 @@ class Simulation:
                     try:
                         # the fault began onset_lead_s ago: alerting rules fire after a "for:" period,
                         # so by the time the alert arrives metrics and logs already hold evidence
-                        self.injector.inject(at=now - self.onset_lead_s)
+                        kind = self.injector.rng.choice(self.injector.kinds)
+                        cascade = (FAULT_KINDS[kind].cascade_alert is not None
+                                   and self.injector.rng.random() < self.cascade_share)
+                        try:
+                            self.injector.inject(kind, at=now - self.onset_lead_s, cascade=cascade)
+                        except RuntimeError:  # nothing to cascade to from a free target: a direct fault
+                            self.injector.inject(kind, at=now - self.onset_lead_s)
                     except RuntimeError as exc:  # no free target right now
                         log.info("no fault injected: %s", exc)
             # every new fault fires, whoever injected it (this loop, a test, the /inject endpoint)

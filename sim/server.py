@@ -5,7 +5,9 @@ simulator); it probes telemetry and acts over the network, as it would against P
 log store and a deploy tool. Routes (JSON):
 
   GET  /healthz                             liveness of the simulator itself
-  GET  /topology                            cluster, moto endpoint, nodes, services and placement
+  GET  /topology                            cluster, moto endpoint, nodes, services, placement, call edges
+  GET  /traces?target=...&minutes=15         per call edge of target: the callee's latency and error series
+  GET  /changes?minutes=60                   deploys and config pushes
   GET  /metrics?target=T&minutes=15         {"target", "series": {metric: [[ts, value], ...]}}
   GET  /logs?target=T&minutes=15            {"target", "lines": [...]}
   GET  /health?target=T                     {"target", "healthy", "breaches", "latest", "ts"}
@@ -81,15 +83,20 @@ class SimServer:
     def handle(self, method: str, path: str, query: dict[str, str], body: dict[str, Any]) -> tuple[int, Any]:
         if method == "GET" and path == "/healthz":
             return 200, {"ok": True, "cluster": self.fleet.cluster}
-        if method == "GET" and path == "/topology":
-            return 200, self.fleet.topology()
+        if method == "GET" and path == "/topology":  # the fleet's inventory plus the call graph and placement
+            return 200, {**self.fleet.topology(), **self.telemetry.topology()}
+        if method == "GET" and path == "/changes":
+            try:
+                return 200, {"changes": self.telemetry.changes(minutes=float(query.get("minutes", "60")))}
+            except ValueError as exc:
+                return 400, {"error": str(exc)}
         if method == "GET" and path == "/ground-truth":
             return 200, {"cluster": self.fleet.cluster, "faults": self.fleet.ground_truth()}
         if method == "GET" and path == "/summary":
             if self.simulation is None:
                 return 404, {"error": "no simulation attached"}
             return 200, self.simulation.summary()
-        if method == "GET" and path in ("/metrics", "/logs", "/health"):
+        if method == "GET" and path in ("/metrics", "/logs", "/health", "/traces"):
             target = query.get("target", "")
             if not target:
                 return 400, {"error": "target is required"}
@@ -103,6 +110,11 @@ class SimServer:
                     }
                 if path == "/logs":
                     return 200, {"target": target, "lines": self.telemetry.logs(target, minutes=minutes)}
+                if path == "/traces":
+                    edges = self.telemetry.traces(target, minutes=minutes)
+                    return 200, {"target": target, "edges": [
+                        {**e, "latency": [list(p) for p in e["latency"]], "errors": [list(p) for p in e["errors"]]}
+                        for e in edges]}
                 return 200, self.telemetry.status(target)
             except KeyError as exc:
                 return 404, {"error": str(exc)}
@@ -119,7 +131,8 @@ class SimServer:
         if method == "POST" and path == "/inject":
             try:
                 lead = float(body.get("onset_lead_s", 30.0))
-                fault = self.injector.inject(body.get("kind"), body.get("target"), at=self.fleet.now() - lead)
+                fault = self.injector.inject(body.get("kind"), body.get("target"), at=self.fleet.now() - lead,
+                                             cascade=bool(body.get("cascade", False)))
             except (KeyError, ValueError, TypeError, RuntimeError) as exc:
                 return 400, {"error": str(exc)}
             return 201, fault.to_dict()

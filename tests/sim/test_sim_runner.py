@@ -122,16 +122,16 @@ def test_stack_runs_beside_a_receiver_end_to_end(moto_server, receiver) -> None:
                     if payload["status"] != "firing" or target in fixed:
                         continue
                     # a "platform" that cheats with ground truth, to exercise the loop, not diagnosis
+                    # (a cascade alerts on a dependent service: the fix goes to the fault's own target)
                     truth = [
                         f
                         for f in http.get("/ground-truth").json()["faults"]
-                        if f["target"] == target and not f["resolved_at"]
+                        if target in (f["target"], f["alert_service"]) and not f["resolved_at"]
                     ]
                     if truth:
                         action = truth[0]["fixing_actions"][0]
-                        assert http.post("/mitigate", json={"target": target, "action": action}).json()[
-                            "fixed"
-                        ]
+                        root = truth[0]["target"]
+                        assert http.post("/mitigate", json={"target": root, "action": action}).json()["fixed"]
                         fixed.add(target)
                 time.sleep(0.05)
         stack.stop_loop()

@@ -82,3 +82,21 @@ def test_shed_load_and_failover_are_real_service_actions(fleet: Fleet) -> None:
     moved = fleet.apply_mitigation("checkout", "failover")
     assert moved.ok and not moved.fixed
     assert set(fleet.services["checkout"]).isdisjoint(before) and len(fleet.services["checkout"]) == len(before)
+
+
+def test_the_sim_api_serves_call_edges_traces_and_changes_for_the_http_connector(fleet: Fleet) -> None:
+    from services.connectors.http import HttpTelemetry
+    from sim.server import SimServer
+
+    FaultInjector(fleet, seed=2).inject("bad_deploy", "payments", at=time.time() - 90, cascade=True)
+    server = SimServer(fleet, telemetry=Telemetry(fleet, seed=2))
+    server.start()
+    try:
+        remote = HttpTelemetry(server.url)
+        topology = remote.topology()
+        assert ["checkout", "payments"] in topology["edges"] and topology["components"]["payments"] == "service"
+        edge = next(e for e in remote.traces("checkout", minutes=5) if e["callee"] == "payments")
+        assert edge["errors"][-1][1] > 0.05
+        assert [c["component"] for c in remote.changes(minutes=30)] == ["payments"]
+    finally:
+        server.stop()
