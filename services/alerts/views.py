@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from sqlalchemy import func, select
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from services.alerts.models import Alert, AlertRead
 from services.alerts.service import store_alerts
-from services.api.deps import MAX_PAGE, SafeStr, app_settings
+from services.api.deps import MAX_PAGE, SafeStr, app_settings, page_of
 from services.audit.service import record
 from services.auth.deps import require
 from services.config import Settings
@@ -86,7 +86,5 @@ def list_alerts(
         query = select(Alert)
         if status:
             query = query.where(Alert.status == status)
-        total = session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = session.scalars(query.order_by(Alert.id.desc()).offset((page - 1) * per_page).limit(per_page)).all()
-        return {"total": total, "page": page, "per_page": per_page,
-                "items": [AlertRead.model_validate(r).model_dump(mode="json") for r in rows]}
+        return page_of(session, query, order_by=Alert.id.desc(), page=page, per_page=per_page,
+                       view=lambda r: AlertRead.model_validate(r).model_dump(mode="json"))

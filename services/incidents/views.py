@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from services.actions.models import Action, Approval
-from services.api.deps import MAX_PAGE, IdPath, SafeStr, app_settings
+from services.api.deps import MAX_PAGE, IdPath, SafeStr, app_settings, page_of
 from services.auth.deps import require
 from services.config import Settings
 from services.errors import NotFound
@@ -42,10 +42,8 @@ def list_incidents(
             query = query.where(Incident.status.in_(OPEN_STATUSES))
         elif status:
             query = query.where(Incident.status == status)
-        total = session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = session.scalars(query.order_by(Incident.id.desc()).offset((page - 1) * per_page).limit(per_page)).all()
-        return {"total": total, "page": page, "per_page": per_page,
-                "items": [IncidentRead.model_validate(r).model_dump(mode="json") for r in rows]}
+        return page_of(session, query, order_by=Incident.id.desc(), page=page, per_page=per_page,
+                       view=lambda r: IncidentRead.model_validate(r).model_dump(mode="json"))
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentDetail, summary="One incident with its timeline")
