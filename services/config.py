@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # auth: when required, every API call but the health probes needs "Authorization: Bearer <token>"
     auth_required: bool = False
     metrics_public: bool = Field(default=False, description="/metrics answers without a token when auth is on")
+    ingest_concurrency: int = Field(default=8, ge=1, le=64, description="alert posts stored at once per API "
+                                    "process (within the connection pool of 5+10); more wait on the event loop instead of "
+                                    "contending for the GIL, the pool and (SQLite) the single writer")
     max_body_bytes: int = Field(default=5 * 1024 * 1024, description="request bodies above this are refused (413) "
                                 "while they stream in")
     # agents

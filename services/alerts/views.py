@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -71,7 +72,16 @@ async def ingest(request: Request, user: str = Depends(require("operator")),
                  settings: Settings = Depends(app_settings)) -> dict:
     """Only the body read runs on the event loop; parsing and database work run in the threadpool."""
     body = await read_body(request, limit=min(MAX_BODY, settings.max_body_bytes))
-    return await run_in_threadpool(_ingest, body, user=user, settings=settings)
+    async with _ingest_slots(request.app, settings):
+        return await run_in_threadpool(_ingest, body, user=user, settings=settings)
+
+
+def _ingest_slots(app, settings: Settings) -> anyio.Semaphore:
+    """The app's bound on concurrent ingest work (``ingest_concurrency``), made on first use in its event loop."""
+    slots = getattr(app.state, "ingest_slots", None)
+    if slots is None:
+        slots = app.state.ingest_slots = anyio.Semaphore(settings.ingest_concurrency)
+    return slots
 
 
 @router.get("", summary="List alerts, newest first")
