@@ -162,11 +162,20 @@ def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[
         llm = LLMInference(complete=client)
     # CloudTrail times have one-second precision: read the watermark's second again and drop the
     # records already handled there, so a change made in the same second is never skipped
-    from iac.traces import read_source
+    from iac.traces import TraceReadReport, TraceSourceError, read_source
 
     boundary = set(state_result.get("boundary_event_ids", [])) if watermark else set()
-    records = read_source(workspace.trace_source, since=watermark - timedelta(seconds=1) if watermark else None,
-                          session=session, endpoint_url=workspace.endpoint_url)
+    read = TraceReadReport()
+    try:
+        records = read_source(workspace.trace_source, since=watermark - timedelta(seconds=1) if watermark else None,
+                              session=session, endpoint_url=workspace.endpoint_url, report=read)
+    except TraceSourceError as exc:  # said on the workspace (API, console), the watermark stays where it was
+        log.warning("workspace %s: %s", name, exc)
+        with session_scope(settings.database_url) as db:
+            failed = db.get(IacWorkspaceState, name) or IacWorkspaceState(name=name, watermark=watermark)
+            failed.last_run_at, failed.last_result = utcnow(), {**state_result, "error": str(exc)}
+            db.merge(failed)
+        return {"error": str(exc)}
     records = [r for r in records if r.event_id not in boundary]
     result = reconcile(workspace, kb=knowledge_base(settings), session=session, llm=llm, records=records)
     new_mark = max((r.event_time for r in records), default=watermark)
@@ -196,6 +205,8 @@ def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[
         summary = {k: v for k, v in result.to_dict().items() if k != "proposals"}
         summary["proposals_created"] = created
         summary["boundary_event_ids"] = boundary_ids
+        # nothing dropped silently: damaged trace input is counted with its file and where it broke
+        summary["trace_read"] = {"files": read.files, "malformed": dict(read.malformed)}
         state.watermark = new_mark
         state.last_run_at, state.last_result = utcnow(), _jsonable(summary)
         db.merge(state)
