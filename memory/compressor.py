@@ -45,9 +45,16 @@ MASK = "<#>"
 # the next separator: numbers, ids, IPs, timestamps.
 # Masked lines become the cache key and the Drain input. Explicit ASCII classes (not \\w, \\d) let
 # the regex engine scan with a charset prefix, about 3x faster on long lines.
-# Written as two alternatives that each start with a mandatory class (same matches as
-# ``[0-9a-f]*[0-9][0-9A-Za-z_.:-]*``): the engine then skips non-candidate positions, ~40% faster.
-MASK_RE = re.compile(r"[0-9][0-9A-Za-z_.:-]*|[a-f]+[0-9][0-9A-Za-z_.:-]*")
+# Same matches as ``[0-9][0-9A-Za-z_.:-]*|[a-f]+[0-9][0-9A-Za-z_.:-]*`` (``MASK_REFERENCE``; a test
+# compares both), written so the engine does less work per candidate position (~25% faster):
+# - one leading class ``[0-9a-f]``, so the engine's charset scan skips every other position;
+# - ``(?<![a-f][a-f])``: a match never starts inside a run of hex letters (the run's first letter
+#   would have started it, and a match never ends just before a letter of its own class), so
+#   only the first letter of each ``a-f`` run is tried, not every one;
+# - possessive ``*+``: a run of hex letters must be followed by a digit, and the tail is maximal,
+#   so giving characters back can never help; possessive quantifiers skip the backtracking state.
+MASK_RE = re.compile(r"[0-9a-f](?<![a-f][a-f])(?:(?<=[0-9])|[a-f]*+[0-9])[0-9A-Za-z_.:-]*+")
+MASK_REFERENCE = r"[0-9][0-9A-Za-z_.:-]*|[a-f]+[0-9][0-9A-Za-z_.:-]*"
 # The level regex of ``memory.severity`` (named levels: syslog, log4j, Python, Go, Rust, Windows).
 LEVEL_RE = NAMED_RE
 SEVERITY_NAME = NAMES
