@@ -167,11 +167,10 @@ class ContextCompressor:
         started = time.perf_counter()
         keys = self._keys
         mask = MASK_RE.sub
-        finditer = ENTITY_RE.finditer
+        token_ids = self._token_ids
         kinds = self._entity_kinds
         # Ids repeat (the same node, block or address on many lines): the scan of a token is cached.
         tok_cache = self._token_entities
-        cache_size = self.key_cache_size
         cap = self.max_entities_per_template
         seq = self._lines
         taken = 0
@@ -200,14 +199,12 @@ class ContextCompressor:
                 slots = info.slots
                 if not slots:
                     continue
-                toks = line.split()
+                toks = line.split(None, slots[-1] + 1)  # split no further than the last slot
                 for i in slots:
                     tok = toks[i]
                     found = tok_cache.get(tok)
                     if found is None:
-                        found = tuple((m.group(0), m.lastgroup or "id") for m in finditer(tok))
-                        if len(tok_cache) < cache_size:
-                            tok_cache[tok] = found
+                        found = token_ids(tok)
                     for value, kind in found:
                         n = ents.get(value)
                         if n is not None:
@@ -225,7 +222,14 @@ class ContextCompressor:
         """(id, kind) pairs in one whitespace token, cached (ids repeat across lines)."""
         found = self._token_entities.get(token)
         if found is None:
-            found = tuple((m.group(0), m.lastgroup or "id") for m in ENTITY_RE.finditer(token))
+            # Most tokens scanned hold no id (times, counters): one ``search`` settles those
+            # without building an iterator; otherwise iterate from the first match.
+            first = ENTITY_RE.search(token)
+            found = (
+                tuple((m.group(0), m.lastgroup or "id") for m in ENTITY_RE.finditer(token, first.start()))
+                if first
+                else ()
+            )
             if len(self._token_entities) < self.key_cache_size:
                 self._token_entities[token] = found
         return found
