@@ -50,6 +50,30 @@ NAMED_RE = re.compile(
     # logfmt (Go logrus/slog text handler, Heroku): level=error; JSON loggers: "level":"error"
     rf"|\blevel\"?[=:]\s?\"?(?P<kvlevel>(?i:{_UPPER}))\b"
 )
+# NAMED_RE split in three, same leftmost match (a test compares them). WHY: a pattern that opens
+# with an assertion is tried at every position; here the level words come first, each guarded by
+# a look-behind on the character before it, so the engine jumps between candidate capitals, and
+# the bracket and logfmt/JSON forms are searched only when the line holds ``[`` or ``level``.
+# About 3x cheaper per new line shape.
+_LEVEL_ALTERNATIVES = [*sorted(LEVEL_WORDS, key=len, reverse=True), *_TITLE.split("|")]
+_NAMED_WORD = re.compile(
+    "(?P<level>" + "|".join(rf"{w}(?<![^\s\[<\"(|]{w})" for w in _LEVEL_ALTERNATIVES) + r")(?=$|[\s\]>\":)|,])"
+)
+_NAMED_BRACKET = re.compile(rf"\[(?P<blevel>(?i:{_UPPER}))\]")
+_NAMED_KV = re.compile(rf"\blevel\"?[=:]\s?\"?(?P<kvlevel>(?i:{_UPPER}))\b")
+
+
+def named_level(masked: str, scan: int = 300) -> re.Match[str] | None:
+    """``NAMED_RE.search(masked, 0, scan)``, cheaper; the level word is ``m.group(m.lastgroup)``."""
+    best = _NAMED_WORD.search(masked, 0, scan)
+    for needle, pattern in (("[", _NAMED_BRACKET), ("level", _NAMED_KV)):
+        if needle in masked:
+            m = pattern.search(masked, 0, scan)
+            if m and (best is None or m.start() < best.start()):
+                best = m
+    return best
+
+
 # Single-letter levels:
 # - glog / klog (Kubernetes): Lmmdd hh:mm:ss.uuuuuu threadid file:line] msg, L in I W E F;
 # - Android logcat "brief": L/Tag(pid): msg; "threadtime": date time pid tid L Tag: msg,
@@ -174,9 +198,9 @@ def classify(masked: str, *, rules: frozenset[str] = RULE_FAMILIES, scan: int = 
     """Severity, level position and failure words of a masked line (see the module docstring)."""
     severity, level_end = -1, -1
     if "named" in rules:
-        m = NAMED_RE.search(masked, 0, scan)
+        m = named_level(masked, scan)
         if m:
-            word = m.group("level") or m.group("blevel") or m.group("kvlevel")
+            word = m.group(m.lastgroup or "level")  # the one named group that took part
             severity, level_end = LEVEL_WORDS.get(word.upper(), INFO), m.end()
     if severity < 0 and "single" in rules:
         m = single_level(masked, scan)
