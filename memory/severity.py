@@ -103,6 +103,8 @@ def single_level(masked: str, scan: int = 300) -> re.Match[str] | None:
     if m is None and "/" in masked:
         m = _SINGLE_BRIEF.search(masked, 1, scan)
     return m
+
+
 # Failure vocabulary, matched per word (lower-cased; a word is a run of letters, digits, ``_``,
 # ``'`` and ``-``, so ``error_code`` and ``non-fatal`` are not failure words). Word lookups in a
 # set instead of one big case-insensitive alternation: about 10x cheaper per line shape.
@@ -154,6 +156,8 @@ NUMERIC_SHAPE_RE = re.compile(
     r"|(?:\" |HTTP/<#>\"? |(?i:\bstatus(?: code)?[=: ]\s?))(?P<http><#>)"
     r"|(?i:exit(?:ed)?(?: with)?[ _]?(?:code|status)[=: ]\s?)(?P<exit><#>)"
 )
+
+
 def _may_need_digits(masked: str) -> bool:
     """``NUMERIC_SHAPE_RE.search(masked)``, skipped when a necessary literal is absent.
 
