@@ -222,14 +222,17 @@ class ContextCompressor:
         """(id, kind) pairs in one whitespace token, cached (ids repeat across lines)."""
         found = self._token_entities.get(token)
         if found is None:
-            # Most tokens scanned hold no id (times, counters): one ``search`` settles those
-            # without building an iterator; otherwise iterate from the first match.
+            # Most tokens scanned hold no id (times, counters) or are one id: one ``search``
+            # settles those without building an iterator; otherwise iterate after the first
+            # match (look-behinds still see the text before ``pos``, so the matches are those
+            # of a full ``finditer``).
             first = ENTITY_RE.search(token)
-            found = (
-                tuple((m.group(0), m.lastgroup or "id") for m in ENTITY_RE.finditer(token, first.start()))
-                if first
-                else ()
-            )
+            if first is None:
+                found = ()
+            else:
+                found = ((first.group(0), first.lastgroup or "id"),)
+                if first.end() < len(token):
+                    found += tuple((m.group(0), m.lastgroup or "id") for m in ENTITY_RE.finditer(token, first.end()))
             if len(self._token_entities) < self.key_cache_size:
                 self._token_entities[token] = found
         return found

@@ -78,3 +78,17 @@ def test_digit_severity_precheck_never_skips_a_match():
     assert sum(1 for c in cases if NUMERIC_SHAPE_RE.search(c)) > 5_000
     for case in cases:
         assert _may_need_digits(case) == (NUMERIC_SHAPE_RE.search(case) is not None), case
+
+
+def test_token_ids_equal_a_full_entity_scan():
+    from memory.compressor import ContextCompressor
+    from memory.entities import ENTITY_RE
+
+    c = ContextCompressor(budget_tokens=10**9)
+    tokens = [
+        "10.0.0.1:80,10.0.0.2:81", "R02-M1-N0-C:J12-U11", "rhost=an142", "2005-06-03-15.42.50.675872",
+        "blk_-16;blk_17", "[req-3f2a1b2c-1d2e-4f50-8a9b-0c1d2e3f4a5b]", "x-node7", "node7/node8", "",
+    ]  # fmt: skip
+    for token in tokens:
+        assert c._token_ids(token) == tuple((m.group(0), m.lastgroup) for m in ENTITY_RE.finditer(token)), token
+    assert c._token_ids("10.0.0.1:80,10.0.0.2:81") == (("10.0.0.1:80", "ip"), ("10.0.0.2:81", "ip"))
