@@ -55,6 +55,23 @@ MASK = "<#>"
 #   so giving characters back can never help; possessive quantifiers skip the backtracking state.
 MASK_RE = re.compile(r"[0-9a-f](?<![a-f][a-f])(?:(?<=[0-9])|[a-f]*+[0-9])[0-9A-Za-z_.:-]*+")
 MASK_REFERENCE = r"[0-9][0-9A-Za-z_.:-]*|[a-f]+[0-9][0-9A-Za-z_.:-]*"
+# ``mask_line``: the same result in two cheap passes. A match of MASK_RE is the rest of a run of
+# ``[0-9A-Za-z_.:-]`` from its first digit, moved left over the hex letters just before that digit.
+# Pass 1 masks from the first digit only (the engine stops at digits, not at every a-f letter);
+# pass 2 moves each mask left over the hex letters before it, on the reversed text, where a
+# mask is the literal ``>#<`` that the engine finds fast. Pass 2 runs only on lines that need it.
+_MASK_DIGITS = re.compile(r"[0-9][0-9A-Za-z_.:-]*+")
+_MASK_ABSORB = re.compile(r">#<[a-f]++")
+
+
+def mask_line(line: str) -> str:
+    """``MASK_RE.sub(MASK, line)``, ~30% cheaper on typical log lines (see ``_MASK_DIGITS``)."""
+    key = _MASK_DIGITS.sub(MASK, line)
+    if "a<#>" in key or "b<#>" in key or "c<#>" in key or "d<#>" in key or "e<#>" in key or "f<#>" in key:
+        if MASK in line:  # a literal <#> in the raw text is not a mask: take the one-pass way
+            return MASK_RE.sub(MASK, line)
+        return _MASK_ABSORB.sub(">#<", key[::-1])[::-1]
+    return key
 # The level regex of ``memory.severity`` (named levels: syslog, log4j, Python, Go, Rust, Windows).
 LEVEL_RE = NAMED_RE
 SEVERITY_NAME = NAMES
@@ -166,7 +183,7 @@ class ContextCompressor:
         """Fold new raw lines into the state; returns how many non-empty lines were taken."""
         started = time.perf_counter()
         keys = self._keys
-        mask = MASK_RE.sub
+        mask = mask_line
         token_ids = self._token_ids
         kinds = self._entity_kinds
         # Ids repeat (the same node, block or address on many lines): the scan of a token is cached.
@@ -180,7 +197,7 @@ class ContextCompressor:
                 continue
             seq += 1
             taken += 1
-            key = mask(MASK, line)
+            key = mask(line)
             info = keys.get(key)
             if info is None:
                 info = self._new_key(key, line, seq)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import re
 
-from memory.compressor import MASK, MASK_RE, MASK_REFERENCE
+from memory.compressor import MASK, MASK_RE, MASK_REFERENCE, mask_line
 from memory.severity import NAMED_RE, NUMERIC_SHAPE_RE, SINGLE_RE, _may_need_digits, named_level, single_level
 
 
@@ -26,13 +26,17 @@ def test_mask_matches_the_reference_pattern():
         "xabc123 fabc1 abc def 0xdeadbeef a1 ff:ee:01 -a9 .b7 ab-c3 cafe babe1",
         "blk_-1608999687919862906 10.251.43.191:50010 req-3f2a-b1 2005-06-03-15.42.50.675872",
         "<#> abc<#> a-1 _f2 é3 ünf9 \tdd7\n",
+        "ab<#>1 <#>x <a1> >#<ab1 c<5>",
     ]
-    # hex letters, other word characters, digits and separators: where the two patterns could differ
-    cases = edge + _generated(list("abcdefxyzAF019_.:-/ \t"), 30_000, seed=1, longest=30)
+    # hex letters, other word characters, digits and separators (and the mask itself, which may
+    # be in the raw text): where the patterns could differ
+    cases = edge + _generated([*"abcdefxyzAF019_.:-/<#> \t", "<#>"], 30_000, seed=1, longest=30)
     assert sum(1 for c in cases if reference.search(c)) > 10_000  # the comparison is not vacuous
     for case in cases:
-        assert MASK_RE.sub(MASK, case) == reference.sub(MASK, case), case
-    assert MASK_RE.sub(MASK, "xabc123 deadbeef cafe1 f00d") == "x<#> deadbeef <#> <#>"
+        expected = reference.sub(MASK, case)
+        assert MASK_RE.sub(MASK, case) == expected, case
+        assert mask_line(case) == expected, case
+    assert mask_line("xabc123 deadbeef cafe1 f00d ab<#>1") == "x<#> deadbeef <#> <#> ab<#><#>"
 
 
 def _same(found: re.Match[str] | None, fast: re.Match[str] | None, groups: tuple[str, ...]) -> bool:
