@@ -16,7 +16,15 @@ import logging
 from collections import deque
 from typing import Any
 
-from agents.diagnosis.evidence import change_evidence, log_evidence, metric_evidence, to_epoch, trace_evidence
+from agents.diagnosis.evidence import (
+    absence_evidence,
+    alert_liveness_evidence,
+    change_evidence,
+    log_evidence,
+    metric_evidence,
+    to_epoch,
+    trace_evidence,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +81,27 @@ def neighbourhood(topology: dict[str, Any], targets: list[str], *, hops: int) ->
     return dict(list(dist.items())[:MAX_COMPONENTS])
 
 
+NODE_JOBS = {"node", "node-exporter", "node_exporter", "host", "windows-exporter"}
+
+
+def alert_subject(alert: dict[str, Any]) -> str:
+    """What the alert is about: its node when the rule watches the machine (node_exporter's ``job``), else
+    the most specific component it names."""
+    job = str((alert.get("labels") or {}).get("job") or "").lower()
+    if alert.get("node") and job in NODE_JOBS:
+        return str(alert["node"])
+    targets = alert_targets(alert)
+    return targets[0] if targets else ""
+
+
+def implied_placement(topology: dict[str, Any], alert: dict[str, Any]) -> None:
+    """An alert labelled with both a service and a node says the service runs there (Prometheus
+    ``instance``/``node`` + ``service`` labels): record it when the topology does not place the service."""
+    service, node = alert.get("service"), alert.get("node")
+    if service and node and service != node and service not in topology["placement"]:
+        topology["placement"][str(service)] = str(node)
+
+
 def _component_kind(name: str, alert: dict[str, Any], topology: dict[str, Any]) -> str:
     declared = (topology.get("components") or {}).get(name)
     if declared:
@@ -89,6 +118,7 @@ def gather_case(telemetry: Any, alert: dict[str, Any], *, hops: int = DEFAULT_HO
     topology = _optional(telemetry, "topology", default={}) or {}
     topology = {"edges": [list(e) for e in topology.get("edges", [])], "placement": dict(topology.get("placement") or {}),
                 "components": dict(topology.get("components") or {})}
+    implied_placement(topology, alert)
     near = neighbourhood(topology, targets, hops=hops)
     raw_metrics = {c: _optional(telemetry, "metrics", c, minutes=minutes, default={}) for c in near}
     split_at = to_epoch(alert.get("starts_at") or alert.get("time"))
@@ -98,16 +128,24 @@ def gather_case(telemetry: Any, alert: dict[str, Any], *, hops: int = DEFAULT_HO
     steps = [b[0] - a[0] for series in raw_metrics.values() for points in series.values()
              for a, b in zip(points, points[1:], strict=False) if b[0] > a[0]]
     step_s = sorted(steps)[len(steps) // 2] if steps else 60.0
+    # a component can only be seen to go silent when someone else still reports inside the fault window
+    others_report = any(t >= split_at for series in raw_metrics.values() for points in series.values() for t, _ in points)
     components: dict[str, dict[str, Any]] = {}
     for name, hop in near.items():
         series = raw_metrics[name]
         lines = list(_optional(telemetry, "logs", name, minutes=minutes, default=[]))
         metrics = [e for e in (metric_evidence(name, m, pts, split_at=split_at) for m, pts in series.items()) if e]
+        silent = absence_evidence(name, series, split_at=split_at) if others_report else None
+        metrics += [silent] if silent else []
         components[name] = {
             "kind": _component_kind(name, alert, topology), "hops": hop,
             "telemetry": bool(series) or bool(lines), "series": len(series), "log_lines": len(lines),
             "metrics": sorted(metrics, key=lambda e: -e["z"]), "logs": log_evidence(name, lines, split_at=split_at),
         }
+    subject = alert_subject(alert)
+    said = alert_liveness_evidence(alert, subject) if subject in components else None
+    if said and not any(e.get("signal") == "liveness" for e in components[subject]["metrics"]):
+        components[subject]["alerts"] = [said]
     traces: list[dict[str, Any]] = []
     seen_edges: set[tuple[str, str]] = set()
     for name in near:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from agents.diagnosis.faults import UNKNOWN, best_fault, fault_scores
+from agents.diagnosis.faults import NODE_KINDS, UNKNOWN, best_fault, fault_scores
 from agents.diagnosis.propagate import pagerank_scores, with_graph
 
 # share of the own anomaly in the final score (the rest is PageRank): 0.5 chosen on the PetShop train
@@ -23,12 +23,17 @@ CHANGE_BONUS = 1.5
 EPISODE_BONUS = 0.5
 NEW_LOG_BONUS, OLD_LOG_BONUS = 1.0, 0.3
 MAX_EVIDENCE = 8
+# between a service and the node it runs on, one explains the other's symptoms (see ``explanations``):
+# the explained one keeps this share of its own anomaly (changes and episodes included). A prior, not fitted.
+EXPLAINED = 0.5
+# signal kinds only a machine has: a node showing them explains the services placed on it
+HOST_KINDS = frozenset({"liveness", "disk"})
 NO_TELEMETRY_CONFIDENCE = 0.05
 
 
 def _own_anomaly(info: dict[str, Any], traces_in: list[dict[str, Any]], changes: list[dict[str, Any]],
                  episodes: int) -> float:
-    own = [e for e in info.get("metrics", []) if not e.get("client_side")]
+    own = [e for e in info.get("metrics", []) + info.get("alerts", []) if not e.get("client_side")]
     score = math.log1p(max((e["z"] for e in own), default=0.0))
     score += math.log1p(max((e["z"] for e in traces_in), default=0.0)) * 0.5
     logs = info.get("logs", [])
@@ -36,6 +41,32 @@ def _own_anomaly(info: dict[str, Any], traces_in: list[dict[str, Any]], changes:
     score += CHANGE_BONUS * min(len(changes), 1)
     score += EPISODE_BONUS * episodes
     return score
+
+
+def _kinds(info: dict[str, Any]) -> set[str]:
+    kinds = {str(e.get("signal")) for e in info.get("metrics", []) + info.get("alerts", []) if not e.get("client_side")}
+    return kinds | ({"errors"} if info.get("logs") else set())
+
+
+def explanations(case: dict[str, Any]) -> dict[str, str]:
+    """``{explained component: the one that explains it}`` for each service and the node it is placed on.
+
+    A node that stopped reporting (liveness) or shows machine-only signals (disk) explains the
+    symptoms of the services on it: a change or a recalled episode on such a service is then weaker
+    evidence than the dead node under it. Otherwise, when every kind of signal the node shows also
+    moved on a service it hosts, the node is carrying that service's load: the service explains it.
+    """
+    comps = case.get("components", {})
+    out: dict[str, str] = {}
+    for service, node in (case.get("placement") or {}).items():
+        if service not in comps or node not in comps or comps[node].get("kind", "node") not in NODE_KINDS:
+            continue
+        node_kinds, service_kinds = _kinds(comps[node]), _kinds(comps[service])
+        if node_kinds & HOST_KINDS:
+            out[service] = node
+        elif node_kinds and node_kinds <= service_kinds and node not in out:
+            out[node] = service
+    return out
 
 
 def component_scores(case: dict[str, Any], *, episode_components: dict[str, int] | None = None
@@ -49,6 +80,13 @@ def component_scores(case: dict[str, Any], *, episode_components: dict[str, int]
         traces_in = [t for t in case.get("traces", []) if (t.get("edge") or [None, None])[1] == name]
         changes = [c for c in case.get("changes", []) if c.get("component") == name]
         anomaly[name] = _own_anomaly(info, traces_in, changes, episode_components.get(name, 0))
+    explained = explanations(case)
+    for victim in explained:
+        anomaly[victim] *= EXPLAINED
+    # the walk goes from the explained component to the one explaining it (a service -> its dead node,
+    # a busy node -> the service loading it)
+    edges += [[node, service] for node, service in explained.items() if node not in placement]
+    placement = {s: n for s, n in placement.items() if explained.get(n) != s}
     adjusted = dict(anomaly)
     ppr = pagerank_scores(adjusted, edges, placement, alert_components=list(case.get("alert_components", [])))
     top_a, top_p = max(adjusted.values(), default=0.0) or 1.0, max(ppr.values(), default=0.0) or 1.0
@@ -103,7 +141,8 @@ def rank_case(case: dict[str, Any], *, alert: dict[str, Any], recalled: list[dic
 
 def _evidence_for(name: str, case: dict[str, Any], recalled: list[dict[str, Any]]) -> list[dict[str, Any]]:
     info = case["components"][name]
-    items = [e for e in info.get("metrics", []) if not e.get("client_side")]
+    items = list(info.get("alerts", []))
+    items += [e for e in info.get("metrics", []) if not e.get("client_side")]
     items += [t for t in case.get("traces", []) if (t.get("edge") or [None, None])[1] == name]
     items += [c for c in case.get("changes", []) if c.get("component") == name]
     items += list(info.get("logs", []))
