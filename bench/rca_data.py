@@ -50,7 +50,27 @@ def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
         writer.writerows(rows)
 
 
-def nezha_cases(root: Path, out: Path, *, baseline_minutes: int = 10, fault_minutes: int = 5) -> Iterator[Path]:
+def _baseline_keep(at: float, starts: list[float], *, baseline_minutes: int, fault_minutes: int, clean: bool):
+    """Which timestamps before ``at`` make the case's baseline: the ``baseline_minutes`` before it or, when
+    ``clean``, as many minutes of time outside every earlier fault's window (a baseline is a normal period;
+    Nezha injects every ~8 minutes, often into the same pod three times running)."""
+    if not clean:
+        return lambda t: at - 60 * baseline_minutes <= t < at
+    windows = [(s, s + 60 * fault_minutes) for s in starts if s < at]
+
+    def normal(t: float) -> bool:
+        return not any(a <= t < b for a, b in windows)
+
+    lo, minutes, t = at, 0, at - 60
+    while minutes < baseline_minutes and t > at - 60 * 6 * baseline_minutes:
+        if normal(t):
+            minutes, lo = minutes + 1, t
+        t -= 60
+    return lambda t: lo - 30 <= t < at and normal(t)
+
+
+def nezha_cases(root: Path, out: Path, *, baseline_minutes: int = 10, fault_minutes: int = 5,
+                clean_baseline: bool = True) -> Iterator[Path]:
     """Write one case directory per labelled Nezha fault; yields the directories."""
     for day, system in NEZHA_SYSTEMS.items():
         day_dir = root / "rca_data" / day
@@ -72,22 +92,25 @@ def nezha_cases(root: Path, out: Path, *, baseline_minutes: int = 10, fault_minu
                 edges = sorted({(r["Source"], r["Target"]) for r in csv.DictReader(handle)})
         edge_latency = _nezha_edges(day_dir / "metric" / "source_50.csv")
         faults = [f for group in json.loads(faults_file.read_text()).values() for f in group]
+        # inject_time is on the metrics' clock; TrainTicket's inject_timestamp is 8 hours off it
+        starts = sorted(_nezha_time(f["inject_time"]) for f in faults)
         for n, fault in enumerate(sorted(faults, key=lambda f: f["inject_time"])):
-            # inject_time is on the metrics' clock; TrainTicket's inject_timestamp is 8 hours off it
             at = _nezha_time(fault["inject_time"])
-            lo, hi = at - 60 * baseline_minutes, at + 60 * fault_minutes
+            hi = at + 60 * fault_minutes
+            keep = _baseline_keep(at, starts, baseline_minutes=baseline_minutes, fault_minutes=fault_minutes,
+                                  clean=clean_baseline)
             case = out / "nezha" / system / f"{day}-{n:02d}"
             case.mkdir(parents=True, exist_ok=True)
             header = ["timestamp", "component"]
             metric_names = next(iter(pods.values()))[0]
             rows = [[f"{t:.0f}", service, *values] for service, (names, series) in pods.items()
-                    for t, values in series if lo <= t < hi and names == metric_names]
+                    for t, values in series if (keep(t) or at <= t < hi) and names == metric_names]
             _write_csv(case / "metrics.csv", header + metric_names, rows)
             if edges:
                 _write_csv(case / "topology.csv", ["source", "target"], [list(e) for e in edges])
             if edge_latency:
                 _write_csv(case / "trace_stats.csv", ["timestamp", "caller", "callee", "latency_ms"],
-                           [[f"{t:.0f}", a, b, v] for t, a, b, v in edge_latency if lo <= t < hi])
+                           [[f"{t:.0f}", a, b, v] for t, a, b, v in edge_latency if keep(t) or at <= t < hi])
             entry = NEZHA_ENTRY[system]
             (case / "case.json").write_text(json.dumps({"alert": {
                 "name": "EntrySLOBreach", "component": entry, "service": entry, "severity": "critical",

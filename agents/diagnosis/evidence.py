@@ -28,6 +28,7 @@ REL_FLOOR = 0.05     # noise floor as a share of the baseline level (a flat base
 # like a shift of this many noise units, a lost share of it (one replica of two) proportionally less.
 # A prior stated here (the same order as the largest resource shifts), not fitted to any data set.
 LIVENESS_Z = 20.0
+RES_REL = 1e-3   # value gaps below this share of the largest |value| are float noise, not the instrument's step (chosen on train from {0, 1e-3, 1e-2})
 ERROR_WORDS = re.compile(r"error|exception|fail|fatal|panic|timeout|refused|unavailable|denied|oom|killed", re.I)
 _VARIABLE = re.compile(r"0x[0-9a-f]+|[0-9a-f]{8,}|\d+(\.\d+)?")
 _TS_PREFIX = re.compile(r"^\s*(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?|\d{9,10}(?:\.\d+)?)\s*")
@@ -70,7 +71,8 @@ def resolution(values: list[float]) -> float:
     0 -> 1 against a flat-zero baseline would otherwise be an infinite shift.
     """
     distinct = sorted(set(values))
-    gaps = [b - a for a, b in zip(distinct, distinct[1:], strict=False) if b - a > 0]
+    floor = RES_REL * max((abs(v) for v in values), default=0.0)
+    gaps = [b - a for a, b in zip(distinct, distinct[1:], strict=False) if b - a > floor]
     return min(gaps) if gaps else 0.0
 
 
