@@ -55,8 +55,8 @@ def alert_targets(alert: dict[str, Any]) -> list[str]:
 def neighbourhood(topology: dict[str, Any], targets: list[str], *, hops: int) -> dict[str, int]:
     """Components within ``hops`` of the targets (edges taken both ways, placement included), with their distance.
 
-    Without edges the topology's component list is the neighbourhood: every known component is a
-    suspect when nothing says how they connect.
+    Without edges, or when the alerted component is on none of them, the topology's component list is
+    the neighbourhood: every known component is a suspect when nothing says how they connect to it.
     """
     adjacency: dict[str, set[str]] = {}
     for caller, callee in topology.get("edges", []):
@@ -75,8 +75,9 @@ def neighbourhood(topology: dict[str, Any], targets: list[str], *, hops: int) ->
             if nxt not in dist:
                 dist[nxt] = dist[here] + 1
                 queue.append(nxt)
-    if not topology.get("edges"):
-        for name in topology.get("components") or {}:
+    if not topology.get("edges") or not any(t in adjacency for t in targets):
+        # no call graph, or one the alerted component is not on (an untraced entry): everything known is a suspect
+        for name in [*(topology.get("components") or {}), *sorted(adjacency)]:
             dist.setdefault(name, 1)
     return dict(list(dist.items())[:MAX_COMPONENTS])
 
