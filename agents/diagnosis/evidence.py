@@ -8,6 +8,9 @@ Metric series go through the memory library's change-point analysis (``memory.me
 the same path ``ContextCompressor.fold_metrics`` uses); a series counts as moved when that analysis
 finds a change point or spike inside the fault window *and* the fault window's level sits away from
 the baseline window's in robust (median/MAD) units, in the direction that is bad for that signal.
+Liveness is read apart: a heartbeat / ``up`` series losing its baseline level, a component whose
+series all stop before the fault window (no data), or a liveness alert naming it, each say the
+component stopped reporting (``signal: liveness``).
 """
 
 from __future__ import annotations

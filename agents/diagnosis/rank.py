@@ -1,8 +1,11 @@
 """Rank (component, fault) pairs for a case, each with the evidence behind it.
 
-Score of a component = its own anomaly (strongest own metric shift in log units, new error log
-templates, trace edges into it, change events on it, recalled episodes naming it), discounted when
-then propagated with a personalised PageRank on the anomalous subgraph (``propagate``). The fault type
+Score of a component = its own anomaly (strongest own metric shift in log units, weighed down when
+its onset precedes the fault window; new error log templates; trace edges into it beyond what its own
+slow calls explain; change events on it; recalled episodes naming it), halved when another component
+explains it (a dead node explains the services on it, a service explains the busy node it loads:
+``explanations``), then propagated with a personalised PageRank on the anomalous subgraph
+(``propagate``). The fault type
 comes from ``faults``. Hypotheses follow the contract the actor relies on: ``root_cause`` (= fault),
 ``fault``, ``component``, ``component_kind``, ``confidence`` (0..1), ``evidence`` (list of items).
 """
@@ -113,9 +116,9 @@ def component_scores(case: dict[str, Any], *, episode_components: dict[str, int]
     explained = explanations(case)
     for victim in explained:
         anomaly[victim] *= EXPLAINED
-    # the walk goes from the explained component to the one explaining it (a service -> its dead node,
-    # a busy node -> the service loading it)
-    edges += [[node, service] for node, service in explained.items() if node not in placement]
+    # the walk goes from the explained component to the one explaining it: a service -> its dead node
+    # (the placement edge already does), a busy node -> the service loading it (instead of the reverse)
+    edges += [[victim, by] for victim, by in explained.items() if victim not in placement]
     placement = {s: n for s, n in placement.items() if explained.get(n) != s}
     adjusted = dict(anomaly)
     ppr = pagerank_scores(adjusted, edges, placement, alert_components=list(case.get("alert_components", [])))
