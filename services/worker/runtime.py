@@ -18,6 +18,7 @@ from agents.graph import build_graph
 from agents.protocols import CloudActions, NullTelemetry, Telemetry
 from agents.tools import ActionPolicy, AgentTools
 from services.config import Settings
+from services.connectors.aws import AwsActions
 from services.connectors.cloud import Boto3Cloud
 from services.connectors.cloudwatch import CloudWatchTelemetry
 from services.connectors.http import HttpActions, HttpTelemetry
@@ -85,6 +86,7 @@ class Runtime:
         store = SqlIncidentStore(settings)
         cloud: CloudActions = self._cloud or (
             HttpActions(settings.actions_url) if settings.actions_url
+            else AwsActions.from_settings(settings) if settings.cloud_actions == "aws"
             else Boto3Cloud.from_settings(settings))
         telemetry: Telemetry = self._telemetry or telemetry_from_settings(settings)
         policy = ActionPolicy(approval_required_risk=settings.approval_required_risk,
