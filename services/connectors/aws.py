@@ -208,7 +208,7 @@ class AwsActions:
             return self.nodes.describe(resource["instance"])
         if resource["kind"] == "ecs":
             svc = self._service(resource)
-            primary = next((d for d in svc.get("deployments", []) if d.get("status") == "PRIMARY"), {})
+            primary: dict[str, Any] = next((d for d in svc.get("deployments", []) if d.get("status") == "PRIMARY"), {})
             rollout, running, desired = primary.get("rolloutState"), svc["runningCount"], svc["desiredCount"]
             # running tasks are the evidence; a rollout still in progress cannot tell yet
             healthy = (False if rollout == "FAILED" else True if desired and running >= desired
@@ -315,9 +315,9 @@ class AwsActions:
         if earlier is not None and action == "restart_service":
             return {**out, "reused": True, "done_at": earlier["at"], "effect": "already restarted under this key"}
         if earlier is not None:  # re-apply the recorded absolute plan: no change the second time
-            plan = {k: earlier[k] for k in ("taskDefinition", "desiredCount") if k in earlier}
-            self.ecs.update_service(cluster=cluster, service=name, **plan)
-            return {**out, **plan, "reused": True, "done_at": earlier["at"],
+            recorded: dict[str, Any] = {k: earlier[k] for k in ("taskDefinition", "desiredCount") if k in earlier}
+            self.ecs.update_service(cluster=cluster, service=name, **recorded)
+            return {**out, **recorded, "reused": True, "done_at": earlier["at"],
                     "effect": "the recorded plan re-applied; nothing new"}
         if action == "restart_service":
             plan: dict[str, Any] = {"forceNewDeployment": True}
