@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     cloudwatch_telemetry: bool = Field(default=False, description="read telemetry from CloudWatch and CloudWatch Logs")
     cloudwatch_log_group: str = Field(default="/fleet/{target}", description="log group; {target} is the component, "
                                       "a fixed group is filtered for the component's name")
+    # what the platform receives itself: change events (POST /api/v1/changes) and OTLP spans (/api/v1/otlp/v1/traces)
+    github_webhook_secret: str | None = Field(default=None, description="secret of the GitHub deployment webhook "
+                                              "(POST /api/v1/changes/github checks X-Hub-Signature-256 with it)")
+    traces_retention_minutes: float = Field(default=120.0, gt=0, description="spans older than this are dropped")
+    traces_max_spans_per_service: int = Field(default=5000, ge=10, description="newest spans kept per service")
+    stored_signals: bool = Field(default=True, description="diagnosis reads stored change events and spans beside "
+                                 "the telemetry source (changes, traces, topology)")
     # optional LLM, OpenAI-compatible
     llm_base_url: str | None = None
     llm_api_key: str | None = None

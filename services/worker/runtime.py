@@ -21,6 +21,7 @@ from services.config import Settings
 from services.connectors.aws import AwsActions
 from services.connectors.cloud import Boto3Cloud
 from services.connectors.cloudwatch import CloudWatchTelemetry
+from services.connectors.fleet import StoredSignals
 from services.connectors.http import HttpActions, HttpTelemetry
 from services.connectors.prometheus import PrometheusTelemetry
 from services.episodes.service import agent_memory
@@ -89,6 +90,8 @@ class Runtime:
             else AwsActions.from_settings(settings) if settings.cloud_actions == "aws"
             else Boto3Cloud.from_settings(settings))
         telemetry: Telemetry = self._telemetry or telemetry_from_settings(settings)
+        if self._telemetry is None and settings.stored_signals:
+            telemetry = StoredSignals(telemetry, database_url=settings.database_url)
         policy = ActionPolicy(approval_required_risk=settings.approval_required_risk,
                               actions_enabled=settings.actions_enabled,
                               max_actions_per_hour=settings.max_actions_per_hour)
