@@ -96,7 +96,8 @@ def _generic(item: Any, index: int) -> Change:
                                  limit=2000) or "")
     ident = _text(item.get("id"), name=f"changes[{index}].id", limit=150)
     change.dedup_key = f"{change.source}:{ident}" if ident else _key(
-        change.source, component, kind, change.at.isoformat(), change.version, change.status)
+        change.source, component, kind, item.get("at") or item.get("timestamp"), change.version, change.status,
+        change.detail)
     return change
 
 
@@ -157,7 +158,8 @@ def _argocd(payload: dict[str, Any]) -> Change:
                   environment=_text(payload.get("namespace"), name="namespace", limit=200),
                   detail=f"Argo CD sync of {name} to {(revision or '?')[:12]}: {phase or sync or '?'}"
                          + (f", health {health}" if health else "") + (f" ({trigger})" if trigger else ""),
-                  dedup_key=f"argocd:{_key(name, revision, phase, trigger, at.isoformat())}",
+                  # a body without a time is keyed without one: a redelivery of it is the same event
+                  dedup_key=f"argocd:{_key(name, revision, phase, sync, trigger, payload.get('finishedAt') or payload.get('at'))}",
                   data={"sync": sync, "health": health, "trigger": trigger})
 
 
