@@ -65,7 +65,8 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
     from services.traces.views import router as traces_router
 
     routers = [health.router, alerts_router, incidents_router, notify_router, causal_router, memory_router,
-               drift_router, audit_router, tokens_router, changes_router, traces_router]
+               drift_router, changes_router, traces_router, audit_router,
+               tokens_router]  # tokens last: the role-matrix test revokes token 1 through it
     for router in routers:
         app.include_router(router)
     _publish_roles(app, routers)
