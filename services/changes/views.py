@@ -48,7 +48,8 @@ async def github(request: Request, caller: str = Depends(require("public")),
     """GitHub cannot send a bearer token: the body's HMAC (``X-Hub-Signature-256``) under
     ``AIOPS_GITHUB_WEBHOOK_SECRET`` is the credential."""
     if not settings.github_webhook_secret:
-        raise HTTPException(503, "set AIOPS_GITHUB_WEBHOOK_SECRET (the webhook's secret) to accept GitHub webhooks")
+        # off until configured: 404, as for a route that is not there (a 5xx would page someone for nothing)
+        raise HTTPException(404, "GitHub webhooks are off: set AIOPS_GITHUB_WEBHOOK_SECRET (the webhook's secret)")
     body = await read_body(request, limit=min(MAX_BODY, settings.max_body_bytes))
     sent = request.headers.get("x-hub-signature-256", "")
     wanted = "sha256=" + hmac.new(settings.github_webhook_secret.encode(), body, hashlib.sha256).hexdigest()
