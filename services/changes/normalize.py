@@ -105,8 +105,8 @@ def _github(payload: dict[str, Any], event: str | None) -> Change:
     deployment = payload.get("deployment")
     if not isinstance(deployment, dict):
         raise Invalid("a GitHub deployment event needs a 'deployment' object")
-    repo = payload.get("repository") if isinstance(payload.get("repository"), dict) else {}
-    extra = deployment.get("payload") if isinstance(deployment.get("payload"), dict) else {}
+    repo: dict[str, Any] = payload["repository"] if isinstance(payload.get("repository"), dict) else {}
+    extra: dict[str, Any] = deployment["payload"] if isinstance(deployment.get("payload"), dict) else {}
     component = _text(extra.get("component") or extra.get("service") or repo.get("name"),
                       name="deployment.payload.component (or repository.name)", required=True)
     status = payload.get("deployment_status")

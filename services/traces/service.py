@@ -75,9 +75,10 @@ def _calls(database_url: str, *, minutes: float, now: float | None = None) -> tu
 def _series(calls: list[tuple[float, float, bool]], *, step_s: float) -> tuple[list, list]:
     """Per-bucket p95 latency (seconds) and error share, bucket start times as epoch seconds."""
     buckets: dict[float, list[tuple[float, bool]]] = defaultdict(list)
-    for start, latency, error in calls:
-        buckets[math.floor(start / step_s) * step_s].append((latency, error))
-    latency, errors = [], []
+    for start, seconds, failed in calls:
+        buckets[math.floor(start / step_s) * step_s].append((seconds, failed))
+    latency: list[tuple[float, float]] = []
+    errors: list[tuple[float, float]] = []
     for t in sorted(buckets):
         values = sorted(v for v, _ in buckets[t])
         latency.append((t, values[max(0, math.ceil(0.95 * len(values)) - 1)]))

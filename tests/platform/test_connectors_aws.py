@@ -193,3 +193,34 @@ def test_settings_select_the_aws_connector(moto_endpoint, tmp_path):
     cloud = Runtime(settings)._build_tools().cloud
     assert isinstance(cloud, AwsActions) and cloud.ecs_cluster == "c1"
     assert cloud.resolve("api", "rollback") == {"kind": "lambda", "function": "api-fn", "alias": "live"}
+
+
+def test_a_worker_dying_mid_action_does_not_roll_back_twice(platform_env, moto_endpoint, cluster):
+    """The ledger row is started but never finished (the worker died after the call): the redelivered
+    step runs the connector again, which re-applies its recorded plan instead of rolling back further."""
+    from agents import actor
+    from services.incidents.models import Incident
+    from services.storage.base import session_scope
+    from tests.conftest import install_settings
+
+    name = _service(moto_endpoint, cluster)
+    settings = install_settings(cloud_actions="aws", aws_ecs_cluster=cluster, memory_enabled=False)
+    tools = Runtime(settings)._build_tools()
+    with session_scope(settings.database_url) as session:
+        incident = Incident(title="checkout errors", group_key="g", service=name)
+        session.add(incident)
+        session.flush()
+        incident_id = incident.id
+    step = {"action": "rollback", "target": name, "target_kind": "service", "risk": "medium", "attempt": 0,
+            "root_cause": "bad_deploy", "reason": "a deploy explains it"}
+    key = f"incident:{incident_id}:attempt:0:rollback:{name}"
+    assert tools.store.begin_action(key, incident_id=incident_id, kind="rollback", target=name, risk="medium",
+                                    params={}) is None
+    tools.cloud.execute("rollback", name, params=step)  # ...and the worker dies before finish_action
+    assert _svc(moto_endpoint, cluster, name)["taskDefinition"].endswith(f"{name}:2")
+
+    out = actor.execute({"plan": step, "incident_id": incident_id, "attempt": 0}, tools=tools)
+    assert out["action_result"]["status"] == "succeeded" and out["action_result"]["reused"] is True
+    assert _svc(moto_endpoint, cluster, name)["taskDefinition"].endswith(f"{name}:2")  # not :1
+    again = actor.execute({"plan": step, "incident_id": incident_id, "attempt": 0}, tools=tools)
+    assert again["action_result"]["taskDefinition"].endswith(f"{name}:2")  # the ledger's finished result
