@@ -38,5 +38,7 @@ def insert_new(session: Session, model: type, *, rows: Sequence[Mapping[str, Any
         from sqlalchemy.dialects.sqlite import insert
     else:  # pragma: no cover - the platform runs on these two
         raise NotImplementedError(f"insert on {dialect}")
-    statement = insert(model).values(list(rows)).on_conflict_do_nothing(index_elements=list(keys))
-    return int(session.execute(statement).rowcount or 0)
+    # counted from RETURNING: a multi-row insert's rowcount is -1 on psycopg
+    statement = (insert(model).values(list(rows)).on_conflict_do_nothing(index_elements=list(keys))
+                 .returning(getattr(model, keys[0])))
+    return len(session.execute(statement).all())

@@ -150,3 +150,29 @@ def test_gzip_export_and_a_bomb_is_refused(api, platform_env):
     bomb = httpx.post(f"{api}/api/v1/otlp/v1/traces", content=gzip.compress(b" " * (6 * 1024 * 1024)),
                       headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
     assert bomb.status_code == 422 and "decompressed body exceeds" in bomb.json()["detail"]
+
+
+def test_counts_and_trimming_on_postgres():
+    """On PostgreSQL too: a re-sent batch is counted as duplicates and the per-service cap holds."""
+    from services.changes.normalize import normalize
+    from services.changes.service import store_changes
+    from services.storage.migrate import upgrade
+    from services.traces.service import store_spans
+    from tests.platform.pgdb import fresh_postgres
+
+    now = time.time()
+    spans = [{"trace_id": "a" * 32, "span_id": f"{i:016x}", "parent_span_id": None, "service": "fe", "host": None,
+              "name": "x", "kind": 2, "peer": None, "start": now - i, "duration_s": 0.1, "error": False}
+             for i in range(5)]
+    with fresh_postgres("aiops_otlp") as url:
+        upgrade(url)
+        with session_scope(url) as session:
+            assert store_spans(session, spans, retention_minutes=60, max_per_service=3)["stored"] == 5
+        with session_scope(url) as session:
+            again = store_spans(session, spans[:3], retention_minutes=60, max_per_service=3)
+        assert (again["stored"], again["duplicates"]) == (0, 3) and _spans(url) == 3
+        body = [{"component": "be", "id": "1"}, {"component": "be", "id": "2"}]
+        with session_scope(url) as session:
+            assert store_changes(session, normalize(body))["stored"] == 2
+        with session_scope(url) as session:
+            assert store_changes(session, normalize(body)) == {"accepted": 2, "stored": 0, "duplicates": 2}
