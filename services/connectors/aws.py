@@ -48,6 +48,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -231,6 +233,21 @@ class AwsActions:
     def _marker_value(self, plan: dict[str, Any]) -> str:
         return f"{time.time():.0f} {json.dumps(plan, separators=(',', ':'))}"[:256]
 
+    @staticmethod
+    @contextmanager
+    def _unmarked_if_refused(unmark: Callable[[], Any]) -> Iterator[None]:
+        """AWS refusing the call (a ClientError) means nothing happened: the marker goes, so a later run
+        under the key acts. A timeout or a lost connection is ambiguous: the marker stays and a replay
+        re-applies the recorded plan (or skips a restart), which is safe either way."""
+        try:
+            yield
+        except ClientError:
+            try:
+                unmark()
+            except Exception:  # the refusal is what the caller must see
+                pass
+            raise
+
     def _stale(self, tags: dict[str, str]) -> list[str]:
         now = time.time()
         return [k for k, v in tags.items()
@@ -257,13 +274,20 @@ class AwsActions:
         self._tag_instance(instance_id, mark, drop=self._stale(instance_tags))
         if group and action in {"replace", "reimage", "send_to_repair"}:
             self._tag_group(group, mark, drop=self._stale(group_tags))
-        if action == "replace":
-            self.autoscaling.terminate_instance_in_auto_scaling_group(InstanceId=instance_id,
-                                                                      ShouldDecrementDesiredCapacity=False)
-            return {"instance_id": instance_id, "replaced_by_group": group,
-                    "effect": "terminated; the group launches a fresh instance from its launch template"}
-        name = "redeploy" if action in {"stop_start", "migrate"} else action
-        result = self.nodes.execute(name, instance_id, params=params)
+        def unmark() -> None:
+            self.ec2.delete_tags(Resources=[instance_id], Tags=[{"Key": k} for k in mark])
+            if group:
+                self.autoscaling.delete_tags(Tags=[{"ResourceId": group, "ResourceType": "auto-scaling-group",
+                                                    "Key": k} for k in mark])
+
+        with self._unmarked_if_refused(unmark):
+            if action == "replace":
+                self.autoscaling.terminate_instance_in_auto_scaling_group(InstanceId=instance_id,
+                                                                          ShouldDecrementDesiredCapacity=False)
+                return {"instance_id": instance_id, "replaced_by_group": group,
+                        "effect": "terminated; the group launches a fresh instance from its launch template"}
+            name = "redeploy" if action in {"stop_start", "migrate"} else action
+            result = self.nodes.execute(name, instance_id, params=params)
         return {**result, "action": action}
 
     def _instance_tags(self, instance_id: str) -> dict[str, str]:
@@ -339,7 +363,9 @@ class AwsActions:
         marker_plan = {"a": action, **{k: v for k, v in plan.items() if k != "forceNewDeployment"}}
         self.ecs.tag_resource(resourceArn=arn, tags=[{"key": MARKER_PREFIX + _digest(key),
                                                       "value": self._marker_value(marker_plan)}])
-        self.ecs.update_service(cluster=cluster, service=name, **plan)
+        with self._unmarked_if_refused(lambda: self.ecs.untag_resource(resourceArn=arn,
+                                                                      tagKeys=[MARKER_PREFIX + _digest(key)])):
+            self.ecs.update_service(cluster=cluster, service=name, **plan)
         return {**out, **plan, "effect": effect}
 
     # -- Lambda ---------------------------------------------------------------------------------------
@@ -371,8 +397,10 @@ class AwsActions:
         self.lambda_.tag_resource(Resource=fn_arn, Tags={MARKER_PREFIX + _digest(key):
                                                          self._marker_value({"a": action, "v": target_version})})
         # a weighted alias (canary) sends part of its traffic elsewhere: the rollback takes all of it back
-        self.lambda_.update_alias(FunctionName=function, Name=alias_name, FunctionVersion=target_version,
-                                  RoutingConfig={"AdditionalVersionWeights": {}})
+        with self._unmarked_if_refused(lambda: self.lambda_.untag_resource(Resource=fn_arn,
+                                                                          TagKeys=[MARKER_PREFIX + _digest(key)])):
+            self.lambda_.update_alias(FunctionName=function, Name=alias_name, FunctionVersion=target_version,
+                                      RoutingConfig={"AdditionalVersionWeights": {}})
         return {**out, "from": current, "version": target_version,
                 "effect": f"alias {alias_name} moved from version {current} to {target_version}"}
 

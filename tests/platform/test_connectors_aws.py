@@ -224,3 +224,23 @@ def test_a_worker_dying_mid_action_does_not_roll_back_twice(platform_env, moto_e
     assert _svc(moto_endpoint, cluster, name)["taskDefinition"].endswith(f"{name}:2")  # not :1
     again = actor.execute({"plan": step, "incident_id": incident_id, "attempt": 0}, tools=tools)
     assert again["action_result"]["taskDefinition"].endswith(f"{name}:2")  # the ledger's finished result
+
+
+def test_a_refused_call_leaves_no_marker(aws, moto_endpoint, cluster):
+    """IAM (or ECS) refusing UpdateService means nothing happened: the same step run later acts."""
+    from botocore.exceptions import ClientError
+
+    name = _service(moto_endpoint, cluster)
+    refusals = [ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}, "UpdateService")]
+
+    def deny(**kwargs):
+        if refusals:
+            raise refusals.pop()
+
+    aws.ecs.meta.events.register("before-call.ecs.UpdateService", deny)
+    step = {"attempt": 0, "root_cause": "bad_deploy"}
+    with pytest.raises(ClientError, match="not allowed"):
+        aws.execute("rollback", name, params=step)
+    assert _svc(moto_endpoint, cluster, name)["taskDefinition"].endswith(f"{name}:3")
+    out = aws.execute("rollback", name, params=step)
+    assert "reused" not in out and out["taskDefinition"].endswith(f"{name}:2")
