@@ -46,6 +46,20 @@ class Settings(BaseSettings):
     cloud_region: str = "us-east-1"
     cloud_is_simulator: bool = Field(default=False, description="the cloud is moto (simulator, tests): use its dummy "
                                      "credentials; otherwise boto3's default credential chain")
+    cloud_actions: str = Field(default="ec2", pattern="^(ec2|aws)$",
+                               description="ec2: node actions on EC2/Auto Scaling only; aws: also ECS services, Lambda "
+                                           "aliases and SSM runbooks (services/connectors/aws.py)")
+    aws_ecs_cluster: str = Field(default="default", description="ECS cluster where a service component is looked up")
+    aws_targets: dict[str, dict] = Field(
+        default_factory=dict, description='JSON {component: {"kind": "ecs", "cluster", "service"} | {"kind": "lambda", '
+                                          '"function", "alias"} | {"kind": "ec2", "instance"}}')
+    aws_ssm_runbooks: dict[str, dict] = Field(
+        default_factory=dict, description='JSON {action: {"document", "parameters", "targets" | "instance_ids", "risk", '
+                                          '"timeout_s"}}; {target} is the component; runs instead of the built-in action')
+    aws_scale_step: int = Field(default=1, ge=1, description="tasks added by an ECS scale_out")
+    aws_scale_max: int = Field(default=20, ge=1, description="an ECS scale_out never sets more tasks than this")
+    aws_replay_window_s: float = Field(default=900.0, description="a keyed AWS action re-run within this is a replay")
+    aws_command_timeout_s: float = Field(default=600.0, description="how long an SSM runbook command may run")
     actions_url: str | None = Field(default=None, description="runbook-automation API (POST /mitigate); default: boto3 on EC2")
     telemetry_url: str | None = Field(default=None, description="telemetry API (GET /metrics, /logs, /health)")
     # Prometheus-compatible API; when set it is the telemetry source and telemetry_url is ignored
@@ -58,6 +72,13 @@ class Settings(BaseSettings):
     cloudwatch_telemetry: bool = Field(default=False, description="read telemetry from CloudWatch and CloudWatch Logs")
     cloudwatch_log_group: str = Field(default="/fleet/{target}", description="log group; {target} is the component, "
                                       "a fixed group is filtered for the component's name")
+    # what the platform receives itself: change events (POST /api/v1/changes) and OTLP spans (/api/v1/otlp/v1/traces)
+    github_webhook_secret: str | None = Field(default=None, description="secret of the GitHub deployment webhook "
+                                              "(POST /api/v1/changes/github checks X-Hub-Signature-256 with it)")
+    traces_retention_minutes: float = Field(default=120.0, gt=0, description="spans older than this are dropped")
+    traces_max_spans_per_service: int = Field(default=5000, ge=10, description="newest spans kept per service")
+    stored_signals: bool = Field(default=True, description="diagnosis reads stored change events and spans beside "
+                                 "the telemetry source (changes, traces, topology)")
     # optional LLM, OpenAI-compatible
     llm_base_url: str | None = None
     llm_api_key: str | None = None

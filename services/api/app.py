@@ -56,14 +56,17 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
     from services.alerts.views import router as alerts_router
     from services.audit.views import router as audit_router
     from services.auth.views import router as tokens_router
+    from services.changes.views import router as changes_router
     from services.drift.views import router as drift_router
     from services.episodes.views import router as memory_router
     from services.incidents.views import router as incidents_router
     from services.mitigation.views import router as causal_router
     from services.notify.views import router as notify_router
+    from services.traces.views import router as traces_router
 
     routers = [health.router, alerts_router, incidents_router, notify_router, causal_router, memory_router,
-               drift_router, audit_router, tokens_router]
+               drift_router, changes_router, traces_router, audit_router,
+               tokens_router]  # tokens last: the role-matrix test revokes token 1 through it
     for router in routers:
         app.include_router(router)
     _publish_roles(app, routers)
