@@ -210,9 +210,62 @@ def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[
         state.watermark = new_mark
         state.last_run_at, state.last_result = utcnow(), _jsonable(summary)
         db.merge(state)
+    _changes_from(result.proposals, settings=settings)
     for event in events:
         notify_event(settings, incident_id=0, kind="drift_proposed", priority=6, **event)
     return summary
+
+
+# request parameters that name the changed resource, in the order AWS APIs use them most
+_ID_KEYS = ("instanceId", "groupId", "bucketName", "functionName", "dBInstanceIdentifier", "autoScalingGroupName",
+            "loadBalancerName", "roleName", "userName", "keyId", "queueUrl", "topicArn", "vpcId", "subnetId")
+
+
+def _changed_resource(record, *, fallback: str) -> str:
+    """The cloud id a diagnosis would know the resource by (``i-…``, ``sg-…``, a bucket), else the address."""
+    request = record.request or {}
+    for key in _ID_KEYS:
+        value = request.get(key)
+        if isinstance(value, str) and value:
+            return value
+    items = ((request.get("instancesSet") or {}).get("items") or []) if isinstance(request.get("instancesSet"), dict) else []
+    if items and isinstance(items[0], dict) and items[0].get("instanceId"):
+        return str(items[0]["instanceId"])
+    for resource in record.resources or []:
+        arn = str(resource.get("ARN") or resource.get("resourceName") or "")
+        if arn:
+            return arn.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    return fallback
+
+
+def _changes_from(proposals, *, settings: Settings) -> None:
+    """Out-of-band cloud changes become change events: a diagnosis on the changed resource sees them.
+
+    Why here: the reconciler is where a CloudTrail call is known to have changed managed
+    configuration; the same change explains an incident on that instance or group minutes later.
+    """
+    from services.changes.normalize import Change
+    from services.changes.service import store_changes
+
+    changes = []
+    for proposal in proposals:
+        address = ", ".join(proposal.addresses)[:200]
+        for record in proposal.records:
+            who = (record.principal_arn or "unknown principal").rsplit("/", 1)[-1]
+            changes.append(Change(
+                component=_changed_resource(record, fallback=proposal.addresses[0] if proposal.addresses else "cloud")[:300],
+                at=record.event_time, kind="infra", source="cloudtrail", status="out_of_band",
+                detail=f"out-of-band {record.event_name} by {who} on {address}"[:2000],
+                dedup_key=f"cloudtrail:{record.event_id}",
+                data={"event_name": record.event_name, "principal": record.principal_arn, "addresses": proposal.addresses,
+                      "proposal": proposal.id, "user_agent": record.user_agent}))
+    if not changes:
+        return
+    try:
+        with session_scope(settings.database_url) as db:
+            store_changes(db, changes)
+    except Exception:  # a change feed is evidence for later incidents; the proposals are already stored
+        log.exception("could not store %d out-of-band change(s) as change events", len(changes))
 
 
 def review(settings: Settings, proposal_id: int, *, approved: bool, reviewer: str, comment: str = "") -> DriftProposal:
