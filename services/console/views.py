@@ -236,6 +236,34 @@ def drift_review(proposal_id: IdPath, request: Request, approved: bool = Form(..
     return render(request, "_drift_list.html", settings, status="", workspace="", **data)
 
 
+# --- audit log ----------------------------------------------------------------------------------
+
+
+@router.get("/audit")
+def audit(request: Request, user: str = Depends(page("approver")), settings: Settings = Depends(app_settings),
+          action: SafeStr = Query("", max_length=100), actor: SafeStr = Query("", max_length=200),
+          subject: SafeStr = Query("", max_length=200), page_no: int = Query(1, alias="page", ge=1, le=MAX_PAGE)):
+    from sqlalchemy import select
+
+    from services.audit.models import AuditEntry
+
+    with session_scope(settings.database_url) as session:
+        query = select(AuditEntry)
+        for column, value in ((AuditEntry.action, action), (AuditEntry.actor, actor), (AuditEntry.subject, subject)):
+            if value:
+                query = query.where(column == value)
+        result = page_of(session, query, order_by=AuditEntry.id.desc(), page=page_no, per_page=50, view=lambda e: e)
+        session.expunge_all()
+    filters = {k: v for k, v in {"action": action, "actor": actor, "subject": subject}.items() if v}
+
+    def page_url(n: int) -> str:
+        return "/audit?" + "&".join(f"{k}={quote(str(v))}" for k, v in {**filters, "page": n}.items())
+
+    pages_total = max(1, math.ceil(result["total"] / 50))
+    name = "_audit_rows.html" if _partial(request) else "audit.html"
+    return render(request, name, settings, result=result, filters=filters, page_url=page_url, pages_total=pages_total)
+
+
 # --- sign-in ------------------------------------------------------------------------------------
 
 

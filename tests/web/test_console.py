@@ -240,6 +240,12 @@ def test_find_own_comment_resolve_reopen_and_export(quiet_server, page, platform
         audited = [a for (a,) in session.query(AuditEntry.action).filter(AuditEntry.subject == f"incident:{ids[0]}")]
     assert audited == ["incident.acknowledged", "incident.assigned", "incident.comment", "incident.resolved",
                        "incident.reopened"]
+    page.click("nav >> text=Audit")
+    page.fill("input[name=subject]", f"incident:{ids[0]}")
+    page.click("form.filters button")
+    page.wait_for_selector("#page-info >> text=5 entries")
+    assert "incident.resolved" in page.inner_text("#audit-table") and "reason=disk replaced by hand" in page.inner_text("#audit-table")
+    shot(page, "console-audit")
 
 
 def test_sign_in_then_approve_high_risk_with_reason(platform_env, monkeypatch, browser):
@@ -302,11 +308,10 @@ def test_sign_in_then_approve_high_risk_with_reason(platform_env, monkeypatch, b
         thread.join(10)
 
 
-def test_drift_review_shows_who_coloured_diff_and_superseded(platform_env, tmp_path, monkeypatch, page):
+def test_drift_review_approve_commits_a_branch_and_supersedes_twins(platform_env, tmp_path, monkeypatch, page):
     import json
 
     from services.drift.models import DriftProposal
-    from services.drift.service import supersede_overlapping
     from services.storage.base import session_scope
     from services.worker import tasks
     from sim.drift import DriftSimulator
@@ -317,17 +322,17 @@ def test_drift_review_shows_who_coloured_diff_and_superseded(platform_env, tmp_p
     drift.step()
     tasks.reconcile_iac.apply(args=["demo-bastion"])
     url = platform_env["AIOPS_DATABASE_URL"]
-    with session_scope(url) as session:  # two more proposals on the same resource, one approved first
+    with session_scope(url) as session:
         real = session.query(DriftProposal).one()
-        twins = [DriftProposal(workspace=real.workspace, external_id=f"twin-{n}", title=f"twin {n}", diff=real.diff,
-                               payload=real.payload, records=real.records, status="pending") for n in (1, 2)]
-        session.add_all(twins)
+        # a second proposal for the same resource in the same workspace (found by a later run), and one
+        # in another workspace: approving the first supersedes the former and leaves the latter alone
+        twin = DriftProposal(workspace=real.workspace, external_id="twin", title="twin in the same workspace",
+                             diff=real.diff, payload=real.payload, records=real.records)
+        other = DriftProposal(workspace="elsewhere", external_id="other", title="same address, other workspace",
+                              diff=real.diff, payload=real.payload, records=real.records)
+        session.add_all([twin, other])
         session.flush()
-        twins[0].status = "approved"
-        closed = supersede_overlapping(session, twins[0], reviewer="ana")
-        assert closed == [real.id, twins[1].id]
-        real.status, real.review_comment = "pending", ""  # keep the real one reviewable in the browser
-        real_id = real.id
+        real_id, twin_id, other_id = real.id, twin.id, other.id
     from services.api.app import create_app
 
     base, srv, thread = serve(create_app(start_workers=False))
@@ -340,11 +345,19 @@ def test_drift_review_shows_who_coloured_diff_and_superseded(platform_env, tmp_p
         assert "198.51.100.7" in text and "arn:aws:iam::" in text  # who changed it and from where
         added = card.locator("pre.diff .d-add").first
         assert added.evaluate("e => getComputedStyle(e).backgroundColor") not in ("rgba(0, 0, 0, 0)", "transparent")
-        assert "Superseded: superseded by #" in page.inner_text(f"#proposal-{real_id + 2}")
         shot(page, "console-drift")
-        card.locator("textarea[name=reason]").fill("the change is temporary")
-        card.locator("button.reject").click()
-        page.wait_for_selector(f"#proposal-{real_id} >> text=review: the change is temporary")
+        card.locator("button.approve").click()
+        page.wait_for_selector(f"#proposal-{real_id} code.branch", timeout=30_000)
+        assert f"Superseded: superseded by #{real_id}" in page.inner_text(f"#proposal-{twin_id}")
+        assert page.locator(f"#proposal-{twin_id} button.approve").count() == 0
+        other_card = page.locator(f"#proposal-{other_id}")
+        other_card.locator("button.reject").click()  # no reason: the server refuses and says why
+        page.wait_for_selector("#flash >> text=needs a reason")
+        other_card.locator("textarea[name=reason]").fill("the change is temporary")
+        other_card.locator("button.reject").click()
+        page.wait_for_selector(f"#proposal-{other_id} >> text=review: the change is temporary")
+        page.select_option("select[name=status]", "superseded")
+        page.wait_for_function("document.querySelectorAll('article.proposal').length === 1")
     finally:
         srv.should_exit = True
         thread.join(10)
@@ -370,3 +383,22 @@ def test_live_incident_to_approval(server, page, platform_env):
     page.wait_for_selector(".facts .status-resolved", timeout=60_000)  # pushed by the event stream
     page.wait_for_selector(".timeline >> text=send_to_repair", timeout=10_000)
     assert httpx.get(f"{server}/api/v1/approvals").json()["items"] == []
+
+
+AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
+
+
+def test_pages_have_no_serious_accessibility_violations(quiet_server, page, platform_env):
+    [first] = seed(platform_env["AIOPS_DATABASE_URL"])
+    found = {}
+    for scheme, path in [(s, p) for s in ("light", "dark")
+                         for p in ("/incidents", f"/incidents/{first}", "/approvals", "/drift", "/login", "/audit")]:
+        page.emulate_media(color_scheme=scheme)
+        page.goto(quiet_server + path)
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        bad = [f"{v['id']} ({v['impact']}): {v['nodes'][0]['target']}" for v in result["violations"]
+               if v["impact"] in ("serious", "critical")]
+        if bad:
+            found[f"{path} ({scheme})"] = bad
+    assert not found, found
