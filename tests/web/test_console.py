@@ -345,7 +345,6 @@ def test_drift_review_approve_commits_a_branch_and_supersedes_twins(platform_env
         assert "198.51.100.7" in text and "arn:aws:iam::" in text  # who changed it and from where
         added = card.locator("pre.diff .d-add").first
         assert added.evaluate("e => getComputedStyle(e).backgroundColor") not in ("rgba(0, 0, 0, 0)", "transparent")
-        shot(page, "console-drift")
         card.locator("button.approve").click()
         page.wait_for_selector(f"#proposal-{real_id} code.branch", timeout=30_000)
         assert f"Superseded: superseded by #{real_id}" in page.inner_text(f"#proposal-{twin_id}")
@@ -356,6 +355,7 @@ def test_drift_review_approve_commits_a_branch_and_supersedes_twins(platform_env
         other_card.locator("textarea[name=reason]").fill("the change is temporary")
         other_card.locator("button.reject").click()
         page.wait_for_selector(f"#proposal-{other_id} >> text=review: the change is temporary")
+        shot(page, "console-drift")
         page.select_option("select[name=status]", "superseded")
         page.wait_for_function("document.querySelectorAll('article.proposal').length === 1")
     finally:

@@ -130,3 +130,13 @@ def test_high_risk_approval_needs_a_written_reason(client, platform_env):
     assert silent.status_code == 422 and "needs a written reason" in silent.json()["detail"]
     done = client.post("/approvals/1/decide", data={"approved": "true", "reason": "disk is gone"}, headers=headers)
     assert done.status_code == 200 and "disk is gone" in done.text
+
+
+def test_slack_links_open_the_incident_page_itself():
+    from services.notify.service import slack_blocks
+
+    event = {"incident_id": 5, "title": "t", "kind": "opened", "message": "m", "data": {}}
+    text = slack_blocks(event, console_url="https://ops.example/")["blocks"][0]["text"]["text"]
+    assert "<https://ops.example/incidents/5|open in console>" in text
+    drift = slack_blocks({**event, "incident_id": 0}, console_url="https://ops.example")["blocks"][0]["text"]["text"]
+    assert "<https://ops.example/drift|" in drift
