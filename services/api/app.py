@@ -6,13 +6,11 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import Depends, FastAPI
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from services.api import errors, health
 from services.api.limits import BodyLimit
-from services.auth.deps import require
 from services.config import Settings
 from services.storage.migrate import ensure_migrated
 from services.worker import runtime
@@ -48,6 +46,8 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
         version="0.1.0",
         description="Alerts in, diagnosed and mitigated incidents out; causal node mitigation; IaC drift patches.",
         lifespan=lifespan,
+        docs_url=None,  # served by the console from vendored Swagger UI assets: works offline
+        redoc_url=None,
     )
     app.state.settings = settings
     errors.install(app)
@@ -74,11 +74,9 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
     static = WEB_DIR / "static"
     if static.is_dir():
         app.mount("/static", StaticFiles(directory=static), name="static")
+    from services.console.views import install as install_console
 
-    @app.get("/", include_in_schema=False)
-    def root(caller: str = Depends(require("public"))):
-        index = WEB_DIR / "index.html"
-        return FileResponse(index) if index.exists() else RedirectResponse("/docs")
+    install_console(app)
 
     return app
 

@@ -50,5 +50,6 @@ def page_of(session: Session, query: Select, *, order_by: Any, page: int, per_pa
     and API clients to page any of them with one piece of code.
     """
     total = session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = session.scalars(query.order_by(order_by).offset((page - 1) * per_page).limit(per_page)).all()
+    order = order_by if isinstance(order_by, tuple | list) else (order_by,)  # one key or several
+    rows = session.scalars(query.order_by(*order).offset((page - 1) * per_page).limit(per_page)).all()
     return {"total": total, "page": page, "per_page": per_page, "items": [view(r) for r in rows]}

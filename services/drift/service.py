@@ -361,6 +361,40 @@ def _finish(settings: Settings, proposal_id: int, *, approved: bool, reviewer: s
         row.reviewer, row.review_comment, row.reviewed_at, row.branch = reviewer, comment, utcnow(), branch
         record(db, actor=reviewer, action=f"drift.{row.status}", subject=f"drift:{proposal_id}",
                data={"branch": branch, "comment": comment})
+        if approved:
+            supersede_overlapping(db, row, reviewer=reviewer)
         db.flush()
         db.expunge(row)
     return row
+
+
+def _addresses(row: DriftProposal) -> set[str]:
+    return set(((row.payload or {}).get("proposal") or {}).get("addresses") or [])
+
+
+def supersede_overlapping(db, approved: DriftProposal, *, reviewer: str) -> list[int]:
+    """Close the pending proposals of the same workspace that change a resource the approved one changed.
+
+    They were written against the configuration before the approved patch; applying one of them
+    now would patch the same lines twice. Each is marked ``superseded`` (with the approved id in
+    its review comment) and audited; the next reconciliation proposes again whatever is still drift.
+    """
+    from services.audit.service import record
+
+    mine = _addresses(approved)
+    if not mine:
+        return []
+    closed = []
+    others = db.scalars(select(DriftProposal).where(DriftProposal.workspace == approved.workspace,
+                                                    DriftProposal.status == "pending",
+                                                    DriftProposal.id != approved.id)).all()
+    for other in others:
+        overlap = sorted(mine & _addresses(other))
+        if not overlap:
+            continue
+        other.status, other.reviewer, other.reviewed_at = "superseded", reviewer, utcnow()
+        other.review_comment = f"superseded by #{approved.id}, approved first, which changes {', '.join(overlap)[:1500]}"
+        record(db, actor=reviewer, action="drift.superseded", subject=f"drift:{other.id}",
+               data={"by": approved.id, "addresses": overlap})
+        closed.append(other.id)
+    return closed

@@ -32,7 +32,9 @@ def sign(body: bytes, secret: str) -> str:
 
 def slack_blocks(event: dict[str, Any], *, console_url: str | None) -> dict[str, Any]:
     """Block Kit message; approval requests carry Approve/Reject buttons whose value is the approval id."""
-    link = f"<{console_url.rstrip('/')}/#incidents|open console>" if console_url else ""
+    # incident 0 is a drift event (``reconcile_workspace``): link its review page, else the incident's page
+    path = f"/incidents/{event['incident_id']}" if event.get("incident_id") else "/drift"
+    link = f"<{console_url.rstrip('/')}{path}|open in console>" if console_url else ""
     text = f"*#{event['incident_id']} {event['title']}* — {event['message']}"
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"{text} {link}".strip()}}]
     approval_id = event.get("data", {}).get("approval_id")
