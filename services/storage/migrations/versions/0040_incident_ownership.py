@@ -1,7 +1,7 @@
 """incidents carry who acknowledged them and who owns them (the console's ack / assign)
 
 Revision ID: 0040
-Revises: 0022
+Revises: 0030
 Create Date: 2026-11-30 21:10:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0040'
-down_revision = '0022'
+down_revision = '0030'
 branch_labels = None
 depends_on = None
 
