@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = None
     webhook_urls: list[str] = Field(default_factory=list)
     webhook_secret: str | None = None
+    webhook_timeout_s: float = Field(default=10.0, description="timeout of one webhook/Slack delivery attempt")
+    webhook_max_attempts: int = Field(default=12, ge=1, description="attempts on 5xx/408/429/timeouts/connection "
+                                      "errors before a delivery is dead-lettered (about 40 min with the defaults)")
+    webhook_backoff_s: float = Field(default=2.0, gt=0, description="first retry delay; doubles per attempt, jittered")
+    webhook_backoff_max_s: float = Field(default=300.0, gt=0, description="longest delay between two attempts")
+    webhook_sweep_interval_s: float = Field(default=15.0, gt=0, description="how often beat re-queues outbox rows "
+                                            "whose delivery task was lost")
     # auth: when required, every API call but the health probes needs "Authorization: Bearer <token>"
     auth_required: bool = False
     metrics_public: bool = Field(default=False, description="/metrics answers without a token when auth is on")

@@ -53,6 +53,7 @@ def _ingest(body: bytes, *, user: str, settings: Settings) -> dict:
                data={"accepted": len(alerts), **{k: len(v) for k, v in result.to_dict().items()}})
         opened = session.scalars(select(Incident).where(Incident.id.in_(result.incidents_opened))
                                  .order_by(Incident.id)).all() if result.incidents_opened else []
+        deliveries = flows.stage_opened(session, opened, settings=settings)
     from services.api.health import ALERTS_INGESTED
 
     ALERTS_INGESTED.inc(len(alerts))
@@ -62,7 +63,7 @@ def _ingest(body: bytes, *, user: str, settings: Settings) -> dict:
             flows.note_resolved(result.resolved, settings=settings)
         except Exception:  # the resolution is stored; the actor still sees it through the store before acting
             log.exception("could not hand resolved alerts %s to their incidents", result.resolved)
-    flows.notify_opened(opened, settings=settings)
+    flows.notify_opened(deliveries)
     return {"accepted": len(alerts), **result.to_dict(),
             "queued": [i for i in result.incidents_opened if i not in failed]}
 

@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
             from services.worker.embedded import ensure_embedded_worker
 
             ensure_embedded_worker(celery_app)
+            _resume_outbox(settings)
         yield
 
     app = FastAPI(
@@ -79,6 +80,16 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
     install_console(app)
 
     return app
+
+
+def _resume_outbox(settings: Settings) -> None:
+    """Embedded mode has no beat: re-queue the deliveries a previous process left pending, at start."""
+    from services.notify.service import sweep_outbox
+
+    try:
+        sweep_outbox(settings, overdue_s=0)
+    except Exception:  # the rows stay pending; the next start (or a beat, distributed) sends them
+        log.warning("could not resume pending webhook deliveries", exc_info=True)
 
 
 def _publish_roles(app: FastAPI, routers: list) -> None:

@@ -16,7 +16,7 @@ from services.audit.service import record
 from services.config import Settings
 from services.errors import Conflict, Invalid, NotFound, OperationFailed
 from services.incidents.models import OPEN_STATUSES, Hypothesis, Incident, TimelineEvent
-from services.notify.service import notify_event
+from services.notify.service import kick, stage_event
 from services.storage.base import session_scope, utcnow
 
 GROUP_KEY_LEN = 300  # incidents.group_key / open_group_key
@@ -141,11 +141,12 @@ class SqlIncidentStore:
             with session_scope(self.url) as session:
                 written = add_event(session, incident_id, kind=kind, actor=actor, message=message, data=data,
                                     dedup_key=dedup_key)
-                title = session.get(Incident, incident_id).title
+                deliveries = stage_event(session, self.settings, incident_id=incident_id, message=message,
+                                         title=session.get(Incident, incident_id).title, kind=kind,
+                                         data=data or {}) if written else []
         except IntegrityError:  # a concurrent duplicate of the same step won the race
             return
-        if written:
-            notify_event(self.settings, incident_id=incident_id, title=title, kind=kind, message=message, data=data or {})
+        kick(deliveries)
 
     def update_incident(self, incident_id: int, **fields: Any) -> None:
         resolved = fields.pop("resolved", False)
@@ -186,9 +187,11 @@ class SqlIncidentStore:
             message = f"approval needed: {action} on {target} (risk {risk})"
             add_event(session, incident_id, kind="approval_requested", actor="actor",
                       dedup_key=f"approval_requested:{approval.id}", message=message, data={"approval_id": approval.id})
-            approval_id, title = approval.id, session.get(Incident, incident_id).title
-        notify_event(self.settings, incident_id=incident_id, title=title, kind="approval_requested", message=message,
-                     data={"approval_id": approval_id, "action": action, "target": target, "risk": risk})
+            approval_id = approval.id
+            deliveries = stage_event(session, self.settings, incident_id=incident_id, kind="approval_requested",
+                                     title=session.get(Incident, incident_id).title, message=message,
+                                     data={"approval_id": approval_id, "action": action, "target": target, "risk": risk})
+        kick(deliveries)
         return approval_id
 
     def source_status(self, incident_id: int) -> dict[str, Any]:
