@@ -125,3 +125,21 @@ def test_verifier_refuses_replays_stale_and_forged_signatures():
         verify_signature(body, header="sha256=abc", secret=SECRET, now=now)
     # our own retry of the same event is signed anew and passes (the receiver dedups by event id)
     verify_signature(body, header=sign(body, SECRET, timestamp=now + 30), secret=SECRET, now=now + 31, guard=guard)
+
+
+def test_rows_left_pending_by_a_dead_embedded_process_are_sent_at_the_next_start(platform_env, receivers):
+    """Embedded mode has no beat: what a process staged but never sent (it died) goes out when the API starts."""
+    from services.api.app import create_app
+    from services.notify.service import stage_event
+    from services.storage.base import session_scope
+
+    steady = receivers("ok")
+    settings = install_settings(webhook_urls=[steady.url], webhook_secret=SECRET)
+    with session_scope(settings.database_url) as session:  # staged, committed, never queued: the process died here
+        staged = [stage_event(session, settings, incident_id=0, title=f"t{i}", kind="drift_proposed", message="m",
+                              data={})[0] for i in range(3)]
+    assert steady.hits() == 0
+    with TestClient(create_app(settings)) as client:
+        items = _settle(client, total=3)
+    assert {i["status"] for i in items} == {"delivered"} and sorted(i["id"] for i in items) == sorted(staged)
+    assert len({r["headers"]["x-aiops-event-id"] for r in steady.accepted()}) == 3 == steady.hits()
