@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     webhook_backoff_max_s: float = Field(default=300.0, gt=0, description="longest delay between two attempts")
     webhook_sweep_interval_s: float = Field(default=15.0, gt=0, description="how often beat re-queues outbox rows "
                                             "whose delivery task was lost")
+    sns_confirm_hosts: list[str] = Field(default_factory=list, description="hosts (host or host:port) besides "
+                                         "sns.<region>.amazonaws.com whose SubscribeURL may be fetched (an SNS emulator)")
     # auth: when required, every API call but the health probes needs "Authorization: Bearer <token>"
     auth_required: bool = False
     metrics_public: bool = Field(default=False, description="/metrics answers without a token when auth is on")

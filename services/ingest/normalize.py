@@ -48,6 +48,10 @@ def normalize(payload: Any) -> list[NormalizedAlert]:
 def _normalize_one(payload: Any, *, where: str) -> list[NormalizedAlert]:
     if not isinstance(payload, dict):
         raise IngestError(f"{where}: expected a JSON object, got {type(payload).__name__}")
+    if "event_action" in payload and ("routing_key" in payload or "payload" in payload):
+        raise IngestError(f"{where}: this is a PagerDuty Events v2 event; POST it to /api/v1/alerts/pagerduty/enqueue")
+    if payload.get("Type") in ("SubscriptionConfirmation", "UnsubscribeConfirmation"):
+        raise IngestError(f"{where}: an SNS {payload['Type']} is not an alert; it is answered only as a whole body")
     if "alerts" in payload and ("version" in payload or "groupKey" in payload):
         return _alertmanager(payload, where=where)
     if "Records" in payload:

@@ -45,6 +45,15 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(b"ok" if code == 200 else b"nope")
 
+            def do_GET(self):  # noqa: N802  (SNS SubscribeURL confirmations)
+                code = 200 if owner._mode == "ok" else int(owner._mode)
+                with owner._lock:
+                    owner.requests.append({"headers": {k.lower(): v for k, v in self.headers.items()},
+                                           "body": b"", "status": code, "path": self.path, "method": "GET"})
+                self.send_response(code)
+                self.end_headers()
+                self.wfile.write(b"<ConfirmSubscriptionResponse/>" if code == 200 else b"nope")
+
             def log_message(self, *args):
                 pass
 
