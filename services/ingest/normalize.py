@@ -1,6 +1,7 @@
 """Turn the alert formats operators already emit into ``NormalizedAlert``s.
 
-Accepted: Alertmanager webhook v4, CloudWatch alarms (raw, SNS HTTP notification, or the
+Accepted: Alertmanager webhook v4 (and Grafana unified alerting, which sends the same body plus
+``orgId``), CloudWatch alarms (raw, SNS HTTP notification, or the
 SNS->Lambda ``Records`` envelope) and a generic JSON object (one alert or a list). Anything else is
 an ``IngestError`` whose message is the 4xx ``detail`` the sender sees.
 
@@ -167,6 +168,7 @@ def _alertmanager(payload: dict, *, where: str) -> list[NormalizedAlert]:
     if not alerts:
         raise IngestError(f"{where}.alerts: empty")
     common = _strs(payload.get("commonLabels"), f"{where}.commonLabels")
+    grafana = "orgId" in payload  # Grafana unified alerting sends Alertmanager's body plus orgId, title, state
     out = []
     for i, alert in enumerate(alerts):
         here = f"{where}.alerts[{i}]"
@@ -174,11 +176,16 @@ def _alertmanager(payload: dict, *, where: str) -> list[NormalizedAlert]:
             raise IngestError(f"{here}: expected an object")
         labels = {**common, **_strs(alert.get("labels"), f"{here}.labels")}
         annotations = _strs(alert.get("annotations"), f"{here}.annotations")
+        if grafana:  # Grafana's extras: what the rule saw and where to look (empty ones dropped)
+            for key in ("valueString", "dashboardURL", "panelURL", "silenceURL", "generatorURL"):
+                value = _text(alert.get(key), f"{here}.{key}")
+                if value:
+                    annotations.setdefault(key, value)
         if not labels.get("alertname"):
             raise IngestError(f"{here}.labels: missing alertname")
         out.append(_build(
             here,
-            source="alertmanager",
+            source="grafana" if grafana else "alertmanager",
             name=labels["alertname"],
             status=_status(alert.get("status") or payload.get("status"), f"{here}.status"),
             severity=_severity(labels.get("severity")),

@@ -123,3 +123,23 @@ def test_sns_subscription_is_confirmed_through_its_subscribe_url(platform_env):
             assert len(sns.requests) == 2
     finally:
         sns.close()
+
+
+def test_grafana_unified_alerting_firing_then_resolved(client):
+    firing = json.loads((FIXTURES / "alerts" / "grafana_alert_9.json").read_text())
+    resolved = json.loads((FIXTURES / "alerts" / "grafana_alert_9_resolved.json").read_text())
+    answer = client.post("/api/v1/alerts", json=firing)
+    assert answer.status_code == 202 and len(answer.json()["incidents_opened"]) == 1, answer.text
+    alert = _incident_of(client, "grafana")
+    assert alert["name"] == "Test alert" and alert["status"] == "firing"
+    assert alert["summary"] == "This is a summary field, failure on some_host"
+    from services.ingest.normalize import normalize
+
+    annotations = normalize(firing)[0].annotations  # what the rule saw travels with the alert
+    assert "value=24" in annotations["valueString"] and "dashboardURL" not in annotations
+    incident = client.get(f"/api/v1/incidents/{alert['incident_id']}").json()
+    assert incident["status"] == "open"
+
+    assert client.post("/api/v1/alerts", json=resolved).json()["resolved"] == [alert["id"]]
+    closed = _incident_of(client, "grafana")
+    assert closed["status"] == "resolved" and closed["ends_at"].startswith("2022-06-17T00:51:24")
