@@ -143,3 +143,30 @@ def test_grafana_unified_alerting_firing_then_resolved(client):
     assert client.post("/api/v1/alerts", json=resolved).json()["resolved"] == [alert["id"]]
     closed = _incident_of(client, "grafana")
     assert closed["status"] == "resolved" and closed["ends_at"].startswith("2022-06-17T00:51:24")
+
+
+def test_datadog_default_template_trigger_then_recovery(client):
+    triggered = json.loads((FIXTURES / "alerts" / "datadog_webhook_default.json").read_text())
+    answer = client.post("/api/v1/alerts", json=triggered)
+    assert answer.status_code == 202 and len(answer.json()["incidents_opened"]) == 1, answer.text
+    alert = _incident_of(client, "datadog")
+    assert (alert["name"], alert["status"], alert["severity"]) == ("Host Cluster Alert", "firing", "high")
+    assert "Test notification triggered" in alert["summary"]
+    # Datadog's recovery notice is the same monitor with a [Recovered] title (a real one differs only there)
+    recovered = {**triggered, "title": "[Recovered] [TEST] Host Cluster Alert", "id": "5485379890863845240"}
+    assert client.post("/api/v1/alerts", json=recovered).json()["resolved"] == [alert["id"]]
+
+    unclear = {**triggered, "title": "Host Cluster Alert"}
+    refused = client.post("/api/v1/alerts", json=unclear)
+    assert refused.status_code == 422 and "alert_transition" in refused.json()["detail"]
+
+
+def test_datadog_extended_template_carries_host_tags_and_priority():
+    from services.ingest.normalize import normalize
+
+    triggered = json.loads((FIXTURES / "alerts" / "datadog_webhook_default.json").read_text())
+    alert = normalize({**triggered, "alert_transition": "Triggered", "hostname": "web-01", "priority": "P1",
+                       "alert_id": "18692904", "tags": "service:api,env:prod,kube_cluster_name:prod-us"})[0]
+    assert (alert.node, alert.service, alert.cluster, alert.severity) == ("web-01", "api", "prod-us", "critical")
+    assert alert.fingerprint == "18692904:web-01" and alert.labels["env"] == "prod"
+    assert alert.starts_at.isoformat() == "2020-06-03T20:43:05+00:00"  # $DATE is epoch milliseconds
