@@ -118,7 +118,8 @@ def _pagerduty(body: bytes, *, user: str, settings: Settings) -> dict:
 async def pagerduty_enqueue(request: Request, user: str = Depends(require("operator")),
                             settings: Settings = Depends(app_settings)) -> dict:
     body = await read_body(request, limit=min(MAX_BODY, settings.max_body_bytes))
-    return await run_in_threadpool(_pagerduty, body, user=user, settings=settings)
+    async with _ingest_slots(request.app, settings):  # the same bound as every other ingest
+        return await run_in_threadpool(_pagerduty, body, user=user, settings=settings)
 
 
 @router.get("", summary="List alerts, newest first")
