@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     webhook_backoff_max_s: float = Field(default=300.0, gt=0, description="longest delay between two attempts")
     webhook_sweep_interval_s: float = Field(default=15.0, gt=0, description="how often beat re-queues outbox rows "
                                             "whose delivery task was lost")
+    notify_routes: list[dict] = Field(default_factory=list, description='JSON list of routes, first match wins: '
+                                      '{"matchers": ["service=\\"api\\""], "webhook_urls": [...], "slack": true, '
+                                      '"slack_webhook_url": "...", "continue": false}; no match: every destination')
     sns_confirm_hosts: list[str] = Field(default_factory=list, description="hosts (host or host:port) besides "
                                          "sns.<region>.amazonaws.com whose SubscribeURL may be fetched (an SNS emulator)")
     # auth: when required, every API call but the health probes needs "Authorization: Bearer <token>"
@@ -115,6 +118,25 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_url: str | None = None
+
+    @field_validator("notify_routes")
+    @classmethod
+    def _routes_parse(cls, routes: list[dict]) -> list[dict]:
+        """A route with a typo would silently send pages elsewhere: refuse it at start, naming it."""
+        from services.notify.matchers import MatcherError, parse_matchers
+
+        known = {"matchers", "webhook_urls", "slack", "slack_webhook_url", "continue"}
+        for i, route in enumerate(routes):
+            unknown = set(route) - known
+            if unknown:
+                raise ValueError(f"notify_routes[{i}]: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+            try:
+                parse_matchers(route.get("matchers") or [])
+            except MatcherError as exc:
+                raise ValueError(f"notify_routes[{i}]: {exc}") from None
+            if not isinstance(route.get("webhook_urls", []), list):
+                raise ValueError(f"notify_routes[{i}].webhook_urls: expected a list of URLs")
+        return routes
 
     @property
     def embedded(self) -> bool:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.storage.base import Base, utcnow
 
-PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
-DELIVERY_STATUSES = (PENDING, DELIVERED, DEAD)
+PENDING, DELIVERED, DEAD, SILENCED = "pending", "delivered", "dead", "silenced"
+DELIVERY_STATUSES = (PENDING, DELIVERED, DEAD, SILENCED)
 DESTINATION_KINDS = ("webhook", "slack")
 
 
@@ -67,3 +67,41 @@ class DeliveryRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     delivered_at: datetime | None
+
+
+class Silence(Base):
+    """Mutes the notifications whose labels match every matcher, between ``starts_at`` and ``ends_at``.
+
+    Like Alertmanager's silences: alerts still come in, incidents still open and the agents still
+    work; only the notifications are held. A muted event is still written to the outbox, as
+    ``silenced`` with the silence named, so nothing is lost and an operator can redeliver it.
+    """
+
+    __tablename__ = "silences"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    matchers: Mapped[list] = mapped_column()
+    starts_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ends_at: Mapped[datetime] = mapped_column()
+    created_by: Mapped[str] = mapped_column(String(200))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SilenceCreate(BaseModel):
+    matchers: list[str] = Field(min_length=1, max_length=20, description='e.g. ["service=\\"api\\"", "kind=~\\"opened|escalated\\""]')
+    duration_s: int = Field(ge=60, le=90 * 24 * 3600, description="how long from now (or from starts_at)")
+    starts_at: datetime | None = None
+    comment: str = Field(default="", max_length=2000)
+
+
+class SilenceRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    matchers: list[str]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+    created_at: datetime

@@ -38,8 +38,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.config import Settings
-from services.errors import Conflict, NotFound
-from services.notify.models import DEAD, DELIVERED, PENDING, WebhookDelivery
+from services.errors import Conflict, Invalid, NotFound
+from services.notify.matchers import MatcherError, all_match, parse_matchers
+from services.notify.models import DEAD, DELIVERED, PENDING, SILENCED, Silence, WebhookDelivery
 from services.storage.base import session_scope, utcnow
 from services.worker.queue import NOTIFY, enqueue
 
@@ -53,25 +54,74 @@ RETRYABLE_STATUSES = {408, 429}  # a timeout or a rate limit says "later", not "
 # ---------------------------------------------------------------------------- staging (the outbox)
 
 def destinations(settings: Settings) -> list[tuple[str, str]]:
-    """``(kind, url)`` of every configured destination, generic webhooks first."""
+    """``(kind, url)`` of every configured destination, generic webhooks first (the default route)."""
     found = [("webhook", url) for url in dict.fromkeys(settings.webhook_urls)]
     if settings.slack_webhook_url:
         found.append(("slack", settings.slack_webhook_url))
     return found
 
 
+def _configured(settings: Settings) -> bool:
+    return bool(destinations(settings) or any(r.get("webhook_urls") or r.get("slack_webhook_url")
+                                              for r in settings.notify_routes))
+
+
+def route(settings: Settings, labels: dict[str, str | None]) -> list[tuple[str, str]]:
+    """The destinations of an event: the routes that match it, in order, until one without ``continue``;
+    every configured destination when none matches (so adding a route never silences the rest)."""
+    chosen: list[tuple[str, str]] = []
+    matched = False
+    for rule in settings.notify_routes:
+        if not all_match(parse_matchers(rule.get("matchers") or []), labels):
+            continue
+        matched = True
+        chosen += [("webhook", url) for url in rule.get("webhook_urls") or []]
+        slack = rule.get("slack_webhook_url") or (settings.slack_webhook_url if rule.get("slack") else None)
+        if slack:
+            chosen.append(("slack", slack))
+        if not rule.get("continue"):
+            break
+    return list(dict.fromkeys(chosen)) if matched else destinations(settings)
+
+
+def event_labels(session: Session, *, incident_id: int, kind: str) -> dict[str, str | None]:
+    """What routes and silences match on: the event's kind and its incident's severity, service, node, cluster."""
+    from services.incidents.models import Incident
+
+    labels: dict[str, str | None] = {"kind": kind, "incident_id": str(incident_id) if incident_id else ""}
+    incident = session.get(Incident, incident_id) if incident_id else None
+    if incident is not None:
+        labels.update(severity=incident.severity, service=incident.service, node=incident.node,
+                      cluster=incident.cluster, status=incident.status)
+    return labels
+
+
+def active_silence(session: Session, labels: dict[str, str | None], *, now: datetime) -> Silence | None:
+    """The oldest silence in force whose matchers all match, if any."""
+    for silence in session.scalars(select(Silence).where(Silence.starts_at <= now, Silence.ends_at > now)
+                                   .order_by(Silence.id)):
+        if all_match(parse_matchers(silence.matchers), labels):
+            return silence
+    return None
+
+
 def stage_event(session: Session, settings: Settings, *, incident_id: int, title: str, kind: str, message: str,
                 data: dict[str, Any]) -> list[int]:
-    """Write one outbox row per destination in the caller's transaction; returns the row ids.
+    """Write one outbox row per routed destination in the caller's transaction; returns the ids to send.
 
     Why in the caller's transaction: the timeline step and its notification commit together, so a
     crash between the two can neither lose the notification nor announce a step that was rolled back.
-    Call `kick` with the ids after the commit.
+    Call `kick` with the ids after the commit. A muted event is written as ``silenced`` rows (listed,
+    redeliverable) and none of its ids is returned.
     """
-    targets = destinations(settings)
-    if kind not in NOTIFY_KINDS or not targets:
+    if kind not in NOTIFY_KINDS or not _configured(settings):
+        return []
+    labels = event_labels(session, incident_id=incident_id, kind=kind)
+    targets = route(settings, labels)
+    if not targets:
         return []
     now = utcnow()
+    silence = active_silence(session, labels, now=now)
     event = {"event_id": str(uuid.uuid4()), "kind": kind, "incident_id": incident_id, "title": title,
              "message": message, "data": data, "created_at": now.isoformat()}
     rows = []
@@ -79,11 +129,12 @@ def stage_event(session: Session, settings: Settings, *, incident_id: int, title
         body = event if destination_kind == "webhook" else slack_blocks(event, console_url=settings.public_url)
         rows.append(WebhookDelivery(
             event_id=event["event_id"], kind=kind, incident_id=incident_id or None, destination=url,
-            destination_kind=destination_kind, body=json.dumps(body, sort_keys=True, default=str), status=PENDING,
-            attempts=0, next_attempt_at=now, created_at=now, updated_at=now))
+            destination_kind=destination_kind, body=json.dumps(body, sort_keys=True, default=str),
+            status=PENDING if silence is None else SILENCED, attempts=0, next_attempt_at=now, created_at=now,
+            updated_at=now, last_error=None if silence is None else f"muted by silence {silence.id}"))
     session.add_all(rows)
     session.flush()
-    return [row.id for row in rows]
+    return [row.id for row in rows if row.status == PENDING]
 
 
 def kick(delivery_ids: list[int], *, priority: int = 3) -> None:
@@ -98,7 +149,7 @@ def kick(delivery_ids: list[int], *, priority: int = 3) -> None:
 def notify_event(settings: Settings, *, incident_id: int, title: str, kind: str, message: str,
                  data: dict[str, Any], priority: int = 3) -> list[int]:
     """Stage the event in its own transaction and queue its deliveries (for callers with no session open)."""
-    if kind not in NOTIFY_KINDS or not destinations(settings):
+    if kind not in NOTIFY_KINDS or not _configured(settings):
         return []
     with session_scope(settings.database_url) as session:
         ids = stage_event(session, settings, incident_id=incident_id, title=title, kind=kind, message=message,
@@ -319,6 +370,37 @@ def redeliver(settings: Settings, *, delivery_id: int) -> WebhookDelivery:
         session.expunge(row)
     kick([delivery_id], priority=3)
     return row
+
+
+# ---------------------------------------------------------------------------- silences
+
+def create_silence(session: Session, *, matchers: list[str], duration_s: int, starts_at: datetime | None,
+                   comment: str, user: str) -> Silence:
+    """Store a silence after checking its matchers (a bad regex is `Invalid`, never a silence that mutes nothing)."""
+    try:
+        parsed = parse_matchers(matchers)
+    except MatcherError as exc:
+        raise Invalid(str(exc)) from None
+    start = starts_at or utcnow()
+    if start.tzinfo is None:
+        raise Invalid("starts_at needs a time zone (e.g. 2026-12-01T02:00:00Z)")
+    silence = Silence(matchers=[str(m) for m in parsed], starts_at=start, ends_at=start + timedelta(seconds=duration_s),
+                      created_by=user, comment=comment, created_at=utcnow())
+    session.add(silence)
+    session.flush()
+    return silence
+
+
+def expire_silence(session: Session, *, silence_id: int) -> Silence:
+    """End a silence now (kept for the record, like Alertmanager's expired silences)."""
+    silence = session.get(Silence, silence_id)
+    if silence is None:
+        raise NotFound(f"silence {silence_id} does not exist")
+    now = utcnow()
+    if silence.ends_at <= now:
+        raise Conflict(f"silence {silence_id} already ended at {silence.ends_at.isoformat()}")
+    silence.ends_at = max(now, silence.starts_at)
+    return silence
 
 
 # ---------------------------------------------------------------------------- Slack

@@ -1,4 +1,4 @@
-"""webhook outbox: one row per (event, destination), stored before delivery, dead-lettered on 4xx
+"""webhook outbox: one row per (event, destination), stored before delivery, dead-lettered on 4xx; silences
 
 Revision ID: 0031
 Revises: 0030
@@ -36,8 +36,20 @@ def upgrade() -> None:
         sa.UniqueConstraint('event_id', 'destination', name=op.f('uq_webhook_deliveries_event_id')),
     )
     op.create_index('ix_webhook_deliveries_due', 'webhook_deliveries', ['status', 'next_attempt_at'], unique=False)
+    op.create_table(
+        'silences',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('matchers', sa.JSON(), nullable=False),
+        sa.Column('starts_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('ends_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('created_by', sa.String(length=200), nullable=False),
+        sa.Column('comment', sa.Text(), nullable=False),
+        sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_silences')),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('silences')
     op.drop_index('ix_webhook_deliveries_due', table_name='webhook_deliveries')
     op.drop_table('webhook_deliveries')
