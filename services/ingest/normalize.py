@@ -324,7 +324,10 @@ def _epoch_ms(value: Any, where: str) -> datetime | None:
     text = str(value)
     if text.isdigit():
         number = int(text)
-        return datetime.fromtimestamp(number / 1000 if number > 10**11 else number, tz=UTC)
+        try:
+            return datetime.fromtimestamp(number / 1000 if number > 10**11 else number, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise IngestError(f"{where}: {text[:30]} is not a time in epoch milliseconds") from None
     return _time(text, where)
 
 

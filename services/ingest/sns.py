@@ -39,8 +39,11 @@ def confirm_subscription(payload: dict, *, extra_hosts: list[str], timeout_s: fl
     url = payload.get("SubscribeURL")
     if not isinstance(url, str) or not url:
         raise Invalid("SubscriptionConfirmation without a SubscribeURL")
-    parts = urlsplit(url)
-    host = parts.hostname or ""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        raise Invalid(f"SubscribeURL {url[:100]!r} is not a URL") from None
     aws = parts.scheme == "https" and bool(_AWS_SNS_HOST.match(host))
     listed = parts.netloc in extra_hosts or host in extra_hosts
     if not (aws or listed):

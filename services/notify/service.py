@@ -384,7 +384,11 @@ def create_silence(session: Session, *, matchers: list[str], duration_s: int, st
     start = starts_at or utcnow()
     if start.tzinfo is None:
         raise Invalid("starts_at needs a time zone (e.g. 2026-12-01T02:00:00Z)")
-    silence = Silence(matchers=[str(m) for m in parsed], starts_at=start, ends_at=start + timedelta(seconds=duration_s),
+    try:
+        ends = start + timedelta(seconds=duration_s)
+    except OverflowError:
+        raise Invalid("starts_at + duration_s is past the year 9999") from None
+    silence = Silence(matchers=[str(m) for m in parsed], starts_at=start, ends_at=ends,
                       created_by=user, comment=comment, created_at=utcnow())
     session.add(silence)
     session.flush()
