@@ -339,11 +339,18 @@ def sweep_outbox(settings: Settings, *, overdue_s: float | None = None, limit: i
     embedded process, a killed worker's lease ran out). A task for a row someone else sends is a no-op.
     """
     grace = settings.webhook_sweep_interval_s if overdue_s is None else overdue_s
-    cutoff = utcnow() - timedelta(seconds=grace)
+    now = utcnow()
+    cutoff = now - timedelta(seconds=grace)
     with session_scope(settings.database_url) as session:
+        # untouched for a grace period too: a row the sweep re-queued is not re-queued again until then,
+        # so a backlog of workers does not turn every sweep into another copy of every task
         ids = session.scalars(select(WebhookDelivery.id).where(
-            WebhookDelivery.status == PENDING, WebhookDelivery.next_attempt_at <= cutoff)
+            WebhookDelivery.status == PENDING, WebhookDelivery.next_attempt_at <= cutoff,
+            WebhookDelivery.updated_at <= cutoff)
             .order_by(WebhookDelivery.next_attempt_at).limit(limit)).all()
+        if ids:
+            session.execute(update(WebhookDelivery).where(WebhookDelivery.id.in_(ids)).values(updated_at=now)
+                            .execution_options(synchronize_session=False))
     for delivery_id in ids:
         enqueue(NOTIFY, delivery_ids=[delivery_id], priority=4)
     if ids:
