@@ -1,15 +1,15 @@
 """webhook outbox: one row per (event, destination), stored before delivery, dead-lettered on 4xx; silences
 
-Revision ID: 0031
-Revises: 0030
+Revision ID: 0041
+Revises: 0040
 Create Date: 2026-11-30 21:00:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0031'
-down_revision = '0030'
+revision = '0041'
+down_revision = '0040'
 branch_labels = None
 depends_on = None
 
