@@ -39,24 +39,24 @@ def _incident_of(client: TestClient, source: str) -> dict:
 def test_pagerduty_trigger_acknowledge_resolve_by_dedup_key(client):
     answer = client.post(ENQUEUE, json=PD)
     assert answer.status_code == 202, answer.text
-    assert answer.json() == {"status": "success", "message": "Event processed", "dedup_key": "srv01/mysql"}
+    assert answer.json() == {"status": "success", "message": "Event processed", "dedup_key": "db-17/postgres"}
     alert = _incident_of(client, "pagerduty")
     assert (alert["node"], alert["service"], alert["severity"], alert["status"]) == \
-        ("prod-datapipe03.example.com", "mysql", "critical", "firing")
+        ("db-17.example.net", "postgres", "critical", "firing")
     incident = client.get(f"/api/v1/incidents/{alert['incident_id']}").json()
-    assert incident["status"] == "open" and "DISK at 99%" in incident["summary"] + incident["title"]
+    assert incident["status"] == "open" and "Disk 97% full" in incident["summary"] + incident["title"]
 
     again = client.post(ENQUEUE, json=PD)  # PagerDuty de-duplicates a repeated trigger by its key; so do we
     assert again.status_code == 202 and len(client.get("/api/v1/incidents").json()["items"]) == 1
 
-    ack = {"routing_key": PD["routing_key"], "event_action": "acknowledge", "dedup_key": "srv01/mysql"}
+    ack = {"routing_key": PD["routing_key"], "event_action": "acknowledge", "dedup_key": "db-17/postgres"}
     assert client.post(ENQUEUE, json=ack).status_code == 202
     assert client.post(ENQUEUE, json=ack).status_code == 202
     timeline = client.get(f"/api/v1/incidents/{alert['incident_id']}").json()["timeline"]
     assert [e["kind"] for e in timeline].count("acknowledged") == 1
 
     resolve = {**ack, "event_action": "resolve"}
-    assert client.post(ENQUEUE, json=resolve).json()["dedup_key"] == "srv01/mysql"
+    assert client.post(ENQUEUE, json=resolve).json()["dedup_key"] == "db-17/postgres"
     assert _incident_of(client, "pagerduty")["status"] == "resolved"
 
 
@@ -150,13 +150,13 @@ def test_datadog_default_template_trigger_then_recovery(client):
     answer = client.post("/api/v1/alerts", json=triggered)
     assert answer.status_code == 202 and len(answer.json()["incidents_opened"]) == 1, answer.text
     alert = _incident_of(client, "datadog")
-    assert (alert["name"], alert["status"], alert["severity"]) == ("Host Cluster Alert", "firing", "high")
-    assert "Test notification triggered" in alert["summary"]
+    assert (alert["name"], alert["status"], alert["severity"]) == ("Web tier disk latency", "firing", "high")
+    assert "Disk latency above 200 ms" in alert["summary"]
     # Datadog's recovery notice is the same monitor with a [Recovered] title (a real one differs only there)
-    recovered = {**triggered, "title": "[Recovered] [TEST] Host Cluster Alert", "id": "5485379890863845240"}
+    recovered = {**triggered, "title": "[Recovered] Web tier disk latency", "id": "7000000000000000002"}
     assert client.post("/api/v1/alerts", json=recovered).json()["resolved"] == [alert["id"]]
 
-    unclear = {**triggered, "title": "Host Cluster Alert"}
+    unclear = {**triggered, "title": "Web tier disk latency"}
     refused = client.post("/api/v1/alerts", json=unclear)
     assert refused.status_code == 422 and "alert_transition" in refused.json()["detail"]
 
@@ -166,7 +166,7 @@ def test_datadog_extended_template_carries_host_tags_and_priority():
 
     triggered = json.loads((FIXTURES / "alerts" / "datadog_webhook_default.json").read_text())
     alert = normalize({**triggered, "alert_transition": "Triggered", "hostname": "web-01", "priority": "P1",
-                       "alert_id": "18692904", "tags": "service:api,env:prod,kube_cluster_name:prod-us"})[0]
+                       "alert_id": "4242", "tags": "service:api,env:prod,kube_cluster_name:prod-us"})[0]
     assert (alert.node, alert.service, alert.cluster, alert.severity) == ("web-01", "api", "prod-us", "critical")
-    assert alert.fingerprint == "18692904:web-01" and alert.labels["env"] == "prod"
-    assert alert.starts_at.isoformat() == "2020-06-03T20:43:05+00:00"  # $DATE is epoch milliseconds
+    assert alert.fingerprint == "4242:web-01" and alert.labels["env"] == "prod"
+    assert alert.starts_at.isoformat() == "2025-11-30T10:53:20+00:00"  # $DATE is epoch milliseconds
