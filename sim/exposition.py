@@ -6,8 +6,8 @@ should read it back with the same PromQL it runs against node_exporter and OpenT
 
 * a node: ``node_cpu_seconds_total{cpu, mode}`` (counters integrated from the CPU share),
   ``node_memory_MemTotal_bytes`` / ``node_memory_MemAvailable_bytes``,
-  ``node_filesystem_device_error`` / ``node_filesystem_readonly`` of its data volume
-  (node_exporter's signs of a failing disk);
+  ``node_disk_io_time_seconds_total`` of its data disk, ``node_filesystem_device_error`` /
+  ``node_filesystem_readonly`` of its volume (node_exporter's signs of a failing disk);
 * a service: the OpenTelemetry ``http.server.request.duration`` histogram
   (``http_server_request_duration_seconds{service_name, http_response_status_code}``), whose
   counts grow at a steady request rate with the service's current error share and p99 latency.
@@ -98,9 +98,15 @@ class Exposition:
                 value = self._add((target, "cpu", str(cpu), mode), dt * share)
                 lines.append(f"node_cpu_seconds_total{_labels({'cpu': str(cpu), 'mode': mode})} {_num(value)}")
         available = MEM_TOTAL_BYTES * (1.0 - min(100.0, s["mem"]) / 100.0)
+        # a failing disk keeps its queue busy with retried, timing-out requests: I/O time near 100%
+        io_busy = 0.97 if failing else 0.02 + 0.002 * (s["cpu"] % 10)
+        io_time = self._add((target, "io_time"), dt * io_busy)
         lines += [
             "# TYPE node_memory_MemTotal_bytes gauge", f"node_memory_MemTotal_bytes {MEM_TOTAL_BYTES}",
             "# TYPE node_memory_MemAvailable_bytes gauge", f"node_memory_MemAvailable_bytes {_num(round(available))}",
+            "# HELP node_disk_io_time_seconds_total Total seconds spent doing I/Os.",
+            "# TYPE node_disk_io_time_seconds_total counter",
+            f"node_disk_io_time_seconds_total{_labels({'device': 'nvme1n1'})} {_num(io_time)}",
             "# HELP node_filesystem_device_error Whether an error occurred while getting statistics for the device.",
             "# TYPE node_filesystem_device_error gauge",
             f"node_filesystem_device_error{_labels(DATA_VOLUME)} {failing}",

@@ -1,0 +1,199 @@
+"""A real chain, end to end: simulator -> Prometheus -> Alertmanager -> platform -> simulator -> resolved.
+
+Real processes throughout: the simulator serves its fleet in Prometheus text format (``/probe``), a
+real Prometheus scrapes it with the rules shipped in deploy/prometheus, a real Alertmanager routes
+with deploy/alertmanager/alertmanager.yml to the platform's webhook, and the platform (API + embedded
+workers over HTTP) reads its evidence back from Prometheus and acts through the simulator's runbook API.
+Only timings are shortened in the generated copies (scrape/eval 1s, ``for`` 2s, rate ranges 10s, group wait 1s) and
+the addresses point at this test's ports. The test scrapes the fleet's nodes only: a disk fault also
+slows the services on that node, and service alerts would open incidents of their own.
+
+Skipped when the Debian ``prometheus`` / ``prometheus-alertmanager`` binaries are missing; ``make test``
+installs them (scripts/ensure-system-packages.sh).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.conftest import free_port, install_settings, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+PROMETHEUS = shutil.which("prometheus")
+ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+
+pytestmark = [
+    pytest.mark.slow, pytest.mark.integration,
+    pytest.mark.skipif(not (PROMETHEUS and ALERTMANAGER),
+                       reason="needs the Debian prometheus and prometheus-alertmanager binaries "
+                              "(scripts/ensure-system-packages.sh, run by `make test`)"),
+]
+
+
+def _prometheus_config(work: Path, *, exporter: str, alertmanager: str, nodes: list[str]) -> Path:
+    """The shipped config and rules with test timings, this test's addresses and the fleet's node targets."""
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    config["global"].update(scrape_interval="1s", evaluation_interval="1s")
+    config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [alertmanager]
+    for job in config["scrape_configs"]:
+        job["scrape_timeout"] = "1s"
+    rules = (ROOT / "deploy/prometheus/rules.yml").read_text()
+    rules = re.sub(r"\[5m\]", "[10s]", re.sub(r"for: \S+", "for: 2s", rules))
+    (work / "rules.yml").write_text(rules)
+    (work / "targets").mkdir()
+    (work / "targets/nodes.json").write_text(json.dumps([{"targets": nodes, "labels": {"__exporter__": exporter}}]))
+    (work / "prometheus.yml").write_text(yaml.safe_dump(config))
+    return work / "prometheus.yml"
+
+
+def _alertmanager_config(work: Path, *, webhook: str) -> Path:
+    config = yaml.safe_load((ROOT / "deploy/alertmanager/alertmanager.yml").read_text())
+    config["route"].update(group_wait="1s", group_interval="1s", repeat_interval="1m")
+    config["receivers"][0]["webhook_configs"][0]["url"] = webhook
+    (work / "alertmanager.yml").write_text(yaml.safe_dump(config))
+    return work / "alertmanager.yml"
+
+
+def _start(args: list[str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+@pytest.fixture
+def chain(platform_env, moto_endpoint, tmp_path) -> Iterator[dict]:
+    import uvicorn
+
+    from services.api.app import create_app
+    from services.connectors.http import HttpActions
+    from services.connectors.prometheus import PrometheusTelemetry
+    from services.worker import runtime
+    from services.worker.embedded import stop_embedded_worker
+    from sim.stack import SimStack
+
+    stack = SimStack.start(moto_endpoint=moto_endpoint, nodes=3, seed=5)
+    procs: list[subprocess.Popen] = []
+    server = None
+    try:
+        exporter = stack.api_url.removeprefix("http://")
+        nodes = [n.id for n in stack.fleet.nodes]
+        prom_port, am_port, api_port = free_port(), free_port(), free_port()
+        prom_url, am_url = f"http://127.0.0.1:{prom_port}", f"http://127.0.0.1:{am_port}"
+        api_url = f"http://127.0.0.1:{api_port}"
+
+        settings = install_settings()
+        runtime.install(settings, cloud=HttpActions(stack.api_url),
+                        telemetry=PrometheusTelemetry(prom_url, timeout_s=5, window="5s", min_step_s=1,
+                                                      max_points=2000))
+        server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=api_port,
+                                               log_level="warning"))
+        threading.Thread(target=server.run, name="chain-api", daemon=True).start()
+        wait_for(lambda: server.started, timeout=30, message="platform API started")
+
+        am_config = _alertmanager_config(tmp_path, webhook=f"{api_url}/api/v1/alerts")
+        procs.append(_start([ALERTMANAGER, f"--config.file={am_config}", f"--storage.path={tmp_path / 'am'}",
+                             f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="],
+                            tmp_path / "alertmanager.log"))
+        prom_config = _prometheus_config(tmp_path, exporter=exporter, alertmanager=f"127.0.0.1:{am_port}",
+                                         nodes=nodes)
+        procs.append(_start([PROMETHEUS, f"--config.file={prom_config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                             f"--web.listen-address=127.0.0.1:{prom_port}", "--rules.alert.resend-delay=1s"],
+                            tmp_path / "prometheus.log"))
+        yield {"stack": stack, "prom": prom_url, "am": am_url, "api": api_url, "nodes": nodes, "logs": tmp_path}
+    finally:
+        for proc in procs:
+            _stop(proc)
+        if server is not None:
+            server.should_exit = True
+            stop_embedded_worker(timeout=5)
+        stack.stop()
+
+
+def _query(prom: str, query: str) -> list[dict]:
+    try:
+        body = httpx.get(f"{prom}/api/v1/query", params={"query": query}, timeout=5).json()
+    except (httpx.HTTPError, ValueError):
+        return []
+    return body.get("data", {}).get("result", []) if body.get("status") == "success" else []
+
+
+def _incident(api: str) -> dict | None:
+    items = httpx.get(f"{api}/api/v1/incidents", timeout=5).json()["items"]
+    return httpx.get(f"{api}/api/v1/incidents/{items[0]['id']}", timeout=5).json() if items else None
+
+
+def test_disk_fault_goes_through_prometheus_and_alertmanager_and_resolves(chain) -> None:
+    prom, api, nodes, stack = chain["prom"], chain["api"], chain["nodes"], chain["stack"]
+    started = time.monotonic()
+    # every node scraped through /probe, its name as the `instance` label, no disk error yet
+    up = wait_for(lambda: (r := _query(prom, 'up{job="fleet-nodes"} == 1')) and len(r) == len(nodes) and r,
+                  timeout=30, message="Prometheus scraping every node")
+    assert sorted(item["metric"]["instance"] for item in up) == sorted(nodes)
+    assert _query(prom, "node_filesystem_device_error > 0") == []
+    time.sleep(6)  # a baseline for the diagnosis to compare the fault window with
+
+    victim = nodes[1]
+    fault = stack.api.injector.inject("disk_failure", victim, at=stack.fleet.now())
+    # Prometheus sees the device error and fires the shipped rule for that node only
+    firing = wait_for(lambda: [a for a in httpx.get(f"{prom}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
+                               if a["state"] == "firing"], timeout=30, message="Prometheus alert firing")
+    assert {(a["labels"]["alertname"], a["labels"]["instance"]) for a in firing} == {
+        ("NodeFilesystemDeviceError", victim)}
+    # Alertmanager posts it to the webhook; the platform opens an incident at that node
+    incident = wait_for(lambda: _incident(api), timeout=30, message="incident opened from Alertmanager")
+    alerts = httpx.get(f"{api}/api/v1/alerts", timeout=5).json()["items"]
+    assert [(a["name"], a["node"], a["source"]) for a in alerts] == [
+        ("NodeFilesystemDeviceError", victim, "alertmanager")]
+
+    # the agents diagnose from what they read back from Prometheus; a high-risk repair waits for approval
+    def diagnosed_or_waiting():
+        body = _incident(api)
+        return body if body and body["status"] in {"awaiting_approval", "resolved", "escalated"} else None
+
+    body = wait_for(diagnosed_or_waiting, timeout=60, message="diagnosis and a plan")
+    assert body["root_cause"] == "disk_failure", json.dumps(body, indent=1)[:6000]
+    best = body["hypotheses"][0]
+    assert (best["root_cause"], best["component"]) == ("disk_failure", victim)
+    # the evidence is the disk's I/O time, read back from Prometheus through the node_exporter template
+    moved = [e for e in best["evidence"] if e["kind"] == "metric" and e["metric"] == "node_disk_io_time"]
+    assert moved and moved[0]["before"] < 0.1 < 0.5 < moved[0]["after"], best["evidence"]
+    if body["status"] == "awaiting_approval":
+        approval = httpx.get(f"{api}/api/v1/approvals", timeout=5).json()["items"][0]
+        assert approval["action"] in {"send_to_repair", "replace"} and approval["target"] == victim
+        decided = httpx.post(f"{api}/api/v1/approvals/{approval['id']}/decision",
+                             json={"approved": True, "comment": "chain test"}, timeout=10)
+        assert decided.status_code == 200
+
+    # the simulator's ground truth: the action it was asked for cleared the fault
+    wait_for(lambda: fault.resolved_at is not None, timeout=60, message="the simulator's fault recovered")
+    assert fault.resolved_by in {"send_to_repair", "replace"}
+    # Prometheus stops firing, Alertmanager sends the resolved notification, the platform timelines it
+    wait_for(lambda: not _query(prom, 'ALERTS{alertstate="firing"}'), timeout=30, message="Prometheus alert resolved")
+    detail = wait_for(lambda: (b := _incident(api)) and any(e["kind"] == "alert_resolved" for e in b["timeline"]) and b,
+                      timeout=30, message="alert_resolved from Alertmanager")
+    detail = wait_for(lambda: (b := _incident(api)) and b["status"] in {"resolved", "escalated"} and b,
+                      timeout=30, message="incident closed")
+    assert detail["status"] == "resolved"
+    kinds = [e["kind"] for e in detail["timeline"]]
+    for step in ("opened", "observed", "diagnosed", "executed", "verified", "resolved", "alert_resolved"):
+        assert step in kinds, (step, kinds)
+    assert [a["kind"] for a in detail["actions"]] == [fault.resolved_by]
+    assert time.monotonic() - started < 90
