@@ -159,6 +159,7 @@ def test_disk_fault_goes_through_prometheus_and_alertmanager_and_resolves(chain)
         ("NodeFilesystemDeviceError", victim)}
     # Alertmanager posts it to the webhook; the platform opens an incident at that node
     incident = wait_for(lambda: _incident(api), timeout=30, message="incident opened from Alertmanager")
+    assert (incident["node"], incident["service"]) == (victim, None)
     alerts = httpx.get(f"{api}/api/v1/alerts", timeout=5).json()["items"]
     assert [(a["name"], a["node"], a["source"]) for a in alerts] == [
         ("NodeFilesystemDeviceError", victim, "alertmanager")]
@@ -196,4 +197,9 @@ def test_disk_fault_goes_through_prometheus_and_alertmanager_and_resolves(chain)
     for step in ("opened", "observed", "diagnosed", "executed", "verified", "resolved", "alert_resolved"):
         assert step in kinds, (step, kinds)
     assert [a["kind"] for a in detail["actions"]] == [fault.resolved_by]
+    resolved_note = next(e for e in detail["timeline"] if e["kind"] == "alert_resolved")
+    assert resolved_note["actor"] == "source" and resolved_note["data"]["ends_at"]
+    assert [a["status"] for a in httpx.get(f"{api}/api/v1/alerts", timeout=5).json()["items"]] == ["resolved"]
+    # verification read the node's health from Prometheus' `up`, which the simulator kept at 1
+    assert _query(prom, f'up{{instance="{victim}"}} == 1')
     assert time.monotonic() - started < 90
