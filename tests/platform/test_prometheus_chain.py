@@ -4,8 +4,8 @@ Real processes throughout: the simulator serves its fleet in Prometheus text for
 real Prometheus scrapes it with the rules shipped in deploy/prometheus, a real Alertmanager routes
 with deploy/alertmanager/alertmanager.yml to the platform's webhook, and the platform (API + embedded
 workers over HTTP) reads its evidence back from Prometheus and acts through the simulator's runbook API.
-Only timings are shortened in the generated copies (scrape/eval 1s, ``for`` 2s, rate ranges 10s, group wait 1s) and
-the addresses point at this test's ports. The test scrapes the fleet's nodes only: a disk fault also
+Only timings are shortened in the generated copies (sim/alerting.py: scrape/eval 1s, ``for`` 2s, rate
+ranges 10s, group wait 1s) and the addresses point at this test's ports. The test scrapes the fleet's nodes only: a disk fault also
 slows the services on that node, and service alerts would open incidents of their own.
 
 Skipped when the Debian ``prometheus`` / ``prometheus-alertmanager`` binaries are missing; ``make test``
@@ -15,67 +15,22 @@ installs them (scripts/ensure-system-packages.sh).
 from __future__ import annotations
 
 import json
-import re
-import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
+from sim.alerting import binaries
 from tests.conftest import free_port, install_settings, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
-PROMETHEUS = shutil.which("prometheus")
-ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
 pytestmark = [
     pytest.mark.slow, pytest.mark.integration,
-    pytest.mark.skipif(not (PROMETHEUS and ALERTMANAGER),
+    pytest.mark.skipif(binaries() is None,
                        reason="needs the Debian prometheus and prometheus-alertmanager binaries "
                               "(scripts/ensure-system-packages.sh, run by `make test`)"),
 ]
-
-
-def _prometheus_config(work: Path, *, exporter: str, alertmanager: str, nodes: list[str]) -> Path:
-    """The shipped config and rules with test timings, this test's addresses and the fleet's node targets."""
-    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
-    config["global"].update(scrape_interval="1s", evaluation_interval="1s")
-    config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [alertmanager]
-    for job in config["scrape_configs"]:
-        job["scrape_timeout"] = "1s"
-    rules = (ROOT / "deploy/prometheus/rules.yml").read_text()
-    rules = re.sub(r"\[5m\]", "[10s]", re.sub(r"for: \S+", "for: 2s", rules))
-    (work / "rules.yml").write_text(rules)
-    (work / "targets").mkdir()
-    (work / "targets/nodes.json").write_text(json.dumps([{"targets": nodes, "labels": {"__exporter__": exporter}}]))
-    (work / "prometheus.yml").write_text(yaml.safe_dump(config))
-    return work / "prometheus.yml"
-
-
-def _alertmanager_config(work: Path, *, webhook: str) -> Path:
-    config = yaml.safe_load((ROOT / "deploy/alertmanager/alertmanager.yml").read_text())
-    config["route"].update(group_wait="1s", group_interval="1s", repeat_interval="1m")
-    config["receivers"][0]["webhook_configs"][0]["url"] = webhook
-    (work / "alertmanager.yml").write_text(yaml.safe_dump(config))
-    return work / "alertmanager.yml"
-
-
-def _start(args: list[str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
 
 
 @pytest.fixture
@@ -87,40 +42,30 @@ def chain(platform_env, moto_endpoint, tmp_path) -> Iterator[dict]:
     from services.connectors.prometheus import PrometheusTelemetry
     from services.worker import runtime
     from services.worker.embedded import stop_embedded_worker
+    from sim.alerting import AlertingStack
     from sim.stack import SimStack
 
     stack = SimStack.start(moto_endpoint=moto_endpoint, nodes=3, seed=5)
-    procs: list[subprocess.Popen] = []
-    server = None
+    alerting, server = None, None
     try:
-        exporter = stack.api_url.removeprefix("http://")
-        nodes = [n.id for n in stack.fleet.nodes]
-        prom_port, am_port, api_port = free_port(), free_port(), free_port()
-        prom_url, am_url = f"http://127.0.0.1:{prom_port}", f"http://127.0.0.1:{am_port}"
-        api_url = f"http://127.0.0.1:{api_port}"
-
+        api_url = f"http://127.0.0.1:{free_port()}"
+        # the fleet's nodes only (see the module docstring); Prometheus starts empty until the API is up
+        alerting = AlertingStack.start(exporter=stack.api_url.removeprefix("http://"),
+                                       webhook=f"{api_url}/api/v1/alerts", workdir=tmp_path / "alerting",
+                                       nodes=[n.id for n in stack.fleet.nodes])
         settings = install_settings()
         runtime.install(settings, cloud=HttpActions(stack.api_url),
-                        telemetry=PrometheusTelemetry(prom_url, timeout_s=5, window="5s", min_step_s=1,
-                                                      max_points=2000))
-        server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=api_port,
-                                               log_level="warning"))
+                        telemetry=PrometheusTelemetry(alerting.prometheus_url, timeout_s=5, window="5s",
+                                                      min_step_s=1, max_points=2000))
+        server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1",
+                                               port=int(api_url.rsplit(":", 1)[1]), log_level="warning"))
         threading.Thread(target=server.run, name="chain-api", daemon=True).start()
         wait_for(lambda: server.started, timeout=30, message="platform API started")
-
-        am_config = _alertmanager_config(tmp_path, webhook=f"{api_url}/api/v1/alerts")
-        procs.append(_start([ALERTMANAGER, f"--config.file={am_config}", f"--storage.path={tmp_path / 'am'}",
-                             f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="],
-                            tmp_path / "alertmanager.log"))
-        prom_config = _prometheus_config(tmp_path, exporter=exporter, alertmanager=f"127.0.0.1:{am_port}",
-                                         nodes=nodes)
-        procs.append(_start([PROMETHEUS, f"--config.file={prom_config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                             f"--web.listen-address=127.0.0.1:{prom_port}", "--rules.alert.resend-delay=1s"],
-                            tmp_path / "prometheus.log"))
-        yield {"stack": stack, "prom": prom_url, "am": am_url, "api": api_url, "nodes": nodes, "logs": tmp_path}
+        yield {"stack": stack, "prom": alerting.prometheus_url, "api": api_url,
+               "nodes": [n.id for n in stack.fleet.nodes]}
     finally:
-        for proc in procs:
-            _stop(proc)
+        if alerting is not None:
+            alerting.stop()
         if server is not None:
             server.should_exit = True
             stop_embedded_worker(timeout=5)
