@@ -7,11 +7,14 @@ The signature phrase table below stays as one weak signal for the fault type, an
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from agents.diagnosis.rank import rank_case
 from agents.state import IncidentState
 from agents.tools import AgentTools
+
+log = logging.getLogger(__name__)
 
 # root cause -> phrases that point at it (lower case); the first matches are the strongest evidence
 SIGNATURES: dict[str, tuple[str, ...]] = {
@@ -84,10 +87,29 @@ def rank_hypotheses(text: str, *, anomalies: dict[str, Any], recalled: list[dict
     ]
 
 
+def _recall(state: IncidentState, *, tools: AgentTools) -> list[dict[str, Any]]:
+    """Past episodes as votes; an unreachable memory (vector store down) costs the votes, not the diagnosis.
+
+    Why not fail: recall only sharpens a ranking the telemetry already makes; an incident must not
+    wait for the vector store to come back. The timeline says the diagnosis ran without memory.
+    """
+    if not tools.recall:
+        return []
+    try:
+        return tools.recall(dict(state))
+    except Exception as exc:  # chroma's client raises its own and httpx's errors; any of them means "no memory"
+        log.warning("incident %s: memory recall unavailable: %s", state["incident_id"], exc)
+        tools.store.add_event(
+            state["incident_id"], kind="degraded", actor="diagnoser", dedup_key=f"degraded:recall:{state.get('probes', 0)}",
+            message=f"memory recall unavailable ({type(exc).__name__}: {str(exc)[:160]}); diagnosing without past episodes",
+            data={"component": "memory", "error": type(exc).__name__})
+        return []
+
+
 def diagnose(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     incident_id = state["incident_id"]
     alert = state["alert"]
-    recalled = tools.recall(dict(state)) if tools.recall else []
+    recalled = _recall(state, tools=tools)
     text = "\n".join([alert.get("name", ""), alert.get("summary", ""), state.get("context", "")])
     signals = state.get("signals", {})
     if "case" in signals:

@@ -128,16 +128,33 @@ NOTES = """
 - Fault labels mapped to diagnoser types: Nezha cpu_contention/cpu_consumed -> cpu_saturation,
   network_delay -> network_delay, return/exception -> bad_deploy (a code fault); PetShop delay/sleep ->
   network_delay, error modes / injected bug -> bad_deploy, DynamoDB request flood -> overload.
-- Chosen on the PetShop **train** split (20 issues) only: PageRank backward weight 0.2 and own-anomaly
-  share 0.5 (grid {0.05, 0.1, 0.2} x {0, 0.2, 0.5}); size-weighted pooled MAD and no level floor for
-  success ratios (availability drops were missed on train); dropping a victim discount and onset-order
-  weighting (both lowered train top-3). The series-resolution floor and the 4-hop neighbourhood came
-  from reading PetShop cases (sparse request counters 0 -> 1; roots 4 hops from PetSite).
-  No number was tuned on Nezha, but it was not untouched: individual Nezha cases were read while
-  building (that is how the pooled noise scale and the per-edge latency input came in), Nezha scores
-  were seen after each change, and one change tried on them (client-side latency counted as the
-  owner's) was dropped. Read Nezha figures as seen, not held out. Signal-kind patterns and fault
-  weights follow exporter / OpenTelemetry naming conventions and were not fitted.
+- Splits: PetShop's own train/test; Nezha's first recorded day of each system (OnlineBoutique
+  2022-08-22, TrainTicket 2023-01-29) is `train`, the second day `test`. The `test` rows are the held-out
+  figures: nothing below was chosen on them.
+- Chosen on the PetShop **train** split (20 issues) only, earlier: PageRank backward weight 0.2 and
+  own-anomaly share 0.5 (grid {0.05, 0.1, 0.2} x {0, 0.2, 0.5}); size-weighted pooled MAD and no level
+  floor for success ratios. The series-resolution floor and the 4-hop neighbourhood came from reading
+  PetShop cases (sparse request counters 0 -> 1; roots 4 hops from PetSite).
+- Chosen on the **train** split (PetShop train + Nezha train days, 72 cases), session 3: shifts whose
+  onset is more than 1.5 steps before the fault window weigh 0.25 (from {1, 0.5, 0.25, 0}); a shifted
+  call edge into a component weighs 1.5 (from {0.5, 1, 1.5, 2, 3}) and counts only beyond the
+  component's own shifted outgoing edges; value gaps below 1e-3 of a series' largest value are float
+  noise, not its resolution (from {0, 1e-3, 1e-2}); memory moving with or after the CPU votes at half
+  weight for a leak (from {1, 0.5, 0.25}). W_OWN/BACKWARD re-checked on this split ({0.3, 0.5, 0.7} x
+  {0.1, 0.2, 0.4}): no setting better by more than one case, kept. Measured on train and not used (no
+  train gain): an earliest-onset bonus, a late-onset discount, discounting metrics that moved on most
+  components, counting a component's client-side latency as its own. Data preparation, not tuned:
+  Nezha baselines skip earlier faults' windows (train top-1/3 0.33/0.44 -> 0.37/0.46); TrainTicket call
+  graph from spans (no change on train).
+- Leave-one-system-out check of the onset and trace settings (grid {1, .5, .25, 0} x {.5, 1, 1.5, 2, 3} x
+  exclusive edges on/off, chosen on the other two systems, top-1 + top-3): PetShop held out, the choice
+  made on Nezha is the shipped one, 0.49/0.74 against 0.44/0.62 with the old settings; OnlineBoutique
+  held out 0.50/0.80 (old 0.52/0.79, shipped 0.62/0.82): the trace weight cannot be chosen without it,
+  the only system with traces; TrainTicket 0.11/0.13 whatever the setting.
+- Nezha was read while building in session 2 (individual cases, scores after each change), so Nezha
+  `train` and `all` rows are seen, not held out; read the `test` rows as held out from session 3's
+  choices only. Signal-kind patterns, fault weights and the liveness / node-explains-service rules
+  follow exporter / OpenTelemetry conventions and the simulator's physics, not these data sets.
 - Baselines use the same replayed telemetry and candidate components; `random` is the exact
   expectation min(k, n) / n. `fault type` is the top hypothesis's type; `fault type (right comp.)` the
   type given to the labelled component wherever it was ranked.
@@ -166,8 +183,8 @@ def main(argv: list[str]) -> str:
     for r in rows:
         groups[f"{r['dataset']} (all)"].append(r)
         groups[f"{r['dataset']} / {r['regime']}"].append(r)
-        if r["dataset"] == "petshop":
-            groups[f"petshop / {r['split']}"].append(r)
+        if r["split"] != "-":
+            groups[f"{r['dataset']} / {r['split']}"].append(r)
     table = [line for name in sorted(groups) for line in summarise(groups[name], name)]
     by_fault = []
     for (dataset, fault), sub in sorted(_by(rows, lambda r: (r["dataset"], r["fault"])).items()):

@@ -1,13 +1,17 @@
 """Converters from the public RCA data sets to the replay case format (``services/connectors/replay.py``).
 
 * Nezha (MIT, FSE'23): OnlineBoutique (2022-08-22/23) and TrainTicket (2023-01-29/30) pod metrics at
-  one-minute steps, fault lists with the injection time, pod and type. One case per fault: the
-  ``baseline_minutes`` before the injection and ``fault_minutes`` after it (defaults 10 and 5, from
-  the ~8-minute injection cadence in the fault lists, not from accuracy). The alert is the entry
-  service's (frontend / ts-ui-dashboard) SLO alert at the injection time. Topology is the data set's
-  ``dependency.csv`` where there is one (OnlineBoutique); TrainTicket cases have none. OnlineBoutique's
-  ``source_50.csv`` (median latency per call edge as the caller sees it) becomes ``trace_stats.csv``. ``Node*``
-  columns describe the host, whose name the data does not give, and are dropped.
+  one-minute steps, fault lists with the injection time, pod and type. One case per fault: a
+  ``baseline_minutes`` baseline before the injection and ``fault_minutes`` after it (defaults 10 and 5,
+  from the ~8-minute injection cadence in the fault lists, not from accuracy). With ``clean_baseline``
+  (default) the baseline is the last ``baseline_minutes`` minutes outside every earlier fault's window:
+  faults come every ~8 minutes, often three running into one pod, so the plain 10 minutes before an
+  injection held the previous fault. The alert is the entry service's (frontend / ts-ui-dashboard)
+  SLO alert at the injection time. Topology is the data set's ``dependency.csv`` where there is one
+  (OnlineBoutique); TrainTicket's call graph comes from the spans recorded on its days (``trace/``,
+  ``traces_topology``). OnlineBoutique's ``source_50.csv`` (median latency per call edge as the caller
+  sees it) becomes ``trace_stats.csv``. ``Node*`` columns describe the host, whose name the data does not
+  give, and are dropped. Labels carry ``split``: the first day of each system is ``train``, the second ``test``.
 * PetShop (CC-BY-4.0, CLeaR'24): per issue, five 5-minute rows around the SLI alert
   (``target.json``); ``graph.csv`` is the call graph (row calls column); the regime's ``noissue``
   period (where present) becomes the case's ``baseline.csv`` (its last ``petshop_baseline_rows``).
@@ -26,6 +30,8 @@ from typing import Any
 
 NEZHA_SYSTEMS = {"2022-08-22": "onlineboutique", "2022-08-23": "onlineboutique",
                  "2023-01-29": "trainticket", "2023-01-30": "trainticket"}
+# the first recorded day of each system is where diagnosis settings may be chosen; the second is held out
+NEZHA_TRAIN_DAYS = {"2022-08-22", "2023-01-29"}
 NEZHA_ENTRY = {"onlineboutique": "frontend", "trainticket": "ts-ui-dashboard"}
 NEZHA_FAULTS = {"cpu_contention": "cpu_saturation", "cpu_consumed": "cpu_saturation",
                 "network_delay": "network_delay", "return": "bad_deploy", "exception": "bad_deploy"}
@@ -50,7 +56,27 @@ def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
         writer.writerows(rows)
 
 
-def nezha_cases(root: Path, out: Path, *, baseline_minutes: int = 10, fault_minutes: int = 5) -> Iterator[Path]:
+def _baseline_keep(at: float, starts: list[float], *, baseline_minutes: int, fault_minutes: int, clean: bool):
+    """Which timestamps before ``at`` make the case's baseline: the ``baseline_minutes`` before it or, when
+    ``clean``, as many minutes of time outside every earlier fault's window (a baseline is a normal period;
+    Nezha injects every ~8 minutes, often into the same pod three times running)."""
+    if not clean:
+        return lambda t: at - 60 * baseline_minutes <= t < at
+    windows = [(s, s + 60 * fault_minutes) for s in starts if s < at]
+
+    def normal(t: float) -> bool:
+        return not any(a <= t < b for a, b in windows)
+
+    lo, minutes, t = at, 0, at - 60
+    while minutes < baseline_minutes and t > at - 60 * 6 * baseline_minutes:
+        if normal(t):
+            minutes, lo = minutes + 1, t
+        t -= 60
+    return lambda t: lo - 30 <= t < at and normal(t)
+
+
+def nezha_cases(root: Path, out: Path, *, baseline_minutes: int = 10, fault_minutes: int = 5,
+                clean_baseline: bool = True, traces_topology: bool = True) -> Iterator[Path]:
     """Write one case directory per labelled Nezha fault; yields the directories."""
     for day, system in NEZHA_SYSTEMS.items():
         day_dir = root / "rca_data" / day
@@ -70,24 +96,30 @@ def nezha_cases(root: Path, out: Path, *, baseline_minutes: int = 10, fault_minu
         if dependency.exists():
             with dependency.open(newline="") as handle:
                 edges = sorted({(r["Source"], r["Target"]) for r in csv.DictReader(handle)})
+        elif traces_topology:  # the call graph of the same deployment, from the spans recorded on its days
+            edges = _span_edges(sorted(p for d, sys_ in NEZHA_SYSTEMS.items() if sys_ == system
+                                       for p in (root / "rca_data" / d / "trace").glob("*_trace.csv")))
         edge_latency = _nezha_edges(day_dir / "metric" / "source_50.csv")
         faults = [f for group in json.loads(faults_file.read_text()).values() for f in group]
+        # inject_time is on the metrics' clock; TrainTicket's inject_timestamp is 8 hours off it
+        starts = sorted(_nezha_time(f["inject_time"]) for f in faults)
         for n, fault in enumerate(sorted(faults, key=lambda f: f["inject_time"])):
-            # inject_time is on the metrics' clock; TrainTicket's inject_timestamp is 8 hours off it
             at = _nezha_time(fault["inject_time"])
-            lo, hi = at - 60 * baseline_minutes, at + 60 * fault_minutes
+            hi = at + 60 * fault_minutes
+            keep = _baseline_keep(at, starts, baseline_minutes=baseline_minutes, fault_minutes=fault_minutes,
+                                  clean=clean_baseline)
             case = out / "nezha" / system / f"{day}-{n:02d}"
             case.mkdir(parents=True, exist_ok=True)
             header = ["timestamp", "component"]
             metric_names = next(iter(pods.values()))[0]
             rows = [[f"{t:.0f}", service, *values] for service, (names, series) in pods.items()
-                    for t, values in series if lo <= t < hi and names == metric_names]
+                    for t, values in series if (keep(t) or at <= t < hi) and names == metric_names]
             _write_csv(case / "metrics.csv", header + metric_names, rows)
             if edges:
                 _write_csv(case / "topology.csv", ["source", "target"], [list(e) for e in edges])
             if edge_latency:
                 _write_csv(case / "trace_stats.csv", ["timestamp", "caller", "callee", "latency_ms"],
-                           [[f"{t:.0f}", a, b, v] for t, a, b, v in edge_latency if lo <= t < hi])
+                           [[f"{t:.0f}", a, b, v] for t, a, b, v in edge_latency if keep(t) or at <= t < hi])
             entry = NEZHA_ENTRY[system]
             (case / "case.json").write_text(json.dumps({"alert": {
                 "name": "EntrySLOBreach", "component": entry, "service": entry, "severity": "critical",
@@ -96,8 +128,22 @@ def nezha_cases(root: Path, out: Path, *, baseline_minutes: int = 10, fault_minu
             (case / "label.json").write_text(json.dumps({
                 "component": _service_of_pod(fault["inject_pod"]), "component_kind": "service",
                 "fault": NEZHA_FAULTS.get(fault["inject_type"], fault["inject_type"]), "source_fault": fault["inject_type"],
-                "dataset": "nezha", "regime": system}))
+                "dataset": "nezha", "regime": system, "split": "train" if day in NEZHA_TRAIN_DAYS else "test"}))
             yield case
+
+
+def _span_edges(paths: list[Path]) -> list[tuple[str, str]]:
+    """Caller -> callee service edges from span files (``TraceID,SpanID,ParentID,PodName,...``)."""
+    spans: dict[str, str] = {}
+    parents: list[tuple[str, str]] = []
+    for path in paths:
+        with path.open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                service = _service_of_pod(row["PodName"])
+                spans[row["SpanID"]] = service
+                if row.get("ParentID") and row["ParentID"] != "root":
+                    parents.append((row["ParentID"], service))
+    return sorted({(spans[p], s) for p, s in parents if p in spans and spans[p] != s})
 
 
 def _nezha_edges(path: Path) -> list[tuple[float, str, str, float]]:

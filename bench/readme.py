@@ -94,7 +94,31 @@ def incidents_row(results: str) -> tuple[str, str]:
     return what, figure
 
 
-FIGURES: dict[str, Callable[[str], tuple[str, str]]] = {"compression": compression_row, "incidents": incidents_row}
+def rca_row(results: str) -> tuple[str, str]:
+    """(what, figure) cells of the root-cause row, from bench/results/rca.md: held-out splits first."""
+    rows = table_after(results, "## Root-cause component top-k and fault type, per data set and regime")
+    cell = {(r["group"], r["method"]): r for r in rows}
+
+    def pair(group: str, method: str = "diagnoser") -> str:
+        r = cell.get((group, method))
+        return f"{float(r['top-1']):.2f} / {float(r['top-3']):.2f}" if r else "-"
+
+    n_nezha = cell.get(("nezha (all)", "diagnoser"), {}).get("cases", "?")
+    n_petshop = cell.get(("petshop (all)", "diagnoser"), {}).get("cases", "?")
+    seconds = [float(r["s / case"]) for r in rows if r["method"] == "diagnoser" and r.get("s / case")]
+    what = f"root-cause localisation ({n_nezha} Nezha + {n_petshop} PetShop real fault cases)"
+    figure = (
+        f"top-1/3 component, held out: Nezha test days {pair('nezha / test')}, PetShop test "
+        f"{pair('petshop / test')} (random walk {pair('nezha / test', 'random-walk')}, "
+        f"{pair('petshop / test', 'random-walk')}); all cases: OnlineBoutique {pair('nezha / onlineboutique')}, "
+        f"TrainTicket {pair('nezha / trainticket')}, PetShop {pair('petshop (all)')}; "
+        f"{min(seconds, default=0):.2f}-{max(seconds, default=0):.2f} s/case"
+    )
+    return what, figure
+
+
+FIGURES: dict[str, Callable[[str], tuple[str, str]]] = {"compression": compression_row, "incidents": incidents_row,
+                                                        "rca": rca_row}
 
 
 def render(readme: str, results_dir: Path) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import hcl2
 
-from iac.hcl import UNKNOWN, Attribute, Block, Node, Scope, evaluate, parse_body, parse_expr
+from iac.hcl import UNKNOWN, Attribute, Block, HCLSyntaxError, Node, Scope, evaluate, located, parse_body, parse_expr
 
 
 @functools.lru_cache(maxsize=512)
@@ -66,14 +66,21 @@ class Config:
         self._scopes = {}
         self._load_module("", self.root_dir, None, "")
 
+    def _parse(self, path: Path) -> Block:
+        """Parse one file; a syntax error names the file, line and column."""
+        text = self._text(path)
+        try:
+            return parse_body(text)
+        except HCLSyntaxError as exc:
+            raise located(exc, path=str(path), text=text) from None
+
     def _load_module(self, mpath: str, mdir: Path, parent: str | None, call_name: str) -> None:
         mod = ModuleConfig(mpath, mdir, parent, call_name)
         self.modules[mpath] = mod
         known = {p for p in self.texts if p.parent == mdir}
         files = sorted(set(mdir.glob("*.tf")) | {p for p in known if p.suffix == ".tf"})
         for f in files:
-            text = self._text(f)
-            body = parse_body(text)
+            body = self._parse(f)
             mod.bodies[f] = body
             for b in body.blocks:
                 if b.type == "resource" and len(b.labels) == 2:
@@ -94,7 +101,7 @@ class Config:
             tfvars += [p for p in known if p.name.endswith(".tfvars") and p not in tfvars]
             for f in tfvars:
                 if f in self.texts or f.exists():
-                    body = parse_body(self._text(f))
+                    body = self._parse(f)
                     mod.bodies[f] = body
                     for name, attr in body.attributes.items():
                         mod.tfvars[name] = (f, attr)

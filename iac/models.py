@@ -43,6 +43,7 @@ class TraceRecord:
             "awsRegion": self.region,
             "userAgent": self.user_agent,
             "principalArn": self.principal_arn,
+            "sourceIPAddress": str(self.raw.get("sourceIPAddress") or ""),  # who changed it, from where
             "errorCode": self.error_code,
             "requestParameters": self.request,
             "responseElements": self.response,

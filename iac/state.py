@@ -92,11 +92,24 @@ def _index_suffix(index: Any) -> str:
     return f'["{index}"]'
 
 
+class StateFileError(ValueError):
+    """A state file that cannot be read; the message names the file (and the line for bad JSON)."""
+
+
 def load_state(path: str | Path) -> State:
     """Parse a v4 state file; data sources are skipped (they are reads, never drift)."""
-    raw = json.loads(Path(path).read_text())
-    if raw.get("version") != 4:
-        raise ValueError(f"unsupported state version {raw.get('version')!r} (need 4)")
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise StateFileError(f"{path}: state file does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise StateFileError(f"{path}: not UTF-8 (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise StateFileError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg}); "
+                             "truncated or not a Terraform state file") from None
+    if not isinstance(raw, dict) or raw.get("version") != 4:
+        version = raw.get("version") if isinstance(raw, dict) else None
+        raise StateFileError(f"{path}: unsupported state version {version!r} (need 4)")
     resources: list[StateResource] = []
     for res in raw.get("resources", []):
         if res.get("mode", "managed") != "managed":

@@ -11,6 +11,8 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import re
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +25,10 @@ from iac.models import TraceRecord
 log = logging.getLogger(__name__)
 
 TRACE_SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".gz")
+
+
+class TraceSourceError(ValueError):
+    """The trace source itself is unusable (a missing path): an error, never an empty trace."""
 
 
 @dataclass
@@ -101,22 +107,93 @@ def _events_in_document(doc: Any) -> Iterator[Any]:
         yield doc
 
 
-def iter_raw_from_bytes(data: bytes) -> Iterator[Any]:
-    """Raw events of one blob: gzip or not, one JSON document or JSON lines."""
+def iter_raw_from_bytes(data: bytes, *, name: str = "<bytes>", report: TraceReadReport | None = None
+                        ) -> Iterator[Any]:
+    """Raw events of one blob: gzip or not, one JSON document or JSON lines.
+
+    A damaged blob keeps what is good in it: a ``Records`` document or array cut short (a copy
+    interrupted, a log file still being written) yields every event before the cut, and a bad
+    JSON line is skipped; either is counted in ``report`` with the file and where it broke.
+    """
+    report = report if report is not None else TraceReadReport()
     if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    text = data.decode("utf-8-sig").strip()
+        try:
+            data = gzip.decompress(data)
+        except (EOFError, OSError) as exc:  # a truncated gzip stream: take what decompresses
+            report.malformed[f"truncated gzip {name}: {type(exc).__name__}"] += 1
+            data = _partial_gunzip(data)
+    text = data.decode("utf-8-sig", errors="strict").strip()
     if not text:
         return
     try:
         doc = json.loads(text)
     except json.JSONDecodeError:
-        for line in text.splitlines():
-            line = line.strip()
-            if line:
-                yield from _events_in_document(json.loads(line))
+        first = text.split("\n", 1)[0].strip()
+        if _is_json(first) or not text.startswith(("{", "[")):
+            yield from _json_lines(text, name=name, report=report)
+        else:
+            yield from _streamed(text, name=name, report=report)
         return
     yield from _events_in_document(doc)
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
+def _json_lines(text: str, *, name: str, report: TraceReadReport) -> Iterator[Any]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError as exc:
+            report.malformed[f"bad JSON line in {name}: line {number}, column {exc.colno}: {exc.msg}"] += 1
+            continue
+        yield from _events_in_document(doc)
+
+
+def _streamed(text: str, *, name: str, report: TraceReadReport) -> Iterator[Any]:
+    """Events of a ``{"Records": [...]}`` document or a JSON array, one by one, up to where it breaks."""
+    if text.startswith("["):
+        at = 1
+    else:
+        found = re.search(r'"(Records|Events)"\s*:\s*\[', text)
+        if found is None:
+            report.malformed[f"unreadable file {name}: no Records array before the damage"] += 1
+            return
+        at = found.end()
+    decoder = json.JSONDecoder()
+    kept = 0
+    while True:
+        while at < len(text) and text[at] in " \t\r\n,":
+            at += 1
+        if at >= len(text) or text[at] == "]":
+            break
+        try:
+            event, at = decoder.raw_decode(text, at)
+        except json.JSONDecodeError:
+            break
+        kept += 1
+        yield event
+    if at < len(text) and text[at] == "]":
+        return
+    line = text.count("\n", 0, at) + 1
+    report.malformed[f"truncated file {name} at offset {at} (line {line}); kept the {kept} event(s) before it"] += 1
+
+
+def _partial_gunzip(data: bytes) -> bytes:
+    """What a truncated gzip stream decompresses to before it ends."""
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        return decompressor.decompress(data)
+    except zlib.error:
+        return b""
 
 
 def _normalize_all(raws: Iterable[Any], report: TraceReadReport) -> Iterator[TraceRecord]:
@@ -131,6 +208,8 @@ def read_path(path: str | Path, *, report: TraceReadReport | None = None) -> lis
     """Every record in a file or (recursively) a directory of trace files, sorted by time."""
     report = report if report is not None else TraceReadReport()
     path = Path(path)
+    if not path.exists():
+        raise TraceSourceError(f"trace path does not exist: {path}")
     files = [path] if path.is_file() else sorted(
         p for p in path.rglob("*") if p.is_file() and p.name.endswith(TRACE_SUFFIXES)
     )
@@ -138,7 +217,8 @@ def read_path(path: str | Path, *, report: TraceReadReport | None = None) -> lis
     for file in files:
         report.files += 1
         try:
-            records.extend(_normalize_all(iter_raw_from_bytes(file.read_bytes()), report))
+            records.extend(_normalize_all(iter_raw_from_bytes(file.read_bytes(), name=str(file), report=report),
+                                          report))
         except (json.JSONDecodeError, UnicodeDecodeError, OSError, EOFError) as exc:
             report.malformed[f"unreadable file {file.name}: {type(exc).__name__}"] += 1
     records.sort(key=lambda r: r.event_time)
@@ -159,7 +239,7 @@ def read_s3_prefix(
             report.files += 1
             body = s3_client.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
             try:
-                records.extend(_normalize_all(iter_raw_from_bytes(body), report))
+                records.extend(_normalize_all(iter_raw_from_bytes(body, name=f"s3://{bucket}/{obj['Key']}", report=report), report))
             except (json.JSONDecodeError, UnicodeDecodeError, EOFError) as exc:
                 report.malformed[f"unreadable object: {type(exc).__name__}"] += 1
     records.sort(key=lambda r: r.event_time)

@@ -45,9 +45,33 @@ MASK = "<#>"
 # the next separator: numbers, ids, IPs, timestamps.
 # Masked lines become the cache key and the Drain input. Explicit ASCII classes (not \\w, \\d) let
 # the regex engine scan with a charset prefix, about 3x faster on long lines.
-# Written as two alternatives that each start with a mandatory class (same matches as
-# ``[0-9a-f]*[0-9][0-9A-Za-z_.:-]*``): the engine then skips non-candidate positions, ~40% faster.
-MASK_RE = re.compile(r"[0-9][0-9A-Za-z_.:-]*|[a-f]+[0-9][0-9A-Za-z_.:-]*")
+# Same matches as ``[0-9][0-9A-Za-z_.:-]*|[a-f]+[0-9][0-9A-Za-z_.:-]*`` (``MASK_REFERENCE``; a test
+# compares both), written so the engine does less work per candidate position (~25% faster):
+# - one leading class ``[0-9a-f]``, so the engine's charset scan skips every other position;
+# - ``(?<![a-f][a-f])``: a match never starts inside a run of hex letters (the run's first letter
+#   would have started it, and a match never ends just before a letter of its own class), so
+#   only the first letter of each ``a-f`` run is tried, not every one;
+# - possessive ``*+``: a run of hex letters must be followed by a digit, and the tail is maximal,
+#   so giving characters back can never help; possessive quantifiers skip the backtracking state.
+MASK_RE = re.compile(r"[0-9a-f](?<![a-f][a-f])(?:(?<=[0-9])|[a-f]*+[0-9])[0-9A-Za-z_.:-]*+")
+MASK_REFERENCE = r"[0-9][0-9A-Za-z_.:-]*|[a-f]+[0-9][0-9A-Za-z_.:-]*"
+# ``mask_line``: the same result in two cheap passes. A match of MASK_RE is the rest of a run of
+# ``[0-9A-Za-z_.:-]`` from its first digit, moved left over the hex letters just before that digit.
+# Pass 1 masks from the first digit only (the engine stops at digits, not at every a-f letter);
+# pass 2 moves each mask left over the hex letters before it, on the reversed text, where a
+# mask is the literal ``>#<`` that the engine finds fast. Pass 2 runs only on lines that need it.
+_MASK_DIGITS = re.compile(r"[0-9][0-9A-Za-z_.:-]*+")
+_MASK_ABSORB = re.compile(r">#<[a-f]++")
+
+
+def mask_line(line: str) -> str:
+    """``MASK_RE.sub(MASK, line)``, ~30% cheaper on typical log lines (see ``_MASK_DIGITS``)."""
+    key = _MASK_DIGITS.sub(MASK, line)
+    if "a<#>" in key or "b<#>" in key or "c<#>" in key or "d<#>" in key or "e<#>" in key or "f<#>" in key:
+        if MASK in line:  # a literal <#> in the raw text is not a mask: take the one-pass way
+            return MASK_RE.sub(MASK, line)
+        return _MASK_ABSORB.sub(">#<", key[::-1])[::-1]
+    return key
 # The level regex of ``memory.severity`` (named levels: syslog, log4j, Python, Go, Rust, Windows).
 LEVEL_RE = NAMED_RE
 SEVERITY_NAME = NAMES
@@ -159,12 +183,11 @@ class ContextCompressor:
         """Fold new raw lines into the state; returns how many non-empty lines were taken."""
         started = time.perf_counter()
         keys = self._keys
-        mask = MASK_RE.sub
-        finditer = ENTITY_RE.finditer
+        mask = mask_line
+        token_ids = self._token_ids
         kinds = self._entity_kinds
         # Ids repeat (the same node, block or address on many lines): the scan of a token is cached.
         tok_cache = self._token_entities
-        cache_size = self.key_cache_size
         cap = self.max_entities_per_template
         seq = self._lines
         taken = 0
@@ -174,7 +197,7 @@ class ContextCompressor:
                 continue
             seq += 1
             taken += 1
-            key = mask(MASK, line)
+            key = mask(line)
             info = keys.get(key)
             if info is None:
                 info = self._new_key(key, line, seq)
@@ -193,14 +216,12 @@ class ContextCompressor:
                 slots = info.slots
                 if not slots:
                     continue
-                toks = line.split()
+                toks = line.split(None, slots[-1] + 1)  # split no further than the last slot
                 for i in slots:
                     tok = toks[i]
                     found = tok_cache.get(tok)
                     if found is None:
-                        found = tuple((m.group(0), m.lastgroup or "id") for m in finditer(tok))
-                        if len(tok_cache) < cache_size:
-                            tok_cache[tok] = found
+                        found = token_ids(tok)
                     for value, kind in found:
                         n = ents.get(value)
                         if n is not None:
@@ -218,7 +239,17 @@ class ContextCompressor:
         """(id, kind) pairs in one whitespace token, cached (ids repeat across lines)."""
         found = self._token_entities.get(token)
         if found is None:
-            found = tuple((m.group(0), m.lastgroup or "id") for m in ENTITY_RE.finditer(token))
+            # Most tokens scanned hold no id (times, counters) or are one id: one ``search``
+            # settles those without building an iterator; otherwise iterate after the first
+            # match (look-behinds still see the text before ``pos``, so the matches are those
+            # of a full ``finditer``).
+            first = ENTITY_RE.search(token)
+            if first is None:
+                found = ()
+            else:
+                found = ((first.group(0), first.lastgroup or "id"),)
+                if first.end() < len(token):
+                    found += tuple((m.group(0), m.lastgroup or "id") for m in ENTITY_RE.finditer(token, first.end()))
             if len(self._token_entities) < self.key_cache_size:
                 self._token_entities[token] = found
         return found

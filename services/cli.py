@@ -309,12 +309,15 @@ def demo(
     seed: int = typer.Option(7),
     auto_approve_after: float = typer.Option(5.0, help="demo autopilot approves pending approvals after N s (<0: never)"),
     drift_interval: float = typer.Option(15.0, help="seconds between out-of-band cloud changes (0: no drift demo)"),
+    prometheus: bool = typer.Option(False, help="alerts through a real Prometheus + Alertmanager (deploy/ configs) "
+                                                "when the Debian packages are installed"),
 ) -> None:
     """Everything in one process: API + console + embedded workers + a simulated fleet on moto."""
     from services.demo import run_demo
 
     summary = run_demo(duration=duration, nodes=nodes, fault_interval=fault_interval, port=port, seed=seed,
-                       auto_approve_after=auto_approve_after, console=console, drift_interval=drift_interval)
+                       auto_approve_after=auto_approve_after, console=console, drift_interval=drift_interval,
+                       prometheus=prometheus)
     if duration:
         table = Table(title="demo summary")
         table.add_column("measure")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +46,20 @@ class Settings(BaseSettings):
     cloud_region: str = "us-east-1"
     cloud_is_simulator: bool = Field(default=False, description="the cloud is moto (simulator, tests): use its dummy "
                                      "credentials; otherwise boto3's default credential chain")
+    cloud_actions: str = Field(default="ec2", pattern="^(ec2|aws)$",
+                               description="ec2: node actions on EC2/Auto Scaling only; aws: also ECS services, Lambda "
+                                           "aliases and SSM runbooks (services/connectors/aws.py)")
+    aws_ecs_cluster: str = Field(default="default", description="ECS cluster where a service component is looked up")
+    aws_targets: dict[str, dict] = Field(
+        default_factory=dict, description='JSON {component: {"kind": "ecs", "cluster", "service"} | {"kind": "lambda", '
+                                          '"function", "alias"} | {"kind": "ec2", "instance"}}')
+    aws_ssm_runbooks: dict[str, dict] = Field(
+        default_factory=dict, description='JSON {action: {"document", "parameters", "targets" | "instance_ids", "risk", '
+                                          '"timeout_s"}}; {target} is the component; runs instead of the built-in action')
+    aws_scale_step: int = Field(default=1, ge=1, description="tasks added by an ECS scale_out")
+    aws_scale_max: int = Field(default=20, ge=1, description="an ECS scale_out never sets more tasks than this")
+    aws_replay_window_s: float = Field(default=900.0, description="a keyed AWS action re-run within this is a replay")
+    aws_command_timeout_s: float = Field(default=600.0, description="how long an SSM runbook command may run")
     actions_url: str | None = Field(default=None, description="runbook-automation API (POST /mitigate); default: boto3 on EC2")
     telemetry_url: str | None = Field(default=None, description="telemetry API (GET /metrics, /logs, /health)")
     # Prometheus-compatible API; when set it is the telemetry source and telemetry_url is ignored
@@ -58,6 +72,13 @@ class Settings(BaseSettings):
     cloudwatch_telemetry: bool = Field(default=False, description="read telemetry from CloudWatch and CloudWatch Logs")
     cloudwatch_log_group: str = Field(default="/fleet/{target}", description="log group; {target} is the component, "
                                       "a fixed group is filtered for the component's name")
+    # what the platform receives itself: change events (POST /api/v1/changes) and OTLP spans (/api/v1/otlp/v1/traces)
+    github_webhook_secret: str | None = Field(default=None, description="secret of the GitHub deployment webhook "
+                                              "(POST /api/v1/changes/github checks X-Hub-Signature-256 with it)")
+    traces_retention_minutes: float = Field(default=120.0, gt=0, description="spans older than this are dropped")
+    traces_max_spans_per_service: int = Field(default=5000, ge=10, description="newest spans kept per service")
+    stored_signals: bool = Field(default=True, description="diagnosis reads stored change events and spans beside "
+                                 "the telemetry source (changes, traces, topology)")
     # optional LLM, OpenAI-compatible
     llm_base_url: str | None = None
     llm_api_key: str | None = None
@@ -68,9 +89,24 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = None
     webhook_urls: list[str] = Field(default_factory=list)
     webhook_secret: str | None = None
+    webhook_timeout_s: float = Field(default=10.0, description="timeout of one webhook/Slack delivery attempt")
+    webhook_max_attempts: int = Field(default=12, ge=1, description="attempts on 5xx/408/429/timeouts/connection "
+                                      "errors before a delivery is dead-lettered (about 40 min with the defaults)")
+    webhook_backoff_s: float = Field(default=2.0, gt=0, description="first retry delay; doubles per attempt, jittered")
+    webhook_backoff_max_s: float = Field(default=300.0, gt=0, description="longest delay between two attempts")
+    webhook_sweep_interval_s: float = Field(default=15.0, gt=0, description="how often beat re-queues outbox rows "
+                                            "whose delivery task was lost")
+    notify_routes: list[dict] = Field(default_factory=list, description='JSON list of routes, first match wins: '
+                                      '{"matchers": ["service=\\"api\\""], "webhook_urls": [...], "slack": true, '
+                                      '"slack_webhook_url": "...", "continue": false}; no match: every destination')
+    sns_confirm_hosts: list[str] = Field(default_factory=list, description="hosts (host or host:port) besides "
+                                         "sns.<region>.amazonaws.com whose SubscribeURL may be fetched (an SNS emulator)")
     # auth: when required, every API call but the health probes needs "Authorization: Bearer <token>"
     auth_required: bool = False
     metrics_public: bool = Field(default=False, description="/metrics answers without a token when auth is on")
+    ingest_concurrency: int = Field(default=8, ge=1, le=64, description="alert posts stored at once per API "
+                                    "process (within the connection pool of 5+10); more wait on the event loop instead of "
+                                    "contending for the GIL, the pool and (SQLite) the single writer")
     max_body_bytes: int = Field(default=5 * 1024 * 1024, description="request bodies above this are refused (413) "
                                 "while they stream in")
     # agents
@@ -82,6 +118,25 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_url: str | None = None
+
+    @field_validator("notify_routes")
+    @classmethod
+    def _routes_parse(cls, routes: list[dict]) -> list[dict]:
+        """A route with a typo would silently send pages elsewhere: refuse it at start, naming it."""
+        from services.notify.matchers import MatcherError, parse_matchers
+
+        known = {"matchers", "webhook_urls", "slack", "slack_webhook_url", "continue"}
+        for i, route in enumerate(routes):
+            unknown = set(route) - known
+            if unknown:
+                raise ValueError(f"notify_routes[{i}]: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+            try:
+                parse_matchers(route.get("matchers") or [])
+            except MatcherError as exc:
+                raise ValueError(f"notify_routes[{i}]: {exc}") from None
+            if not isinstance(route.get("webhook_urls", []), list):
+                raise ValueError(f"notify_routes[{i}].webhook_urls: expected a list of URLs")
+        return routes
 
     @property
     def embedded(self) -> bool:

@@ -3,6 +3,11 @@
 API + console + embedded Celery workers + the simulator (moto as the cloud, a telemetry API,
 fault injection that posts Alertmanager webhooks to our own ingest endpoint). The platform talks to
 the simulator only through its HTTP connectors, exactly as it would talk to a real fleet.
+
+With ``--prometheus`` (and the Debian ``prometheus`` / ``prometheus-alertmanager`` installed) the alerts
+come the real way instead: Prometheus scrapes the simulator's ``/probe`` exporter with the rules shipped
+in deploy/, Alertmanager posts to our webhook, and the agents read metrics and health from Prometheus
+(logs, topology and traces still from the simulator's API: Prometheus holds none of them).
 """
 
 from __future__ import annotations
@@ -51,6 +56,31 @@ def _drift_loop(drift, *, interval_s: float, stop: threading.Event, console: Con
             console.print(f"[red]drift step failed[/red]: {exc}")
 
 
+class _PrometheusWithSimLogs:
+    """Metrics and health from Prometheus; logs, topology and traces from the simulator's probe API."""
+
+    def __init__(self, prometheus, sim) -> None:
+        self.prometheus, self.sim = prometheus, sim
+
+    def metrics(self, target: str, *, minutes: int = 15):
+        return self.prometheus.metrics(target, minutes=minutes)
+
+    def health(self, target: str):
+        return self.prometheus.health(target)
+
+    def logs(self, target: str, *, minutes: int = 15):
+        return self.sim.logs(target, minutes=minutes)
+
+    def topology(self):
+        return self.sim.topology()
+
+    def traces(self, target: str, *, minutes: int = 15):
+        return self.sim.traces(target, minutes=minutes)
+
+    def changes(self, *, minutes: int = 60):
+        return self.sim.changes(minutes=minutes)
+
+
 def summarize(database_url: str, *, since: datetime, sim_summary: dict[str, Any],
               drifts_injected: int = 0) -> dict[str, Any]:
     from services.drift.models import DriftProposal
@@ -82,11 +112,16 @@ def summarize(database_url: str, *, since: datetime, sim_summary: dict[str, Any]
 
 
 def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | None, seed: int,
-             auto_approve_after: float, console: Console, drift_interval: float = 15.0) -> dict[str, Any]:
+             auto_approve_after: float, console: Console, drift_interval: float = 15.0,
+             prometheus: bool = False) -> dict[str, Any]:
+    from pathlib import Path
+
     from services.api.app import create_app
     from services.connectors.http import HttpActions, HttpTelemetry
+    from services.connectors.prometheus import PrometheusTelemetry
     from services.storage.migrate import upgrade
     from services.worker import runtime
+    from sim.alerting import AlertingStack, binaries
     from sim.stack import SimStack
 
     settings = Settings()
@@ -102,20 +137,34 @@ def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | 
                 port = free_port()
     base = f"http://127.0.0.1:{port}"
     started_at = datetime.now(UTC)
+    use_prometheus = prometheus and binaries() is not None
+    if prometheus and not use_prometheus:
+        console.print("[yellow]Prometheus/Alertmanager not installed (apt-get install prometheus "
+                      "prometheus-alertmanager): the simulator posts the alerts itself[/yellow]")
     with console.status("starting the simulated fleet (moto) ..."):
-        stack = SimStack.start(emit_url=f"{base}/api/v1/alerts", nodes=nodes, seed=seed,
-                               fault_interval_s=fault_interval, first_fault_after_s=3.0)
+        stack = SimStack.start(emit_url=None if use_prometheus else f"{base}/api/v1/alerts", nodes=nodes, seed=seed,
+                               fault_interval_s=fault_interval, first_fault_after_s=3.0 + 15.0 * use_prometheus)
+    telemetry: Any = HttpTelemetry(stack.api_url)
+    alerting = None
+    if use_prometheus:
+        with console.status("starting Prometheus and Alertmanager on deploy/ configs ..."):
+            alerting = AlertingStack.start(
+                exporter=stack.api_url.removeprefix("http://"), webhook=f"{base}/api/v1/alerts",
+                workdir=Path(settings.state_dir) / "demo-alerting", nodes=[n.id for n in stack.fleet.nodes],
+                services=sorted(stack.fleet.releases), interval="2s", rule_for="6s", rate_range="20s",
+                group_wait="2s")
+        telemetry = _PrometheusWithSimLogs(
+            PrometheusTelemetry(alerting.prometheus_url, timeout_s=5, window="20s", min_step_s=2, max_points=900),
+            telemetry)
     drift = None
     if drift_interval > 0:
-        from pathlib import Path
-
         from sim.drift import DriftSimulator
 
         with console.status("provisioning a Terraform project beside the fleet (drift demo) ..."):
             workdir = Path(settings.state_dir) / "demo-iac"
             drift = DriftSimulator(endpoint=stack.moto_endpoint, workdir=workdir, seed=seed)
             settings = settings.model_copy(update={"iac_workspaces": [drift.setup()]})
-    runtime.install(settings, cloud=HttpActions(stack.api_url), telemetry=HttpTelemetry(stack.api_url))
+    runtime.install(settings, cloud=HttpActions(stack.api_url), telemetry=telemetry)
     if settings.memory_enabled:
         with console.status("loading the agents' memory (embedding model) ..."):
             from services.episodes.service import agent_memory
@@ -129,6 +178,13 @@ def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | 
     console.print(f"[bold green]console:[/bold green] {base}/   [bold]API docs:[/bold] {base}/docs")
     console.print(f"fleet: {len(stack.fleet.nodes)} nodes in {stack.fleet.cluster}, cloud {stack.moto_endpoint}, "
                   f"telemetry {stack.api_url}")
+    if alerting is not None:
+        console.print(f"alerts: Prometheus {alerting.prometheus_url} (deploy/prometheus/rules.yml, scraping the "
+                      f"simulator) -> Alertmanager {alerting.alertmanager_url} -> {base}/api/v1/alerts; "
+                      "agents read metrics from Prometheus")
+    else:
+        console.print("alerts: posted by the simulator itself (Prometheus/Alertmanager not used"
+                      + ("; pass --prometheus to use them)" if binaries() else ", not installed)"))
     stop = threading.Event()
     if auto_approve_after >= 0:
         threading.Thread(target=_autopilot, args=(settings,),
@@ -155,6 +211,8 @@ def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | 
     server.should_exit = True
     thread.join(10)
     stop_embedded_worker(timeout=5)
+    if alerting is not None:
+        alerting.stop()
     stack.stop()
     return summary
 

@@ -11,6 +11,8 @@ log store and a deploy tool. Routes (JSON):
   GET  /metrics?target=T&minutes=15         {"target", "series": {metric: [[ts, value], ...]}}
   GET  /logs?target=T&minutes=15            {"target", "lines": [...]}
   GET  /health?target=T                     {"target", "healthy", "breaches", "latest", "ts"}
+  GET  /probe?target=T                      T's metrics in Prometheus text format; 503 when T is down
+  GET  /targets                             the fleet as Prometheus file_sd / http_sd target groups
   POST /mitigate {"target", "action"}       MitigationResult (the simulator performs the boto3 call)
   POST /inject {"kind"?, "target"?, "onset_lead_s"?=30}   injects a fault that began lead seconds ago
   GET  /ground-truth                        every fault with injected/resolved times (scoring only)
@@ -29,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
+from sim.exposition import Down, Exposition
 from sim.faults import FaultInjector
 from sim.fleet import Fleet
 from sim.telemetry import Telemetry
@@ -37,6 +40,12 @@ if TYPE_CHECKING:
     from sim.runner import Simulation
 
 log = logging.getLogger(__name__)
+
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Text(str):
+    """A payload sent as Prometheus text exposition instead of JSON."""
 
 
 class SimServer:
@@ -56,6 +65,7 @@ class SimServer:
         self.telemetry = telemetry or Telemetry(fleet, seed=seed)
         self.simulation = simulation
         self.injector = simulation.injector if simulation else FaultInjector(fleet, seed=seed + 7)
+        self.exposition = Exposition(self.telemetry)
         handler = _make_handler(self)
         self._httpd = ThreadingHTTPServer((host, port), handler)
         self._httpd.daemon_threads = True
@@ -96,6 +106,15 @@ class SimServer:
             if self.simulation is None:
                 return 404, {"error": "no simulation attached"}
             return 200, self.simulation.summary()
+        if method == "GET" and path == "/targets":
+            return 200, self.exposition.targets()
+        if method == "GET" and path == "/probe":
+            try:
+                return 200, Text(self.exposition.probe(query.get("target", "")))
+            except KeyError as exc:
+                return 404, Text(f"unknown target {exc}\n")
+            except Down as exc:
+                return 503, Text(f"{exc}\n")
         if method == "GET" and path in ("/metrics", "/logs", "/health", "/traces"):
             target = query.get("target", "")
             if not target:
@@ -160,9 +179,10 @@ def _make_handler(server: SimServer) -> type[BaseHTTPRequestHandler]:
             self._send(status, payload)
 
         def _send(self, status: int, payload: Any) -> None:
-            data = json.dumps(payload, default=str).encode()
+            text = isinstance(payload, Text)
+            data = payload.encode() if text else json.dumps(payload, default=str).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", PROMETHEUS_TEXT if text else "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

@@ -16,7 +16,15 @@ import logging
 from collections import deque
 from typing import Any
 
-from agents.diagnosis.evidence import change_evidence, log_evidence, metric_evidence, to_epoch, trace_evidence
+from agents.diagnosis.evidence import (
+    absence_evidence,
+    alert_liveness_evidence,
+    change_evidence,
+    log_evidence,
+    metric_evidence,
+    to_epoch,
+    trace_evidence,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +55,8 @@ def alert_targets(alert: dict[str, Any]) -> list[str]:
 def neighbourhood(topology: dict[str, Any], targets: list[str], *, hops: int) -> dict[str, int]:
     """Components within ``hops`` of the targets (edges taken both ways, placement included), with their distance.
 
-    Without edges the topology's component list is the neighbourhood: every known component is a
-    suspect when nothing says how they connect.
+    Without edges, or when the alerted component is on none of them, the topology's component list is
+    the neighbourhood: every known component is a suspect when nothing says how they connect to it.
     """
     adjacency: dict[str, set[str]] = {}
     for caller, callee in topology.get("edges", []):
@@ -67,10 +75,32 @@ def neighbourhood(topology: dict[str, Any], targets: list[str], *, hops: int) ->
             if nxt not in dist:
                 dist[nxt] = dist[here] + 1
                 queue.append(nxt)
-    if not topology.get("edges"):
-        for name in topology.get("components") or {}:
+    if not topology.get("edges") or not any(t in adjacency for t in targets):
+        # no call graph, or one the alerted component is not on (an untraced entry): everything known is a suspect
+        for name in [*(topology.get("components") or {}), *sorted(adjacency)]:
             dist.setdefault(name, 1)
     return dict(list(dist.items())[:MAX_COMPONENTS])
+
+
+NODE_JOBS = {"node", "node-exporter", "node_exporter", "host", "windows-exporter"}
+
+
+def alert_subject(alert: dict[str, Any]) -> str:
+    """What the alert is about: its node when the rule watches the machine (node_exporter's ``job``), else
+    the most specific component it names."""
+    job = str((alert.get("labels") or {}).get("job") or "").lower()
+    if alert.get("node") and job in NODE_JOBS:
+        return str(alert["node"])
+    targets = alert_targets(alert)
+    return targets[0] if targets else ""
+
+
+def implied_placement(topology: dict[str, Any], alert: dict[str, Any]) -> None:
+    """An alert labelled with both a service and a node says the service runs there (Prometheus
+    ``instance``/``node`` + ``service`` labels): record it when the topology does not place the service."""
+    service, node = alert.get("service"), alert.get("node")
+    if service and node and service != node and service not in topology["placement"]:
+        topology["placement"][str(service)] = str(node)
 
 
 def _component_kind(name: str, alert: dict[str, Any], topology: dict[str, Any]) -> str:
@@ -89,6 +119,7 @@ def gather_case(telemetry: Any, alert: dict[str, Any], *, hops: int = DEFAULT_HO
     topology = _optional(telemetry, "topology", default={}) or {}
     topology = {"edges": [list(e) for e in topology.get("edges", [])], "placement": dict(topology.get("placement") or {}),
                 "components": dict(topology.get("components") or {})}
+    implied_placement(topology, alert)
     near = neighbourhood(topology, targets, hops=hops)
     raw_metrics = {c: _optional(telemetry, "metrics", c, minutes=minutes, default={}) for c in near}
     split_at = to_epoch(alert.get("starts_at") or alert.get("time"))
@@ -98,16 +129,24 @@ def gather_case(telemetry: Any, alert: dict[str, Any], *, hops: int = DEFAULT_HO
     steps = [b[0] - a[0] for series in raw_metrics.values() for points in series.values()
              for a, b in zip(points, points[1:], strict=False) if b[0] > a[0]]
     step_s = sorted(steps)[len(steps) // 2] if steps else 60.0
+    # a component can only be seen to go silent when someone else still reports inside the fault window
+    others_report = any(t >= split_at for series in raw_metrics.values() for points in series.values() for t, _ in points)
     components: dict[str, dict[str, Any]] = {}
     for name, hop in near.items():
         series = raw_metrics[name]
         lines = list(_optional(telemetry, "logs", name, minutes=minutes, default=[]))
         metrics = [e for e in (metric_evidence(name, m, pts, split_at=split_at) for m, pts in series.items()) if e]
+        silent = absence_evidence(name, series, split_at=split_at) if others_report else None
+        metrics += [silent] if silent else []
         components[name] = {
             "kind": _component_kind(name, alert, topology), "hops": hop,
             "telemetry": bool(series) or bool(lines), "series": len(series), "log_lines": len(lines),
             "metrics": sorted(metrics, key=lambda e: -e["z"]), "logs": log_evidence(name, lines, split_at=split_at),
         }
+    subject = alert_subject(alert)
+    said = alert_liveness_evidence(alert, subject) if subject in components else None
+    if said and not any(e.get("signal") == "liveness" for e in components[subject]["metrics"]):
+        components[subject]["alerts"] = [said]
     traces: list[dict[str, Any]] = []
     seen_edges: set[tuple[str, str]] = set()
     for name in near:

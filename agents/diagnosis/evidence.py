@@ -8,6 +8,9 @@ Metric series go through the memory library's change-point analysis (``memory.me
 the same path ``ContextCompressor.fold_metrics`` uses); a series counts as moved when that analysis
 finds a change point or spike inside the fault window *and* the fault window's level sits away from
 the baseline window's in robust (median/MAD) units, in the direction that is bad for that signal.
+Liveness is read apart: a heartbeat / ``up`` series losing its baseline level, a component whose
+series all stop before the fault window (no data), or a liveness alert naming it, each say the
+component stopped reporting (``signal: liveness``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,12 @@ from memory.metrics import analyse
 
 MIN_Z = 3.0          # robust shift (in baseline noise units) a moved series must reach
 REL_FLOOR = 0.05     # noise floor as a share of the baseline level (a flat baseline has MAD 0)
+# a liveness series (heartbeat, ``up``) is binary per reporter: its 1 -> 0 step is the instrument's
+# resolution, so a robust z would call a dead node "1 sd". Losing all of the baseline's liveness counts
+# like a shift of this many noise units, a lost share of it (one replica of two) proportionally less.
+# A prior stated here (the same order as the largest resource shifts), not fitted to any data set.
+LIVENESS_Z = 20.0
+RES_REL = 1e-3   # value gaps below this share of the largest |value| are float noise, not the instrument's step (chosen on train from {0, 1e-3, 1e-2})
 ERROR_WORDS = re.compile(r"error|exception|fail|fatal|panic|timeout|refused|unavailable|denied|oom|killed", re.I)
 _VARIABLE = re.compile(r"0x[0-9a-f]+|[0-9a-f]{8,}|\d+(\.\d+)?")
 _TS_PREFIX = re.compile(r"^\s*(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?|\d{9,10}(?:\.\d+)?)\s*")
@@ -65,7 +74,8 @@ def resolution(values: list[float]) -> float:
     0 -> 1 against a flat-zero baseline would otherwise be an infinite shift.
     """
     distinct = sorted(set(values))
-    gaps = [b - a for a, b in zip(distinct, distinct[1:], strict=False) if b - a > 0]
+    floor = RES_REL * max((abs(v) for v in values), default=0.0)
+    gaps = [b - a for a, b in zip(distinct, distinct[1:], strict=False) if b - a > floor]
     return min(gaps) if gaps else 0.0
 
 
@@ -103,6 +113,9 @@ def metric_evidence(component: str, name: str, points: list[tuple[float, float]]
     if len(base) < 2 or not fault:
         return None
     direction = bad_direction(name)
+    kind = signal_kind(name)
+    if kind == "liveness" and direction < 0:
+        return _liveness_evidence(component, name, base, [(t, v) for t, v in clean if t >= split_at])
     before, after, z = robust_shift(base, fault, direction=direction)
     if z < MIN_Z:
         return None
@@ -117,13 +130,58 @@ def metric_evidence(component: str, name: str, points: list[tuple[float, float]]
     if not changes and not spiked and z < 2 * MIN_Z:
         return None  # the robust shift alone is not enough unless it is large
     at = changes[0].time if changes else (analysis.peak_time if spiked else split_at)
-    kind = signal_kind(name)
     return {
         "kind": "metric", "component": component, "metric": name, "signal": kind,
         "client_side": is_client_side(name), "before": round(before, 6), "after": round(after, 6),
         "at": at, "z": round(z, 2), "change_point": bool(changes),
         "detail": f"{name} on {component} moved {before:.4g} -> {after:.4g} at {iso(at)} ({z:.1f} robust sd, {kind})",
     }
+
+
+def _liveness_evidence(component: str, name: str, base: list[float], fault: list[tuple[float, float]]
+                       ) -> dict[str, Any] | None:
+    """The component stopped reporting (heartbeat / ``up`` fell): z is the lost share of its baseline liveness."""
+    before = _median(base)
+    if before <= 0:
+        return None  # it was not alive before either: nothing was lost in this window
+    # a steady baseline makes any missed beat count (``absent_over_time``); a flaky one needs the level to fall
+    after = min(v for _, v in fault) if min(base) >= before else _median([v for _, v in fault])
+    lost = max(0.0, min(1.0, (before - after) / before))
+    z = LIVENESS_Z * lost
+    if z < MIN_Z:
+        return None
+    at = next((t for t, v in fault if v < before), fault[0][0])
+    return {
+        "kind": "metric", "component": component, "metric": name, "signal": "liveness",
+        "client_side": False, "before": round(before, 6), "after": round(after, 6), "at": at, "z": round(z, 2),
+        "change_point": True,
+        "detail": f"{name} on {component} fell {before:.4g} -> {after:.4g} at {iso(at)}: "
+                  f"{100 * lost:.0f}% of its liveness lost (stopped reporting)",
+    }
+
+
+def absence_evidence(component: str, series: dict[str, list[tuple[float, float]]], *,
+                     split_at: float) -> dict[str, Any] | None:
+    """A component whose every series reported before ``split_at`` and none after it has gone silent."""
+    stamps = [float(t) for points in series.values() for t, v in points if v is not None]
+    if not stamps or max(stamps) >= split_at or sum(1 for t in stamps if t < split_at) < 2:
+        return None
+    last = max(stamps)
+    return {"kind": "metric", "component": component, "metric": "(no data)", "signal": "liveness", "client_side": False,
+            "before": 1.0, "after": 0.0, "at": last, "z": LIVENESS_Z, "change_point": True,
+            "detail": f"{component} sent no data after {iso(last)}: its telemetry stopped (no data in the fault window)"}
+
+
+def alert_liveness_evidence(alert: dict[str, Any], component: str) -> dict[str, Any] | None:
+    """A liveness alert (``NodeHeartbeatMissing``, ``TargetDown``/``up == 0``) is itself the observation that
+    ``component`` stopped reporting: the alerting rule saw every scrape, a probe sees a downsampled series."""
+    name = str(alert.get("name") or "")
+    if not name or signal_kind(name) != "liveness":
+        return None
+    at = to_epoch(alert.get("starts_at") or alert.get("time"))
+    return {"kind": "alert", "component": component, "alert": name, "signal": "liveness", "client_side": False,
+            "z": LIVENESS_Z, "at": at,
+            "detail": f"alert {name} on {component} at {iso(at)}: it stopped reporting (liveness rule fired)"}
 
 
 def template_of(line: str) -> str:

@@ -25,10 +25,18 @@ KIND_TO_FAULT: dict[str, tuple[str, float]] = {
     "traffic": ("overload", 0.4),
     "saturation": ("cpu_saturation", 0.3),
 }
-# node-level errors (heartbeat lost, node down) are a hang or a partition, not a bad deploy
+# node-level errors are a hang or a partition, not a bad deploy
 NODE_KIND_TO_FAULT: dict[str, tuple[str, float]] = {"errors": ("kernel_hang", 0.8), "network": ("network_partition", 0.6)}
+# a node that stopped reporting is hung or cut off: liveness votes for both, the other kinds (a spinning
+# CPU, network counters) and the phrases decide between them; the symptoms every request through a dead
+# node shows (latency, errors, traffic, saturation) are its consequences and do not vote
+NODE_LIVENESS_FAULTS = (("kernel_hang", 1.0), ("network_partition", 1.0))
+SYMPTOM_KINDS = frozenset({"latency", "errors", "traffic", "saturation"})
+NODE_KINDS = frozenset({"node", "host", "vm", "instance", "machine"})
 FAULT_TYPES = ("cpu_saturation", "memory_leak", "disk_failure", "network_delay", "network_partition", "kernel_hang",
                "bad_deploy", "overload")
+# memory that moves with (or after) the CPU is work piling up in a busy process; a leak grows on its own
+MEMORY_WITH_CPU = 0.5  # chosen on the train split from {1, 0.5, 0.25} (one case apart)
 PHRASE_WEIGHT = 0.5
 EPISODE_WEIGHT = 0.5
 UNKNOWN = "unknown"
@@ -37,19 +45,33 @@ UNKNOWN = "unknown"
 def fault_scores(evidence: list[dict[str, Any]], *, component_kind: str,
                  phrase_votes: dict[str, int] | None = None, episode_votes: dict[str, float] | None = None) -> dict[str, float]:
     """Score every fault type for one component from its evidence items."""
-    table = {**KIND_TO_FAULT, **(NODE_KIND_TO_FAULT if component_kind == "node" else {})}
+    is_node = component_kind in NODE_KINDS
+    table = {**KIND_TO_FAULT, **(NODE_KIND_TO_FAULT if is_node else {})}
     best_per_kind: dict[str, float] = {}
+    onset: dict[str, float] = {}
     for item in evidence:
         if item.get("client_side"):
             continue  # a caller-side series describes a dependency, not this component
         signal = item.get("signal")
         strength = math.log1p(max(float(item.get("z", 3.0)), 0.0)) if item["kind"] in {"metric", "trace"} else 1.5
+        if item["kind"] == "alert" and "z" in item:
+            strength = math.log1p(max(float(item["z"]), 0.0))
         if item["kind"] == "log":
             strength = 1.5 if item.get("new") else 0.5
-        if signal in table:
+        if signal in table or (is_node and signal == "liveness"):
             best_per_kind[signal] = max(best_per_kind.get(signal, 0.0), strength)
+            if item.get("at") is not None:
+                onset[signal] = min(onset.get(signal, math.inf), float(item["at"]))
     scores: dict[str, float] = {}
+    if is_node and "liveness" in best_per_kind:
+        for fault, weight in NODE_LIVENESS_FAULTS:
+            scores[fault] = scores.get(fault, 0.0) + weight * best_per_kind["liveness"]
+        best_per_kind = {k: v for k, v in best_per_kind.items() if k not in SYMPTOM_KINDS and k != "liveness"}
+    if "cpu" in best_per_kind and "memory" in best_per_kind and onset.get("cpu", math.inf) <= onset.get("memory", math.inf):
+        best_per_kind["memory"] *= MEMORY_WITH_CPU
     for signal, strength in best_per_kind.items():
+        if signal not in table:
+            continue
         fault, weight = table[signal]
         scores[fault] = scores.get(fault, 0.0) + weight * strength
     for fault, votes in (phrase_votes or {}).items():

@@ -1,8 +1,9 @@
 """What kind of signal a metric is, from general naming conventions only.
 
 WHY: fault typing asks "which kinds of signal moved" (cpu, memory, latency, errors, disk, network,
-traffic). The kind is read from the metric name with the vocabulary of node_exporter
-(``node_cpu_seconds_total``, ``node_memory_*``, ``node_disk_*``, ``node_network_*``), cAdvisor
+traffic, and liveness: is the component reporting at all). The kind is read from the metric name
+with the vocabulary of node_exporter (``node_cpu_seconds_total``, ``node_memory_*``, ``node_disk_*``,
+``node_network_*``), cAdvisor
 (``container_cpu_usage_seconds_total``, ``container_memory_working_set_bytes``, ``container_fs_*``,
 ``container_network_*``) and the OpenTelemetry semantic conventions (``system.cpu.utilization``,
 ``process.memory.usage``, ``http.server.request.duration``, ``rpc.client.duration``,
@@ -16,13 +17,15 @@ from __future__ import annotations
 
 import re
 
-KINDS = ("cpu", "memory", "disk", "network", "latency", "errors", "traffic", "saturation", "other")
+KINDS = ("liveness", "cpu", "memory", "disk", "network", "latency", "errors", "traffic", "saturation", "other")
 
 # order matters: the first matching kind wins ("http.server.request.duration" is latency, not traffic)
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("latency", re.compile(r"latency|duration|response.?time|delay|rtt|\bp(50|75|90|95|99)\b|_seconds_bucket|elapsed")),
+    # "is it there at all": node_exporter / Prometheus ``up``, heartbeats, liveness probes
+    ("liveness", re.compile(r"heartbeat|\bup\b|\balive\b|liveness")),
     ("disk", re.compile(r"disk|filesystem|\bfs\b|fs_|blkio|block.?io|io.?time|iops|inode|volume")),
-    ("errors", re.compile(r"error|fail|5xx|exception|success|availability|heartbeat|\bup\b|status.?code")),
+    ("errors", re.compile(r"error|fail|5xx|exception|success|availability|status.?code")),
     ("memory", re.compile(r"mem|rss|heap|oom|working.?set|swap|page.?fault|\bgc\b")),
     ("cpu", re.compile(r"cpu|load.?avg|load\d|throttl|steal")),
     ("network", re.compile(r"network|\bnet\b|net_|receive|transmit|packet|tcp|udp|socket|bytes.?(in|out|sent|recv)")),
@@ -30,7 +33,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("saturation", re.compile(r"queue|pool|thread|connection|backlog|pending")),
 )
 _CLIENT = re.compile(r"client|outbound|upstream|downstream|egress|dependency")
-_GOOD_WHEN_HIGH = re.compile(r"success|availability|heartbeat|\bup\b|healthy|uptime")
+_GOOD_WHEN_HIGH = re.compile(r"success|availability|heartbeat|\bup\b|\balive\b|liveness|healthy|uptime")
 
 
 def _normalise(name: str) -> str:

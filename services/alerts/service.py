@@ -163,3 +163,22 @@ class _Row:
 
     def __init__(self, row: dict) -> None:
         self.__dict__.update(row)
+
+
+def acknowledge_at_source(session: Session, *, fingerprint: str, actor: str) -> int | None:
+    """Note on the incident of a firing alert that its sender acknowledged it (PagerDuty ``acknowledge``).
+
+    Why only a note: an acknowledgement at the source means a person is on it, which the
+    operators should see, but it changes nothing the agents decide. Returns the incident id, or
+    None when no firing alert has that fingerprint (acknowledging an unknown key is not an error
+    for the sender, as at PagerDuty).
+    """
+    from services.incidents.service import add_event
+
+    row = session.execute(select(Alert.id, Alert.incident_id).where(
+        Alert.fingerprint == fingerprint, Alert.status == "firing")).first()
+    if row is None or row.incident_id is None:
+        return None
+    add_event(session, row.incident_id, kind="acknowledged", actor=actor, dedup_key=f"ack:{row.id}",
+              message="acknowledged at the source", data={"alert_id": row.id})
+    return row.incident_id

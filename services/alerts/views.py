@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import logging
 
+import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from sqlalchemy import func, select
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from services.alerts.models import Alert, AlertRead
-from services.alerts.service import store_alerts
-from services.api.deps import MAX_PAGE, SafeStr, app_settings
+from services.alerts.models import Alert, AlertRead, NormalizedAlert
+from services.alerts.service import acknowledge_at_source, store_alerts
+from services.api.deps import MAX_PAGE, SafeStr, app_settings, page_of
 from services.audit.service import record
 from services.auth.deps import require
 from services.config import Settings
 from services.incidents import flows
 from services.incidents.models import Incident
-from services.ingest.normalize import normalize
+from services.ingest.normalize import fingerprint, normalize
+from services.ingest.pagerduty import SOURCE as PAGERDUTY
+from services.ingest.pagerduty import parse_event
 from services.ingest.safejson import JsonRejected, parse_json
+from services.ingest.sns import confirm_subscription, is_subscription_message
 from services.storage.base import session_scope
 
 log = logging.getLogger(__name__)
@@ -39,19 +43,34 @@ async def read_body(request: Request, *, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _ingest(body: bytes, *, user: str, settings: Settings) -> dict:
-    """Parse, normalise, store (one transaction, committed before returning) and hand off; runs in a worker thread."""
+def _parse(body: bytes) -> object:
     try:
-        payload = parse_json(body)
+        return parse_json(body)
     except JsonRejected as exc:
         raise HTTPException(exc.status, str(exc)) from None
-    alerts = normalize(payload)  # IngestError -> 422 problem+json, nothing stored
+
+
+def _ingest(body: bytes, *, user: str, settings: Settings) -> dict:
+    """Parse, normalise, store (one transaction, committed before returning) and hand off; runs in a worker thread."""
+    payload = _parse(body)
+    if is_subscription_message(payload):  # SNS asks before it sends: confirm, store nothing
+        result = confirm_subscription(payload, extra_hosts=settings.sns_confirm_hosts)
+        with session_scope(settings.database_url) as session:
+            record(session, actor=user, action="alerts.sns_subscription", subject=str(result.get("topic") or ""),
+                   data=result)
+        return result
+    return _store(normalize(payload), user=user, settings=settings)  # IngestError -> 422, nothing stored
+
+
+def _store(alerts: list[NormalizedAlert], *, user: str, settings: Settings) -> dict:
+    """Store the alerts with their incidents and staged notifications in one transaction, then hand off."""
     with session_scope(settings.database_url) as session:
         result = store_alerts(session, alerts, group_window_s=settings.incident_group_window_s)
         record(session, actor=user, action="alerts.ingest",
                data={"accepted": len(alerts), **{k: len(v) for k, v in result.to_dict().items()}})
         opened = session.scalars(select(Incident).where(Incident.id.in_(result.incidents_opened))
                                  .order_by(Incident.id)).all() if result.incidents_opened else []
+        deliveries = flows.stage_opened(session, opened, settings=settings)
     from services.api.health import ALERTS_INGESTED
 
     ALERTS_INGESTED.inc(len(alerts))
@@ -61,17 +80,46 @@ def _ingest(body: bytes, *, user: str, settings: Settings) -> dict:
             flows.note_resolved(result.resolved, settings=settings)
         except Exception:  # the resolution is stored; the actor still sees it through the store before acting
             log.exception("could not hand resolved alerts %s to their incidents", result.resolved)
-    flows.notify_opened(opened, settings=settings)
+    flows.notify_opened(deliveries)
     return {"accepted": len(alerts), **result.to_dict(),
             "queued": [i for i in result.incidents_opened if i not in failed]}
 
 
-@router.post("", status_code=202, summary="Ingest alerts (Alertmanager v4, CloudWatch/SNS, generic JSON)")
+@router.post("", status_code=202, summary="Ingest alerts (Alertmanager v4 / Grafana, CloudWatch/SNS incl. subscription confirmation, generic JSON)")
 async def ingest(request: Request, user: str = Depends(require("operator")),
                  settings: Settings = Depends(app_settings)) -> dict:
     """Only the body read runs on the event loop; parsing and database work run in the threadpool."""
     body = await read_body(request, limit=min(MAX_BODY, settings.max_body_bytes))
-    return await run_in_threadpool(_ingest, body, user=user, settings=settings)
+    async with _ingest_slots(request.app, settings):
+        return await run_in_threadpool(_ingest, body, user=user, settings=settings)
+
+
+def _ingest_slots(app, settings: Settings) -> anyio.Semaphore:
+    """The app's bound on concurrent ingest work (``ingest_concurrency``), made on first use in its event loop."""
+    slots = getattr(app.state, "ingest_slots", None)
+    if slots is None:
+        slots = app.state.ingest_slots = anyio.Semaphore(settings.ingest_concurrency)
+    return slots
+
+
+def _pagerduty(body: bytes, *, user: str, settings: Settings) -> dict:
+    event = parse_event(_parse(body))  # IngestError -> 422, nothing stored
+    if event.alert is not None:
+        _store([event.alert], user=user, settings=settings)
+    else:  # acknowledge: someone at the source is on it; the incident's timeline says so once
+        with session_scope(settings.database_url) as session:
+            acknowledge_at_source(session, fingerprint=fingerprint(NormalizedAlert(
+                source=PAGERDUTY, name=event.dedup_key[:200], fingerprint=event.dedup_key)), actor=user)
+    return {"status": "success", "message": "Event processed", "dedup_key": event.dedup_key}
+
+
+@router.post("/pagerduty/enqueue", status_code=202,
+             summary="PagerDuty Events API v2: trigger, acknowledge or resolve by dedup_key (answers like PagerDuty)")
+async def pagerduty_enqueue(request: Request, user: str = Depends(require("operator")),
+                            settings: Settings = Depends(app_settings)) -> dict:
+    body = await read_body(request, limit=min(MAX_BODY, settings.max_body_bytes))
+    async with _ingest_slots(request.app, settings):  # the same bound as every other ingest
+        return await run_in_threadpool(_pagerduty, body, user=user, settings=settings)
 
 
 @router.get("", summary="List alerts, newest first")
@@ -86,7 +134,5 @@ def list_alerts(
         query = select(Alert)
         if status:
             query = query.where(Alert.status == status)
-        total = session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = session.scalars(query.order_by(Alert.id.desc()).offset((page - 1) * per_page).limit(per_page)).all()
-        return {"total": total, "page": page, "per_page": per_page,
-                "items": [AlertRead.model_validate(r).model_dump(mode="json") for r in rows]}
+        return page_of(session, query, order_by=Alert.id.desc(), page=page, per_page=per_page,
+                       view=lambda r: AlertRead.model_validate(r).model_dump(mode="json"))

@@ -6,13 +6,11 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import Depends, FastAPI
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from services.api import errors, health
 from services.api.limits import BodyLimit
-from services.auth.deps import require
 from services.config import Settings
 from services.storage.migrate import ensure_migrated
 from services.worker import runtime
@@ -41,6 +39,7 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
             from services.worker.embedded import ensure_embedded_worker
 
             ensure_embedded_worker(celery_app)
+            _resume_outbox(settings)
         yield
 
     app = FastAPI(
@@ -48,6 +47,8 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
         version="0.1.0",
         description="Alerts in, diagnosed and mitigated incidents out; causal node mitigation; IaC drift patches.",
         lifespan=lifespan,
+        docs_url=None,  # served by the console from vendored Swagger UI assets: works offline
+        redoc_url=None,
     )
     app.state.settings = settings
     errors.install(app)
@@ -56,14 +57,17 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
     from services.alerts.views import router as alerts_router
     from services.audit.views import router as audit_router
     from services.auth.views import router as tokens_router
+    from services.changes.views import router as changes_router
     from services.drift.views import router as drift_router
     from services.episodes.views import router as memory_router
     from services.incidents.views import router as incidents_router
     from services.mitigation.views import router as causal_router
     from services.notify.views import router as notify_router
+    from services.traces.views import router as traces_router
 
     routers = [health.router, alerts_router, incidents_router, notify_router, causal_router, memory_router,
-               drift_router, audit_router, tokens_router]
+               drift_router, changes_router, traces_router, audit_router,
+               tokens_router]  # tokens last: the role-matrix test revokes token 1 through it
     for router in routers:
         app.include_router(router)
     _publish_roles(app, routers)
@@ -71,13 +75,21 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
     static = WEB_DIR / "static"
     if static.is_dir():
         app.mount("/static", StaticFiles(directory=static), name="static")
+    from services.console.views import install as install_console
 
-    @app.get("/", include_in_schema=False)
-    def root(caller: str = Depends(require("public"))):
-        index = WEB_DIR / "index.html"
-        return FileResponse(index) if index.exists() else RedirectResponse("/docs")
+    install_console(app)
 
     return app
+
+
+def _resume_outbox(settings: Settings) -> None:
+    """Embedded mode has no beat: re-queue the deliveries a previous process left pending, at start."""
+    from services.notify.service import sweep_outbox
+
+    try:
+        sweep_outbox(settings, overdue_s=0)
+    except Exception:  # the rows stay pending; the next start (or a beat, distributed) sends them
+        log.warning("could not resume pending webhook deliveries", exc_info=True)
 
 
 def _publish_roles(app: FastAPI, routers: list) -> None:

@@ -7,10 +7,13 @@ a 422 naming the parameter instead of a driver error.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import Path, Request
 from pydantic import AfterValidator
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
 
 from services.config import Settings
 
@@ -36,3 +39,17 @@ def _no_nul(value: str) -> str:
 
 SafeStr = Annotated[str, AfterValidator(_no_nul)]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="a positive id")]
+
+
+def page_of(session: Session, query: Select, *, order_by: Any, page: int, per_page: int,
+            view: Callable[[Any], dict]) -> dict:
+    """One page of ``query`` as every list route answers it: ``{total, page, per_page, items}``.
+
+    Why one helper: the list routes (incidents, alerts, drift, audit, ...) must page the same way
+    (count of the filtered query, newest first, offset bounded by ``MAX_PAGE``) for the console
+    and API clients to page any of them with one piece of code.
+    """
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    order = order_by if isinstance(order_by, tuple | list) else (order_by,)  # one key or several
+    rows = session.scalars(query.order_by(*order).offset((page - 1) * per_page).limit(per_page)).all()
+    return {"total": total, "page": page, "per_page": per_page, "items": [view(r) for r in rows]}

@@ -95,12 +95,15 @@ class _DbCollector:
     def collect(self):
         from services.alerts.models import Alert
         from services.incidents.models import OPEN_STATUSES, Incident, TimelineEvent
+        from services.notify.models import WebhookDelivery
 
         with session_scope(self.settings.database_url) as session:
             total_alerts = session.scalar(select(func.coalesce(func.sum(Alert.count), 0)))
             open_incidents = session.scalar(select(func.count(Incident.id)).where(Incident.status.in_(OPEN_STATUSES)))
             runs = session.scalars(select(TimelineEvent.data).where(
                 TimelineEvent.kind == "task", TimelineEvent.at >= utcnow() - timedelta(hours=1))).all()
+            outbox = session.execute(select(WebhookDelivery.status, func.count(WebhookDelivery.id))
+                                     .group_by(WebhookDelivery.status).order_by(WebhookDelivery.status)).all()
         g = GaugeMetricFamily("aiops_alerts_received_total", "Alert notifications received (incl. duplicates)")
         g.add_metric([], float(total_alerts or 0))
         yield g
@@ -114,6 +117,11 @@ class _DbCollector:
         for stage, values in sorted(by_stage.items()):
             s.add_metric([stage], count_value=len(values), sum_value=sum(values))
         yield s
+        w = GaugeMetricFamily("aiops_webhook_deliveries", "Outbox rows per status (dead = dead-lettered, "
+                              "needs a look)", labels=["status"])
+        for status, count in outbox:
+            w.add_metric([status], float(count))
+        yield w
         q = GaugeMetricFamily("aiops_queue_depth", "Tasks waiting per queue", labels=["queue"])
         for name, depth in queue_depths(self.settings).items():
             q.add_metric([name], float(depth))

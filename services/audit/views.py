@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from services.api.deps import MAX_PAGE, SafeStr, app_settings
+from services.api.deps import MAX_PAGE, SafeStr, app_settings, page_of
 from services.audit.models import AuditEntry
 from services.audit.service import entry_dict, verify_chain
 from services.auth.deps import require
@@ -25,9 +25,7 @@ def list_audit(user: str = Depends(require("approver")), settings: Settings = De
             query = query.where(AuditEntry.action == action)
         if actor:
             query = query.where(AuditEntry.actor == actor)
-        total = session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = session.scalars(query.order_by(AuditEntry.id.desc()).offset((page - 1) * per_page).limit(per_page))
-        return {"total": total, "page": page, "per_page": per_page, "items": [entry_dict(r) for r in rows]}
+        return page_of(session, query, order_by=AuditEntry.id.desc(), page=page, per_page=per_page, view=entry_dict)
 
 
 @router.get("/verify", summary="Recompute the hash chain; reports the first entry that was changed")

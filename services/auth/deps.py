@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Request
 from services.api.deps import app_settings
 from services.auth.roles import ANONYMOUS, PUBLIC, check_role, rank
 from services.auth.service import TokenRejected, lookup
+from services.auth.session import SESSION_COOKIE, UNSAFE, csrf_ok
 from services.config import Settings
 
 
@@ -34,14 +35,20 @@ class Require:
         if self.role == PUBLIC or (self.unless_setting and getattr(settings, self.unless_setting)):
             return "anonymous"
         header = request.headers.get("authorization", "")
-        if not header.lower().startswith("bearer "):
+        token_text = header[7:].strip() if header.lower().startswith("bearer ") else None
+        if token_text is None and (cookie := request.cookies.get(SESSION_COOKIE)):
+            # the console's session: a browser sends it unasked, so a change needs the CSRF value too
+            if request.method in UNSAFE and not csrf_ok(request):
+                raise HTTPException(403, "missing or wrong CSRF token (X-CSRF-Token); reload the console page")
+            token_text = cookie
+        if token_text is None:
             if settings.auth_required:
                 raise HTTPException(401, "this API needs 'Authorization: Bearer <token>'; create one with "
                                          "`aiops token create NAME --role ROLE`",
                                     headers={"WWW-Authenticate": "Bearer"})
             return ANONYMOUS
         try:
-            token = lookup(settings.database_url, header[7:].strip())
+            token = lookup(settings.database_url, token_text)
         except TokenRejected as exc:
             raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
         if rank(token.role) < rank(self.role):

@@ -99,13 +99,17 @@ class PrometheusTelemetry:
     """Telemetry from a Prometheus-compatible API (Prometheus, Thanos, Mimir, VictoriaMetrics)."""
 
     def __init__(self, base_url: str, *, timeout_s: float = 10.0, templates: dict[str, str] | None = None,
-                 window: str = "5m", topology_window: str = "1h") -> None:
+                 window: str = "5m", topology_window: str = "1h", min_step_s: float = 15.0,
+                 max_points: int = 240) -> None:
         self.client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout_s)
         self.timeout_s = timeout_s
         # operator templates extend or replace the defaults; an empty string switches a default off
         merged = {**DEFAULT_TEMPLATES, **(templates or {})}
         self.templates = {name: query for name, query in merged.items() if query}
         self.window, self.topology_window = window, topology_window
+        # the step of range queries: the scrape interval is the finest resolution worth asking for, and
+        # a window is read in at most ``max_points`` points per series
+        self.min_step_s, self.max_points = min_step_s, max_points
         self._unavailable = False
 
     # --- the HTTP API -------------------------------------------------------------------------
@@ -134,9 +138,9 @@ class PrometheusTelemetry:
 
     def _range(self, query: str, *, minutes: int) -> list[dict[str, Any]] | None:
         end = time.time()
-        step = max(15, minutes * 60 // 240)  # at most ~240 points per series
+        step = max(self.min_step_s, minutes * 60 // self.max_points)
         return self._query("/api/v1/query_range", {"query": query, "start": f"{end - minutes * 60:.3f}",
-                                                   "end": f"{end:.3f}", "step": str(step)})
+                                                   "end": f"{end:.3f}", "step": f"{step:g}"})
 
     # --- Telemetry Protocol ---------------------------------------------------------------------
     def metrics(self, target: str, *, minutes: int = 15) -> dict[str, list[tuple[float, float]]]:

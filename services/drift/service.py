@@ -162,11 +162,20 @@ def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[
         llm = LLMInference(complete=client)
     # CloudTrail times have one-second precision: read the watermark's second again and drop the
     # records already handled there, so a change made in the same second is never skipped
-    from iac.traces import read_source
+    from iac.traces import TraceReadReport, TraceSourceError, read_source
 
     boundary = set(state_result.get("boundary_event_ids", [])) if watermark else set()
-    records = read_source(workspace.trace_source, since=watermark - timedelta(seconds=1) if watermark else None,
-                          session=session, endpoint_url=workspace.endpoint_url)
+    read = TraceReadReport()
+    try:
+        records = read_source(workspace.trace_source, since=watermark - timedelta(seconds=1) if watermark else None,
+                              session=session, endpoint_url=workspace.endpoint_url, report=read)
+    except TraceSourceError as exc:  # said on the workspace (API, console), the watermark stays where it was
+        log.warning("workspace %s: %s", name, exc)
+        with session_scope(settings.database_url) as db:
+            failed = db.get(IacWorkspaceState, name) or IacWorkspaceState(name=name, watermark=watermark)
+            failed.last_run_at, failed.last_result = utcnow(), {**state_result, "error": str(exc)}
+            db.merge(failed)
+        return {"error": str(exc)}
     records = [r for r in records if r.event_id not in boundary]
     result = reconcile(workspace, kb=knowledge_base(settings), session=session, llm=llm, records=records)
     new_mark = max((r.event_time for r in records), default=watermark)
@@ -196,12 +205,67 @@ def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[
         summary = {k: v for k, v in result.to_dict().items() if k != "proposals"}
         summary["proposals_created"] = created
         summary["boundary_event_ids"] = boundary_ids
+        # nothing dropped silently: damaged trace input is counted with its file and where it broke
+        summary["trace_read"] = {"files": read.files, "malformed": dict(read.malformed)}
         state.watermark = new_mark
         state.last_run_at, state.last_result = utcnow(), _jsonable(summary)
         db.merge(state)
+    _changes_from(result.proposals, settings=settings)
     for event in events:
         notify_event(settings, incident_id=0, kind="drift_proposed", priority=6, **event)
     return summary
+
+
+# request parameters that name the changed resource, in the order AWS APIs use them most
+_ID_KEYS = ("instanceId", "groupId", "bucketName", "functionName", "dBInstanceIdentifier", "autoScalingGroupName",
+            "loadBalancerName", "roleName", "userName", "keyId", "queueUrl", "topicArn", "vpcId", "subnetId")
+
+
+def _changed_resource(record, *, fallback: str) -> str:
+    """The cloud id a diagnosis would know the resource by (``i-…``, ``sg-…``, a bucket), else the address."""
+    request = record.request or {}
+    for key in _ID_KEYS:
+        value = request.get(key)
+        if isinstance(value, str) and value:
+            return value
+    items = ((request.get("instancesSet") or {}).get("items") or []) if isinstance(request.get("instancesSet"), dict) else []
+    if items and isinstance(items[0], dict) and items[0].get("instanceId"):
+        return str(items[0]["instanceId"])
+    for resource in record.resources or []:
+        arn = str(resource.get("ARN") or resource.get("resourceName") or "")
+        if arn:
+            return arn.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    return fallback
+
+
+def _changes_from(proposals, *, settings: Settings) -> None:
+    """Out-of-band cloud changes become change events: a diagnosis on the changed resource sees them.
+
+    Why here: the reconciler is where a CloudTrail call is known to have changed managed
+    configuration; the same change explains an incident on that instance or group minutes later.
+    """
+    from services.changes.normalize import Change
+    from services.changes.service import store_changes
+
+    changes = []
+    for proposal in proposals:
+        address = ", ".join(proposal.addresses)[:200]
+        for record in proposal.records:
+            who = (record.principal_arn or "unknown principal").rsplit("/", 1)[-1]
+            changes.append(Change(
+                component=_changed_resource(record, fallback=proposal.addresses[0] if proposal.addresses else "cloud")[:300],
+                at=record.event_time, kind="infra", source="cloudtrail", status="out_of_band",
+                detail=f"out-of-band {record.event_name} by {who} on {address}"[:2000],
+                dedup_key=f"cloudtrail:{record.event_id}",
+                data={"event_name": record.event_name, "principal": record.principal_arn, "addresses": proposal.addresses,
+                      "proposal": proposal.id, "user_agent": record.user_agent}))
+    if not changes:
+        return
+    try:
+        with session_scope(settings.database_url) as db:
+            store_changes(db, changes)
+    except Exception:  # a change feed is evidence for later incidents; the proposals are already stored
+        log.exception("could not store %d out-of-band change(s) as change events", len(changes))
 
 
 def review(settings: Settings, proposal_id: int, *, approved: bool, reviewer: str, comment: str = "") -> DriftProposal:
@@ -297,6 +361,40 @@ def _finish(settings: Settings, proposal_id: int, *, approved: bool, reviewer: s
         row.reviewer, row.review_comment, row.reviewed_at, row.branch = reviewer, comment, utcnow(), branch
         record(db, actor=reviewer, action=f"drift.{row.status}", subject=f"drift:{proposal_id}",
                data={"branch": branch, "comment": comment})
+        if approved:
+            supersede_overlapping(db, row, reviewer=reviewer)
         db.flush()
         db.expunge(row)
     return row
+
+
+def _addresses(row: DriftProposal) -> set[str]:
+    return set(((row.payload or {}).get("proposal") or {}).get("addresses") or [])
+
+
+def supersede_overlapping(db, approved: DriftProposal, *, reviewer: str) -> list[int]:
+    """Close the pending proposals of the same workspace that change a resource the approved one changed.
+
+    They were written against the configuration before the approved patch; applying one of them
+    now would patch the same lines twice. Each is marked ``superseded`` (with the approved id in
+    its review comment) and audited; the next reconciliation proposes again whatever is still drift.
+    """
+    from services.audit.service import record
+
+    mine = _addresses(approved)
+    if not mine:
+        return []
+    closed = []
+    others = db.scalars(select(DriftProposal).where(DriftProposal.workspace == approved.workspace,
+                                                    DriftProposal.status == "pending",
+                                                    DriftProposal.id != approved.id)).all()
+    for other in others:
+        overlap = sorted(mine & _addresses(other))
+        if not overlap:
+            continue
+        other.status, other.reviewer, other.reviewed_at = "superseded", reviewer, utcnow()
+        other.review_comment = f"superseded by #{approved.id}, approved first, which changes {', '.join(overlap)[:1500]}"
+        record(db, actor=reviewer, action="drift.superseded", subject=f"drift:{other.id}",
+               data={"by": approved.id, "addresses": overlap})
+        closed.append(other.id)
+    return closed

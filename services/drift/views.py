@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from services.api.deps import MAX_PAGE, IdPath, SafeStr, app_settings
+from services.api.deps import MAX_PAGE, IdPath, SafeStr, app_settings, page_of
 from services.audit.service import record
 from services.auth.deps import require
 from services.config import Settings
@@ -45,9 +45,7 @@ def list_proposals(user: str = Depends(require("viewer")), settings: Settings = 
             query = query.where(DriftProposal.status == status)
         if workspace:
             query = query.where(DriftProposal.workspace == workspace)
-        total = session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = session.scalars(query.order_by(DriftProposal.id.desc()).offset((page - 1) * per_page).limit(per_page))
-        return {"total": total, "page": page, "per_page": per_page, "items": [_view(r) for r in rows]}
+        return page_of(session, query, order_by=DriftProposal.id.desc(), page=page, per_page=per_page, view=_view)
 
 
 @router.get("/proposals/{proposal_id}", summary="One proposal with the trace records behind it")

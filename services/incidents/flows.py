@@ -16,6 +16,7 @@ from typing import Any
 
 from langgraph.types import Command
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from agents.graph import STAGE_OF_NODE
 from agents.priorities import task_priority
@@ -26,7 +27,7 @@ from services.config import Settings
 from services.errors import Conflict, NotFound
 from services.incidents.models import Incident
 from services.incidents.service import add_event, approval_dict
-from services.notify.service import notify_event
+from services.notify.service import kick, stage_event
 from services.storage.base import session_scope, utcnow
 from services.worker.queue import ACT, DIAGNOSE, OBSERVE, enqueue
 from services.worker.runtime import current
@@ -75,14 +76,18 @@ def dispatch(opened: list[Incident], *, settings: Settings) -> list[int]:
     return failed
 
 
-def notify_opened(opened: list[Incident], *, settings: Settings) -> None:
-    """Tell the channels about new incidents; a notification never fails an ingest that is stored."""
-    for incident in opened:
-        try:
-            notify_event(settings, incident_id=incident.id, title=incident.title, kind="opened",
-                         message=incident.summary or incident.title, data={})
-        except Exception:
-            log.exception("could not queue the notification for incident %s", incident.id)
+def stage_opened(session: Session, opened: list[Incident], *, settings: Settings) -> list[int]:
+    """Stage the "opened" notifications in the ingest's transaction (they commit with the incidents);
+    `kick` the returned outbox ids after the commit."""
+    return [delivery for incident in opened
+            for delivery in stage_event(session, settings, incident_id=incident.id, title=incident.title,
+                                        kind="opened", message=incident.summary or incident.title, data={})]
+
+
+def notify_opened(delivery_ids: list[int]) -> None:
+    """Queue the staged "opened" deliveries; a broker outage never fails an ingest that is stored
+    (the outbox sweep sends them later)."""
+    kick(delivery_ids)
 
 
 def decide(settings: Settings, approval_id: int, *, approved: bool, user: str, comment: str = "") -> dict[str, Any]:

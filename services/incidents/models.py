@@ -19,7 +19,7 @@ class Incident(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(32), default="open", index=True)
-    severity: Mapped[str] = mapped_column(String(16), default="warning")
+    severity: Mapped[str] = mapped_column(String(16), default="warning", index=True)
     group_key: Mapped[str] = mapped_column(String(300), index=True)
     # the group key while this is the group's current incident; unique, so however many API processes
     # ingest at once a group has one current incident (taken over, not duplicated, when it goes stale)
@@ -34,6 +34,9 @@ class Incident(Base):
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column()
+    assignee: Mapped[str | None] = mapped_column(String(200))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    acknowledged_at: Mapped[datetime | None] = mapped_column()
 
 
 class TimelineEvent(Base):
@@ -104,6 +107,9 @@ class IncidentRead(BaseModel):
     opened_at: datetime
     updated_at: datetime
     resolved_at: datetime | None
+    assignee: str | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
     model_config = {"from_attributes": True}
 
 

@@ -6,16 +6,17 @@ import hashlib
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.actions.models import Action, Approval
 from services.alerts.models import Alert
+from services.audit.service import record
 from services.config import Settings
-from services.errors import OperationFailed
+from services.errors import Conflict, Invalid, NotFound, OperationFailed
 from services.incidents.models import OPEN_STATUSES, Hypothesis, Incident, TimelineEvent
-from services.notify.service import notify_event
+from services.notify.service import kick, stage_event
 from services.storage.base import session_scope, utcnow
 
 GROUP_KEY_LEN = 300  # incidents.group_key / open_group_key
@@ -140,11 +141,12 @@ class SqlIncidentStore:
             with session_scope(self.url) as session:
                 written = add_event(session, incident_id, kind=kind, actor=actor, message=message, data=data,
                                     dedup_key=dedup_key)
-                title = session.get(Incident, incident_id).title
+                deliveries = stage_event(session, self.settings, incident_id=incident_id, message=message,
+                                         title=session.get(Incident, incident_id).title, kind=kind,
+                                         data=data or {}) if written else []
         except IntegrityError:  # a concurrent duplicate of the same step won the race
             return
-        if written:
-            notify_event(self.settings, incident_id=incident_id, title=title, kind=kind, message=message, data=data or {})
+        kick(deliveries)
 
     def update_incident(self, incident_id: int, **fields: Any) -> None:
         resolved = fields.pop("resolved", False)
@@ -185,9 +187,11 @@ class SqlIncidentStore:
             message = f"approval needed: {action} on {target} (risk {risk})"
             add_event(session, incident_id, kind="approval_requested", actor="actor",
                       dedup_key=f"approval_requested:{approval.id}", message=message, data={"approval_id": approval.id})
-            approval_id, title = approval.id, session.get(Incident, incident_id).title
-        notify_event(self.settings, incident_id=incident_id, title=title, kind="approval_requested", message=message,
-                     data={"approval_id": approval_id, "action": action, "target": target, "risk": risk})
+            approval_id = approval.id
+            deliveries = stage_event(session, self.settings, incident_id=incident_id, kind="approval_requested",
+                                     title=session.get(Incident, incident_id).title, message=message,
+                                     data={"approval_id": approval_id, "action": action, "target": target, "risk": risk})
+        kick(deliveries)
         return approval_id
 
     def source_status(self, incident_id: int) -> dict[str, Any]:
@@ -217,3 +221,194 @@ class SqlIncidentStore:
     def actions_in_last_hour(self) -> int:
         with session_scope(self.url) as session:
             return session.scalar(select(func.count(Action.id)).where(Action.started_at >= utcnow() - timedelta(hours=1)))
+
+
+# --- people working an incident: find, own, close, talk (console and API) ---------------------------
+
+SEVERITIES = ("critical", "high", "warning", "info")
+SORTS = ("newest", "oldest", "severity", "updated", "priority")
+CLOSED_STATUSES = ("resolved", "escalated", "closed")
+
+
+def incident_query(*, q: str | None = None, status: str | None = None, severity: str | None = None,
+                   service: str | None = None, node: str | None = None) -> Select:
+    """The incidents matching the console's filters (all optional, combined with AND).
+
+    ``q`` matches the title, summary, root cause, service or node (case-insensitive substring), or
+    the id when it is a number; ``status`` "active" means any open status.
+    """
+    query = select(Incident)
+    if status == "active":
+        query = query.where(Incident.status.in_(OPEN_STATUSES))
+    elif status:
+        query = query.where(Incident.status == status)
+    if severity:
+        query = query.where(Incident.severity == severity)
+    if service:
+        query = query.where(Incident.service == service)
+    if node:
+        query = query.where(Incident.node == node)
+    if q and q.strip():
+        term = q.strip()
+        pattern = f"%{term.replace('%', '').replace('_', '')}%"
+        matches = [Incident.title.ilike(pattern), Incident.summary.ilike(pattern), Incident.root_cause.ilike(pattern),
+                   Incident.service.ilike(pattern), Incident.node.ilike(pattern)]
+        if term.lstrip("#").isdigit() and len(term) < 10:
+            matches.append(Incident.id == int(term.lstrip("#")))
+        query = query.where(or_(*matches))
+    return query
+
+
+def incident_order(sort: str | None) -> Any:
+    """ORDER BY for a sort name (``SORTS``); the id breaks ties so paging is stable."""
+    if sort == "oldest":
+        return Incident.id.asc()
+    if sort == "severity":
+        rank = case({s: i for i, s in enumerate(SEVERITIES)}, value=Incident.severity, else_=len(SEVERITIES))
+        return (rank.asc(), Incident.id.desc())
+    if sort == "updated":
+        return (Incident.updated_at.desc(), Incident.id.desc())
+    if sort == "priority":
+        return (Incident.priority.asc(), Incident.id.desc())
+    return Incident.id.desc()
+
+
+def _incident_for_change(session: Session, incident_id: int) -> Incident:
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound(f"incident {incident_id} does not exist")
+    return incident
+
+
+def _changed(session: Session, incident: Incident, *, user: str, kind: str, message: str, data: dict) -> dict:
+    """One person's change: on the incident's timeline and in the audit log, in the same transaction."""
+    incident.updated_at = utcnow()
+    add_event(session, incident.id, kind=kind, actor=user[:64], message=message, data=data)
+    record(session, actor=user, action=f"incident.{kind}", subject=f"incident:{incident.id}", data=data)
+    session.flush()
+    return {"id": incident.id, "status": incident.status, "assignee": incident.assignee,
+            "acknowledged_by": incident.acknowledged_by, "severity": incident.severity}
+
+
+def acknowledge(database_url: str, incident_id: int, *, user: str) -> dict:
+    """Someone is looking at it; acknowledging twice is a conflict naming who did it first."""
+    with session_scope(database_url) as session:
+        incident = _incident_for_change(session, incident_id)
+        if incident.acknowledged_at is not None:
+            raise Conflict(f"incident {incident_id} was already acknowledged by {incident.acknowledged_by}")
+        incident.acknowledged_by, incident.acknowledged_at = user, utcnow()
+        return _changed(session, incident, user=user, kind="acknowledged", message=f"acknowledged by {user}",
+                        data={})
+
+
+def assign(database_url: str, incident_id: int, *, user: str, assignee: str) -> dict:
+    with session_scope(database_url) as session:
+        incident = _incident_for_change(session, incident_id)
+        before = incident.assignee
+        if before == assignee:
+            raise Conflict(f"incident {incident_id} is already assigned to {assignee}")
+        incident.assignee = assignee
+        return _changed(session, incident, user=user, kind="assigned",
+                        message=f"assigned to {assignee}" + (f" (was {before})" if before else ""),
+                        data={"assignee": assignee, "before": before})
+
+
+def set_severity(database_url: str, incident_id: int, *, user: str, severity: str) -> dict:
+    if severity not in SEVERITIES:
+        raise Invalid(f"severity must be one of {', '.join(SEVERITIES)}")
+    with session_scope(database_url) as session:
+        incident = _incident_for_change(session, incident_id)
+        before = incident.severity
+        if before == severity:
+            raise Conflict(f"incident {incident_id} is already {severity}")
+        incident.severity = severity
+        return _changed(session, incident, user=user, kind="severity", message=f"severity {before} -> {severity}",
+                        data={"severity": severity, "before": before})
+
+
+def resolve_by_hand(database_url: str, incident_id: int, *, user: str, reason: str) -> dict:
+    """A person closes the incident; approvals still pending are cancelled so no action runs after it."""
+    if not reason.strip():
+        raise Invalid("resolving by hand needs a reason")
+    with session_scope(database_url) as session:
+        incident = _incident_for_change(session, incident_id)
+        if incident.status == "resolved":
+            raise Conflict(f"incident {incident_id} is already resolved")
+        before = incident.status
+        incident.status, incident.resolved_at = "resolved", utcnow()
+        cancelled = session.execute(
+            Approval.__table__.update().where(Approval.incident_id == incident_id, Approval.status == "pending")
+            .values(status="cancelled", decided_by=user, decided_at=utcnow(), comment=f"incident resolved: {reason}")
+        ).rowcount
+        return _changed(session, incident, user=user, kind="resolved", message=f"resolved by {user}: {reason}",
+                        data={"reason": reason, "before": before, "approvals_cancelled": cancelled})
+
+
+def reopen(database_url: str, incident_id: int, *, user: str, reason: str) -> dict:
+    if not reason.strip():
+        raise Invalid("reopening needs a reason")
+    with session_scope(database_url) as session:
+        incident = _incident_for_change(session, incident_id)
+        if incident.status not in CLOSED_STATUSES:
+            raise Conflict(f"incident {incident_id} is {incident.status}, not closed")
+        before = incident.status
+        incident.status, incident.resolved_at = "open", None
+        return _changed(session, incident, user=user, kind="reopened", message=f"reopened by {user}: {reason}",
+                        data={"reason": reason, "before": before})
+
+
+def comment(database_url: str, incident_id: int, *, user: str, text: str) -> dict:
+    if not text.strip():
+        raise Invalid("a comment needs text")
+    with session_scope(database_url) as session:
+        incident = _incident_for_change(session, incident_id)
+        return _changed(session, incident, user=user, kind="comment", message=text, data={})
+
+
+def postmortem_markdown(database_url: str, incident_id: int) -> str:
+    """A postmortem draft from what the platform recorded: summary, hypotheses, actions, decisions, timeline."""
+    def when(value) -> str:
+        return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
+
+    def cell(value: Any) -> str:
+        return str(value if value is not None else "").replace("|", "\\|").replace("\n", " ")
+
+    with session_scope(database_url) as session:
+        incident = _incident_for_change(session, incident_id)
+        events = session.scalars(select(TimelineEvent).where(TimelineEvent.incident_id == incident_id)
+                                 .order_by(TimelineEvent.at, TimelineEvent.id)).all()
+        hypotheses = session.scalars(select(Hypothesis).where(Hypothesis.incident_id == incident_id)
+                                     .order_by(Hypothesis.rank)).all()
+        actions = session.scalars(select(Action).where(Action.incident_id == incident_id).order_by(Action.id)).all()
+        approvals = session.scalars(select(Approval).where(Approval.incident_id == incident_id)
+                                    .order_by(Approval.id)).all()
+        alerts = session.scalars(select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id)).all()
+        duration = ""
+        if incident.resolved_at:
+            minutes = (incident.resolved_at - incident.opened_at).total_seconds() / 60
+            duration = f" (time to resolve {minutes:.1f} min)"
+        lines = [
+            f"# Postmortem: incident #{incident.id} {incident.title}", "",
+            f"- Status: {incident.status}; severity: {incident.severity}",
+            f"- Opened: {when(incident.opened_at)}; resolved: {when(incident.resolved_at)}{duration}",
+            f"- Where: service {incident.service or '-'}, node {incident.node or '-'}, cluster {incident.cluster or '-'}",
+            f"- Root cause: {incident.root_cause or 'not established'}; mitigation: {incident.mitigation or 'none'}",
+            f"- Owner: {incident.assignee or '-'}; acknowledged by {incident.acknowledged_by or '-'}", "",
+            "## Summary", "", incident.summary or "(none recorded)", "",
+            "## Alerts", "",
+        ]
+        lines += [f"- {cell(a.name)} ({a.severity}, {a.status}) x{a.count}: {cell(a.summary)}" for a in alerts] or ["- none"]
+        lines += ["", "## Hypotheses", "", "| rank | component | root cause | confidence | evidence |", "|---|---|---|---|---|"]
+        lines += [f"| {h.rank + 1} | {cell(h.component)} | {cell(h.root_cause)} | {h.confidence:.2f} | "
+                  f"{cell('; '.join(map(str, h.evidence)))} |" for h in hypotheses]
+        lines += ["", "## Actions", ""]
+        lines += [f"- {a.kind} on {a.target} (risk {a.risk}): {a.status}, started {when(a.started_at)}"
+                  for a in actions] or ["- none"]
+        lines += ["", "## Decisions", ""]
+        lines += [f"- {a.action_kind} on {a.target} (risk {a.risk}): {a.status} by {a.decided_by or '-'}"
+                  f" at {when(a.decided_at)}" + (f": {a.comment}" if a.comment else "") for a in approvals] or ["- none"]
+        lines += ["", "## Timeline", "", "| time (UTC) | kind | who | what |", "|---|---|---|---|"]
+        lines += [f"| {when(e.at)} | {cell(e.kind)} | {cell(e.actor)} | {cell(e.message)} |"
+                  for e in events if e.kind != "task"]
+        lines += ["", "## Follow-ups", "", "- [ ] (write what would have prevented this or made it shorter)", ""]
+        return "\n".join(lines)

@@ -1,6 +1,7 @@
 """Turn the alert formats operators already emit into ``NormalizedAlert``s.
 
-Accepted: Alertmanager webhook v4, CloudWatch alarms (raw, SNS HTTP notification, or the
+Accepted: Alertmanager webhook v4 (and Grafana unified alerting, which sends the same body plus
+``orgId``), Datadog webhooks, CloudWatch alarms (raw, SNS HTTP notification, or the
 SNS->Lambda ``Records`` envelope) and a generic JSON object (one alert or a list). Anything else is
 an ``IngestError`` whose message is the 4xx ``detail`` the sender sees.
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +50,10 @@ def normalize(payload: Any) -> list[NormalizedAlert]:
 def _normalize_one(payload: Any, *, where: str) -> list[NormalizedAlert]:
     if not isinstance(payload, dict):
         raise IngestError(f"{where}: expected a JSON object, got {type(payload).__name__}")
+    if "event_action" in payload and ("routing_key" in payload or "payload" in payload):
+        raise IngestError(f"{where}: this is a PagerDuty Events v2 event; POST it to /api/v1/alerts/pagerduty/enqueue")
+    if payload.get("Type") in ("SubscriptionConfirmation", "UnsubscribeConfirmation"):
+        raise IngestError(f"{where}: an SNS {payload['Type']} is not an alert; it is answered only as a whole body")
     if "alerts" in payload and ("version" in payload or "groupKey" in payload):
         return _alertmanager(payload, where=where)
     if "Records" in payload:
@@ -57,6 +63,9 @@ def _normalize_one(payload: Any, *, where: str) -> list[NormalizedAlert]:
         return _cloudwatch(_json_message(payload["Message"], where=f"{where}.Message"), where=where, raw=payload)
     if "AlarmName" in payload:
         return _cloudwatch(payload, where=where, raw=payload)
+    if isinstance(payload.get("org"), dict) and "title" in payload and (
+            "event_type" in payload or "alert_transition" in payload):
+        return [_datadog(payload, where=where)]
     return [_generic(payload, where=where)]
 
 
@@ -163,6 +172,7 @@ def _alertmanager(payload: dict, *, where: str) -> list[NormalizedAlert]:
     if not alerts:
         raise IngestError(f"{where}.alerts: empty")
     common = _strs(payload.get("commonLabels"), f"{where}.commonLabels")
+    grafana = "orgId" in payload  # Grafana unified alerting sends Alertmanager's body plus orgId, title, state
     out = []
     for i, alert in enumerate(alerts):
         here = f"{where}.alerts[{i}]"
@@ -170,11 +180,16 @@ def _alertmanager(payload: dict, *, where: str) -> list[NormalizedAlert]:
             raise IngestError(f"{here}: expected an object")
         labels = {**common, **_strs(alert.get("labels"), f"{here}.labels")}
         annotations = _strs(alert.get("annotations"), f"{here}.annotations")
+        if grafana:  # Grafana's extras: what the rule saw and where to look (empty ones dropped)
+            for key in ("valueString", "dashboardURL", "panelURL", "silenceURL", "generatorURL"):
+                value = _text(alert.get(key), f"{here}.{key}")
+                if value:
+                    annotations.setdefault(key, value)
         if not labels.get("alertname"):
             raise IngestError(f"{here}.labels: missing alertname")
         out.append(_build(
             here,
-            source="alertmanager",
+            source="grafana" if grafana else "alertmanager",
             name=labels["alertname"],
             status=_status(alert.get("status") or payload.get("status"), f"{here}.status"),
             severity=_severity(labels.get("severity")),
@@ -236,6 +251,84 @@ def _cloudwatch(alarm: dict, *, where: str, raw: dict) -> list[NormalizedAlert]:
         starts_at=_time(alarm.get("StateChangeTime"), f"{where}.StateChangeTime"),
         raw=raw,
     )]
+
+
+_DD_FIRING = ("triggered", "re-triggered", "warn", "no data", "renotify")
+_DD_RESOLVED = ("recovered",)
+_DD_PRIORITY = {"p1": "critical", "p2": "high", "p3": "warning", "p4": "info", "p5": "info"}
+_DD_TAG_PREFIX = re.compile(r"^\s*\[([^\]]*)\]\s*")
+
+
+def _datadog(payload: dict, *, where: str) -> NormalizedAlert:
+    """A Datadog webhook: the default template (title, body, date, org, id) or one that adds
+    ``alert_transition``, ``hostname``, ``tags``, ``alert_id``, ``alert_type``, ``priority`` (README).
+
+    Firing or recovered comes from ``alert_transition``, else from the title's ``[Triggered]`` /
+    ``[Recovered]`` prefix Datadog writes; the alert's name is the title without those prefixes, so
+    a recovery resolves the alert its trigger opened.
+    """
+    title = _text(payload.get("title"), f"{where}.title") or ""
+    prefixes, name = [], title
+    while match := _DD_TAG_PREFIX.match(name):
+        prefixes.append(match.group(1).strip().lower())
+        name = name[match.end():]
+    transition = (_text(payload.get("alert_transition"), f"{where}.alert_transition") or "").strip().lower()
+    states = [transition] if transition else [p.split(" on ")[0] for p in prefixes]
+    if any(s in _DD_RESOLVED for s in states):
+        status = "resolved"
+    elif any(s in _DD_FIRING for s in states):
+        status = "firing"
+    else:
+        raise IngestError(f"{where}: a Datadog webhook needs alert_transition or a title starting with [Triggered], "
+                          f"[Warn], [No Data], [Re-Triggered] or [Recovered]; got title {title[:80]!r}")
+    name = name.strip()
+    if not name:
+        raise IngestError(f"{where}.title: no monitor name after the status prefix")
+    tags = {}
+    raw_tags = payload.get("tags")
+    for tag in (raw_tags if isinstance(raw_tags, list) else str(raw_tags or "").split(",")):
+        key, _, value = str(tag).strip().partition(":")
+        if key:
+            tags[key] = value
+    alert_type = (_text(payload.get("alert_type"), f"{where}.alert_type") or "").lower()
+    priority = (_text(payload.get("priority"), f"{where}.priority") or "").lower()
+    severity = (_DD_PRIORITY.get(priority) or {"error": "high", "warning": "warning", "info": "info",
+                                               "success": "info"}.get(alert_type)
+                or ("warning" if "warn" in states else "high"))
+    host = _text(payload.get("hostname"), f"{where}.hostname") or tags.get("host") or None
+    alert_id = _text(payload.get("alert_id"), f"{where}.alert_id")
+    body = (_text(payload.get("body"), f"{where}.body") or "").replace("%%%", "").strip()
+    return _build(
+        where,
+        source="datadog",
+        name=name[:200],
+        status=status,
+        severity=severity,
+        service=tags.get("service") or None,
+        node=host,
+        cluster=tags.get("kube_cluster_name") or tags.get("cluster") or None,
+        summary=body or name,
+        labels={"alertname": name[:200], **({"monitor_id": alert_id} if alert_id else {}),
+                **{k: v for k, v in tags.items() if k != "host"}},
+        annotations={"title": title, **({"event_type": str(payload["event_type"])} if payload.get("event_type") else {})},
+        starts_at=_epoch_ms(payload.get("date"), f"{where}.date"),
+        fingerprint=f"{alert_id}:{host or ''}" if alert_id else None,
+        raw=payload,
+    )
+
+
+def _epoch_ms(value: Any, where: str) -> datetime | None:
+    """Datadog's ``$DATE``: epoch milliseconds (as text or a number); an RFC 3339 string is read as such."""
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if text.isdigit():
+        number = int(text)
+        try:
+            return datetime.fromtimestamp(number / 1000 if number > 10**11 else number, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise IngestError(f"{where}: {text[:30]} is not a time in epoch milliseconds") from None
+    return _time(text, where)
 
 
 def _generic(payload: dict, *, where: str) -> NormalizedAlert:

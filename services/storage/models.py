@@ -4,14 +4,17 @@ from services.actions.models import Action, Approval
 from services.alerts.models import Alert
 from services.audit.models import AuditEntry
 from services.auth.models import ApiToken, User
+from services.changes.models import ChangeEvent
 from services.drift.models import DriftProposal, IacWorkspaceState
 from services.incidents.models import Hypothesis, Incident, TimelineEvent
 from services.mitigation.models import CausalModelPointer, CausalModelVersion, MitigationEvent
+from services.notify.models import Silence, WebhookDelivery
 from services.storage.base import Base
+from services.traces.models import TraceSpan
 from services.worker.models import BeatEntryState
 
 __all__ = [
     "Action", "Alert", "ApiToken", "Approval", "AuditEntry", "Base", "BeatEntryState", "CausalModelPointer",
-    "CausalModelVersion", "DriftProposal", "Hypothesis", "IacWorkspaceState", "Incident", "MitigationEvent",
-    "TimelineEvent", "User",
+    "CausalModelVersion", "ChangeEvent", "DriftProposal", "Hypothesis", "IacWorkspaceState", "Incident", "MitigationEvent",
+    "Silence", "TimelineEvent", "TraceSpan", "User", "WebhookDelivery",
 ]

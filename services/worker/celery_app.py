@@ -21,6 +21,7 @@ ROUTES = {
     "aiops.act": {"queue": "act"},
     "aiops.redispatch": {"queue": "observe"},
     "aiops.notify": {"queue": "notify"},
+    "aiops.notify.*": {"queue": "notify"},
     "aiops.causal.*": {"queue": "causal"},
     "aiops.iac.*": {"queue": "iac"},
     "aiops.memory.*": {"queue": "causal"},
@@ -31,6 +32,7 @@ BEAT_SCHEDULE = {
     "causal-retrain-nightly": {"task": "aiops.causal.train", "schedule": 24 * 3600.0},
     "memory-upkeep-hourly": {"task": "aiops.memory.upkeep", "schedule": 3600.0},
     "iac-reconcile": {"task": "aiops.iac.reconcile", "schedule": 300.0},
+    "webhook-outbox-sweep": {"task": "aiops.notify.sweep", "schedule": 15.0},
 }
 
 
@@ -71,8 +73,10 @@ def create_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_transport_options=_transport_options(settings),
         worker_hijack_root_logger=False,
-        beat_schedule={**BEAT_SCHEDULE, "iac-reconcile": {**BEAT_SCHEDULE["iac-reconcile"],
-                                                           "schedule": settings.iac_reconcile_interval_s}},
+        beat_schedule={**BEAT_SCHEDULE,
+                       "iac-reconcile": {**BEAT_SCHEDULE["iac-reconcile"], "schedule": settings.iac_reconcile_interval_s},
+                       "webhook-outbox-sweep": {**BEAT_SCHEDULE["webhook-outbox-sweep"],
+                                                "schedule": settings.webhook_sweep_interval_s}},
         timezone="UTC",
     )
     return app

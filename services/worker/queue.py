@@ -17,11 +17,12 @@ DIAGNOSE = "aiops.diagnose"
 ACT = "aiops.act"
 REDISPATCH = "aiops.redispatch"
 NOTIFY = "aiops.notify"
+NOTIFY_SWEEP = "aiops.notify.sweep"
 CAUSAL_TRAIN = "aiops.causal.train"
 MEMORY_UPKEEP = "aiops.memory.upkeep"
 IAC_RECONCILE = "aiops.iac.reconcile"
 
-TASK_NAMES = (OBSERVE, DIAGNOSE, ACT, REDISPATCH, NOTIFY, CAUSAL_TRAIN, MEMORY_UPKEEP, IAC_RECONCILE)
+TASK_NAMES = (OBSERVE, DIAGNOSE, ACT, REDISPATCH, NOTIFY, NOTIFY_SWEEP, CAUSAL_TRAIN, MEMORY_UPKEEP, IAC_RECONCILE)
 
 
 def enqueue(name: str, *args: Any, priority: int = 5, countdown: float | None = None, **kwargs: Any) -> str:

@@ -18,8 +18,10 @@ from agents.graph import build_graph
 from agents.protocols import CloudActions, NullTelemetry, Telemetry
 from agents.tools import ActionPolicy, AgentTools
 from services.config import Settings
+from services.connectors.aws import AwsActions
 from services.connectors.cloud import Boto3Cloud
 from services.connectors.cloudwatch import CloudWatchTelemetry
+from services.connectors.fleet import StoredSignals
 from services.connectors.http import HttpActions, HttpTelemetry
 from services.connectors.prometheus import PrometheusTelemetry
 from services.episodes.service import agent_memory
@@ -85,8 +87,11 @@ class Runtime:
         store = SqlIncidentStore(settings)
         cloud: CloudActions = self._cloud or (
             HttpActions(settings.actions_url) if settings.actions_url
+            else AwsActions.from_settings(settings) if settings.cloud_actions == "aws"
             else Boto3Cloud.from_settings(settings))
         telemetry: Telemetry = self._telemetry or telemetry_from_settings(settings)
+        if self._telemetry is None and settings.stored_signals:
+            telemetry = StoredSignals(telemetry, database_url=settings.database_url)
         policy = ActionPolicy(approval_required_risk=settings.approval_required_risk,
                               actions_enabled=settings.actions_enabled,
                               max_actions_per_hour=settings.max_actions_per_hour)

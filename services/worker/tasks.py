@@ -19,7 +19,7 @@ from services.episodes.service import agent_memory
 from services.incidents import flows
 from services.incidents.scheduled import redispatch_stranded
 from services.mitigation.service import train_model
-from services.notify.service import deliver
+from services.notify.service import deliver, notify_event, sweep_outbox
 from services.storage.base import engine_for
 from services.worker import queue
 from services.worker.celery_app import app
@@ -62,11 +62,24 @@ def redispatch(older_than_s: float = 30.0, sent_at: float | None = None) -> int:
     return redispatch_stranded(current().settings, older_than_s=older_than_s)
 
 
-@app.task(name=queue.NOTIFY, bind=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=8)
-def notify(self, event: dict[str, Any], sent_at: float | None = None) -> dict[str, int]:
+@app.task(name=queue.NOTIFY, bind=True, **RETRY)
+def notify(self, event: dict[str, Any] | None = None, delivery_ids: list[int] | None = None,
+           sent_at: float | None = None) -> dict[int, str]:
+    """Send outbox rows; each row schedules its own retry, so Celery retries only a database outage.
+
+    ``event`` is the message format of releases before the outbox: it is staged, then sent.
+    """
     settings = current().settings
-    return deliver(event, webhook_urls=settings.webhook_urls, webhook_secret=settings.webhook_secret,
-                   slack_webhook_url=settings.slack_webhook_url, console_url=settings.public_url)
+    if event is not None:
+        delivery_ids = [*(delivery_ids or []), *notify_event(settings, **{
+            k: event.get(k) for k in ("incident_id", "title", "kind", "message")}, data=event.get("data") or {})]
+    return deliver(settings, delivery_ids or [])
+
+
+@app.task(name=queue.NOTIFY_SWEEP)
+def notify_sweep(sent_at: float | None = None) -> int:
+    """Re-queue outbox rows whose delivery task was lost (beat, every ``webhook_sweep_interval_s``)."""
+    return sweep_outbox(current().settings)
 
 
 @app.task(name=queue.CAUSAL_TRAIN, bind=True, acks_late=True)

@@ -232,3 +232,44 @@ def test_a_value_the_database_refuses_is_a_422_not_a_500(platform_env, monkeypat
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
     assert "out of range" in response.json()["detail"]
+
+
+def test_ingest_work_is_bounded_per_process(platform_env, monkeypatch):
+    """More concurrent posts than ``ingest_concurrency`` wait on the event loop, not in the pool; all are stored."""
+    import asyncio
+    import threading
+    import time
+
+    import httpx
+
+    import services.alerts.views as views
+    from services.api.app import create_app
+
+    install_settings(ingest_concurrency=2)
+    running, peak, lock = [0], [0], threading.Lock()
+    real = views._ingest
+
+    def counted(*args, **kwargs):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        try:
+            time.sleep(0.05)
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(views, "_ingest", counted)
+    app = create_app(start_workers=False)
+
+    async def post_many() -> list[int]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            replies = await asyncio.gather(*[client.post("/api/v1/alerts", json={"name": f"a{i}", "service": f"s{i}"})
+                                             for i in range(12)])
+        return [r.status_code for r in replies]
+
+    with TestClient(app):  # the lifespan (migration check) runs once
+        codes = asyncio.run(post_many())
+    assert codes == [202] * 12
+    assert peak[0] == 2

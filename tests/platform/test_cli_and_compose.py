@@ -86,3 +86,19 @@ def test_compose_app_services_share_no_local_disk():
         assert env["AIOPS_DATABASE_URL"].startswith("postgresql"), name
         assert env.get("AIOPS_CHROMA_HOST"), f"{name}: memory must use the Chroma server, not a local directory"
         assert env["AIOPS_BROKER_URL"].startswith("redis://"), name
+
+
+def test_compose_prometheus_and_alertmanager_use_the_shipped_configs():
+    """The compose services mount deploy/, and those files pass the tools' own checks."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert "./deploy/prometheus:/etc/prometheus:ro" in services["prometheus"]["volumes"]
+    assert "./deploy/alertmanager:/etc/alertmanager:ro" in services["alertmanager"]["volumes"]
+    promtool, amtool = shutil.which("promtool"), shutil.which("amtool")
+    assert promtool and amtool, "promtool and amtool come with the Debian prometheus / prometheus-alertmanager packages"
+    for args in ([promtool, "check", "config", "deploy/prometheus/prometheus.yml"],
+                 [amtool, "check-config", "deploy/alertmanager/alertmanager.yml"]):
+        check = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+    am = yaml.safe_load((ROOT / "deploy/alertmanager/alertmanager.yml").read_text())
+    hooks = [h for r in am["receivers"] for h in r.get("webhook_configs", [])]
+    assert hooks and all(h["url"] == "http://api:8000/api/v1/alerts" and h["send_resolved"] for h in hooks)

@@ -50,6 +50,13 @@ def test_reconcile_review_approve_and_reject(drift_env):
         assert proposal["status"] == "pending" and proposal["diff"].startswith("--- ")
         assert proposal["verification"]["ok"], proposal["verification"]
         assert proposal["records"] and event["keys"][0][0] in " ".join(proposal["title"].split())
+        # the out-of-band call is also a change event: a diagnosis on that resource sees who changed what
+        changes = client.get("/api/v1/changes").json()["items"]
+        record = proposal["records"][0]
+        assert [c["source"] for c in changes] == ["cloudtrail"] and changes[0]["kind"] == "infra"
+        assert record["eventName"] in changes[0]["detail"] and "out-of-band" in changes[0]["detail"]
+        tasks.reconcile_iac.apply(args=["demo-bastion"])
+        assert len(client.get("/api/v1/changes").json()["items"]) == 1  # stored once, by the CloudTrail event id
 
         no_reason = client.post(f"/api/v1/drift/proposals/{proposal['id']}/review", json={"approved": False})
         assert no_reason.status_code == 422

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import pytest
 from fastapi.testclient import TestClient
 
-from services.notify.service import SlackVerificationError, sign, verify_slack
+from services.notify.service import SlackVerificationError, verify_signature, verify_slack
 from tests.conftest import ec2_node, install_settings, wait_for
 
 SECRET = "s3cret"
@@ -86,7 +86,9 @@ def test_webhooks_signed_and_slack_approval_round_trip(platform_env, receiver, m
     kinds = [json.loads(r["body"])["kind"] for r in hooks]
     assert kinds[0] == "opened" and "approval_requested" in kinds and kinds[-1] == "resolved"
     for hook in hooks:
-        assert hook["headers"]["x-aiops-signature"] == sign(hook["body"], SECRET)
+        verify_signature(hook["body"], header=hook["headers"]["x-aiops-signature"], secret=SECRET)
+        assert hook["headers"]["x-aiops-event-id"] == json.loads(hook["body"])["event_id"]
+    assert len({h["headers"]["x-aiops-event-id"] for h in hooks}) == len(hooks), "no event sent twice"
 
 
 def test_slack_signature_rules():

@@ -1,0 +1,119 @@
+"""What the console pages show, read in one transaction per page: no HTML here, only data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from services.actions.models import Action, Approval
+from services.alerts.models import Alert
+from services.drift.models import DriftProposal
+from services.errors import NotFound
+from services.incidents.models import Hypothesis, Incident, TimelineEvent
+from services.storage.base import session_scope
+
+HIGH_RISK = ("high", "critical")
+
+
+def incident_page(database_url: str, incident_id: int) -> dict[str, Any]:
+    """The incident with its alerts, hypotheses (evidence items), timeline, approvals and actions."""
+    with session_scope(database_url) as session:
+        incident = session.get(Incident, incident_id)
+        if incident is None:
+            raise NotFound(f"incident {incident_id} does not exist")
+        alerts = session.scalars(select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id)).all()
+        hypotheses = session.scalars(select(Hypothesis).where(Hypothesis.incident_id == incident_id)
+                                     .order_by(Hypothesis.rank)).all()
+        timeline = session.scalars(select(TimelineEvent).where(TimelineEvent.incident_id == incident_id,
+                                                               TimelineEvent.kind != "task")
+                                   .order_by(TimelineEvent.at, TimelineEvent.id)).all()
+        approvals = session.scalars(select(Approval).where(Approval.incident_id == incident_id)
+                                    .order_by(Approval.id)).all()
+        actions = session.scalars(select(Action).where(Action.incident_id == incident_id).order_by(Action.id)).all()
+        session.expunge_all()
+    top = max((h.confidence for h in hypotheses), default=0.0) or 1.0
+    return {"incident": incident, "alerts": alerts, "timeline": timeline, "approvals": approvals,
+            "actions": actions, "hypotheses": [{"row": h, "width": round(100 * h.confidence / top),
+                                                "evidence": [evidence_item(e) for e in h.evidence or []]}
+                                               for h in hypotheses]}
+
+
+def evidence_item(item: Any) -> dict[str, str]:
+    """An evidence entry as (kind, component, detail), whether the diagnoser wrote a string or a dict."""
+    if isinstance(item, dict):
+        extra = {k: v for k, v in item.items() if k not in {"kind", "component", "detail"}}
+        detail = str(item.get("detail") or "")
+        if extra:
+            detail = (detail + " " if detail else "") + ", ".join(f"{k}={v}" for k, v in extra.items())
+        return {"kind": str(item.get("kind") or "evidence"), "component": str(item.get("component") or ""),
+                "detail": detail}
+    return {"kind": "evidence", "component": "", "detail": str(item)}
+
+
+def pending_approvals(database_url: str) -> list[dict[str, Any]]:
+    with session_scope(database_url) as session:
+        rows = session.execute(select(Approval, Incident.title).join(Incident, Incident.id == Approval.incident_id)
+                               .where(Approval.status == "pending").order_by(Approval.id.desc()).limit(200)).all()
+        session.expunge_all()
+    return [{"approval": a, "title": title} for a, title in rows]
+
+
+def pending_count(session: Session) -> int:
+    return session.scalar(select(func.count(Approval.id)).where(Approval.status == "pending")) or 0
+
+
+def diff_lines(diff: str) -> list[tuple[str, str]]:
+    """(css class, text) per line of a unified diff: add, del, hunk, file or ctx."""
+    out = []
+    for line in diff.splitlines():
+        if line.startswith(("+++", "---")):
+            kind = "file"
+        elif line.startswith("@@"):
+            kind = "hunk"
+        elif line.startswith("+"):
+            kind = "add"
+        elif line.startswith("-"):
+            kind = "del"
+        else:
+            kind = "ctx"
+        out.append((kind, line))
+    return out
+
+
+def changed_by(records: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Who made the cloud calls behind a proposal: one row per call, oldest first."""
+    rows = [{"time": str(r.get("eventTime") or ""), "call": f"{r.get('eventSource', '')} {r.get('eventName', '')}",
+             "principal": str(r.get("principalArn") or "unknown"), "user_agent": str(r.get("userAgent") or ""),
+             "source_ip": str(r.get("sourceIPAddress") or ""), "region": str(r.get("awsRegion") or "")}
+            for r in records or []]
+    return sorted(rows, key=lambda r: r["time"])
+
+
+def drift_page(database_url: str, *, status: str | None, workspace: str | None, limit: int = 50) -> dict[str, Any]:
+    with session_scope(database_url) as session:
+        query = select(DriftProposal)
+        if status:
+            query = query.where(DriftProposal.status == status)
+        if workspace:
+            query = query.where(DriftProposal.workspace == workspace)
+        rows = session.scalars(query.order_by(DriftProposal.id.desc()).limit(limit)).all()
+        names = session.scalars(select(DriftProposal.workspace).distinct()).all()
+        session.expunge_all()
+    return {"workspaces": sorted(names), "proposals": [
+        {"row": p, "diff": diff_lines(p.diff), "who": changed_by(p.records)} for p in rows]}
+
+
+def change_version(database_url: str) -> str:
+    """A cheap fingerprint of what the console shows; the event stream sends an update when it changes."""
+    with session_scope(database_url) as session:
+        parts = (
+            session.scalar(select(func.max(TimelineEvent.id))),
+            session.scalar(select(func.max(Incident.updated_at))),
+            session.scalar(select(func.count(Incident.id))),
+            pending_count(session),
+            session.scalar(select(func.max(DriftProposal.id))),
+            session.scalar(select(func.max(DriftProposal.reviewed_at))),
+        )
+    return "|".join(str(p) for p in parts)

@@ -1,0 +1,135 @@
+"""A node and the services on it: which one explains the other's symptoms (rank level, cases built as the sim does).
+
+The case comes from the simulator's own telemetry (``sim.telemetry.Telemetry``) over a three-node fleet
+held in memory, and the alert is labelled as ``sim.alerts.to_alertmanager`` labels it (a node alert
+carries the first service on the node and ``job="node"``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.diagnoser import SIGNATURES
+from agents.diagnosis.case import gather_case
+from agents.diagnosis.evidence import absence_evidence, metric_evidence
+from agents.diagnosis.faults import fault_scores
+from agents.diagnosis.rank import explanations, rank_case
+from sim.faults import FAULT_KINDS, Fault
+from sim.fleet import Node
+from sim.telemetry import Telemetry
+
+NOW = 1_800_000_000.0
+ONSET = NOW - 30  # the sim injects a fault onset_lead_s (30 s) before its alert fires
+
+
+class _Fleet:
+    """What ``sim.telemetry.Telemetry`` reads of a ``sim.fleet.Fleet``, without a cloud behind it."""
+
+    def __init__(self) -> None:
+        self.nodes = [Node(id=f"sim-7-node-0{i}", instance_id=f"i-0{i}", cluster="sim-7", sku="gp", instance_type="m5.large",
+                           az="us-east-1a", private_ip=f"10.0.1.{i}", age_days=30) for i in (1, 2, 3)]
+        placed = {"search": [1, 2], "checkout": [0, 1], "catalog": [2, 0], "auth": [1, 2]}
+        for service, where in placed.items():
+            for i in where:
+                self.nodes[i].services.append(service)
+        self.services = {s: [self.nodes[i].id for i in where] for s, where in placed.items()}
+        self.releases = {s: "v1.4.0" for s in placed}
+        self.faults: list[Fault] = []
+
+    def now(self) -> float:
+        return NOW
+
+    def node(self, ref: str) -> Node:
+        return next(n for n in self.nodes if ref in (n.id, n.instance_id, n.private_ip))
+
+    def faults_at(self, t: float) -> list[Fault]:
+        return [f for f in self.faults if f.started_at <= t and (f.resolved_at is None or t < f.resolved_at)]
+
+    def all_faults(self) -> list[Fault]:
+        return list(self.faults)
+
+
+class _Telemetry:
+    """The Telemetry protocol over the sim's telemetry, plus the changes a deploy tool would report."""
+
+    def __init__(self, fleet: _Fleet, changes: list[dict[str, Any]]) -> None:
+        self.sim, self._changes = Telemetry(fleet, seed=0), changes  # type: ignore[arg-type]
+
+    def metrics(self, target: str, *, minutes: int = 15) -> dict[str, list[tuple[float, float]]]:
+        return self.sim.metrics(target, minutes=minutes)
+
+    def logs(self, target: str, *, minutes: int = 15) -> list[str]:
+        return self.sim.logs(target, minutes=minutes)
+
+    def changes(self, *, minutes: int = 60) -> list[dict[str, Any]]:
+        return list(self._changes)
+
+
+def _diagnose(kind: str, target: str, *, changes: list[dict[str, Any]] | None = None,
+              recalled: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    fleet = _Fleet()
+    spec = FAULT_KINDS[kind]
+    node = target if spec.level == "node" else fleet.services[target][0]
+    fleet.faults.append(Fault(id="f-1", kind=kind, level=spec.level, target=target,
+                              node=node if spec.level == "node" else None,
+                              service=None if spec.level == "node" else target, started_at=ONSET,
+                              root_cause=spec.root_cause, fixing_actions=spec.fixes))
+    telemetry = _Telemetry(fleet, changes or [])
+    service = fleet.node(node).services[0] if spec.level == "node" else target
+    alert = {"name": spec.alertname, "service": service, "node": node, "severity": spec.severity, "starts_at": ONSET,
+             "labels": {"alertname": spec.alertname, "job": "node" if spec.level == "node" else service,
+                        "node": node, "service": service},
+             "summary": spec.summary.format(node=node, service=service)}
+    case = gather_case(telemetry, alert)
+    context = "\n".join([alert["name"], alert["summary"], *telemetry.logs(node, minutes=30)[-400:]])
+    return rank_case(case, alert=alert, recalled=recalled or [], context=context, signatures=SIGNATURES)
+
+
+def test_a_hung_node_explains_the_service_on_it_even_after_a_deploy_of_that_service():
+    # the demo's NodeHeartbeatMissing {service="search", node="sim-7-node-02"}: search was also
+    # deployed ten minutes ago and a past incident blamed a bad deploy of search
+    deploy = {"component": "search", "kind": "deploy", "at": NOW - 600, "detail": "search v1.4.0 -> v1.5.0"}
+    past = {"root_cause": "bad_deploy", "component": "search", "incident_id": 7}
+    ranked = _diagnose("kernel_hang", "sim-7-node-02", changes=[deploy], recalled=[past])
+    best = ranked[0]
+    assert (best["component"], best["component_kind"], best["fault"]) == ("sim-7-node-02", "node", "kernel_hang")
+    assert best["confidence"] > next(h["confidence"] for h in ranked if h["component"] == "search")
+    assert any(e.get("signal") == "liveness" for e in best["evidence"])
+
+
+def test_a_partitioned_node_is_typed_from_its_logs_not_from_the_latency_through_it():
+    best = _diagnose("network_partition", "sim-7-node-02")[0]
+    assert (best["component"], best["fault"]) == ("sim-7-node-02", "network_partition")
+
+
+def test_a_service_fault_is_not_pinned_on_the_node_that_carries_it():
+    for kind in ("bad_deploy", "memory_leak", "cpu_saturation"):
+        best = _diagnose(kind, "search")[0]
+        assert (best["component"], best["fault"]) == ("search", kind), kind
+
+
+def test_liveness_loss_and_silence_are_evidence():
+    base = [(NOW - 600 + 15 * i, 1.0) for i in range(38)]
+    hung = metric_evidence("n1", "heartbeat", [*base, (ONSET + 5, 0.0), (ONSET + 20, 0.0)], split_at=ONSET)
+    assert hung is not None and hung["signal"] == "liveness" and hung["z"] >= 10
+    half = metric_evidence("svc", "up", [*base, (ONSET + 5, 0.5), (ONSET + 20, 0.5)], split_at=ONSET)
+    assert half is not None and half["z"] < hung["z"]
+    assert metric_evidence("n1", "heartbeat", [*base, (ONSET + 5, 1.0)], split_at=ONSET) is None
+    silent = absence_evidence("n1", {"cpu": [(t, 30.0) for t, _ in base]}, split_at=ONSET)
+    assert silent is not None and silent["signal"] == "liveness" and "no data" in silent["detail"]
+    assert absence_evidence("n1", {"cpu": [*base, (ONSET + 5, 30.0)]}, split_at=ONSET) is None
+    # a dead node's latency and error symptoms do not vote for its fault type; liveness does
+    scores = fault_scores([hung, {"kind": "metric", "signal": "latency", "z": 900.0}], component_kind="node")
+    assert "network_delay" not in scores and scores["kernel_hang"] > 0
+
+
+def test_explanations_follow_the_kinds_that_moved():
+    def comp(kind: str, *signals: str) -> dict[str, Any]:
+        return {"kind": kind, "metrics": [{"signal": s, "z": 5.0} for s in signals], "logs": []}
+
+    dead = {"placement": {"api": "n1"}, "components": {"api": comp("service", "latency"), "n1": comp("node", "liveness")}}
+    assert explanations(dead) == {"api": "n1"}
+    loaded = {"placement": {"api": "n1"}, "components": {"api": comp("service", "cpu", "latency"), "n1": comp("node", "cpu")}}
+    assert explanations(loaded) == {"n1": "api"}
+    apart = {"placement": {"api": "n1"}, "components": {"api": comp("service", "latency"), "n1": comp("node", "memory")}}
+    assert explanations(apart) == {}
