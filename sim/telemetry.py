@@ -253,7 +253,7 @@ class Telemetry:
 
     def _dependency_effects(self, service: str, faults: list[Fault], s: dict[str, float], r: random.Random) -> None:
         """A fault on a service that ``service`` calls makes its calls slow or failing (a cascade)."""
-        callees = set(self.fleet.dependencies.get(service, ()))
+        callees = set(getattr(self.fleet, "dependencies", {}).get(service, ()))
         for fault in faults:
             if fault.level != "service" or fault.service not in callees or fault.kind not in CALLEE_SYMPTOMS:
                 continue
@@ -268,7 +268,7 @@ class Telemetry:
     def topology(self) -> dict[str, object]:
         """The call graph (caller -> callee) and where every replica runs (service -> node edges)."""
         placement = self.fleet.services
-        edges = [[c, d] for c, callees in self.fleet.dependencies.items() for d in callees]
+        edges = [[c, d] for c, callees in getattr(self.fleet, "dependencies", {}).items() for d in callees]
         edges += [[svc, n] for svc, nodes in placement.items() for n in nodes]
         components = {n.id: "node" for n in self.fleet.nodes}
         components.update({svc: "service" for svc in placement})
@@ -277,7 +277,7 @@ class Telemetry:
 
     def traces(self, target: str, *, minutes: float = 15, now: float | None = None) -> list[dict[str, object]]:
         """Per call edge touching ``target``: the callee's latency and error share as its callers see them."""
-        edges = [(c, d) for c, callees in self.fleet.dependencies.items() for d in callees if target in (c, d)]
+        edges = [(c, d) for c, callees in getattr(self.fleet, "dependencies", {}).items() for d in callees if target in (c, d)]
         out: list[dict[str, object]] = []
         for caller, callee in edges:
             series = self.metrics(callee, minutes=minutes, now=now)
@@ -288,7 +288,7 @@ class Telemetry:
     def changes(self, *, minutes: float = 60, now: float | None = None) -> list[dict[str, object]]:
         """Deploys and config pushes in the window, oldest first."""
         now = self.fleet.now() if now is None else now
-        return sorted((dict(c) for c in self.fleet.changes if now - minutes * 60 <= c["at"] <= now),
+        return sorted((dict(c) for c in getattr(self.fleet, "changes", []) if now - minutes * 60 <= c["at"] <= now),
                       key=lambda c: c["at"])
 
     def _nodes_of(self, target: str) -> list[Node]:
