@@ -185,7 +185,7 @@ class NodeMitigationAdvisor:
 
 
 def train_model(settings: Settings, *, data: str | None = None, synthetic: int = 0, quick: bool = False,
-                progress=None, select_estimator: bool = False) -> dict[str, Any]:
+                progress=None, select_estimator: bool = False, schema: str | None = None) -> dict[str, Any]:
     """Train, refute and (if the gate passes) promote a model into the database registry.
 
     The events come from `data` (a user's CSV/JSONL file), `synthetic` simulated events, or by
@@ -197,6 +197,9 @@ def train_model(settings: Settings, *, data: str | None = None, synthetic: int =
     from causal.synthetic import simulate_events
     from causal.train import train
 
+    if schema:
+        quick_model = ModelConfig(n_estimators=48, nuisance_max_iter=40) if quick else None
+        return _train_with_schema(settings, data=data, schema=schema, model_config=quick_model, quick=quick)
     source: Any
     if synthetic:
         source, described = simulate_events(synthetic, seed=0).frame, f"synthetic:{synthetic}"
@@ -215,6 +218,29 @@ def train_model(settings: Settings, *, data: str | None = None, synthetic: int =
     out = result.to_dict()
     read = out["metrics"].get("rows_valid", 0) + out["metrics"].get("rows_rejected", 0)
     return {**out, "source": described, "events_read": read}
+
+
+def _train_with_schema(settings: Settings, *, data: str | None, schema: str, model_config, quick: bool) -> dict[str, Any]:
+    """Train on an operator's log as their declared schema describes it; stored, never made the actor's model.
+
+    The actor observes the built-in node features (``node_features``), not the declared ones, so a
+    schema model is kept in the registry for inspection and offline use, not promoted.
+    """
+    from causal.refute import RefuteConfig
+    from causal.schema import EventSchema
+    from causal.schema_model import train_with_schema
+
+    declared = EventSchema.load(schema)  # SchemaError: one line naming the file
+    if not data:
+        raise ValueError("--schema needs --data: the stored events follow the built-in schema")
+    refute_config = RefuteConfig(sample_size=1500, num_simulations=1, n_estimators=16) if quick else None
+    result = train_with_schema(data, declared, registry=model_registry(settings.database_url),
+                               model_config=model_config, refute_config=refute_config, promote=False)
+    out = result.to_dict()
+    out["metrics"].setdefault("warnings", []).append(
+        "trained with a declared schema: stored, not promoted (the actor observes the built-in node features)")
+    return {**out, "source": f"file:{data} schema:{schema}",
+            "events_read": out["metrics"]["rows_valid"] + out["metrics"]["rows_rejected"]}
 
 
 def record_from_actor(advisor: NodeMitigationAdvisor, outcome: dict[str, Any]) -> None:
