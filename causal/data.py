@@ -50,6 +50,16 @@ FEATURES: dict[str, tuple[str, float | None, float | None]] = {
     "recent_incidents_30d": ("int", 0, None),
     "hour_of_day": ("int", 0, 23),
 }
+# Features a platform may not be able to observe (inventory and hardware counters differ between
+# fleets): such a value may be *missing* (None/NaN/empty), never filled with a made-up constant.
+# The model imputes it as its model card declares (`Imputation`: the training median or mode plus
+# a missing-indicator column when training rows lacked it) and the policy treats a node whose
+# decision depends on an imputed value as outside the model's support (fallback). The other
+# features are computed by the platform itself (heartbeats, its own incident history, the clock)
+# and stay required.
+MAY_BE_MISSING: frozenset[str] = frozenset({
+    "hw_correctable_errors", "hw_uncorrectable_errors", "cpu_util", "mem_util", "vm_count",
+    "node_age_days", "sku"})
 TREATMENT = "action"
 OUTCOME = "vm_downtime_min"
 OUTCOMES: dict[str, tuple[str, float | None, float | None]] = {
@@ -173,7 +183,8 @@ def validate_row(row: Mapping[str, Any], *, require_outcomes: bool = True) -> di
             raise ValueError(f"{name}: missing")
         clean[name] = str(value).strip()
     for name, (kind, lo, hi) in FEATURES.items():
-        clean[name] = _parse(name, kind, lo, hi, row.get(name))
+        value = row.get(name)
+        clean[name] = None if name in MAY_BE_MISSING and _is_missing(value) else _parse(name, kind, lo, hi, value)
     if not require_outcomes:
         return clean
     action = row.get(TREATMENT)
@@ -189,6 +200,11 @@ def _typed_frame(rows: list[dict[str, Any]], *, with_outcomes: bool = True) -> p
     columns = list(COLUMNS) if with_outcomes else [*ID_COLUMNS, *FEATURES]
     frame = pd.DataFrame(rows, columns=columns)
     for name, (kind, _, _) in {**FEATURES, **(OUTCOMES if with_outcomes else {})}.items():
+        if name in MAY_BE_MISSING and frame[name].isna().any():
+            # missing values stay NaN (floats) / None (text) for the model's declared imputation
+            if kind in {"int", "float"}:
+                frame[name] = frame[name].astype("float64")
+            continue
         if kind == "int":
             frame[name] = frame[name].astype("int64")
         elif kind == "float":
@@ -350,6 +366,83 @@ def write_events(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
         frame.loc[:, list(COLUMNS)].to_json(path, orient="records", lines=True)
     else:
         frame.loc[:, list(COLUMNS)].to_csv(path, index=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# missing values: what the model card declares and the model applies before featurizing
+
+
+def missing_mask(frame: pd.DataFrame) -> pd.DataFrame:
+    """True where a feature that may be missing is missing (columns in MAY_BE_MISSING order)."""
+    names = [n for n in FEATURES if n in MAY_BE_MISSING]
+    return pd.DataFrame({n: frame[n].map(_is_missing).astype(bool) if n in frame else True for n in names},
+                        index=frame.index)
+
+
+@dataclass
+class Imputation:
+    """How a missing feature is filled, learned from the training rows and stored with the model.
+
+    Numbers get the training median, the SKU the training mode. `indicators` lists the features
+    that were missing in some training rows: the model gets a 0/1 "<name>_missing" column for
+    each, so it can learn that absence itself matters. `spans` are the plausible values of each
+    feature (numbers: training 10th and 90th percentiles; SKU: the common training values) that
+    the policy tries in place of an imputed value: a decision that changes across them depends
+    on something the platform did not observe. A feature never observed in training gets no span
+    (the model cannot depend on it) and is imputed with 0 / "" only to keep the matrix numeric.
+    """
+
+    values: dict[str, Any] = field(default_factory=dict)
+    spans: dict[str, list[Any]] = field(default_factory=dict)
+    indicators: list[str] = field(default_factory=list)
+    missing_in_training: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame) -> Imputation:
+        out = cls()
+        mask = missing_mask(frame)
+        for name in mask.columns:
+            absent = mask[name].to_numpy(bool)
+            out.missing_in_training[name] = int(absent.sum())
+            if absent.any():
+                out.indicators.append(name)
+            seen = frame.loc[~absent, name]
+            if seen.empty:
+                out.values[name] = "" if FEATURES[name][0] == "str" else 0.0
+                out.spans[name] = []
+            elif FEATURES[name][0] == "str":
+                counts = seen.astype(str).value_counts()
+                out.values[name] = str(counts.index[0])
+                common = counts[counts >= 0.05 * len(seen)].index[:4]
+                out.spans[name] = [str(v) for v in common if v != out.values[name]]
+            else:
+                numbers = seen.to_numpy(float)
+                out.values[name] = float(np.median(numbers))
+                lo, hi = np.quantile(numbers, [0.1, 0.9])
+                out.spans[name] = sorted({float(lo), float(hi)} - {out.values[name]})
+        return out
+
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """A copy with every missing value filled (the frame `featurize` needs)."""
+        mask = missing_mask(frame)
+        if not mask.to_numpy().any():
+            return frame
+        filled = frame.copy()
+        for name in mask.columns:
+            absent = mask[name].to_numpy(bool)
+            if absent.any():
+                column = filled[name].astype(object if FEATURES[name][0] == "str" else "float64")
+                filled[name] = column.where(~absent, self.values.get(name, "" if FEATURES[name][0] == "str" else 0.0))
+        return filled
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model card's declaration of missing-value handling."""
+        return {"method": "training median (numbers) / mode (sku), plus a missing-indicator column "
+                          "for features missing in training rows; decisions that change across the "
+                          "feature's training 10th-90th percentiles (or common SKUs) fall back",
+                "may_be_missing": sorted(MAY_BE_MISSING), "impute_with": dict(self.values),
+                "plausible_values": {k: list(v) for k, v in self.spans.items()},
+                "indicators": list(self.indicators), "missing_in_training": dict(self.missing_in_training)}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -31,7 +31,9 @@ from causal.data import (
     LEGACY_DEFAULT_ACTION,
     OUTCOME,
     TREATMENT,
+    Imputation,
     featurize,
+    missing_mask,
 )
 
 
@@ -127,6 +129,23 @@ class MitigationEffectModel:
         self.n_train = 0
         self.ate: dict[str, float] = {}
         self.untrained_actions: list[str] = []
+        self.imputation = Imputation()
+
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """X for these rows: missing values imputed as declared, plus the missing-indicator columns."""
+        imputation: Imputation | None = getattr(self, "imputation", None)
+        if imputation is None:  # a version stored before missing values were handled
+            absent = missing_mask(frame)
+            if absent.to_numpy().any():
+                names = [n for n in absent.columns if absent[n].any()]
+                raise ValueError(f"features {names} are missing and this model version declares no "
+                                 "imputation (retrain it)")
+            return featurize(frame)
+        X = featurize(imputation.apply(frame))
+        if not imputation.indicators:
+            return X
+        absent = missing_mask(frame)
+        return np.column_stack([X, *(absent[n].to_numpy(float) for n in imputation.indicators)])
 
     @property
     def trained_actions(self) -> list[str]:
@@ -155,7 +174,8 @@ class MitigationEffectModel:
         if len(self.categories) < 2:
             raise ValueError(f"only {self.categories} logged: no action to compare")
         cfg = self.config
-        X = featurize(frame)
+        self.imputation = Imputation.fit(frame)
+        X = self.matrix(frame)
         T = frame[TREATMENT].to_numpy(dtype=object)
         Y = frame[OUTCOME].to_numpy(dtype=float)
         model_y, model_t = nuisance_models(cfg)
@@ -197,7 +217,7 @@ class MitigationEffectModel:
     def effects(self, frame: pd.DataFrame, *, alpha: float = 0.1) -> EffectTable:
         """Effects, intervals and propensities of every action for each node (ACTIONS order)."""
         est = self._check()
-        X = featurize(frame)
+        X = self.matrix(frame)
         n, K = len(X), len(ACTIONS)
         effect = np.zeros((n, K))
         lower = np.zeros((n, K))
@@ -215,6 +235,18 @@ class MitigationEffectModel:
         propensity = self.propensity(X) if n else np.zeros((0, K))
         return EffectTable(effect, lower, upper, propensity, self.config.baseline, alpha)
 
+    def point_effects(self, frame: pd.DataFrame) -> np.ndarray:
+        """Point effects only (no intervals), columns in ACTIONS order, NaN for untrained actions."""
+        est = self._check()
+        X = self.matrix(frame)
+        effect = np.full((len(X), len(ACTIONS)), np.nan)
+        effect[:, ACTIONS.index(self.config.baseline)] = 0.0
+        if len(X):
+            cme = est.const_marginal_effect(X).reshape(len(X), -1)
+            for j, action in enumerate(self.categories[1:]):
+                effect[:, ACTIONS.index(action)] = cme[:, j]
+        return effect
+
     def contrast_interval(self, frame: pd.DataFrame, *, from_actions: np.ndarray,
                           to_actions: np.ndarray, alpha: float = 0.1) -> tuple[np.ndarray, np.ndarray,
                                                                                np.ndarray]:
@@ -224,7 +256,7 @@ class MitigationEffectModel:
         difference of their intervals (econml accounts for their covariance).
         """
         est = self._check()
-        X = featurize(frame)
+        X = self.matrix(frame)
         T0 = np.asarray(from_actions, dtype=object)
         T1 = np.asarray(to_actions, dtype=object)
         point = est.effect(X, T0=T0, T1=T1).reshape(-1)
@@ -234,5 +266,7 @@ class MitigationEffectModel:
     def metadata(self) -> dict[str, Any]:
         return {"config": self.config.to_dict(), "categories": self.categories,
                 "n_train": self.n_train, "ate_vs_baseline": self.ate,
-                "capacity_cost_hours": self.capacity_cost, "features": list(FEATURE_NAMES),
+                "capacity_cost_hours": self.capacity_cost,
+                "features": [*FEATURE_NAMES, *(f"{n}_missing" for n in self.imputation.indicators)],
+                "missing_values": getattr(self, "imputation", Imputation()).to_dict(),
                 "untrained_actions": self.untrained_actions}

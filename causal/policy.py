@@ -39,6 +39,7 @@ from causal.data import (
     OUT_OF_SERVICE_ACTIONS,
     LoadResult,
     RowError,
+    missing_mask,
     validate_frame,
 )
 from causal.legacy import LegacyRule, legacy_rule
@@ -59,6 +60,9 @@ class PolicyConfig:
     hard_evidence_action: str = "repair"   # forced when hw_fault_definitive is true
     hard_evidence_enabled: bool = True
     max_out_of_service_fraction: float = 0.1  # capacity guard, per cluster
+    # support: a node with imputed (unobserved) features falls back when the model's choice
+    # changes as an imputed feature moves over its plausible training values (model card)
+    imputation_check: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,6 +112,7 @@ class Recommendation:
     override_reason: str | None = None
     model_version: str | None = None
     alpha: float = 0.1
+    imputed: dict[str, Any] = field(default_factory=dict)  # feature -> value the model used instead
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (plain floats, None for non-finite numbers)."""
@@ -123,6 +128,7 @@ class Recommendation:
             "fallback": self.fallback, "fallback_reasons": list(self.fallback_reasons),
             "override": self.override, "override_reason": self.override_reason,
             "model_version": self.model_version,
+            "imputed_features": {k: _show(v) for k, v in self.imputed.items()},
         }
 
 
@@ -224,6 +230,7 @@ class MitigationPolicy:
         se = (contrast[:, 2] - contrast[:, 1]) / (2.0 * NormalDist().inv_cdf(1.0 - cfg.alpha / 2.0))
         sure_upper = contrast[:, 0] + NormalDist().inv_cdf(cfg.confidence) * se
         best_propensity = table.propensity[np.arange(n), best]
+        imputed, imputation_reasons = self._imputation_support(frame, model_action, cap)
 
         guard = {c: ClusterCapacity(v.total_nodes, v.out_of_service) for c, v in (clusters or {}).items()}
         pins = dict(pins or {})
@@ -250,6 +257,7 @@ class MitigationPolicy:
             if best_propensity[i] < cfg.min_propensity:
                 reasons.append(f"outside support: P({model_action[i]}|node)={best_propensity[i]:.3f}"
                                f" < {cfg.min_propensity:g}")
+            reasons += imputation_reasons.get(i, [])
             if not legacy_known[i]:
                 reasons = []
             fallback = bool(cfg.fallback_enabled and differs[i] and reasons)
@@ -287,10 +295,56 @@ class MitigationPolicy:
                 baseline=table.baseline, estimates=estimates, best_vs_legacy=best_vs_legacy,
                 fallback=fallback, fallback_reasons=reasons if fallback else [],
                 override=override, override_reason=override_reason,
-                model_version=self.model_version, alpha=cfg.alpha))
+                model_version=self.model_version, alpha=cfg.alpha, imputed=imputed.get(i, {})))
         self.stats["recommendations"] += len(recs)
         self.stats["fallback"] += sum(r.fallback for r in recs)
         for r in recs:
             if r.override:
                 self.stats[f"override:{r.override}"] += 1
         return BatchResult(recs, checked.errors)
+
+    def _imputation_support(self, frame: pd.DataFrame, model_action: np.ndarray, cap: np.ndarray
+                            ) -> tuple[dict[int, dict[str, Any]], dict[int, list[str]]]:
+        """Per row: the imputed features with the values used, and why the decision lacks support.
+
+        Each imputed feature is moved, one at a time, over its plausible training values (the
+        model card's `plausible_values`); if the model would then choose another action, the
+        decision rests on something the platform did not observe and is treated as outside the
+        model's support. Nothing is imputed silently: every imputed feature is in the explanation.
+        """
+        absent = missing_mask(frame)
+        rows = np.flatnonzero(absent.to_numpy().any(axis=1))
+        if not len(rows):
+            return {}, {}
+        imputation = getattr(self.model, "imputation", None)
+        values = imputation.values if imputation is not None else {}
+        spans = imputation.spans if imputation is not None else {}
+        imputed = {int(i): {str(f): values.get(f) for f in absent.columns[absent.iloc[i].to_numpy(bool)]}
+                   for i in rows}
+        if not self.config.imputation_check:
+            return imputed, {}
+        variants: list[dict[str, Any]] = []
+        tried: list[tuple[int, str, Any]] = []
+        for i, features in imputed.items():
+            base = frame.iloc[i].to_dict()
+            for name in features:
+                for value in spans.get(name, []):
+                    variants.append({**base, name: value})
+                    tried.append((i, name, value))
+        if not variants:
+            return imputed, {}
+        effect = self.model.point_effects(pd.DataFrame(variants, columns=frame.columns))
+        score = np.where(np.isnan(effect), np.inf, effect + self.config.capacity_weight * cap[None, :])
+        choice = np.array(ACTIONS, dtype=object)[score.argmin(axis=1)]
+        found: dict[int, dict[str, str]] = {}
+        for (i, name, value), action in zip(tried, choice, strict=True):
+            if action != model_action[i] and name not in found.get(i, {}):  # one line per feature
+                found.setdefault(i, {})[name] = (
+                    f"reduced support: {name} was not observed (imputed {_show(imputed[i][name])}); with "
+                    f"{name}={_show(value)} the model would pick {action}, not {model_action[i]}")
+        reasons = {i: list(lines.values()) for i, lines in found.items()}
+        return imputed, reasons
+
+
+def _show(value: Any) -> Any:
+    return _num(value) if isinstance(value, int | float) else value

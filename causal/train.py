@@ -116,8 +116,10 @@ def train(data: EventSource, *, registry: ModelRegistry | str | os.PathLike[str]
         scout = MitigationEffectModel(mcfg).fit(train_part)
         policy = MitigationPolicy(scout, config=policy_config)
         batch = policy.recommend_batch(hold.drop(columns=[TREATMENT]))
-        learned = dr_policy_value(hold, batch.actions, seed=seed, omp_threads=mcfg.omp_threads)
-        legacy = dr_policy_value(hold, legacy_rule(hold), seed=seed, omp_threads=mcfg.omp_threads)
+        # the off-policy estimate featurizes the rows itself: give it the scout's declared imputation
+        filled = scout.imputation.apply(hold)
+        learned = dr_policy_value(filled, batch.actions, seed=seed, omp_threads=mcfg.omp_threads)
+        legacy = dr_policy_value(filled, legacy_rule(hold), seed=seed, omp_threads=mcfg.omp_threads)
         metrics["holdout"] = {
             "rows": n_hold, "observed_mean_downtime": float(hold[OUTCOME].mean()),
             "dr_downtime_learned": learned.dr, "dr_downtime_learned_se": learned.dr_se,
@@ -130,6 +132,8 @@ def train(data: EventSource, *, registry: ModelRegistry | str | os.PathLike[str]
     model = MitigationEffectModel(mcfg).fit(frame)
     metrics["fit_seconds"] = round(time.perf_counter() - t0, 2)
     metrics["ate_vs_baseline"] = model.ate
+    if any(model.imputation.missing_in_training.values()):
+        metrics["missing_values"] = {k: v for k, v in model.imputation.missing_in_training.items() if v}
     if model.untrained_actions:
         # said, not hidden: these actions are never recommended by this version
         metrics["untrained_actions"] = list(model.untrained_actions)
@@ -144,7 +148,7 @@ def train(data: EventSource, *, registry: ModelRegistry | str | os.PathLike[str]
     if run_refutation:
         report("refute", 0.0)
         t0 = time.perf_counter()
-        refutation = refute_model(frame, model_config=mcfg, config=refute_config,
+        refutation = refute_model(model.imputation.apply(frame), model_config=mcfg, config=refute_config,
                                   actions=tuple(model.trained_actions),
                                   progress=lambda f: report("refute", f)).to_dict()
         metrics["refute_seconds"] = round(time.perf_counter() - t0, 2)
@@ -176,7 +180,6 @@ def train(data: EventSource, *, registry: ModelRegistry | str | os.PathLike[str]
 def _selection_cards(frame: pd.DataFrame, model: MitigationEffectModel, *, rows: int,
                      seed: int) -> dict[str, Any]:
     """Per contrast "action vs baseline": candidates, out-of-sample scores and the choice."""
-    from causal.data import featurize
     from causal.selection import EstimatorSelector, default_candidates
 
     baseline = model.config.baseline
@@ -193,7 +196,7 @@ def _selection_cards(frame: pd.DataFrame, model: MitigationEffectModel, *, rows:
             selector = EstimatorSelector(candidates=default_candidates(seed=seed, rounds=60, trees=60),
                                          seed=seed, refit_on_all=False,
                                          omp_threads=model.config.omp_threads)
-            selector.fit(part[OUTCOME].to_numpy(float), t, X=featurize(part))
+            selector.fit(part[OUTCOME].to_numpy(float), t, X=model.matrix(part))
             cards[f"{action} vs {baseline}"] = selector.card.to_dict()
         except Exception as exc:  # the card is information; a failure must not end training
             cards[f"{action} vs {baseline}"] = {"error": f"{type(exc).__name__}: {exc}"}

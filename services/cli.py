@@ -203,8 +203,10 @@ def causal_train(
     synthetic: int = typer.Option(0, help="train on N simulated events instead (first run, evaluation)"),
     quick: bool = typer.Option(False, help="small forest and refutation gate, for a fast first model"),
     select_estimators: bool = typer.Option(False, help="score candidate CATE estimators per action; cards go in the model card"),
+    schema: Path = typer.Option(None, help="JSON schema declaring the log's features, actions and baseline "
+                                           "(causal/schema.py); needs --data"),
 ) -> None:
-    """Train, refute (dowhy gate) and promote a new model version, with progress."""
+    """Train, refute and promote a new model version, with progress (with --schema: stored, not promoted)."""
     from services.mitigation.service import train_model
 
     stages = ["load", "evaluate", "fit", "refute", "save"]
@@ -217,7 +219,8 @@ def causal_train(
 
         try:
             result = train_model(get_settings(), data=str(data) if data else None, synthetic=synthetic,
-                                 quick=quick, progress=report, select_estimator=select_estimators)
+                                 quick=quick, progress=report, select_estimator=select_estimators,
+                                 schema=str(schema) if schema else None)
         except ValueError as exc:  # EventFileError and unusable data: one plain line, exit status 2
             progress.stop()
             _data_error(exc)

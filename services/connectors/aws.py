@@ -220,6 +220,15 @@ class AwsActions:
         alias = self.lambda_.get_alias(FunctionName=resource["function"], Name=resource["alias"])
         return {"kind": "lambda", "alias": resource["alias"], "version": alias["FunctionVersion"], "healthy": None}
 
+    def inventory(self, target: str) -> dict[str, Any]:
+        """The EC2 inventory of a node (``Boto3Cloud.inventory``); LookupError for a non-EC2 component."""
+        if target.startswith("i-") or target not in self.targets:
+            return self.nodes.inventory(target)
+        resource = self.resolve(target, "reboot")
+        if resource["kind"] != "ec2":
+            raise LookupError(f"{target!r} is a {resource['kind']} component, not a node")
+        return self.nodes.inventory(resource["instance"])
+
     # -- markers: the plan of a keyed action, on the resource it changes --------------------------------
     def _marker(self, tags: dict[str, str], key: str) -> dict[str, Any] | None:
         raw = tags.get(MARKER_PREFIX + _digest(key))

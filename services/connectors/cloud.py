@@ -25,6 +25,7 @@ What each action does, and why it is that call:
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -133,3 +134,23 @@ class Boto3Cloud:
         # a node sent to repair is out of rotation: its impact on the fleet is removed, which is the goal
         return {"instance_id": instance_id, "state": state, "in_repair": in_repair,
                 "healthy": state == "running" or (in_repair and state in {"stopping", "stopped"})}
+
+    def inventory(self, target: str) -> dict[str, Any]:
+        """What EC2 records of the node: ``instance_id``, ``instance_type``, ``created_at``.
+
+        ``created_at`` is the earliest of ``LaunchTime`` and the primary network interface's
+        ``AttachTime``: ``LaunchTime`` moves on every stop/start, the primary interface stays
+        attached from the instance's creation. LookupError when no such instance exists.
+        """
+        instance_id = self._instance_id(target)
+        found = self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        if not found or not found[0]["Instances"]:
+            raise LookupError(f"no instance {instance_id!r}")
+        instance = found[0]["Instances"][0]
+        times: list[datetime] = [t for t in [instance.get("LaunchTime")] if isinstance(t, datetime)]
+        for interface in instance.get("NetworkInterfaces", []):
+            attachment = interface.get("Attachment") or {}
+            if attachment.get("DeviceIndex") == 0 and isinstance(attachment.get("AttachTime"), datetime):
+                times.append(attachment["AttachTime"])
+        return {"instance_id": instance_id, "instance_type": instance.get("InstanceType"),
+                "created_at": min(times) if times else None}

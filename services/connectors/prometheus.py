@@ -44,6 +44,9 @@ DEFAULT_TEMPLATES: dict[str, str] = {
     # node_exporter has no I/O error counter; a filesystem it cannot stat or remounted read-only is the sign
     "node_filesystem_device_errors": f"max(node_filesystem_device_error{_NODE})",
     "node_filesystem_readonly": f"max(node_filesystem_readonly{_NODE})",
+    # node_exporter's EDAC collector: memory-controller error counters since boot (absent without EDAC)
+    "node_edac_correctable_errors": f"sum(node_edac_correctable_errors_total{_NODE})",
+    "node_edac_uncorrectable_errors": f"sum(node_edac_uncorrectable_errors_total{_NODE})",
     "node_network_receive_bytes": f'sum(rate(node_network_receive_bytes_total{{device!="lo", {_NODE_SEL}}}[{{window}}]))',
     "node_network_transmit_bytes": f'sum(rate(node_network_transmit_bytes_total{{device!="lo", {_NODE_SEL}}}[{{window}}]))',
     "node_network_errors": (f'sum(rate(node_network_receive_errs_total{{device!="lo", {_NODE_SEL}}}[{{window}}]))'

@@ -8,6 +8,7 @@ active version. `active_policy` polls only that pointer row and reloads the arti
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,8 @@ from causal.registry import ModelRegistry, RegistryError, StoredVersion, version
 from services.mitigation.models import CausalModelPointer, CausalModelVersion
 from services.storage.base import session_scope
 from services.storage.upsert import upsert
+
+log = logging.getLogger(__name__)
 
 ACTIVE_SLOT = "active"
 
@@ -122,7 +125,13 @@ class PolicyCache:
             if policy is None:
                 registry = ModelRegistry(store)
                 version = fingerprint[0]
-                config = PolicyConfig(**(registry.get(version).meta.get("policy_config") or {}))
+                meta = registry.get(version).meta
+                if meta.get("schema"):
+                    # trained on an operator's declared features, which the actor does not observe
+                    log.warning("active causal model %s was trained with a declared schema; the actor serves "
+                                "models on the built-in node features only", version)
+                    return None
+                config = PolicyConfig(**(meta.get("policy_config") or {}))
                 policy = MitigationPolicy(registry.load(version), config=config, model_version=version)
                 # keep only the newest policy per database: older versions are not asked for again
                 for stale in [k for k in self._entries if k[0] == database_url]:

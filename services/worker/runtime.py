@@ -99,7 +99,7 @@ class Runtime:
         if settings.memory_enabled:
             memory = agent_memory(settings)
             tools.compress, tools.recall, tools.on_resolved = memory.compress, memory.recall, memory.on_resolved
-        advisor = NodeMitigationAdvisor(settings, telemetry=telemetry)
+        advisor = NodeMitigationAdvisor(settings, telemetry=telemetry, inventory=getattr(cloud, "inventory", None))
         tools.recommend_node_action = advisor.recommend
         tools.record_mitigation = lambda outcome: record_from_actor(advisor, outcome)
         for name, hook in self._hooks.items():
