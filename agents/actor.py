@@ -166,7 +166,10 @@ def execute(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
             result = {**earlier, "reused": True}
         else:
             try:
-                result = {"status": "succeeded", **tools.cloud.execute(step["action"], step["target"], params=step)}
+                # the ledger key travels with the call: a cloud that dedupes (AWS tags) dedupes on this incident's
+                # attempt, never on a look-alike from another incident
+                result = {"status": "succeeded",
+                          **tools.cloud.execute(step["action"], step["target"], params={**step, "idempotency_key": key})}
             except Exception as exc:  # a failed cloud call is an outcome to record, not a crash
                 result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
                 if not_applicable(exc):

@@ -83,10 +83,12 @@ class Clock:
 class Cloud:
     def __init__(self, *, fails: set[str] = frozenset(), refuses: set[str] = frozenset()) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.keys: list[str | None] = []
         self.fails, self.refuses = set(fails), set(refuses)
 
     def execute(self, action, target, *, params):
         self.calls.append((action, target))
+        self.keys.append(params.get("idempotency_key"))
         if action in self.refuses:
             raise NotImplementedError(f"{action} does not apply to {target}")
         if action in self.fails:
@@ -197,6 +199,7 @@ def test_acts_on_the_diagnosed_upstream_component_with_a_rollback_a_change_expla
     run = harness([[hyp("error_burst", "payments", evidence=[change])]])
     final = run.drive()
     assert run.cloud.calls == [("rollback", "payments")]  # not the alerted frontend
+    assert run.cloud.keys == ["incident:1:attempt:0:rollback:payments"]  # the ledger's key reaches the cloud
     assert final.values["outcome"] == "resolved"
     assert "a change explains" in run.store.last("planned")["message"]
 

@@ -216,7 +216,7 @@ def test_a_worker_dying_mid_action_does_not_roll_back_twice(platform_env, moto_e
     key = f"incident:{incident_id}:attempt:0:rollback:{name}"
     assert tools.store.begin_action(key, incident_id=incident_id, kind="rollback", target=name, risk="medium",
                                     params={}) is None
-    tools.cloud.execute("rollback", name, params=step)  # ...and the worker dies before finish_action
+    tools.cloud.execute("rollback", name, params={**step, "idempotency_key": key})  # ...the worker dies before finish_action
     assert _svc(moto_endpoint, cluster, name)["taskDefinition"].endswith(f"{name}:2")
 
     out = actor.execute({"plan": step, "incident_id": incident_id, "attempt": 0}, tools=tools)
