@@ -48,8 +48,8 @@ def test_resolved_alert_makes_the_pending_approval_stale_and_the_incident_self_r
 def test_alert_resolved_before_any_action_closes_after_a_probe(platform_env, monkeypatch):
     from services.api.app import create_app
 
-    monkeypatch.setenv("AIOPS_CHAOS_STAGE", "act")  # the act task starts 3 s late: time for the source to resolve
-    monkeypatch.setenv("AIOPS_CHAOS_DELAY_S", "3")
+    monkeypatch.setenv("AIOPS_CHAOS_STAGE", "act")  # the act task starts 8 s late: time for the source to resolve, even on a loaded machine
+    monkeypatch.setenv("AIOPS_CHAOS_DELAY_S", "8")
     node = ec2_node(platform_env["AIOPS_CLOUD_ENDPOINT"])
     alert = {"name": "NodeUnresponsive", "severity": "high", "node": node, "summary": "kernel soft lockup; heartbeat lost"}
     with TestClient(create_app()) as client:
