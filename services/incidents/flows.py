@@ -26,7 +26,7 @@ from services.audit.service import record
 from services.config import Settings
 from services.errors import Conflict, NotFound
 from services.incidents.models import Incident
-from services.incidents.service import add_event, approval_dict
+from services.incidents.service import add_event, approval_dict, close_pending_approvals
 from services.notify.service import kick, stage_event
 from services.storage.base import session_scope, utcnow
 from services.worker.queue import ACT, DIAGNOSE, OBSERVE, enqueue
@@ -229,17 +229,12 @@ def note_resolved(alert_ids: list[int], *, settings: Settings) -> list[int]:
                                                                        Alert.status == "firing"))
             if firing:
                 continue
-            pending = session.scalars(select(Approval.id).where(Approval.incident_id == incident_id,
-                                                                Approval.status == "pending")).all()
-            for approval_id in pending:  # compare-and-set: a decision that got there first wins
-                claimed = session.execute(
-                    Approval.__table__.update().where(Approval.id == approval_id, Approval.status == "pending")
-                    .values(status="stale", decided_by="source", decided_at=utcnow(),
-                            comment="every alert of the incident resolved before a decision")).rowcount
-                if claimed == 1:
-                    stale.setdefault(incident_id, []).append(approval_id)
-                    record(session, actor="source", action="approval.stale", subject=f"approval:{approval_id}",
-                           data={"incident_id": incident_id})
+            for approval_id in close_pending_approvals(
+                    session, incident_id, status="stale", by="source",
+                    comment="every alert of the incident resolved before a decision"):
+                stale.setdefault(incident_id, []).append(approval_id)
+                record(session, actor="source", action="approval.stale", subject=f"approval:{approval_id}",
+                       data={"incident_id": incident_id})
     for incident_id, approvals in stale.items():
         enqueue(ACT, incident_id, priority=1, resume={
             "approved": False, "stale": True, "by": "source", "approvals": approvals,

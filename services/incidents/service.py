@@ -326,6 +326,25 @@ def set_severity(database_url: str, incident_id: int, *, user: str, severity: st
                         data={"severity": severity, "before": before})
 
 
+def close_pending_approvals(session: Session, incident_id: int, *, status: str, by: str,
+                            comment: str) -> list[int]:
+    """Decide every approval of the incident still pending; returns the ids this call decided.
+
+    One compare-and-set per approval, so a person's decision that got there first wins and is
+    never overwritten (a cancel by hand and a stale mark from the source can race a click).
+    """
+    pending = session.scalars(select(Approval.id).where(Approval.incident_id == incident_id,
+                                                        Approval.status == "pending")).all()
+    decided = []
+    for approval_id in pending:
+        claimed = session.execute(
+            Approval.__table__.update().where(Approval.id == approval_id, Approval.status == "pending")
+            .values(status=status, decided_by=by, decided_at=utcnow(), comment=comment)).rowcount
+        if claimed == 1:
+            decided.append(approval_id)
+    return decided
+
+
 def resolve_by_hand(database_url: str, incident_id: int, *, user: str, reason: str) -> dict:
     """A person closes the incident; approvals still pending are cancelled so no action runs after it."""
     if not reason.strip():
@@ -336,10 +355,8 @@ def resolve_by_hand(database_url: str, incident_id: int, *, user: str, reason: s
             raise Conflict(f"incident {incident_id} is already resolved")
         before = incident.status
         incident.status, incident.resolved_at = "resolved", utcnow()
-        cancelled = session.execute(
-            Approval.__table__.update().where(Approval.incident_id == incident_id, Approval.status == "pending")
-            .values(status="cancelled", decided_by=user, decided_at=utcnow(), comment=f"incident resolved: {reason}")
-        ).rowcount
+        cancelled = len(close_pending_approvals(session, incident_id, status="cancelled", by=user,
+                                                comment=f"incident resolved: {reason}"))
         return _changed(session, incident, user=user, kind="resolved", message=f"resolved by {user}: {reason}",
                         data={"reason": reason, "before": before, "approvals_cancelled": cancelled})
 

@@ -60,17 +60,6 @@ def _fuzz_operation(operation, sent: list[int], failures: list[str]) -> None:
     run()
 
 
-@pytest.fixture(autouse=True)
-def _purge_queued_work():
-    """Fuzzed POSTs enqueue real tasks on the in-process broker; they must not outlive the test's database."""
-    yield
-    from kombu.transport import memory
-
-    for queue in memory.Channel.queues.values():
-        while not queue.empty():
-            queue.get_nowait()
-
-
 def test_no_5xx_on_sqlite(platform_env, monkeypatch):
     sent, failures = _fuzz(_schema(platform_env["AIOPS_DATABASE_URL"], monkeypatch))
     print(f"fuzz: {sent} generated requests, {len(failures)} 5xx")

@@ -67,3 +67,19 @@ def test_high_risk_action_waits_for_approval_and_resumes(platform_env):
     assert detail["status"] == "resolved"
     assert [a["kind"] for a in detail["actions"]] == ["send_to_repair"]
     assert len(detail["approvals"]) == 1 and detail["approvals"][0]["status"] == "approved"
+
+
+def test_a_runtime_on_another_database_does_not_inherit_queued_tasks(platform_env, tmp_path):
+    """The memory broker's queues outlive an app; tasks queued for one database must not run on the next."""
+    from kombu import Connection
+
+    from tests.conftest import install_settings
+
+    with Connection("memory://") as conn:
+        leftover = conn.SimpleQueue("aiops-test-leftover")
+        leftover.put({"task": "queued for the first database"})
+        install_settings()  # the same database again: queued work is still this database's
+        assert leftover.qsize() == 1
+        install_settings(database_url=f"sqlite:///{tmp_path / 'other.db'}")
+        assert leftover.qsize() == 0
+        leftover.close()
