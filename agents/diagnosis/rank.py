@@ -36,6 +36,9 @@ HOST_KINDS = frozenset({"liveness", "disk"})
 # "clearly further" for ``moves_more``: a quarter more than the node's shift of the same series. A prior
 # (the same order as the noise of a max over two replicas), not fitted.
 CARRIES = 1.25
+# a rise in the requests a service receives comes from its callers, never from its machine: such a service is
+# not a victim of its node, and the load it brings explains the node's resource shift
+DEMAND = "traffic"
 NO_TELEMETRY_CONFIDENCE = 0.05
 
 
@@ -124,7 +127,8 @@ def explanations(case: dict[str, Any]) -> dict[str, str]:
     * otherwise a service it hosts explains it when that service shows every kind of signal the node
       shows and either every other host of that service does too (the service carries its load to each
       replica's machine) or the service moved clearly further than the node on a series both report (the
-      machine sees a diluted share of what the service does), unless every service on the node shows
+      machine sees a diluted share of what the service does) or the requests it receives rose (demand
+      comes from its callers, not from its machine), unless every service on the node shows
       them too (then the node is the common cause);
     * otherwise the node explains the services on it that show its resource kinds (cpu, memory,
       network: what is on one machine only).
@@ -147,7 +151,7 @@ def explanations(case: dict[str, Any]) -> dict[str, str]:
         resource = node_kinds - SYMPTOM_KINDS
         showing = [s for s in services if node_kinds <= _kinds(comps[s])]
         carriers = [s for s in showing if all(node_kinds <= _kinds(comps[n]) for n in hosts[s])
-                    or moves_more(comps[s], comps[node], resource)]
+                    or moves_more(comps[s], comps[node], resource) or DEMAND in _kinds(comps[s])]
         if carriers and not (len(services) > 1 and len(showing) == len(services)):
             if node not in out:
                 out[node] = sorted(carriers)[0]
