@@ -163,7 +163,7 @@ NOTES = """
   unchanged (these cases have no nodes), Nezha fault type 0.42 -> 0.45 (train 0.23 -> 0.27, test
   0.61 -> 0.63), PetShop unchanged. Nezha's code faults (return/exception) stay mostly invisible: the
   labelled pod shows no metric shift in most of them, and the data's logs and spans cover only three
-  minutes of the two days (05:19-05:20 on 2022-08-22, 08:43 on 2023-01-29), so they cannot help.
+  minutes of the two days (05:18-05:20 on 2022-08-22, 08:42-08:43 on 2023-01-29), so they cannot help.
 - Baselines use the same replayed telemetry and candidate components; `random` is the exact
   expectation min(k, n) / n. `fault type` is the top hypothesis's type; `fault type (right comp.)` the
   type given to the labelled component wherever it was ranked.
