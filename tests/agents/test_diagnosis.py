@@ -147,3 +147,13 @@ def test_fault_typing_reads_load_leaks_and_consequences():
     leak = fault_scores([m("latency", 40.0), m("errors", 5.0),
                          {"kind": "log", "signal": "leak", "new": True}], component_kind="service")
     assert max(leak, key=leak.get) == "connection_leak"
+
+
+def test_a_warning_that_a_pool_ran_dry_is_evidence_even_without_an_error_word():
+    from agents.diagnosis.evidence import log_evidence
+
+    lines = ["2026-01-01T00:00:10Z api[1]: INFO GET /items 200 12ms",
+             "2026-01-01T00:10:10Z api[1]: WARN db pool: timed out after 30000ms waiting for a connection (12 in use)",
+             "2026-01-01T00:10:20Z api[1]: INFO GET /items 200 15ms"]
+    found = log_evidence("api", lines, split_at=1767225900.0)
+    assert [(e["signal"], e["new"]) for e in found] == [("leak", True)]
