@@ -90,11 +90,25 @@ def _shifts(info: dict[str, Any], kinds: set[str]) -> dict[str, float]:
             if not e.get("client_side") and e.get("signal") in kinds and "before" in e and "after" in e}
 
 
-def moves_more(service: dict[str, Any], node: dict[str, Any], kinds: set[str]) -> bool:
+def moves_more(service: dict[str, Any], node: dict[str, Any], kinds: set[str]) -> bool | None:
     """The service moved clearly further than its node on a series both report (a machine sees a diluted
-    share of what one of its services does; a machine fault moves the service's view of it no further)."""
+    share of what one of its services does; a machine fault moves the service's view of it no further);
+    None when they report no series in common."""
     mine, its = _shifts(service, kinds), _shifts(node, kinds)
-    return any(mine[m] > CARRIES * its[m] for m in mine.keys() & its.keys())
+    common = mine.keys() & its.keys()
+    return any(mine[m] > CARRIES * its[m] for m in common) if common else None
+
+
+def _carries(service: str, node: str, *, comps: dict[str, Any], hosts: dict[str, set[str]], kinds: set[str]) -> bool:
+    """Whether ``service`` brought the signals ``kinds`` of ``node`` (see ``explanations``)."""
+    if DEMAND in _kinds(comps[service]):
+        return True
+    # "every host shows it" says something only when the service is known to run on more than this node
+    if len(hosts[service]) > 1 and all(kinds <= _kinds(comps[n]) for n in hosts[service]):
+        return True
+    further = moves_more(comps[service], comps[node], kinds - SYMPTOM_KINDS)
+    # nothing to compare: a lone known host is taken as the service's own machine, loaded by it
+    return len(hosts[service]) == 1 if further is None else further
 
 
 def hosts_of(case: dict[str, Any]) -> dict[str, set[str]]:
@@ -125,7 +139,7 @@ def explanations(case: dict[str, Any]) -> dict[str, str]:
 
     * it stopped reporting (liveness) or shows machine-only signals (disk): it explains its services;
     * otherwise a service it hosts explains it when that service shows every kind of signal the node
-      shows and either every other host of that service does too (the service carries its load to each
+      shows and either every other host of that service (one at least) does too (it carries its load to each
       replica's machine) or the service moved clearly further than the node on a series both report (the
       machine sees a diluted share of what the service does) or the requests it receives rose (demand
       comes from its callers, not from its machine), unless every service on the node shows
@@ -150,8 +164,7 @@ def explanations(case: dict[str, Any]) -> dict[str, str]:
             continue
         resource = node_kinds - SYMPTOM_KINDS
         showing = [s for s in services if node_kinds <= _kinds(comps[s])]
-        carriers = [s for s in showing if all(node_kinds <= _kinds(comps[n]) for n in hosts[s])
-                    or moves_more(comps[s], comps[node], resource) or DEMAND in _kinds(comps[s])]
+        carriers = [s for s in showing if _carries(s, node, comps=comps, hosts=hosts, kinds=node_kinds)]
         if carriers and not (len(services) > 1 and len(showing) == len(services)):
             if node not in out:
                 out[node] = sorted(carriers)[0]

@@ -234,3 +234,18 @@ def test_an_explained_victim_never_outranks_what_explains_it():
             "traces": [{**metric, "kind": "trace", "edge": ["web", "api"]}]}
     final, anomaly = component_scores(case)
     assert anomaly["api"] < anomaly["n1"] and final["n1"] > final["api"]
+
+
+def test_with_one_known_host_the_series_both_report_decide():
+    # no topology: the alert's labels are all that place the service on the node
+    def comp(kind: str, after: float) -> dict[str, Any]:
+        return {"kind": kind, "logs": [], "metrics": [
+            {"signal": "cpu", "metric": "cpu_steal", "z": 20.0, "before": 2.0, "after": after},
+            {"signal": "latency", "metric": "latency_p99_ms", "z": 20.0, "before": 200.0, "after": 2500.0}]}
+
+    steal = {"placement": {"api": "n1"}, "components": {"api": comp("service", 40.0), "n1": comp("node", 40.0)}}
+    assert explanations(steal) == {"api": "n1"}  # the service's view moved no further than the machine's
+    busy = {"placement": {"api": "n1"}, "components": {"api": comp("service", 90.0), "n1": comp("node", 40.0)}}
+    assert explanations(busy) == {"n1": "api"}
+    best = _diagnose("cpu_steal", "sim-7-node-02", fleet=None)[0]  # the sim's telemetry without a topology
+    assert (best["component"], best["component_kind"]) == ("sim-7-node-02", "node")
