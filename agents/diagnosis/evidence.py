@@ -21,7 +21,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from agents.diagnosis.signals import bad_direction, is_client_side, signal_kind
+from agents.diagnosis.signals import bad_direction, is_client_side, log_signal, signal_kind
 from memory.metrics import analyse
 
 MIN_Z = 3.0          # robust shift (in baseline noise units) a moved series must reach
@@ -200,11 +200,12 @@ def log_evidence(component: str, lines: list[str], *, split_at: float) -> list[d
         (before if ts is not None and ts < split_at else after)[template] += 1
     out = []
     for template, count in after.most_common():
-        if not ERROR_WORDS.search(template):
-            continue
+        signal = log_signal(template)
+        if not ERROR_WORDS.search(template) and signal == "errors":
+            continue  # neither an error nor a resource running out (a warning about an empty pool is both)
         new = template not in before
         out.append({"kind": "log", "component": component, "template": template, "count": count, "new": new,
-                    "signal": "errors",
+                    "signal": signal,
                     "detail": f"{'new ' if new else ''}error template on {component} x{count}: {template[:120]}"})
         if len(out) >= 5:
             break

@@ -24,9 +24,13 @@ KIND_TO_FAULT: dict[str, tuple[str, float]] = {
     "latency": ("network_delay", 0.6),
     "traffic": ("overload", 0.4),
     "saturation": ("cpu_saturation", 0.3),
+    # a leaked resource (file descriptors, pooled connections) named in the component's own error logs
+    "leak": ("connection_leak", 1.0),
 }
 # node-level errors are a hang or a partition, not a bad deploy
-NODE_KIND_TO_FAULT: dict[str, tuple[str, float]] = {"errors": ("kernel_hang", 0.8), "network": ("network_partition", 0.6)}
+NODE_KIND_TO_FAULT: dict[str, tuple[str, float]] = {"errors": ("kernel_hang", 0.8), "network": ("network_partition", 0.6),
+                                                    # a machine running out of memory is not one process leaking
+                                                    "memory": ("node_memory_pressure", 1.0)}
 # a node that stopped reporting is hung or cut off: liveness votes for both, the other kinds (a spinning
 # CPU, network counters) and the phrases decide between them; the symptoms every request through a dead
 # node shows (latency, errors, traffic, saturation) are its consequences and do not vote
@@ -34,7 +38,11 @@ NODE_LIVENESS_FAULTS = (("kernel_hang", 1.0), ("network_partition", 1.0))
 SYMPTOM_KINDS = frozenset({"latency", "errors", "traffic", "saturation"})
 NODE_KINDS = frozenset({"node", "host", "vm", "instance", "machine"})
 FAULT_TYPES = ("cpu_saturation", "memory_leak", "disk_failure", "network_delay", "network_partition", "kernel_hang",
-               "bad_deploy", "overload")
+               "bad_deploy", "overload", "connection_leak", "node_memory_pressure")
+# kinds that say which resource ran out; the symptoms (latency, errors) any fault produces are then its
+# consequences and keep only SYMPTOM_SHARE of their vote (a prior, like the weights above)
+RESOURCE_KINDS = frozenset({"cpu", "memory", "disk", "network", "leak"})
+SYMPTOM_SHARE = 0.5
 # memory that moves with (or after) the CPU is work piling up in a busy process; a leak grows on its own
 MEMORY_WITH_CPU = 0.5  # chosen on the train split from {1, 0.5, 0.25} (one case apart)
 PHRASE_WEIGHT = 0.5
@@ -69,10 +77,18 @@ def fault_scores(evidence: list[dict[str, Any]], *, component_kind: str,
         best_per_kind = {k: v for k, v in best_per_kind.items() if k not in SYMPTOM_KINDS and k != "liveness"}
     if "cpu" in best_per_kind and "memory" in best_per_kind and onset.get("cpu", math.inf) <= onset.get("memory", math.inf):
         best_per_kind["memory"] *= MEMORY_WITH_CPU
+    # more work arriving (its own request rate rose) explains a busy CPU: the component is overloaded,
+    # not slower per request, so the CPU's vote goes to the load
+    overloaded = "traffic" in best_per_kind and "cpu" in best_per_kind
+    resource_moved = bool(RESOURCE_KINDS & best_per_kind.keys())
     for signal, strength in best_per_kind.items():
         if signal not in table:
             continue
         fault, weight = table[signal]
+        if overloaded and signal == "cpu":
+            fault = KIND_TO_FAULT["traffic"][0]
+        if resource_moved and signal in SYMPTOM_KINDS - {"traffic"}:
+            weight *= SYMPTOM_SHARE
         scores[fault] = scores.get(fault, 0.0) + weight * strength
     for fault, votes in (phrase_votes or {}).items():
         scores[fault] = scores.get(fault, 0.0) + PHRASE_WEIGHT * votes

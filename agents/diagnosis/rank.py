@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from agents.diagnosis.faults import NODE_KINDS, UNKNOWN, best_fault, fault_scores
+from agents.diagnosis.faults import NODE_KINDS, SYMPTOM_KINDS, UNKNOWN, best_fault, fault_scores
 from agents.diagnosis.propagate import pagerank_scores, with_graph
 
 # share of the own anomaly in the final score (the rest is PageRank): 0.5 chosen on the PetShop train
@@ -33,6 +33,12 @@ MAX_EVIDENCE = 8
 EXPLAINED = 0.5
 # signal kinds only a machine has: a node showing them explains the services placed on it
 HOST_KINDS = frozenset({"liveness", "disk"})
+# "clearly further" for ``moves_more``: a quarter more than the node's shift of the same series. A prior
+# (the same order as the noise of a max over two replicas), not fitted.
+CARRIES = 1.25
+# a rise in the requests a service receives comes from its callers, never from its machine: such a service is
+# not a victim of its node, and the load it brings explains the node's resource shift
+DEMAND = "traffic"
 NO_TELEMETRY_CONFIDENCE = 0.05
 
 
@@ -78,24 +84,94 @@ def _kinds(info: dict[str, Any]) -> set[str]:
     return kinds | ({"errors"} if info.get("logs") else set())
 
 
-def explanations(case: dict[str, Any]) -> dict[str, str]:
-    """``{explained component: the one that explains it}`` for each service and the node it is placed on.
+def _shifts(info: dict[str, Any], kinds: set[str]) -> dict[str, float]:
+    """``{metric: |after - before|}`` of the own moved series of ``info`` among signals of ``kinds``."""
+    return {str(e["metric"]): abs(float(e["after"]) - float(e["before"])) for e in info.get("metrics", [])
+            if not e.get("client_side") and e.get("signal") in kinds and "before" in e and "after" in e}
 
-    A node that stopped reporting (liveness) or shows machine-only signals (disk) explains the
-    symptoms of the services on it: a change or a recalled episode on such a service is then weaker
-    evidence than the dead node under it. Otherwise, when every kind of signal the node shows also
-    moved on a service it hosts, the node is carrying that service's load: the service explains it.
+
+def moves_more(service: dict[str, Any], node: dict[str, Any], kinds: set[str]) -> bool | None:
+    """The service moved clearly further than its node on a series both report (a machine sees a diluted
+    share of what one of its services does; a machine fault moves the service's view of it no further);
+    None when they report no series in common."""
+    mine, its = _shifts(service, kinds), _shifts(node, kinds)
+    common = mine.keys() & its.keys()
+    return any(mine[m] > CARRIES * its[m] for m in common) if common else None
+
+
+def _carries(service: str, node: str, *, comps: dict[str, Any], hosts: dict[str, set[str]], kinds: set[str]) -> bool:
+    """Whether ``service`` brought the signals ``kinds`` of ``node`` (see ``explanations``)."""
+    if DEMAND in _kinds(comps[service]):
+        return True
+    # "every host shows it" says something only when the service is known to run on more than this node
+    if len(hosts[service]) > 1 and all(kinds <= _kinds(comps[n]) for n in hosts[service]):
+        return True
+    further = moves_more(comps[service], comps[node], kinds - SYMPTOM_KINDS)
+    # nothing to compare: a lone known host is taken as the service's own machine, loaded by it
+    return len(hosts[service]) == 1 if further is None else further
+
+
+def hosts_of(case: dict[str, Any]) -> dict[str, set[str]]:
+    """``{service: the nodes it runs on}`` from the placement and from service -> node edges.
+
+    WHY: a service with replicas runs on several nodes; a placement map names one of them, while the
+    topology's service -> node edges name every replica's host.
     """
     comps = case.get("components", {})
+
+    def is_node(name: str) -> bool:
+        return name in comps and comps[name].get("kind", "node") in NODE_KINDS
+
+    hosts: dict[str, set[str]] = {}
+    pairs = [(s, n) for s, n in (case.get("placement") or {}).items()] + [(a, b) for a, b in case.get("edges", [])]
+    for service, node in pairs:
+        if service in comps and not is_node(service) and is_node(node):
+            hosts.setdefault(service, set()).add(node)
+    return hosts
+
+
+def explanations(case: dict[str, Any]) -> dict[str, str]:
+    """``{explained component: the one that explains it}`` for each node and the services it hosts.
+
+    A node fault shows on every service with a replica on that node; a service fault follows the
+    service to every node it runs on and stays off the other services there. So, for a node whose own
+    signals moved:
+
+    * it stopped reporting (liveness) or shows machine-only signals (disk): it explains its services;
+    * otherwise a service it hosts explains it when that service shows every kind of signal the node
+      shows and either every other host of that service (one at least) does too (it carries its load to each
+      replica's machine) or the service moved clearly further than the node on a series both report (the
+      machine sees a diluted share of what the service does) or the requests it receives rose (demand
+      comes from its callers, not from its machine), unless every service on the node shows
+      them too (then the node is the common cause);
+    * otherwise the node explains the services on it that show its resource kinds (cpu, memory,
+      network: what is on one machine only).
+    """
+    comps = case.get("components", {})
+    hosted: dict[str, list[str]] = {}
+    hosts = hosts_of(case)
+    for service, nodes in hosts.items():
+        for node in nodes:
+            hosted.setdefault(node, []).append(service)
     out: dict[str, str] = {}
-    for service, node in (case.get("placement") or {}).items():
-        if service not in comps or node not in comps or comps[node].get("kind", "node") not in NODE_KINDS:
+    for node, services in sorted(hosted.items()):
+        node_kinds = _kinds(comps[node])
+        if not node_kinds:
             continue
-        node_kinds, service_kinds = _kinds(comps[node]), _kinds(comps[service])
         if node_kinds & HOST_KINDS:
-            out[service] = node
-        elif node_kinds and node_kinds <= service_kinds and node not in out:
-            out[node] = service
+            for service in services:
+                out.setdefault(service, node)
+            continue
+        resource = node_kinds - SYMPTOM_KINDS
+        showing = [s for s in services if node_kinds <= _kinds(comps[s])]
+        carriers = [s for s in showing if _carries(s, node, comps=comps, hosts=hosts, kinds=node_kinds)]
+        if carriers and not (len(services) > 1 and len(showing) == len(services)):
+            if node not in out:
+                out[node] = sorted(carriers)[0]
+            continue
+        for service in services:
+            if resource and resource & _kinds(comps[service]) and service not in out:
+                out[service] = node
     return out
 
 
@@ -114,11 +190,15 @@ def component_scores(case: dict[str, Any], *, episode_components: dict[str, int]
                                      traces_out=traces_out, split_at=case.get("split_at"),
                                      step_s=float(case.get("step_s") or 60.0))
     explained = explanations(case)
-    for victim in explained:
-        anomaly[victim] *= EXPLAINED
-    # the walk goes from the explained component to the one explaining it: a service -> its dead node
-    # (the placement edge already does), a busy node -> the service loading it (instead of the reverse)
-    edges += [[victim, by] for victim, by in explained.items() if victim not in placement]
+    for victim, by in explained.items():
+        # what another component explains is weaker evidence than that component: the victim keeps a share
+        # of its own anomaly and never outranks the one that explains it (a dead node's service may collect
+        # trace shifts from its callers that the node, having no calls, cannot)
+        anomaly[victim] = EXPLAINED * min(anomaly[victim], anomaly[by])
+    # the walk goes from the explained component to the one explaining it: a service -> its dead node,
+    # a busy node -> the service loading it (instead of the reverse)
+    edges = [e for e in edges if explained.get(e[1]) != e[0]]
+    edges += [[victim, by] for victim, by in explained.items() if [victim, by] not in edges]
     placement = {s: n for s, n in placement.items() if explained.get(n) != s}
     adjusted = dict(anomaly)
     ppr = pagerank_scores(adjusted, edges, placement, alert_components=list(case.get("alert_components", [])))

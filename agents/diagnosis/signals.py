@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-KINDS = ("liveness", "cpu", "memory", "disk", "network", "latency", "errors", "traffic", "saturation", "other")
+KINDS = ("liveness", "cpu", "memory", "disk", "network", "latency", "errors", "traffic", "saturation", "leak", "other")
 
 # order matters: the first matching kind wins ("http.server.request.duration" is latency, not traffic)
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -60,3 +60,15 @@ def is_client_side(metric: str) -> bool:
 def bad_direction(metric: str) -> int:
     """+1 when a rise is the bad way, -1 when a fall is (success rate, availability, heartbeat)."""
     return -1 if _GOOD_WHEN_HIGH.search(_normalise(metric)) else 1
+
+
+# an error log line that says a process ran out of handles it should have given back: the OS's EMFILE text
+# ("too many open files"), file descriptors, a connection pool with none free (HikariCP's "Connection is not
+# available", database/sql and pgx's "waiting for (a) connection"), or a leak detector's own word
+_LEAK = re.compile(r"too many open files|file descriptors?\b|\bleak|connection is not available"
+                   r"|waiting for (a |an idle |a free )?connection")
+
+
+def log_signal(template: str) -> str:
+    """The signal kind of an error log template: ``leak`` for resource-exhaustion wording, else ``errors``."""
+    return "leak" if _LEAK.search(template.lower()) else "errors"

@@ -120,3 +120,40 @@ def test_replay_command_prints_the_ranking_and_names_a_bad_file(tmp_path):
     (case / "metrics.csv").write_text("nope\n")
     broken = CliRunner().invoke(app, ["replay", str(case)])
     assert broken.exit_code == 2 and "metrics.csv" in broken.output
+
+
+def test_fault_typing_reads_load_leaks_and_consequences():
+    from agents.diagnosis.faults import fault_scores
+    from agents.diagnosis.signals import log_signal
+
+    def m(signal: str, z: float) -> dict:
+        return {"kind": "metric", "signal": signal, "z": z}
+
+    # CPU that rose with the requests arriving is load, CPU alone is the component's own
+    busy = fault_scores([m("cpu", 8.0), m("latency", 30.0), m("traffic", 30.0)], component_kind="service")
+    assert max(busy, key=busy.get) == "overload"
+    alone = fault_scores([m("cpu", 8.0), m("latency", 30.0)], component_kind="service")
+    assert max(alone, key=alone.get) == "cpu_saturation"
+    # a machine short of memory is node memory pressure; its slowness is the consequence
+    node = fault_scores([m("memory", 5.0), m("latency", 26.0)], component_kind="node")
+    assert max(node, key=node.get) == "node_memory_pressure"
+    # with nothing but slowness, latency still names the fault
+    slow = fault_scores([m("latency", 26.0)], component_kind="service")
+    assert max(slow, key=slow.get) == "network_delay"
+    # error logs that say handles ran out name a leak
+    assert log_signal("ERROR accept4: too many open files; retrying in 5ms") == "leak"
+    assert log_signal("WARN HikariPool-1 - Connection is not available, request timed out after 30000ms") == "leak"
+    assert log_signal("ERROR NullPointerException at Handler.process") == "errors"
+    leak = fault_scores([m("latency", 40.0), m("errors", 5.0),
+                         {"kind": "log", "signal": "leak", "new": True}], component_kind="service")
+    assert max(leak, key=leak.get) == "connection_leak"
+
+
+def test_a_warning_that_a_pool_ran_dry_is_evidence_even_without_an_error_word():
+    from agents.diagnosis.evidence import log_evidence
+
+    lines = ["2026-01-01T00:00:10Z api[1]: INFO GET /items 200 12ms",
+             "2026-01-01T00:10:10Z api[1]: WARN db pool: timed out after 30000ms waiting for a connection (12 in use)",
+             "2026-01-01T00:10:20Z api[1]: INFO GET /items 200 15ms"]
+    found = log_evidence("api", lines, split_at=1767225900.0)
+    assert [(e["signal"], e["new"]) for e in found] == [("leak", True)]

@@ -25,10 +25,12 @@ ONSET = NOW - 30  # the sim injects a fault onset_lead_s (30 s) before its alert
 class _Fleet:
     """What ``sim.telemetry.Telemetry`` reads of a ``sim.fleet.Fleet``, without a cloud behind it."""
 
-    def __init__(self) -> None:
+    def __init__(self, placed: dict[str, list[int]] | None = None, *, nodes: int = 3,
+                 dependencies: dict[str, tuple[str, ...]] | None = None) -> None:
         self.nodes = [Node(id=f"sim-7-node-0{i}", instance_id=f"i-0{i}", cluster="sim-7", sku="gp", instance_type="m5.large",
-                           az="us-east-1a", private_ip=f"10.0.1.{i}", age_days=30) for i in (1, 2, 3)]
-        placed = {"search": [1, 2], "checkout": [0, 1], "catalog": [2, 0], "auth": [1, 2]}
+                           az="us-east-1a", private_ip=f"10.0.1.{i}", age_days=30) for i in range(1, nodes + 1)]
+        placed = placed or {"search": [1, 2], "checkout": [0, 1], "catalog": [2, 0], "auth": [1, 2]}
+        self.dependencies = dict(dependencies or {})
         for service, where in placed.items():
             for i in where:
                 self.nodes[i].services.append(service)
@@ -52,8 +54,11 @@ class _Fleet:
 class _Telemetry:
     """The Telemetry protocol over the sim's telemetry, plus the changes a deploy tool would report."""
 
-    def __init__(self, fleet: _Fleet, changes: list[dict[str, Any]]) -> None:
+    def __init__(self, fleet: _Fleet, changes: list[dict[str, Any]], *, topology: bool = False) -> None:
         self.sim, self._changes = Telemetry(fleet, seed=0), changes  # type: ignore[arg-type]
+        if topology:  # the call graph and every replica's host, as the sim's full telemetry answers them
+            self.topology = self.sim.topology
+            self.traces = self.sim.traces
 
     def metrics(self, target: str, *, minutes: int = 15) -> dict[str, list[tuple[float, float]]]:
         return self.sim.metrics(target, minutes=minutes)
@@ -66,19 +71,24 @@ class _Telemetry:
 
 
 def _diagnose(kind: str, target: str, *, changes: list[dict[str, Any]] | None = None,
-              recalled: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    fleet = _Fleet()
+              recalled: list[dict[str, Any]] | None = None, fleet: _Fleet | None = None,
+              alert_service: str | None = None) -> list[dict[str, Any]]:
+    """Inject ``kind`` on ``target`` and rank; ``alert_service`` makes a service on the node (or a caller) alert."""
+    topology = fleet is not None
+    fleet = fleet or _Fleet()
     spec = FAULT_KINDS[kind]
     node = target if spec.level == "node" else fleet.services[target][0]
     fleet.faults.append(Fault(id="f-1", kind=kind, level=spec.level, target=target,
                               node=node if spec.level == "node" else None,
                               service=None if spec.level == "node" else target, started_at=ONSET,
                               root_cause=spec.root_cause, fixing_actions=spec.fixes))
-    telemetry = _Telemetry(fleet, changes or [])
-    service = fleet.node(node).services[0] if spec.level == "node" else target
-    alert = {"name": spec.alertname, "service": service, "node": node, "severity": spec.severity, "starts_at": ONSET,
-             "labels": {"alertname": spec.alertname, "job": "node" if spec.level == "node" else service,
-                        "node": node, "service": service},
+    telemetry = _Telemetry(fleet, changes or [], topology=topology)
+    service = alert_service or (fleet.node(node).services[0] if spec.level == "node" else target)
+    name = spec.cascade_alert if alert_service else spec.alertname
+    job = "node" if spec.level == "node" and not alert_service else service
+    where = fleet.services[service][0] if alert_service and spec.level == "service" else node
+    alert = {"name": name, "service": service, "node": where, "severity": spec.severity, "starts_at": ONSET,
+             "labels": {"alertname": name, "job": job, "node": where, "service": service},
              "summary": spec.summary.format(node=node, service=service)}
     case = gather_case(telemetry, alert)
     context = "\n".join([alert["name"], alert["summary"], *telemetry.logs(node, minutes=30)[-400:]])
@@ -133,3 +143,109 @@ def test_explanations_follow_the_kinds_that_moved():
     assert explanations(loaded) == {"n1": "api"}
     apart = {"placement": {"api": "n1"}, "components": {"api": comp("service", "latency"), "n1": comp("node", "memory")}}
     assert explanations(apart) == {}
+
+
+# the bench fleet's shape: six nodes, four services with two replicas each, so most nodes run one service
+SIX = {"checkout": [0, 5], "payments": [1, 2], "catalog": [3, 4], "search": [0, 5]}
+CALLS = {"checkout": ("payments", "catalog"), "search": ("catalog",)}
+
+
+def _six() -> _Fleet:
+    return _Fleet(SIX, nodes=6, dependencies=CALLS)
+
+
+def _accepted(kind: str, best: dict[str, Any]) -> bool:
+    return best["fault"] in FAULT_KINDS[kind].accepted_labels
+
+
+def test_a_node_fault_on_a_single_service_node_is_put_on_the_node_not_on_its_service():
+    # payments runs on node-02 and node-03: a fault of node-02 shows on payments' view of node-02 only,
+    # while a payments fault would follow payments to both nodes
+    for kind in ("cpu_steal", "node_memory_pressure", "nic_degradation", "kernel_hang", "disk_failure"):
+        for alerted in (None, "payments"):  # the node alerts, or payments on it alerts (a cascade)
+            best = _diagnose(kind, "sim-7-node-02", fleet=_six(), alert_service=alerted)[0]
+            assert (best["component"], best["component_kind"]) == ("sim-7-node-02", "node"), (kind, alerted, best)
+            assert _accepted(kind, best), (kind, alerted, best["fault"])
+
+
+def test_a_node_fault_every_service_on_the_node_shows_is_put_on_the_node():
+    # node-01 runs checkout and search: both show the machine's memory shortage
+    best = _diagnose("node_memory_pressure", "sim-7-node-01", fleet=_six(), alert_service="checkout")[0]
+    assert (best["component"], best["fault"]) == ("sim-7-node-01", "node_memory_pressure")
+
+
+def test_a_service_fault_stays_on_the_service_in_the_replicated_fleet():
+    for kind in ("cpu_saturation", "memory_leak", "traffic_surge", "connection_leak", "bad_deploy"):
+        for alerted in (None, "checkout"):  # payments alerts, or checkout (its caller) does
+            best = _diagnose(kind, "payments", fleet=_six(), alert_service=alerted,
+                             changes=[{"component": "payments", "kind": "deploy", "at": ONSET - 60, "detail": "v2"}]
+                             if kind == "bad_deploy" else None)[0]
+            assert best["component"] == "payments", (kind, alerted, best)
+            assert _accepted(kind, best), (kind, alerted, best["fault"])
+
+
+def test_traffic_surge_and_cpu_saturation_are_told_apart():
+    assert _diagnose("traffic_surge", "search")[0]["fault"] == "overload"
+    assert _diagnose("cpu_saturation", "search")[0]["fault"] == "cpu_saturation"
+
+
+def test_explanations_read_every_replica_host_from_the_edges():
+    def comp(kind: str, *signals: str, after: float = 50.0) -> dict[str, Any]:
+        return {"kind": kind, "logs": [],
+                "metrics": [{"signal": s, "metric": s, "z": 5.0, "before": 10.0, "after": after} for s in signals]}
+
+    # the placement names n1 only; the edges say api also runs on n2, which lost its heartbeat
+    dead = {"placement": {"api": "n1"}, "edges": [["api", "n1"], ["api", "n2"]],
+            "components": {"api": comp("service", "latency"), "n1": comp("node"), "n2": comp("node", "liveness")}}
+    assert explanations(dead) == {"api": "n2"}
+    # the machine's CPU moved on one host of api only, and api's view moved no further: the machine did it
+    steal = {"placement": {"api": "n1"}, "edges": [["api", "n1"], ["api", "n2"]],
+             "components": {"api": comp("service", "cpu", "latency"), "n1": comp("node", "cpu"), "n2": comp("node")}}
+    assert explanations(steal) == {"api": "n1"}
+    # api moved much further than its machine: it loads the machine
+    busy = {"placement": {"api": "n1"}, "edges": [["api", "n1"], ["api", "n2"]],
+            "components": {"api": comp("service", "cpu", "latency", after=90.0), "n1": comp("node", "cpu"), "n2": comp("node")}}
+    assert explanations(busy) == {"n1": "api"}
+    # every host of api moved: api carries its load to each machine
+    both = {"placement": {"api": "n1"}, "edges": [["api", "n1"], ["api", "n2"]],
+            "components": {"api": comp("service", "cpu"), "n1": comp("node", "cpu"), "n2": comp("node", "cpu")}}
+    assert explanations(both) == {"n1": "api", "n2": "api"}
+    # more requests arriving come from callers, not from the machine
+    demand = {"placement": {"api": "n1"}, "edges": [["api", "n1"], ["api", "n2"]],
+              "components": {"api": comp("service", "cpu", "traffic"), "n1": comp("node", "cpu"), "n2": comp("node")}}
+    assert explanations(demand) == {"n1": "api"}
+    # two services on n1 both show n1's memory, one of them everywhere it runs: still the shared machine
+    shared = {"edges": [["api", "n1"], ["web", "n1"], ["web", "n2"]],
+              "components": {"api": comp("service", "memory"), "web": comp("service", "memory"),
+                             "n1": comp("node", "memory"), "n2": comp("node", "memory")}}
+    assert explanations(shared)["api"] == "n1" and explanations(shared)["web"] == "n1"
+
+
+def test_an_explained_victim_never_outranks_what_explains_it():
+    from agents.diagnosis.rank import component_scores
+
+    metric = {"signal": "latency", "metric": "latency", "z": 40.0, "before": 100.0, "after": 3000.0}
+    case = {"edges": [["web", "api"], ["api", "n1"], ["api", "n2"]], "alert_components": ["n1"],
+            "components": {"api": {"kind": "service", "logs": [], "metrics": [metric]},
+                           "web": {"kind": "service", "logs": [], "metrics": []},
+                           "n1": {"kind": "node", "logs": [], "metrics": [{**metric, "signal": "liveness", "z": 20.0}]},
+                           "n2": {"kind": "node", "logs": [], "metrics": []}},
+            # web's calls into api slowed: evidence only api can collect, not its dead machine
+            "traces": [{**metric, "kind": "trace", "edge": ["web", "api"]}]}
+    final, anomaly = component_scores(case)
+    assert anomaly["api"] < anomaly["n1"] and final["n1"] > final["api"]
+
+
+def test_with_one_known_host_the_series_both_report_decide():
+    # no topology: the alert's labels are all that place the service on the node
+    def comp(kind: str, after: float) -> dict[str, Any]:
+        return {"kind": kind, "logs": [], "metrics": [
+            {"signal": "cpu", "metric": "cpu_steal", "z": 20.0, "before": 2.0, "after": after},
+            {"signal": "latency", "metric": "latency_p99_ms", "z": 20.0, "before": 200.0, "after": 2500.0}]}
+
+    steal = {"placement": {"api": "n1"}, "components": {"api": comp("service", 40.0), "n1": comp("node", 40.0)}}
+    assert explanations(steal) == {"api": "n1"}  # the service's view moved no further than the machine's
+    busy = {"placement": {"api": "n1"}, "components": {"api": comp("service", 90.0), "n1": comp("node", 40.0)}}
+    assert explanations(busy) == {"n1": "api"}
+    best = _diagnose("cpu_steal", "sim-7-node-02", fleet=None)[0]  # the sim's telemetry without a topology
+    assert (best["component"], best["component_kind"]) == ("sim-7-node-02", "node")
