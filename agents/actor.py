@@ -57,6 +57,8 @@ def plan(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
         if resolved:  # the world moved on before we acted: look before doing anything
             return {"plan": {}, "check": {"why": f"all alerts resolved at the source ({resolved.get('ended_at')})"}}
     hypotheses = runbook.act_order(state.get("hypotheses") or [], alert=alert)
+    host_checks = dict(state.get("host_checks") or {})
+    hypotheses, promoted = sick_hosts_first(hypotheses, state=dict(state), tools=tools, checks=host_checks)
     tried = {(t["action"], t["target"]) for t in state.get("tried") or []}
     # an action the cloud refused as not applicable ran nothing: it does not use up an attempt
     spent = sum(1 for t in state.get("tried") or [] if not t.get("refused"))
@@ -80,19 +82,66 @@ def plan(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
             break
         attempt += 1  # the same action on the same target already failed: try the next hypothesis
     if step["action"] == "escalate":
-        return _escalate(state, why=step["reason"], attempt=attempt)
+        return {**_escalate(state, why=step["reason"], attempt=attempt), "host_checks": host_checks}
+    if hypothesis.get("component") in promoted:
+        step["reason"] += f"; tried before the services it hosts: {promoted[hypothesis['component']]}"
     radius = blast.assess(step, state=dict(state), tools=tools)
     step.update(risk=radius["risk"], blast=radius, attempt=attempt,
                 confidence=float(hypothesis.get("confidence", 0.0)))
     if radius["refuse"]:
-        return _escalate(state, why=f"blast radius: {radius['refuse']}", attempt=attempt)
+        return {**_escalate(state, why=f"blast radius: {radius['refuse']}", attempt=attempt), "host_checks": host_checks}
     raised = f"; risk raised by {', '.join(radius['raised_by'])}" if radius["raised_by"] else ""
     tools.store.add_event(
         incident_id, kind="planned", actor="actor", dedup_key=f"planned:{attempt}",
         message=f"plan: {step['action']} on {step['target_kind']} {step['target'] or '?'} "
                 f"(risk {step['risk']}; {step['reason']}{raised})", data=step,
     )
-    return {"plan": step, "approval": {}, "action_result": {}, "verifying": {}, "attempt": attempt, "check": {}}
+    return {"plan": step, "approval": {}, "action_result": {}, "verifying": {}, "attempt": attempt, "check": {},
+            "host_checks": host_checks}
+
+
+def hosts_of(service: str, *, state: dict[str, Any]) -> set[str]:
+    """The nodes ``service`` runs on, as far as the state knows: placement, service->node edges, the alert."""
+    topology = blast.topology_of(state)
+    hosts = {n for s, n in topology["placement"].items() if s == service}
+    hosts |= {callee for caller, callee in topology["edges"] if caller == service}
+    alert = state.get("alert") or {}
+    if alert.get("service") == service and alert.get("node"):
+        hosts.add(str(alert["node"]))
+    return hosts
+
+
+def sick_hosts_first(hypotheses: list[dict[str, Any]], *, state: dict[str, Any], tools: AgentTools,
+                     checks: dict[str, bool | None]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Move a node hypothesis before the service hypotheses it hosts when a probe finds that node unhealthy.
+
+    Why: a sick machine (missed heartbeats, memory or disk exhausted, packets dropped) degrades every
+    service on it, so a diagnosis that reads the services' symptoms can rank one of them first; an action
+    on that service cannot heal its host, while fixing the host clears the services' symptoms too. A
+    healthy host says the opposite, and the ranking stands. Each node is probed once per incident
+    (``checks`` keeps the answers in the state), so the order is the same at every attempt.
+    Returns the new order and {node: why} for the nodes moved.
+    """
+    order = list(hypotheses)
+    promoted: dict[str, str] = {}
+    for i, node_hyp in enumerate(hypotheses):
+        node = node_hyp.get("component")
+        if runbook.kind_of(node_hyp) != "node" or not node:
+            continue
+        hosted = [h for h in hypotheses[:i] if runbook.kind_of(h) == "service" and h.get("component")
+                  and node in hosts_of(str(h["component"]), state=state)]
+        if not hosted:
+            continue
+        if node not in checks:
+            checks[node] = probe_health(str(node), tools=tools)
+        if checks[node] is not False:
+            continue
+        first = min(order.index(h) for h in hosted)
+        order.remove(node_hyp)
+        order.insert(first, node_hyp)
+        promoted[str(node)] = (f"{node} is unhealthy itself, which explains "
+                               f"{', '.join(sorted({str(h['component']) for h in hosted}))}")
+    return order, promoted
 
 
 def approve(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:

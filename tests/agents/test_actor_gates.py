@@ -125,6 +125,11 @@ def hyp(fault: str, component: str, kind: str = "service", confidence: float = 0
             "confidence": confidence, "evidence": evidence or []}
 
 
+def deployed(component: str) -> dict[str, Any]:
+    """A change event on ``component`` in a hypothesis' evidence (what a rollback needs)."""
+    return {"kind": "change", "component": component, "detail": f"deploy {component} v2 5 min ago"}
+
+
 ALERT = {"name": "ServiceHighErrorRate", "severity": "critical", "service": "frontend", "node": "node-1",
          "labels": {}, "summary": "frontend 5xx above 5%"}
 
@@ -296,7 +301,8 @@ def test_failed_verification_moves_to_the_next_hypothesis(harness):
 
 def test_a_healthy_wrong_target_does_not_close_the_incident_while_the_alert_symptom_persists(harness):
     # rollback on payments "works" (payments is healthy) but the alerted frontend still fails: that was not it
-    run = harness([[hyp("bad_deploy", "payments", confidence=0.7), hyp("memory_leak", "frontend", confidence=0.3)]],
+    run = harness([[hyp("bad_deploy", "payments", confidence=0.7, evidence=[deployed("payments")]),
+                    hyp("memory_leak", "frontend", confidence=0.3)]],
                   policy=ActionPolicy(verify_timeout_s=300, verify_interval_s=10),
                   health={"payments": True, "frontend": [False, False, False, True]})
     final = run.drive()
@@ -353,7 +359,7 @@ def test_escalates_after_max_attempts_with_what_was_tried(harness):
 
 
 def test_an_action_that_raised_is_recorded_and_the_next_hypothesis_tried(harness):
-    run = harness([[hyp("bad_deploy", "cart"), hyp("memory_leak", "cart", confidence=0.2)]],
+    run = harness([[hyp("bad_deploy", "cart", evidence=[deployed("cart")]), hyp("memory_leak", "cart", confidence=0.2)]],
                   cloud=Cloud(fails={"rollback"}))
     final = run.drive()
     assert run.cloud.calls == [("rollback", "cart"), ("restart_service", "cart")]
@@ -366,7 +372,7 @@ def test_an_action_that_raised_is_recorded_and_the_next_hypothesis_tried(harness
 
 def test_many_dependents_raise_the_risk_into_approval(harness):
     edges = [["web", "cart"], ["api", "cart"], ["mobile", "api"]]
-    run = harness([[hyp("bad_deploy", "cart")]], edges=edges)
+    run = harness([[hyp("bad_deploy", "cart", evidence=[deployed("cart")])]], edges=edges)
     waiting = run.drive()
     assert waiting.interrupts, "a rollback is medium risk; three dependents must make it need approval"
     planned = run.store.last("planned")["data"]
@@ -484,3 +490,52 @@ def test_widening_goes_on_while_each_look_finds_more(harness):
     decisions = [e for e in run.store.events if e["kind"] == "scheduled"]
     assert [d["data"]["next"] for d in decisions] == ["observe", "observe", "plan"]
     assert "budget spent" in decisions[-1]["message"]
+
+
+# ---------------------------------------------------------------- which component to act on first
+
+def test_an_unhealthy_host_is_acted_on_before_the_services_it_hosts(harness):
+    ranking = [hyp("cpu_saturation", "checkout", confidence=0.5), hyp("cpu_saturation", "search", confidence=0.3),
+               hyp("cpu_saturation", "node-1", kind="node", confidence=0.2)]
+    run = harness([ranking], health={"node-1": [False, True]})
+    final = run.drive(alert={**ALERT, "service": "checkout"})  # checkout's instance on node-1 alerted
+    assert run.cloud.calls == [("migrate", "node-1")]
+    assert final.values["outcome"] == "resolved"
+    assert "node-1 is unhealthy itself, which explains checkout" in run.store.last("planned")["message"]
+    assert final.values["host_checks"] == {"node-1": False}
+
+
+def test_a_healthy_host_leaves_the_diagnosis_order_alone(harness):
+    ranking = [hyp("cpu_saturation", "checkout", confidence=0.5), hyp("cpu_saturation", "node-1", kind="node",
+                                                                       confidence=0.2)]
+    run = harness([ranking], health={"node-1": True, "checkout": True})
+    run.drive(alert={**ALERT, "service": "checkout"})
+    assert run.cloud.calls == [("scale_out", "checkout")]
+    assert run.tools.telemetry.probed.count("node-1") == 1  # the host was asked once, before acting
+
+
+def test_a_host_is_probed_once_and_the_order_holds_across_attempts(harness):
+    # node-1 is sick and hosts checkout (placement); the node action fails to help, then checkout is next
+    ranking = [hyp("memory_leak", "checkout", confidence=0.5), hyp("kernel_hang", "node-1", kind="node", confidence=0.3)]
+    run = harness([ranking], edges=[], health={"node-1": False, "checkout": True},
+                  policy=ActionPolicy(verify_timeout_s=30, verify_interval_s=10))
+    final = run.drive(alert={**ALERT, "service": "checkout"})
+    assert run.cloud.calls == [("reboot", "node-1"), ("restart_service", "checkout")]
+    assert final.values["host_checks"] == {"node-1": False}
+    # one host probe before the first plan; the rest are verify probes of node-1 after its reboot
+    assert run.tools.telemetry.probed[0] == "node-1"
+
+
+def test_a_node_that_hosts_no_diagnosed_service_is_not_probed(harness):
+    ranking = [hyp("memory_leak", "checkout", confidence=0.5), hyp("kernel_hang", "node-9", kind="node", confidence=0.3)]
+    run = harness([ranking], health={"node-9": False})
+    run.drive(alert={**ALERT, "service": "checkout"})
+    assert run.cloud.calls == [("restart_service", "checkout")]
+    assert "node-9" not in run.tools.telemetry.probed
+
+
+def test_a_bad_change_with_nothing_to_roll_back_restarts_instead(harness):
+    run = harness([[hyp("bad_deploy", "cart")]])
+    run.drive()
+    assert run.cloud.calls == [("restart_service", "cart")]
+    assert "no change event on it to roll back" in run.store.last("planned")["message"]
