@@ -56,20 +56,29 @@ def plan(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
         resolved = _source_resolved(tools, incident_id)
         if resolved:  # the world moved on before we acted: look before doing anything
             return {"plan": {}, "check": {"why": f"all alerts resolved at the source ({resolved.get('ended_at')})"}}
+        gone = symptom_gone(state, tools=tools)
+        if gone:  # the source has not said so yet (its resolved notice lags), but the symptom has cleared
+            return {"plan": {}, "check": {"why": gone}, "source_checked": True}
     hypotheses = runbook.act_order(state.get("hypotheses") or [], alert=alert)
-    host_checks = dict(state.get("host_checks") or {})
-    hypotheses, promoted = sick_hosts_first(hypotheses, state=dict(state), tools=tools, checks=host_checks)
+    health_checks = dict(state.get("health_checks") or {})
+    hypotheses, promoted = sick_hosts_first(hypotheses, state=dict(state), tools=tools, checks=health_checks)
     tried = {(t["action"], t["target"]) for t in state.get("tried") or []}
+    acted_on = {t["target"] for t in state.get("tried") or []}
     # an action the cloud refused as not applicable ran nothing: it does not use up an attempt
     spent = sum(1 for t in state.get("tried") or [] if not t.get("refused"))
     attempt = state.get("attempt", 0)
+    source = alert_source(alert)
+    healthy_roots: list[str] = []
     while True:
         if spent >= tools.policy.max_attempts:
             return _escalate(state, why=f"{spent} attempt(s) did not recover the target "
                                         f"(policy max {tools.policy.max_attempts})", attempt=attempt)
         if attempt >= len(hypotheses):
-            return _escalate(state, why="no hypothesis left to act on" if hypotheses else "no hypothesis",
-                             attempt=attempt)
+            why = "no hypothesis left to act on" if hypotheses else "no hypothesis"
+            if healthy_roots:
+                why += (f" (probed healthy now, so not what keeps {source} unhealthy: "
+                        f"{', '.join(dict.fromkeys(healthy_roots))})")
+            return {**_escalate(state, why=why, attempt=attempt), "health_checks": health_checks}
         hypothesis = hypotheses[attempt]
         step = runbook.choose(hypothesis, alert=alert)
         if step["target_kind"] == "node" and step["family"] and tools.recommend_node_action:
@@ -78,18 +87,25 @@ def plan(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
                 step.update(action=rec["action"], risk=rec.get("risk", step["risk"]),
                             reason=rec.get("reason", "causal recommendation"))
                 step["causal"] = {"features": rec.get("features"), "explanation": rec.get("explanation")}
-        if (step["action"], step["target"]) not in tried:
-            break
-        attempt += 1  # the same action on the same target already failed: try the next hypothesis
+        if (step["action"], step["target"]) in tried:
+            attempt += 1  # the same action on the same target already failed: try the next hypothesis
+            continue
+        if root_is_healthy(step, source=source, tools=tools, checks=health_checks, acted_on=acted_on):
+            healthy_roots.append(step["target"])
+            attempt += 1  # a component that is well now cannot be what keeps the symptom going
+            continue
+        break
     if step["action"] == "escalate":
-        return {**_escalate(state, why=step["reason"], attempt=attempt), "host_checks": host_checks}
+        return {**_escalate(state, why=step["reason"], attempt=attempt), "health_checks": health_checks}
     if hypothesis.get("component") in promoted:
         step["reason"] += f"; tried before the services it hosts: {promoted[hypothesis['component']]}"
+    if healthy_roots:
+        step["reason"] += f"; skipped {', '.join(dict.fromkeys(healthy_roots))}: healthy when probed"
     radius = blast.assess(step, state=dict(state), tools=tools)
     step.update(risk=radius["risk"], blast=radius, attempt=attempt,
                 confidence=float(hypothesis.get("confidence", 0.0)))
     if radius["refuse"]:
-        return {**_escalate(state, why=f"blast radius: {radius['refuse']}", attempt=attempt), "host_checks": host_checks}
+        return {**_escalate(state, why=f"blast radius: {radius['refuse']}", attempt=attempt), "health_checks": health_checks}
     raised = f"; risk raised by {', '.join(radius['raised_by'])}" if radius["raised_by"] else ""
     tools.store.add_event(
         incident_id, kind="planned", actor="actor", dedup_key=f"planned:{attempt}",
@@ -97,7 +113,44 @@ def plan(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
                 f"(risk {step['risk']}; {step['reason']}{raised})", data=step,
     )
     return {"plan": step, "approval": {}, "action_result": {}, "verifying": {}, "attempt": attempt, "check": {},
-            "host_checks": host_checks}
+            "health_checks": health_checks}
+
+
+def symptom_gone(state: IncidentState, *, tools: AgentTools) -> str | None:
+    """Before the first action: one probe of the alert's own component; a reason when it is healthy now.
+
+    Why: an alert source reports "resolved" only at its next notification (Alertmanager's group
+    interval, minutes), so a transient condition (a brief spike, a flapping check) can still read as
+    firing when the actor is about to act. Acting then changes something that is already well: every
+    action taken for it is a wrong one. A healthy probe sends the incident to ``check``, which looks
+    at the diagnosed component too and closes it only when everything agrees. ``None`` from the probe
+    (no source can tell) is not "healthy": the actor goes on. Only telemetry is asked: the cloud's view
+    (an instance "running") says nothing about a symptom such as a hung kernel.
+    """
+    source = alert_source(state.get("alert") or {})
+    if not source:
+        return None
+    if tools.telemetry.health(source) is True:
+        return f"the alert's symptom on {source} has cleared before any action (the source has not said so yet)"
+    return None
+
+
+def root_is_healthy(step: dict[str, Any], *, source: str | None, tools: AgentTools, checks: dict[str, Any],
+                    acted_on: set[str]) -> bool:
+    """True when the step's target is not the alert's own component and telemetry says it is healthy now.
+
+    Why: the alert's symptom is still there (``symptom_gone`` looked), so its cause is still active, and an
+    active fault shows on its own component. A diagnosed root that probes healthy is a past or borrowed
+    anomaly (a fault another incident already fixed, a caller slowed by its callee): acting on it cannot
+    help, and the next hypothesis is tried instead. Only telemetry counts (``None``: cannot tell, act); a
+    component acted on earlier in this incident is probed again, since the action changed it.
+    """
+    target = step.get("target")
+    if step.get("action") == "escalate" or not target or target == source:
+        return False
+    if target not in checks or target in acted_on:
+        checks[target] = tools.telemetry.health(target)
+    return checks[target] is True
 
 
 def hosts_of(service: str, *, state: dict[str, Any]) -> set[str]:
