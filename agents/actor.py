@@ -381,7 +381,8 @@ def resolve(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     mitigation = None
     if state.get("self_recovered"):
         outcome, status = "self_recovered", "resolved"
-        message = "the alerts resolved at the source and a probe agrees: closed as self-recovered, no action taken"
+        message = ("the alert's symptom cleared before any action (the source said so, or a probe saw it first) and "
+                   "the probes agree: closed as self-recovered, no action taken")
     elif state.get("recovered"):
         outcome, status, mitigation = "resolved", "resolved", step.get("action")
         message = f"resolved by {step.get('action')} on {step.get('target')} ({step.get('root_cause')})"

@@ -275,10 +275,15 @@ def run_one(scenario, respond) -> dict[str, Any]:
     staged = stage_all(scenario, fleet, at=clock.t - 30.0)
     cloud = SimCloud(fleet, clock)
     real = {f.id for f in staged.faults}
-    # the alerts in firing order: a noise blip's alert fired during the blip, before the faults' alerts
-    queue = sorted([*staged.faults, *staged.noise], key=lambda f: f.started_at)
+    # noise alerts first, each when it is picked up (its blip over, before the faults start), then the faults'
+    # alerts in firing order from the moment the first one fires
+    noise = sorted(staged.noise, key=lambda f: staged.picked_up[f.id])
+    first_alert = clock.t
+    if noise:  # the fleet's clock is rewound to the first noise pick-up: telemetry is a function of time
+        clock.t = staged.picked_up[noise[0].id]
     incidents = []
-    for fault in queue:
+    for fault in [*noise, *sorted(staged.faults, key=lambda f: f.started_at)]:
+        clock.t = max(clock.t, staged.picked_up.get(fault.id, first_alert))
         lag = staged.resolve_lag.get(fault.id, 0.0)
 
         def source(fault=fault, lag=lag) -> dict[str, Any]:

@@ -16,9 +16,10 @@ Variants (independent draws; a scenario can be several at once):
 * ``two faults``: a second fault of another kind on another component starts within a minute of
   the first; each raises its own alert and both must be fixed;
 * ``noise``: unrelated alerts from a transient blip on a component the fault does not involve (a
-  short-lived condition of some fault kind that clears by itself before anyone acts, as a flapping
-  alert does); the source sends "resolved" some time after the blip ends, as Alertmanager's
-  group interval delays it. Any action taken for such an alert clears nothing;
+  short-lived condition of some fault kind that clears by itself, as a flapping alert does), minutes
+  before the faults start; its alert is picked up within a minute of the blip's end, while the source
+  may still call it firing (its "resolved" arrives up to five minutes late, as Alertmanager's group
+  interval delays it). Any action taken for such an alert clears nothing;
 * ``paraphrased``: every fault's log lines are paraphrases (``sim.paraphrase``), in the ``tune``
   wording on the tuning seed set 0 and the ``held_out`` wording on every other seed set.
 
@@ -46,6 +47,7 @@ TUNE_SEED = 0  # the seed set thresholds and rules were tuned on; it alone sees 
 # a noise blip: how long the transient condition lasts, and how late the source's "resolved" arrives after it
 NOISE_BLIP_S = (45.0, 150.0)
 RESOLVE_LAG_S = (0.0, 300.0)
+PICKUP_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ class Staged:
     noise: list[Fault] = field(default_factory=list)
     # fault id -> seconds after the fault ends that the source reports it resolved
     resolve_lag: dict[str, float] = field(default_factory=dict)
+    # noise id -> when a responder picks its alert up (after the blip ended, before the faults start)
+    picked_up: dict[str, float] = field(default_factory=dict)
 
 
 def generate(count: int, *, seed: int = 0, kinds: tuple[str, ...] | None = None,
@@ -137,12 +141,15 @@ def stage_all(scenario: Scenario, fleet: Fleet, *, at: float) -> Staged:
         target = _free_target(fleet, kind, avoid=involved, rng=rng)
         if target is None:
             continue
-        start = at - rng.uniform(60.0, 600.0)
+        # over well before the faults start: a blip that ended, then its alert is picked up while the
+        # source may still call it firing (the resolved notice lags)
+        start = at - rng.uniform(300.0, 900.0)
         blip = injector.inject(kind, target=target, at=start)
         blip.resolved_at = start + rng.uniform(*NOISE_BLIP_S)
         blip.resolved_by = "transient"
         staged.noise.append(blip)
         staged.resolve_lag[blip.id] = rng.uniform(*RESOLVE_LAG_S)
+        staged.picked_up[blip.id] = blip.resolved_at + rng.uniform(0.0, PICKUP_S)
         involved |= _involved(fleet, blip)
     if scenario.decoy_change:
         decoy = random.Random(f"decoy|{scenario.seed}")
