@@ -69,6 +69,7 @@ def plan(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     attempt = state.get("attempt", 0)
     source = alert_source(alert)
     healthy_roots: list[str] = []
+    borrowed: list[str] = []
     while True:
         if spent >= tools.policy.max_attempts:
             return _escalate(state, why=f"{spent} attempt(s) did not recover the target "
@@ -78,6 +79,8 @@ def plan(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
             if healthy_roots:
                 why += (f" (probed healthy now, so not what keeps {source} unhealthy: "
                         f"{', '.join(dict.fromkeys(healthy_roots))})")
+            if borrowed:
+                why += f" (symptoms borrowed from a sick dependency: {', '.join(dict.fromkeys(borrowed))})"
             return {**_escalate(state, why=why, attempt=attempt), "health_checks": health_checks}
         hypothesis = hypotheses[attempt]
         step = runbook.choose(hypothesis, alert=alert)
@@ -94,6 +97,12 @@ def plan(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
             healthy_roots.append(step["target"])
             attempt += 1  # a component that is well now cannot be what keeps the symptom going
             continue
+        lender = (borrowed_from(step, state=dict(state), tools=tools, checks=health_checks, acted_on=acted_on)
+                  if spent else None)
+        if lender:
+            borrowed.append(f"{step['target']} (calls unhealthy {lender})")
+            attempt += 1  # after a failed try, a service whose dependency is sick is not acted on again blindly
+            continue
         break
     if step["action"] == "escalate":
         return {**_escalate(state, why=step["reason"], attempt=attempt), "health_checks": health_checks}
@@ -101,6 +110,8 @@ def plan(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
         step["reason"] += f"; tried before the services it hosts: {promoted[hypothesis['component']]}"
     if healthy_roots:
         step["reason"] += f"; skipped {', '.join(dict.fromkeys(healthy_roots))}: healthy when probed"
+    if borrowed:
+        step["reason"] += f"; skipped {', '.join(dict.fromkeys(borrowed))}: its symptom may be its dependency's"
     radius = blast.assess(step, state=dict(state), tools=tools)
     step.update(risk=radius["risk"], blast=radius, attempt=attempt,
                 confidence=float(hypothesis.get("confidence", 0.0)))
@@ -151,6 +162,34 @@ def root_is_healthy(step: dict[str, Any], *, source: str | None, tools: AgentToo
     if target not in checks or target in acted_on:
         checks[target] = tools.telemetry.health(target)
     return checks[target] is True
+
+
+def borrowed_from(step: dict[str, Any], *, state: dict[str, Any], tools: AgentTools,
+                  checks: dict[str, Any], acted_on: set[str]) -> str | None:
+    """A service the step's target calls that telemetry says is unhealthy now, or None.
+
+    Why, and why only after a failed attempt: a service whose dependency fails shows errors and latency
+    of its own, so once a first action has not cleared the symptom, acting on a caller of a sick
+    service is a guess at a victim. The dependency's own incident (or a later hypothesis on it) is the
+    place to act. Before any attempt the diagnosis, which weighs the call graph, is trusted as it is.
+    """
+    target = step.get("target")
+    if step.get("target_kind") != "service" or not target or step.get("action") == "escalate":
+        return None
+    topology = blast.topology_of(state)
+    components = ((state.get("signals") or {}).get("case") or {}).get("components") or {}
+    alert = state.get("alert") or {}
+    nodes = set(topology["placement"].values()) | ({str(alert["node"])} if alert.get("node") else set())
+    nodes |= {name for name, c in components.items() if runbook.kind_of({"component_kind": c.get("kind")}) == "node"}
+    nodes |= {str(h.get("component")) for h in state.get("hypotheses") or [] if runbook.kind_of(h) == "node"}
+    for caller, callee in topology["edges"]:
+        if caller != target or callee in nodes or callee == target:
+            continue
+        if callee not in checks or callee in acted_on:
+            checks[callee] = tools.telemetry.health(callee)
+        if checks[callee] is False:
+            return str(callee)
+    return None
 
 
 def hosts_of(service: str, *, state: dict[str, Any]) -> set[str]:

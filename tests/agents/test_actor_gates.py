@@ -603,3 +603,20 @@ def test_every_diagnosed_root_healthy_escalates_instead_of_guessing(harness):
     assert run.cloud.calls == []
     assert final.values["outcome"] == "escalated"
     assert "probed healthy now, so not what keeps frontend unhealthy: catalog, cart" in run.store.last("escalated")["message"]
+
+
+def test_after_a_failed_try_a_caller_of_a_sick_dependency_is_not_acted_on(harness):
+    ranking = [hyp("memory_leak", "checkout", confidence=0.5), hyp("cpu_saturation", "frontend", confidence=0.3)]
+    run = harness([ranking], edges=[["frontend", "payments"]], health={"checkout": False, "payments": False})
+    final = run.drive()
+    assert run.cloud.calls == [("restart_service", "checkout")]  # frontend's latency is payments': not guessed at
+    assert final.values["outcome"] == "escalated"
+    assert "symptoms borrowed from a sick dependency: frontend (calls unhealthy payments)" in run.store.last(
+        "escalated")["message"]
+
+
+def test_the_first_attempt_trusts_the_diagnosis_over_a_sick_dependency(harness):
+    run = harness([[hyp("cpu_saturation", "frontend")]], edges=[["frontend", "payments"]], health={"payments": False})
+    run.drive()
+    assert run.cloud.calls == [("scale_out", "frontend")]
+    assert "payments" not in run.tools.telemetry.probed
