@@ -458,5 +458,6 @@ def report(rows: dict[str, list[dict[str, Any]]], *, count: int, seed: int) -> s
             row[f"{name} MTTR"] = round(_mean(sub, "ttr"))
             row[f"{name} wrong"] = _mean(sub, "wrong_actions")
         per_variant.append(row)
-    text += "\n## Per variant (a scenario can be in several)\n\n" + markdown_table(per_variant)
+    text += ("\n## Per variant\n\nA scenario can be in several variants; success, fixed, MTTR and wrong actions as in "
+             "the first table.\n\n" + markdown_table(per_variant))
     return text
