@@ -56,11 +56,12 @@ def plan(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
         resolved = _source_resolved(tools, incident_id)
         if resolved:  # the world moved on before we acted: look before doing anything
             return {"plan": {}, "check": {"why": f"all alerts resolved at the source ({resolved.get('ended_at')})"}}
-        gone = symptom_gone(state, tools=tools)
-        if gone:  # the source has not said so yet (its resolved notice lags), but the symptom has cleared
-            return {"plan": {}, "check": {"why": gone}, "source_checked": True}
-    hypotheses = runbook.act_order(state.get("hypotheses") or [], alert=alert)
     health_checks = dict(state.get("health_checks") or {})
+    if not state.get("tried") and not state.get("source_checked"):
+        gone = symptom_gone(state, tools=tools, checks=health_checks)
+        if gone:  # the source has not said so yet (its resolved notice lags), but the symptom has cleared
+            return {"plan": {}, "check": {"why": gone}, "source_checked": True, "health_checks": health_checks}
+    hypotheses = runbook.act_order(state.get("hypotheses") or [], alert=alert)
     hypotheses, promoted = sick_hosts_first(hypotheses, state=dict(state), tools=tools, checks=health_checks)
     tried = {(t["action"], t["target"]) for t in state.get("tried") or []}
     acted_on = {t["target"] for t in state.get("tried") or []}
@@ -127,7 +128,7 @@ def plan(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
             "health_checks": health_checks}
 
 
-def symptom_gone(state: IncidentState, *, tools: AgentTools) -> str | None:
+def symptom_gone(state: IncidentState, *, tools: AgentTools, checks: dict[str, Any]) -> str | None:
     """Before the first action: one probe of the alert's own component; a reason when it is healthy now.
 
     Why: an alert source reports "resolved" only at its next notification (Alertmanager's group
@@ -141,14 +142,16 @@ def symptom_gone(state: IncidentState, *, tools: AgentTools) -> str | None:
     source = alert_source(state.get("alert") or {})
     if not source:
         return None
-    if tools.telemetry.health(source) is True:
+    checks[source] = tools.telemetry.health(source)
+    if checks[source] is True:
         return f"the alert's symptom on {source} has cleared before any action (the source has not said so yet)"
     return None
 
 
 def root_is_healthy(step: dict[str, Any], *, source: str | None, tools: AgentTools, checks: dict[str, Any],
                     acted_on: set[str]) -> bool:
-    """True when the step's target is not the alert's own component and telemetry says it is healthy now.
+    """True when telemetry says the step's target is healthy now (for the alert's own component: when it was at the
+    symptom check, i.e. a check found the symptom gone there but still unhealthy elsewhere).
 
     Why: the alert's symptom is still there (``symptom_gone`` looked), so its cause is still active, and an
     active fault shows on its own component. A diagnosed root that probes healthy is a past or borrowed
@@ -157,8 +160,10 @@ def root_is_healthy(step: dict[str, Any], *, source: str | None, tools: AgentToo
     component acted on earlier in this incident is probed again, since the action changed it.
     """
     target = step.get("target")
-    if step.get("action") == "escalate" or not target or target == source:
+    if step.get("action") == "escalate" or not target:
         return False
+    if target == source:  # looked at once before the first plan; healthy then means the symptom went elsewhere
+        return checks.get(target) is True and target not in acted_on
     if target not in checks or target in acted_on:
         checks[target] = tools.telemetry.health(target)
     return checks[target] is True

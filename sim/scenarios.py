@@ -15,9 +15,9 @@ Variants (independent draws; a scenario can be several at once):
   change event alone does not give the answer;
 * ``two faults``: a second fault of another kind on another component starts within a minute of
   the first; each raises its own alert and both must be fixed;
-* ``noise``: unrelated alerts from a transient blip on a component the fault does not involve (a
-  short-lived condition of some fault kind that clears by itself, as a flapping alert does), minutes
-  before the faults start; its alert is picked up within a minute of the blip's end, while the source
+* ``noise``: unrelated alerts from transient blips on components the faults do not involve (a
+  short-lived load, contention or network condition that clears by itself, as a flapping alert
+  does), one after the other, minutes before the faults start; its alert is picked up within a minute of the blip's end, while the source
   may still call it firing (its "resolved" arrives up to five minutes late, as Alertmanager's group
   interval delays it). Any action taken for such an alert clears nothing;
 * ``paraphrased``: every fault's log lines are paraphrases (``sim.paraphrase``), in the ``tune``
@@ -48,6 +48,10 @@ TUNE_SEED = 0  # the seed set thresholds and rules were tuned on; it alone sees 
 NOISE_BLIP_S = (45.0, 150.0)
 RESOLVE_LAG_S = (0.0, 300.0)
 PICKUP_S = 60.0
+# what can flap: load, contention and network conditions come and go by themselves; a bad release, a failed
+# disk, a hung kernel or a leak stays until someone acts, so they are never noise
+TRANSIENT_KINDS = ("cpu_saturation", "cpu_steal", "network_partition", "nic_degradation", "node_memory_pressure",
+                   "traffic_surge")
 
 
 @dataclass(frozen=True)
@@ -136,14 +140,14 @@ def stage_all(scenario: Scenario, fleet: Fleet, *, at: float) -> Staged:
                                                      rng=rng))
         staged.faults.append(second)
     involved = set().union(*(_involved(fleet, f) for f in staged.faults))
+    start = at - rng.uniform(900.0, 1100.0)
     for _ in range(scenario.noise_alerts):
-        kind = rng.choice(sorted(FAULT_KINDS))
+        kind = rng.choice(TRANSIENT_KINDS)
         target = _free_target(fleet, kind, avoid=involved, rng=rng)
         if target is None:
             continue
-        # over well before the faults start: a blip that ended, then its alert is picked up while the
-        # source may still call it firing (the resolved notice lags)
-        start = at - rng.uniform(300.0, 900.0)
+        # one after the other and over well before the faults start: a blip that ended, then its alert is
+        # picked up while the source may still call it firing (the resolved notice lags)
         blip = injector.inject(kind, target=target, at=start)
         blip.resolved_at = start + rng.uniform(*NOISE_BLIP_S)
         blip.resolved_by = "transient"
@@ -151,6 +155,7 @@ def stage_all(scenario: Scenario, fleet: Fleet, *, at: float) -> Staged:
         staged.resolve_lag[blip.id] = rng.uniform(*RESOLVE_LAG_S)
         staged.picked_up[blip.id] = blip.resolved_at + rng.uniform(0.0, PICKUP_S)
         involved |= _involved(fleet, blip)
+        start = staged.picked_up[blip.id] + rng.uniform(30.0, 200.0)
     if scenario.decoy_change:
         decoy = random.Random(f"decoy|{scenario.seed}")
         others = sorted(s for s in fleet.services if s not in {fault.service, fault.alert_service, fault.target})

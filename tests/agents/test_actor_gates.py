@@ -516,7 +516,7 @@ def test_an_unhealthy_host_is_acted_on_before_the_services_it_hosts(harness):
     assert run.cloud.calls == [("migrate", "node-1")]
     assert final.values["outcome"] == "resolved"
     assert "node-1 is unhealthy itself, which explains checkout" in run.store.last("planned")["message"]
-    assert final.values["health_checks"] == {"node-1": False}
+    assert final.values["health_checks"] == {"checkout": False, "node-1": False}
 
 
 def test_a_healthy_host_leaves_the_diagnosis_order_alone(harness):
@@ -535,7 +535,7 @@ def test_a_host_is_probed_once_and_the_order_holds_across_attempts(harness):
                   policy=ActionPolicy(verify_timeout_s=30, verify_interval_s=10))
     final = run.drive(alert={**ALERT, "service": "checkout"})
     assert run.cloud.calls == [("reboot", "node-1"), ("restart_service", "checkout")]
-    assert final.values["health_checks"] == {"node-1": False}
+    assert final.values["health_checks"] == {"checkout": False, "node-1": False}
     # the symptom and the host are probed before the first plan; then the verify probes
     assert run.tools.telemetry.probed[:2] == ["checkout", "node-1"]
     assert run.tools.telemetry.probed.count("node-1") == 1 + 3  # host check once, then three verify probes
