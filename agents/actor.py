@@ -71,6 +71,7 @@ def plan(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     source = alert_source(alert)
     healthy_roots: list[str] = []
     borrowed: list[str] = []
+    guesses: list[str] = []
     while True:
         if spent >= tools.policy.max_attempts:
             return _escalate(state, why=f"{spent} attempt(s) did not recover the target "
@@ -82,6 +83,8 @@ def plan(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
                         f"{', '.join(dict.fromkeys(healthy_roots))})")
             if borrowed:
                 why += f" (symptoms borrowed from a sick dependency: {', '.join(dict.fromkeys(borrowed))})"
+            if guesses:
+                why += f" (no named cause to act on after a failed try: {', '.join(dict.fromkeys(guesses))})"
             return {**_escalate(state, why=why, attempt=attempt), "health_checks": health_checks}
         hypothesis = hypotheses[attempt]
         step = runbook.choose(hypothesis, alert=alert)
@@ -97,6 +100,10 @@ def plan(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
         if root_is_healthy(step, source=source, tools=tools, checks=health_checks, acted_on=acted_on):
             healthy_roots.append(step["target"])
             attempt += 1  # a component that is well now cannot be what keeps the symptom going
+            continue
+        if spent and step.get("guess"):
+            guesses.append(step["target"])
+            attempt += 1  # one guess per incident: after a failed try a person is better than a second guess
             continue
         lender = (borrowed_from(step, state=dict(state), tools=tools, checks=health_checks, acted_on=acted_on)
                   if spent else None)

@@ -203,6 +203,7 @@ def choose(hypothesis: dict[str, Any], *, alert: dict[str, Any]) -> dict[str, An
     target, kind = locate(hypothesis, alert=alert)
     change = change_on(target, hypothesis) if kind == "service" else None
     unexplained_change = kind == "service" and family == "change" and change is None
+    guess = False  # the action follows from no named cause (the cheapest reversible one): a guess
     if kind == "service" and change is not None and family in CHANGE_EXPLAINS:
         action = "rollback"
         reason = f"a change explains {fault} on {target}: {change.get('detail') or change.get('change') or 'change event'}"
@@ -217,7 +218,7 @@ def choose(hypothesis: dict[str, Any], *, alert: dict[str, Any]) -> dict[str, An
             action = FAMILY_ACTIONS[family or ""][0 if kind == "node" else 1]
             reason = f"{fault} on {target} {what}; acting on the runner-up cause {cause}"
         elif kind == "service":
-            action = "restart_service"
+            action, guess = "restart_service", True
             reason = f"{fault} on {target} {what} and no other cause: the cheapest reversible action first"
         else:  # on a node the family's own action moves the work elsewhere, whatever slowed it there
             action = FAMILY_ACTIONS[family or ""][0]
@@ -231,7 +232,7 @@ def choose(hypothesis: dict[str, Any], *, alert: dict[str, Any]) -> dict[str, An
         action, reason = None, f"the diagnosis names no component for {fault} and the alert has no target"
     return {"action": action or "escalate", "target": target, "target_kind": kind, "family": family,
             "risk": ACTION_RISK.get(action or "", "critical"), "reason": reason, "root_cause": fault,
-            "change": change}
+            "change": change, "guess": guess}
 
 
 def escalation_summary(state: dict[str, Any], *, why: str) -> str:

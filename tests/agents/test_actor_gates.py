@@ -620,3 +620,12 @@ def test_the_first_attempt_trusts_the_diagnosis_over_a_sick_dependency(harness):
     run.drive()
     assert run.cloud.calls == [("scale_out", "frontend")]
     assert "payments" not in run.tools.telemetry.probed
+
+
+def test_a_guess_is_taken_first_but_never_as_a_second_attempt(harness):
+    ranking = [hyp("memory_leak", "checkout", confidence=0.5), hyp("bad_deploy", "cart", confidence=0.3)]
+    run = harness([ranking], health={"checkout": False})
+    final = run.drive()
+    assert run.cloud.calls == [("restart_service", "checkout")]  # not a blind restart of cart after that failed
+    assert final.values["outcome"] == "escalated"
+    assert "no named cause to act on after a failed try: cart" in run.store.last("escalated")["message"]
