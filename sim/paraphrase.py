@@ -64,7 +64,7 @@ SLOTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "surge": (("request rate spike", "traffic spike"), ("arrivals jumped", "arrivals tripled")),
     "shed": (("throttling clients", "rate limiting clients"), ("turning arrivals away", "bouncing excess arrivals")),
     "descriptors": (("too many open files", "file descriptor limit reached"), ("fd quota hit", "fd quota maxed")),
-    "borrowed": (("connection not returned to pool", "pool connection leaked"), ("borrowed conduit kept", "borrowed conduit withheld")),
+    "borrowed": (("connection not returned to pool", "pool connection leaked"), ("leased conduit kept", "leased conduit withheld")),
     # node memory pressure
     "reclaim": (("page reclaim stalling", "memory reclaim slow"), ("scanner grinding", "scanner thrashing")),
     "low_ram": (("low memory", "memory pressure"), ("RAM nearly gone", "scarce RAM")),

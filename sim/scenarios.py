@@ -158,7 +158,9 @@ def stage_all(scenario: Scenario, fleet: Fleet, *, at: float) -> Staged:
         start = staged.picked_up[blip.id] + rng.uniform(30.0, 200.0)
     if scenario.decoy_change:
         decoy = random.Random(f"decoy|{scenario.seed}")
-        others = sorted(s for s in fleet.services if s not in {fault.service, fault.alert_service, fault.target})
+        # unrelated to every fault of the scenario (a second fault's service included), else it is no decoy
+        touched = {c for f in staged.faults for c in (f.service, f.alert_service, f.target)}
+        others = sorted(s for s in fleet.services if s not in touched)
         if others:
             where = decoy.choice(others)
             fleet.add_change(where, "config", f"config revision pushed to {where}",
