@@ -56,18 +56,36 @@ def plan(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
         resolved = _source_resolved(tools, incident_id)
         if resolved:  # the world moved on before we acted: look before doing anything
             return {"plan": {}, "check": {"why": f"all alerts resolved at the source ({resolved.get('ended_at')})"}}
+    health_checks = dict(state.get("health_checks") or {})
+    if not state.get("tried") and not state.get("source_checked"):
+        gone = symptom_gone(state, tools=tools, checks=health_checks)
+        if gone:  # the source has not said so yet (its resolved notice lags), but the symptom has cleared
+            return {"plan": {}, "check": {"why": gone}, "source_checked": True, "health_checks": health_checks}
     hypotheses = runbook.act_order(state.get("hypotheses") or [], alert=alert)
+    hypotheses, promoted = sick_hosts_first(hypotheses, state=dict(state), tools=tools, checks=health_checks)
     tried = {(t["action"], t["target"]) for t in state.get("tried") or []}
+    acted_on = {t["target"] for t in state.get("tried") or []}
     # an action the cloud refused as not applicable ran nothing: it does not use up an attempt
     spent = sum(1 for t in state.get("tried") or [] if not t.get("refused"))
     attempt = state.get("attempt", 0)
+    source = alert_source(alert)
+    healthy_roots: list[str] = []
+    borrowed: list[str] = []
+    guesses: list[str] = []
     while True:
         if spent >= tools.policy.max_attempts:
             return _escalate(state, why=f"{spent} attempt(s) did not recover the target "
                                         f"(policy max {tools.policy.max_attempts})", attempt=attempt)
         if attempt >= len(hypotheses):
-            return _escalate(state, why="no hypothesis left to act on" if hypotheses else "no hypothesis",
-                             attempt=attempt)
+            why = "no hypothesis left to act on" if hypotheses else "no hypothesis"
+            if healthy_roots:
+                why += (f" (probed healthy now, so not what keeps {source} unhealthy: "
+                        f"{', '.join(dict.fromkeys(healthy_roots))})")
+            if borrowed:
+                why += f" (symptoms borrowed from a sick dependency: {', '.join(dict.fromkeys(borrowed))})"
+            if guesses:
+                why += f" (no named cause to act on after a failed try: {', '.join(dict.fromkeys(guesses))})"
+            return {**_escalate(state, why=why, attempt=attempt), "health_checks": health_checks}
         hypothesis = hypotheses[attempt]
         step = runbook.choose(hypothesis, alert=alert)
         if step["target_kind"] == "node" and step["family"] and tools.recommend_node_action:
@@ -76,23 +94,158 @@ def plan(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
                 step.update(action=rec["action"], risk=rec.get("risk", step["risk"]),
                             reason=rec.get("reason", "causal recommendation"))
                 step["causal"] = {"features": rec.get("features"), "explanation": rec.get("explanation")}
-        if (step["action"], step["target"]) not in tried:
-            break
-        attempt += 1  # the same action on the same target already failed: try the next hypothesis
+        if (step["action"], step["target"]) in tried:
+            attempt += 1  # the same action on the same target already failed: try the next hypothesis
+            continue
+        if root_is_healthy(step, source=source, tools=tools, checks=health_checks, acted_on=acted_on):
+            healthy_roots.append(step["target"])
+            attempt += 1  # a component that is well now cannot be what keeps the symptom going
+            continue
+        if spent and step.get("guess"):
+            guesses.append(step["target"])
+            attempt += 1  # one guess per incident: after a failed try a person is better than a second guess
+            continue
+        lender = (borrowed_from(step, state=dict(state), tools=tools, checks=health_checks, acted_on=acted_on)
+                  if spent else None)
+        if lender:
+            borrowed.append(f"{step['target']} (calls unhealthy {lender})")
+            attempt += 1  # after a failed try, a service whose dependency is sick is not acted on again blindly
+            continue
+        break
     if step["action"] == "escalate":
-        return _escalate(state, why=step["reason"], attempt=attempt)
+        return {**_escalate(state, why=step["reason"], attempt=attempt), "health_checks": health_checks}
+    if hypothesis.get("component") in promoted:
+        step["reason"] += f"; tried before the services it hosts: {promoted[hypothesis['component']]}"
+    if healthy_roots:
+        step["reason"] += f"; skipped {', '.join(dict.fromkeys(healthy_roots))}: healthy when probed"
+    if borrowed:
+        step["reason"] += f"; skipped {', '.join(dict.fromkeys(borrowed))}: its symptom may be its dependency's"
     radius = blast.assess(step, state=dict(state), tools=tools)
     step.update(risk=radius["risk"], blast=radius, attempt=attempt,
                 confidence=float(hypothesis.get("confidence", 0.0)))
     if radius["refuse"]:
-        return _escalate(state, why=f"blast radius: {radius['refuse']}", attempt=attempt)
+        return {**_escalate(state, why=f"blast radius: {radius['refuse']}", attempt=attempt), "health_checks": health_checks}
     raised = f"; risk raised by {', '.join(radius['raised_by'])}" if radius["raised_by"] else ""
     tools.store.add_event(
         incident_id, kind="planned", actor="actor", dedup_key=f"planned:{attempt}",
         message=f"plan: {step['action']} on {step['target_kind']} {step['target'] or '?'} "
                 f"(risk {step['risk']}; {step['reason']}{raised})", data=step,
     )
-    return {"plan": step, "approval": {}, "action_result": {}, "verifying": {}, "attempt": attempt, "check": {}}
+    return {"plan": step, "approval": {}, "action_result": {}, "verifying": {}, "attempt": attempt, "check": {},
+            "health_checks": health_checks}
+
+
+def symptom_gone(state: IncidentState, *, tools: AgentTools, checks: dict[str, Any]) -> str | None:
+    """Before the first action: one probe of the alert's own component; a reason when it is healthy now.
+
+    Why: an alert source reports "resolved" only at its next notification (Alertmanager's group
+    interval, minutes), so a transient condition (a brief spike, a flapping check) can still read as
+    firing when the actor is about to act. Acting then changes something that is already well: every
+    action taken for it is a wrong one. A healthy probe sends the incident to ``check``, which looks
+    at the diagnosed component too and closes it only when everything agrees. ``None`` from the probe
+    (no source can tell) is not "healthy": the actor goes on. Only telemetry is asked: the cloud's view
+    (an instance "running") says nothing about a symptom such as a hung kernel.
+    """
+    source = alert_source(state.get("alert") or {})
+    if not source:
+        return None
+    checks[source] = tools.telemetry.health(source)
+    if checks[source] is True:
+        return f"the alert's symptom on {source} has cleared before any action (the source has not said so yet)"
+    return None
+
+
+def root_is_healthy(step: dict[str, Any], *, source: str | None, tools: AgentTools, checks: dict[str, Any],
+                    acted_on: set[str]) -> bool:
+    """True when telemetry says the step's target is healthy now (for the alert's own component: when it was at the
+    symptom check, i.e. a check found the symptom gone there but still unhealthy elsewhere).
+
+    Why: the alert's symptom is still there (``symptom_gone`` looked), so its cause is still active, and an
+    active fault shows on its own component. A diagnosed root that probes healthy is a past or borrowed
+    anomaly (a fault another incident already fixed, a caller slowed by its callee): acting on it cannot
+    help, and the next hypothesis is tried instead. Only telemetry counts (``None``: cannot tell, act); a
+    component acted on earlier in this incident is probed again, since the action changed it.
+    """
+    target = step.get("target")
+    if step.get("action") == "escalate" or not target:
+        return False
+    if target == source:  # looked at once before the first plan; healthy then means the symptom went elsewhere
+        return checks.get(target) is True and target not in acted_on
+    if target not in checks or target in acted_on:
+        checks[target] = tools.telemetry.health(target)
+    return checks[target] is True
+
+
+def borrowed_from(step: dict[str, Any], *, state: dict[str, Any], tools: AgentTools,
+                  checks: dict[str, Any], acted_on: set[str]) -> str | None:
+    """A service the step's target calls that telemetry says is unhealthy now, or None.
+
+    Why, and why only after a failed attempt: a service whose dependency fails shows errors and latency
+    of its own, so once a first action has not cleared the symptom, acting on a caller of a sick
+    service is a guess at a victim. The dependency's own incident (or a later hypothesis on it) is the
+    place to act. Before any attempt the diagnosis, which weighs the call graph, is trusted as it is.
+    """
+    target = step.get("target")
+    if step.get("target_kind") != "service" or not target or step.get("action") == "escalate":
+        return None
+    topology = blast.topology_of(state)
+    components = ((state.get("signals") or {}).get("case") or {}).get("components") or {}
+    alert = state.get("alert") or {}
+    nodes = set(topology["placement"].values()) | ({str(alert["node"])} if alert.get("node") else set())
+    nodes |= {name for name, c in components.items() if runbook.kind_of({"component_kind": c.get("kind")}) == "node"}
+    nodes |= {str(h.get("component")) for h in state.get("hypotheses") or [] if runbook.kind_of(h) == "node"}
+    for caller, callee in topology["edges"]:
+        if caller != target or callee in nodes or callee == target:
+            continue
+        if callee not in checks or callee in acted_on:
+            checks[callee] = tools.telemetry.health(callee)
+        if checks[callee] is False:
+            return str(callee)
+    return None
+
+
+def hosts_of(service: str, *, state: dict[str, Any]) -> set[str]:
+    """The nodes ``service`` runs on, as far as the state knows: placement, service->node edges, the alert."""
+    topology = blast.topology_of(state)
+    hosts = {n for s, n in topology["placement"].items() if s == service}
+    hosts |= {callee for caller, callee in topology["edges"] if caller == service}
+    alert = state.get("alert") or {}
+    if alert.get("service") == service and alert.get("node"):
+        hosts.add(str(alert["node"]))
+    return hosts
+
+
+def sick_hosts_first(hypotheses: list[dict[str, Any]], *, state: dict[str, Any], tools: AgentTools,
+                     checks: dict[str, bool | None]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Move a node hypothesis before the service hypotheses it hosts when a probe finds that node unhealthy.
+
+    Why: a sick machine (missed heartbeats, memory or disk exhausted, packets dropped) degrades every
+    service on it, so a diagnosis that reads the services' symptoms can rank one of them first; an action
+    on that service cannot heal its host, while fixing the host clears the services' symptoms too. A
+    healthy host says the opposite, and the ranking stands. Each node is probed once per incident
+    (``checks`` keeps the answers in the state), so the order is the same at every attempt.
+    Returns the new order and {node: why} for the nodes moved.
+    """
+    order = list(hypotheses)
+    promoted: dict[str, str] = {}
+    for i, node_hyp in enumerate(hypotheses):
+        node = node_hyp.get("component")
+        if runbook.kind_of(node_hyp) != "node" or not node:
+            continue
+        hosted = [h for h in hypotheses[:i] if runbook.kind_of(h) == "service" and h.get("component")
+                  and node in hosts_of(str(h["component"]), state=state)]
+        if not hosted:
+            continue
+        if node not in checks:
+            checks[node] = probe_health(str(node), tools=tools)
+        if checks[node] is not False:
+            continue
+        first = min(order.index(h) for h in hosted)
+        order.remove(node_hyp)
+        order.insert(first, node_hyp)
+        promoted[str(node)] = (f"{node} is unhealthy itself, which explains "
+                               f"{', '.join(sorted({str(h['component']) for h in hosted}))}")
+    return order, promoted
 
 
 def approve(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
@@ -279,7 +432,8 @@ def resolve(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     mitigation = None
     if state.get("self_recovered"):
         outcome, status = "self_recovered", "resolved"
-        message = "the alerts resolved at the source and a probe agrees: closed as self-recovered, no action taken"
+        message = ("the alert's symptom cleared before any action (the source said so, or a probe saw it first) and "
+                   "the probes agree: closed as self-recovered, no action taken")
     elif state.get("recovered"):
         outcome, status, mitigation = "resolved", "resolved", step.get("action")
         message = f"resolved by {step.get('action')} on {step.get('target')} ({step.get('root_cause')})"

@@ -106,7 +106,7 @@ def level_matches(hypothesis: dict[str, Any]) -> bool:
 
 
 def symptom_only(hypothesis: dict[str, Any], family: str | None) -> bool:
-    """A network-family label made of symptom words, with no network signal on the component itself."""
+    """A network-family label made of symptom words, with no network signal on the component itself (node or service)."""
     name = str(hypothesis.get("fault") or hypothesis.get("root_cause") or "").lower()
     if family != "network" or not any(w in name for w in SYMPTOM_WORDS):
         return False
@@ -176,28 +176,53 @@ def locate(hypothesis: dict[str, Any], *, alert: dict[str, Any]) -> tuple[str, s
     return str(target), kind
 
 
+def runner_up_cause(hypothesis: dict[str, Any], *, kind: str) -> str | None:
+    """The best-ranked alternative label that names a cause with an action on this kind of component.
+
+    Symptom-like families (network delay, dependency, a change with nothing to roll back) are skipped:
+    the runner-up is wanted exactly because the top label names only what is seen.
+    """
+    slot = 0 if kind == "node" else 1
+    for alternative in hypothesis.get("alternatives") or []:
+        family = family_of(alternative)
+        if family not in (None, "network", "dependency", "change") and FAMILY_ACTIONS[family or ""][slot]:
+            return str(alternative)
+    return None
+
+
 def choose(hypothesis: dict[str, Any], *, alert: dict[str, Any]) -> dict[str, Any]:
-    """The runbook's step for one hypothesis: action (or ``escalate``), target, kind, risk and why."""
+    """The runbook's step for one hypothesis: action (or ``escalate``), target, kind, risk and why.
+
+    Two labels name what is seen rather than a cause the action can undo, and get the diagnosis'
+    runner-up cause instead (else the cheapest reversible action): a delay with no network signal on
+    the component itself, and a bad change on a service with no change event on it (a rollback
+    needs something to roll back to; without a change it can only restart the same release).
+    """
     fault = hypothesis.get("fault") or hypothesis.get("root_cause") or "unknown"
     family = family_of(fault)
     target, kind = locate(hypothesis, alert=alert)
     change = change_on(target, hypothesis) if kind == "service" else None
+    unexplained_change = kind == "service" and family == "change" and change is None
+    guess = False  # the action follows from no named cause (the cheapest reversible one): a guess
     if kind == "service" and change is not None and family in CHANGE_EXPLAINS:
         action = "rollback"
         reason = f"a change explains {fault} on {target}: {change.get('detail') or change.get('change') or 'change event'}"
     elif kind not in ("node", "service"):
         action, reason = None, f"no automatic action for a {kind} component"
-    elif kind == "service" and symptom_only(hypothesis, family):
-        cause = next((a for a in hypothesis.get("alternatives") or []
-                      if family_of(a) not in (None, "network", "dependency", "change")
-                      and FAMILY_ACTIONS[family_of(a) or ""][1]), None)
+    elif symptom_only(hypothesis, family) or unexplained_change:
+        what = ("no change event on it to roll back" if unexplained_change
+                else "names a symptom with no network signal of its own")
+        cause = runner_up_cause(hypothesis, kind=kind)
         if cause:
             family = family_of(cause)
-            action = FAMILY_ACTIONS[family or ""][1]
-            reason = f"{fault} on {target} names a symptom with no network signal of its own; acting on the runner-up cause {cause}"
-        else:
-            action = "restart_service"
-            reason = f"{fault} on {target} names a symptom and no cause: the cheapest reversible action first"
+            action = FAMILY_ACTIONS[family or ""][0 if kind == "node" else 1]
+            reason = f"{fault} on {target} {what}; acting on the runner-up cause {cause}"
+        elif kind == "service":
+            action, guess = "restart_service", True
+            reason = f"{fault} on {target} {what} and no other cause: the cheapest reversible action first"
+        else:  # on a node the family's own action moves the work elsewhere, whatever slowed it there
+            action = FAMILY_ACTIONS[family or ""][0]
+            reason = f"{fault} on {target} {what} and no other cause: runbook for the {family} family on a node"
     else:
         node_action, service_action = FAMILY_ACTIONS.get(family or "", (None, None))
         action = node_action if kind == "node" else service_action
@@ -207,7 +232,7 @@ def choose(hypothesis: dict[str, Any], *, alert: dict[str, Any]) -> dict[str, An
         action, reason = None, f"the diagnosis names no component for {fault} and the alert has no target"
     return {"action": action or "escalate", "target": target, "target_kind": kind, "family": family,
             "risk": ACTION_RISK.get(action or "", "critical"), "reason": reason, "root_cause": fault,
-            "change": change}
+            "change": change, "guess": guess}
 
 
 def escalation_summary(state: dict[str, Any], *, why: str) -> str:

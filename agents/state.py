@@ -15,6 +15,7 @@ class IncidentState(TypedDict, total=False):
     last_look: dict[str, int]      # what the look before saw (agents.supervisor.look_of): stop widening when it adds nothing
     probes: int                    # extra observation rounds spent (bounded by the policy's probe budget)
     schedule: dict[str, Any]       # the supervisor's last decision {next, reason}
+    health_checks: dict[str, Any]  # component -> healthy (bool/None) as the actor probed it before acting
     attempt: int                   # which hypothesis the actor is working on (0-based)
     plan: dict[str, Any]           # {action, target, target_kind, risk, reason, root_cause, blast}
     escalation: dict[str, Any]     # {summary}: why no action was taken and what a person should know

@@ -3,28 +3,35 @@
 ``python -m bench incidents [--scenarios N] [--seed S] [--quick] [--data rows.jsonl] [--responders a,b]``
 
 Scenarios come from ``sim.scenarios`` (seeded: 12 fault kinds in equal numbers, 40% of them
-cascading to a dependent service, 30% with an unrelated change shortly before). Each scenario is
-staged on a fresh fleet (moto in-process as the cloud, the simulator's telemetry) for every
-responder, which handles the Alertmanager alert the fault raises:
+cascading to a dependent service, 30% with an unrelated change shortly before, 15% with a second
+simultaneous fault elsewhere, 20% with one or two unrelated alerts from a transient blip, 25% with
+every fault log line paraphrased in a wording the code never saw on the report seed set). Each
+scenario is staged on a fresh fleet (moto in-process as the cloud, the simulator's telemetry) for
+every responder, which handles each alert the scenario raises as its own incident, in firing order:
 
 * ``agents``: the platform's incident graph (observe -> diagnose -> supervise -> plan -> act ->
-  verify), in-process, with the production compressor and policy (approvals on autopilot);
+  verify), in-process, with the production compressor and policy (approvals answered by an operator
+  after APPROVAL_WAIT_S);
 * ``agents-no-topology``: the same graph with a telemetry source that answers no topology and no
   traces (the "diagnoser without topology" ablation);
 * ``alert-runbook``: a static runbook keyed by alert name, acting on the alerted component;
 * ``first-aid``: reboot the node / restart the service, whatever the alert.
 
-Time is simulated: each action costs the simulator's downtime for it, each health probe 15 s,
-the responder's compute time is added, a responder gets two executed actions, and an unresolved
-fault costs 30 min of a person's time. Success = the root fault is fixed (simulator truth) and,
-for the agents, the top hypothesis names the root component and a label the fault kind accepts.
-A wrong action is an executed action that cleared no fault; a refused one is an action the cloud
-said does not apply (nothing ran).
+Time is simulated: each action costs the simulator's downtime for it, each health probe 15 s, an
+approval the operator's answer time, the responder's compute time is added, a responder gets two
+executed actions per incident, and an unresolved fault costs 30 min of a person's time. An
+incident's time to recover runs from when its responder picks it up (responders work incidents in
+parallel); a scenario's is the mean over its faults' incidents (noise incidents have no fault to
+recover). Success = every fault of the scenario is fixed (simulator truth) and, for the agents, each
+fault's incident's top hypothesis names its root component and a label the fault kind accepts. A
+wrong action is an executed action that cleared no fault (any action for a noise alert is one); a
+refused one is an action the cloud said does not apply (nothing ran).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import statistics
@@ -39,6 +46,9 @@ ATTEMPTS = 2
 POLL_S = 15.0
 VERIFY_POLLS = 6
 ESCALATION_S = 1800.0
+# how long an operator takes to answer an approval request (a stated prior: a paged on-call answering
+# within five minutes, the usual acknowledgement target); counted in the agents' time to recover
+APPROVAL_WAIT_S = 300.0
 ALERT_RUNBOOK = {"NodeDiskIOErrors": "send_to_repair", "NodeHeartbeatMissing": "reboot",
                  "ServiceHighMemory": "restart_service", "ServiceHighErrorRate": "rollback",
                  "ServiceHighLatency": "scale_out", "NodeMemoryHighUtilization": "reboot",
@@ -61,10 +71,11 @@ class Clock:
 class MemoryStore:
     """``agents.protocols.IncidentStore`` in memory: the benchmark measures decisions, not SQL."""
 
-    def __init__(self) -> None:
+    def __init__(self, source=None) -> None:
         self.events: list[dict[str, Any]] = []
         self.incident: dict[str, Any] = {}
         self.ledger: dict[str, dict[str, Any]] = {}
+        self.source = source  # () -> {firing, resolved, ended_at}: the alert source's view of this incident
 
     def add_event(self, incident_id, *, kind, actor, message, data=None, dedup_key=None):
         self.events.append({"kind": kind, "message": message, "data": data or {}})
@@ -86,6 +97,10 @@ class MemoryStore:
 
     def actions_in_last_hour(self):
         return 0
+
+    def source_status(self, incident_id):
+        """What the alert source says now: resolved once the condition ended and its notification arrived."""
+        return self.source() if self.source else None
 
 
 class SimCloud:
@@ -151,7 +166,7 @@ def _alert(fault, fleet, telemetry) -> dict[str, Any]:
             "cluster": first.cluster, "labels": first.labels, "summary": first.summary}
 
 
-def run_agents(fault, fleet, telemetry, clock, cloud, *, topology: bool = True) -> dict[str, Any]:
+def run_agents(fault, fleet, telemetry, clock, cloud, *, topology: bool = True, source=None) -> dict[str, Any]:
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.types import Command
 
@@ -164,7 +179,7 @@ def run_agents(fault, fleet, telemetry, clock, cloud, *, topology: bool = True) 
         compressor.fold(lines)
         return compressor.render()
 
-    store = MemoryStore()
+    store = MemoryStore(source)
     probes = SimProbes(telemetry, clock, topology=topology)
     # the graph's own verification: one probe per run, re-checked every POLL_S until VERIFY_POLLS have passed
     tools = AgentTools(store=store, cloud=cloud, telemetry=probes,
@@ -179,6 +194,7 @@ def run_agents(fault, fleet, telemetry, clock, cloud, *, topology: bool = True) 
     while snapshot.next:  # each pause is where production enqueues the next (maybe delayed) task
         if snapshot.interrupts:  # an approval request (the blast radius raised the risk): an operator says yes
             approvals += 1
+            clock.t += APPROVAL_WAIT_S
             graph.invoke(Command(resume={"approved": True, "by": "bench-operator"}), config)
         else:
             graph.invoke(None, config)
@@ -201,7 +217,7 @@ def _polling_health(probes: SimProbes):
     return health
 
 
-def run_static(fault, fleet, telemetry, clock, cloud, *, choose) -> dict[str, Any]:
+def run_static(fault, fleet, telemetry, clock, cloud, *, choose, source=None) -> dict[str, Any]:
     alert = _alert(fault, fleet, telemetry)
     probes = SimProbes(telemetry, clock)
     node_alert = (alert.get("labels") or {}).get("job") == "node" or not alert.get("service")
@@ -237,46 +253,79 @@ def _first_aid(alert, level, attempt):
 
 RESPONDERS = {
     "agents": run_agents,
-    "agents-no-topology": lambda f, fl, t, c, cl: run_agents(f, fl, t, c, cl, topology=False),
-    "alert-runbook": lambda f, fl, t, c, cl: run_static(f, fl, t, c, cl, choose=_alert_runbook),
-    "first-aid": lambda f, fl, t, c, cl: run_static(f, fl, t, c, cl, choose=_first_aid),
+    "agents-no-topology": functools.partial(run_agents, topology=False),
+    "alert-runbook": functools.partial(run_static, choose=_alert_runbook),
+    "first-aid": functools.partial(run_static, choose=_first_aid),
 }
 BASELINES = ("alert-runbook", "first-aid")
 
 
 def run_one(scenario, respond) -> dict[str, Any]:
-    """Stage ``scenario`` on a fresh in-process cloud and fleet, let ``respond`` handle it, score it."""
+    """Stage ``scenario`` on a fresh in-process cloud and fleet, let ``respond`` handle each alert, score it."""
     from sim.cloud import IN_PROCESS
     from sim.faults import FAULT_KINDS
     from sim.fleet import Fleet
-    from sim.scenarios import stage
+    from sim.scenarios import stage_all
     from sim.telemetry import Telemetry
 
     # one in-process moto for the whole run (the caller's mock_aws); every run gets its own cluster
     clock = Clock(1_800_000_000.0 + scenario.index * 100_000)
     fleet = Fleet.provision(IN_PROCESS, nodes=6, seed=scenario.seed, clock=clock, cluster=f"bench-{next(_RUNS)}")
-    telemetry = Telemetry(fleet, seed=scenario.seed)
-    fault = stage(scenario, fleet, at=clock.t - 30.0)
+    telemetry = Telemetry(fleet, seed=scenario.seed, wording=scenario.wording)
+    staged = stage_all(scenario, fleet, at=clock.t - 30.0)
     cloud = SimCloud(fleet, clock)
-    started = clock.t
-    t0 = time.perf_counter()
-    outcome = respond(fault, fleet, telemetry, clock, cloud)
-    spent = time.perf_counter() - t0
-    fixed = fault.resolved_at is not None
-    # recovered when verification saw it healthy (simulated time) plus the responder's own compute time
-    ttr = clock.t - started + spent + (0.0 if fixed else ESCALATION_S)
-    labels = FAULT_KINDS[fault.kind].accepted_labels
-    right_cause = outcome["root_cause"] is None or (outcome["root_cause"] in labels
-                                                   and outcome.get("component") == fault.target)
-    return {**scenario.to_dict(), "target": _local(fault.target), "alerted": _local(fault.alert_service or fault.target),
-            "fixed": fixed, "success": fixed and right_cause,
-            "diagnosed": None if outcome["root_cause"] is None else right_cause,
+    real = {f.id for f in staged.faults}
+    # noise alerts first, each when it is picked up (its blip over, before the faults start), then the faults'
+    # alerts in firing order from the moment the first one fires
+    noise = sorted(staged.noise, key=lambda f: staged.picked_up[f.id])
+    first_alert = clock.t
+    if noise:  # the fleet's clock is rewound to the first noise pick-up: telemetry is a function of time
+        clock.t = staged.picked_up[noise[0].id]
+    incidents = []
+    for fault in [*noise, *sorted(staged.faults, key=lambda f: f.started_at)]:
+        clock.t = max(clock.t, staged.picked_up.get(fault.id, first_alert))
+        lag = staged.resolve_lag.get(fault.id, 0.0)
+
+        def source(fault=fault, lag=lag) -> dict[str, Any]:
+            over = fault.resolved_at is not None and clock.t >= fault.resolved_at + lag
+            return {"firing": 0 if over else 1, "resolved": 1 if over else 0,
+                    "ended_at": fault.resolved_at if over else None}
+
+        before, started = len(cloud.actions), clock.t
+        t0 = time.perf_counter()
+        outcome = respond(fault, fleet, telemetry, clock, cloud, source=source)
+        spent = time.perf_counter() - t0
+        mine = cloud.actions[before:]
+        fixed = fault.resolved_at is not None and fault.id in real
+        labels = FAULT_KINDS[fault.kind].accepted_labels
+        right = outcome["root_cause"] is None or (outcome["root_cause"] in labels and outcome.get("component") == fault.target)
+        incidents.append({
+            "noise": fault.id not in real, "fixed": fixed, "executed": len(mine), "right": right, "outcome": outcome, "wall_s": spent,
+            # recovered when verification saw it healthy (simulated time) plus the responder's own compute time
+            "ttr": clock.t - started + spent + (0.0 if fixed else ESCALATION_S),
+            "first_on_root": bool(mine) and fleet_key(fleet, mine[0]["target"]) == fault.target,
             "diagnosis": f"{outcome['root_cause']} on {outcome.get('component')}" if outcome["root_cause"] else None,
-            "ttr": ttr, "wall_s": spent, "actions": [a["action"] + "@" + a["target"] for a in cloud.actions],
+        })
+    faults = [i for i in incidents if not i["noise"]]
+    fixed_all = all(f.resolved_at is not None for f in staged.faults)
+    right_all = all(i["right"] for i in faults)
+    diagnosed = None if all(i["outcome"]["root_cause"] is None for i in faults) else right_all
+    roots = {f.target for f in staged.faults}
+    return {**scenario.to_dict(), "variants": scenario.variants(), "target": _local(staged.faults[0].target),
+            "alerted": _local(staged.faults[0].alert_service or staged.faults[0].target),
+            "faults": len(staged.faults), "noise": len(staged.noise),
+            "fixed": fixed_all, "success": fixed_all and right_all, "diagnosed": diagnosed,
+            "diagnosis": "; ".join(str(i["diagnosis"]) for i in faults) if diagnosed is not None else None,
+            "ttr": statistics.mean(i["ttr"] for i in faults),
+            "wall_s": sum(i["wall_s"] for i in incidents),
+            "actions": [a["action"] + "@" + a["target"] for a in cloud.actions],
             "wrong_actions": sum(1 for a in cloud.actions if not a["fixed"]), "refused": cloud.refused,
-            "first_on_root": bool(cloud.actions) and fleet_key(fleet, cloud.actions[0]["target"]) == fault.target,
-            "probes": outcome.get("probes", 0), "rounds": outcome.get("observe_rounds", 0),
-            "approvals": outcome.get("approvals", 0)}
+            "noise_actions": sum(i["executed"] for i in incidents if i["noise"]),
+            "first_on_root": all(i["first_on_root"] for i in faults),
+            "root_actions": sum(1 for a in cloud.actions if fleet_key(fleet, a["target"]) in roots),
+            "probes": sum(i["outcome"].get("probes", 0) for i in incidents) / len(incidents),
+            "rounds": sum(i["outcome"].get("observe_rounds", 0) for i in incidents) / len(incidents),
+            "approvals": sum(i["outcome"].get("approvals", 0) for i in incidents)}
 
 
 def _local(name: str) -> str:
@@ -340,25 +389,37 @@ def main(argv: list[str]) -> str:
     return report(rows, count=count, seed=args.seed)
 
 
+VARIANTS = ("direct", "cascade", "decoy change", "two faults", "noise alerts", "paraphrased logs")
+
+
 def report(rows: dict[str, list[dict[str, Any]]], *, count: int, seed: int) -> str:
     summary = []
     for name, results in rows.items():
+        executed = sum(len(r["actions"]) for r in results)
         summary.append({
             "responder": name, "scenarios": len(results),
             "task success": _rate(results, "success"), "fixed": _rate(results, "fixed"),
             "MTTR (sim s)": _mean(results, "ttr"),
             "first action on the root component": _rate(results, "first_on_root"),
+            "actions on a root component": sum(r["root_actions"] for r in results) / executed if executed else 0.0,
             "wrong actions / scenario": _mean(results, "wrong_actions"),
             "scenarios with a wrong action": _rate(results, "wrong_actions"),
+            "actions on noise alerts / scenario": _mean(results, "noise_actions"),
             "refused / scenario": _mean(results, "refused"),
             "health probes / incident": _mean(results, "probes"),
             "observe rounds / incident": _mean(results, "rounds"),
-            "approvals asked / incident": _mean(results, "approvals"),
+            "approvals asked / scenario": _mean(results, "approvals"),
             "LLM tokens / success": 0,
             "wall ms / scenario": 1000 * _mean(results, "wall_s"),
         })
-    text = (f"{count} scenarios from `sim.scenarios.generate(seed={seed})`: 12 fault kinds in equal numbers, "
-            "cascades to a dependent service in 40% of those that can cascade, an unrelated change in 30%.\n\n"
+    from sim.scenarios import CASCADE_SHARE, DECOY_SHARE, NOISE_SHARE, PARAPHRASE_SHARE, TUNE_SEED, TWO_FAULT_SHARE
+
+    wording = "the tune wording" if seed == TUNE_SEED else "the held-out wording (no word of it in the tuned code)"
+    text = (f"{count} scenarios from `sim.scenarios.generate(seed={seed})`: 12 fault kinds in equal numbers; "
+            f"cascades to a dependent service in {CASCADE_SHARE:.0%} of those that can cascade, an unrelated change "
+            f"in {DECOY_SHARE:.0%}, a second simultaneous fault in {TWO_FAULT_SHARE:.0%}, one or two unrelated alerts "
+            f"from a transient blip in {NOISE_SHARE:.0%}, fault log lines paraphrased in {wording} in "
+            f"{PARAPHRASE_SHARE:.0%}. Approvals cost the agents {APPROVAL_WAIT_S:.0f} s of operator time each.\n\n"
             "## Task success, wrong actions and MTTR\n\n" + markdown_table(summary))
     baselines = [s for s in summary if s["responder"] in BASELINES]
     agents = next((s for s in summary if s["responder"] == "agents"), None)
@@ -379,20 +440,24 @@ def report(rows: dict[str, list[dict[str, Any]]], *, count: int, seed: int) -> s
             if name.startswith("agents"):
                 row[f"{short} diagnosed"] = _rate([r for r in sub if r["diagnosed"] is not None], "diagnosed")
             row[f"{short} success"] = _rate(sub, "success")
+            row[f"{short} fixed"] = _rate(sub, "fixed")
             row[f"{short} MTTR"] = round(_mean(sub, "ttr"))
             row[f"{short} wrong"] = _mean(sub, "wrong_actions")
         per_kind.append(row)
-    text += "\n## Per fault kind (diagnosed = right component and label; wrong = wrong actions / scenario)\n\n"
+    text += ("\n## Per fault kind (the scenario's first fault; diagnosed = right component and label; "
+             "wrong = wrong actions / scenario)\n\n")
     text += markdown_table(per_kind)
     per_variant = []
-    for variant in ("direct", "cascade", "decoy change"):
+    for variant in VARIANTS:
         row = {"variant": variant}
         for name, results in rows.items():
-            sub = [r for r in results if (variant == "cascade" and r["cascade"])
-                   or (variant == "direct" and not r["cascade"]) or (variant == "decoy change" and r["decoy_change"])]
+            sub = [r for r in results if variant in r["variants"]]
             row["n"] = len(sub)
             row[f"{name} success"] = _rate(sub, "success")
+            row[f"{name} fixed"] = _rate(sub, "fixed")
             row[f"{name} MTTR"] = round(_mean(sub, "ttr"))
+            row[f"{name} wrong"] = _mean(sub, "wrong_actions")
         per_variant.append(row)
-    text += "\n## Per variant\n\n" + markdown_table(per_variant)
+    text += ("\n## Per variant\n\nA scenario can be in several variants; success, fixed, MTTR and wrong actions as in "
+             "the first table.\n\n" + markdown_table(per_variant))
     return text

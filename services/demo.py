@@ -84,7 +84,7 @@ class _PrometheusWithSimLogs:
 def summarize(database_url: str, *, since: datetime, sim_summary: dict[str, Any],
               drifts_injected: int = 0) -> dict[str, Any]:
     from services.drift.models import DriftProposal
-    from services.incidents.models import Incident
+    from services.incidents.models import Hypothesis, Incident
     from services.storage.base import session_scope
 
     with session_scope(database_url) as session:
@@ -95,10 +95,25 @@ def summarize(database_url: str, *, since: datetime, sim_summary: dict[str, Any]
         by_status: dict[str, int] = {}
         for incident in incidents:
             by_status[incident.status] = by_status.get(incident.status, 0) + 1
+        # the top hypothesis' component of every incident, by the service its alert named
+        top = {h.incident_id: h.component for h in session.scalars(
+            select(Hypothesis).where(Hypothesis.incident_id.in_([i.id for i in incidents]), Hypothesis.rank == 0)).all()}
+        diagnosed_on = [(i.service, top.get(i.id)) for i in incidents]
+    cascades = sim_summary.get("cascades") or []
+    # a cascade is diagnosed upstream when an incident raised on the alerting dependent names the faulty component
+    upstream = sum(1 for c in cascades
+                   if any(service == c["alert_service"] and component in {c["target"], c.get("node")} - {None}
+                          and component != c["alert_service"] for service, component in diagnosed_on))
+    executed = sim_summary.get("actions_executed", 0)
     return {
         "faults_injected": sim_summary.get("faults_injected", 0),
         "faults_recovered (simulator truth)": sim_summary.get("faults_resolved", 0),
         "wrong_mitigations (simulator truth)": sim_summary.get("wrong_mitigations", 0),
+        "actions_executed (simulator truth)": executed,
+        "acted_on_the_right_component (simulator truth)": (
+            f"{sim_summary.get('actions_on_a_faulty_component', 0)} of {executed}"),
+        "cascade_faults (alert on a dependent)": len(cascades),
+        "cascades_diagnosed_upstream": upstream,
         "incidents_opened": len(incidents),
         "incidents_resolved": len(resolved),
         "incidents_escalated": by_status.get("escalated", 0),

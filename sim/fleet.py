@@ -130,6 +130,9 @@ class Fleet:
         self.changes: list[dict[str, Any]] = []  # deploys and config pushes: {at, component, kind, detail}
         self._previous_release: dict[str, str] = {}
         self._own_reboots: dict[str, int] = {}
+        # every action applied through apply_mitigation: {at, target, action, fixed, on_faulty}; on_faulty = the
+        # target had an active fault when the action ran (the action was on a right component, fixing or not)
+        self.mitigation_log: list[dict[str, Any]] = []
         _, self._reboot_cursor = reboots_since(0)
         self._lock = threading.RLock()
         self._ec2 = boto_client("ec2", endpoint_url)
@@ -395,9 +398,8 @@ class Fleet:
             key = node.id if node is not None else service
             now = self.now()
             resolved: list[str] = []
-            for fault in self.active_faults():
-                if fault.level != level or fault.target != key:
-                    continue
+            faulty = [f for f in self.active_faults() if f.level == level and f.target == key]
+            for fault in faulty:
                 fixes = ok and action in fault.fixing_actions
                 fault.attempts.append({"action": action, "at": now, "fixed": fixes})
                 if fixes:
@@ -408,6 +410,8 @@ class Fleet:
                         self.releases[fault.service] = self._previous_release.get(
                             fault.service, self.releases[fault.service]
                         )
+            self.mitigation_log.append({"at": now, "target": key or target, "action": action, "fixed": bool(resolved),
+                                        "on_faulty": bool(faulty)})
             return MitigationResult(
                 target=key or target,
                 action=action,

@@ -40,6 +40,7 @@ class Simulation:
         watch_cloud: bool = True,
         onset_lead_s: float = 30.0,
         cascade_share: float = 0.3,
+        cascade_first: bool = False,
     ) -> None:
         self.fleet = fleet
         self.seed = seed
@@ -51,6 +52,9 @@ class Simulation:
         self.watch_cloud = watch_cloud
         self.onset_lead_s = onset_lead_s
         self.cascade_share = cascade_share  # share of faults whose alert fires on a dependent service
+        # the first fault cascades (when its kind can): a demo then always shows an alert whose cause is upstream
+        self.cascade_first = cascade_first
+        self._injected = 0
         self.events: list[dict[str, Any]] = []
         self._first_fault_after_s = first_fault_after_s
         self._next_fault_at: float | None = None
@@ -84,8 +88,10 @@ class Simulation:
                         # the fault began onset_lead_s ago: alerting rules fire after a "for:" period,
                         # so by the time the alert arrives metrics and logs already hold evidence
                         kind = self.injector.rng.choice(self.injector.kinds)
+                        opening = self.cascade_first and self._injected == 0
                         cascade = (FAULT_KINDS[kind].cascade_alert is not None
-                                   and self.injector.rng.random() < self.cascade_share)
+                                   and (self.injector.rng.random() < self.cascade_share or opening))
+                        self._injected += 1
                         try:
                             self.injector.inject(kind, at=now - self.onset_lead_s, cascade=cascade)
                         except RuntimeError:  # nothing to cascade to from a free target: a direct fault
@@ -166,6 +172,14 @@ class Simulation:
             "max_time_to_recover_s": max(ttr) if ttr else None,
             "mitigation_attempts": len(attempts),
             "wrong_mitigations": sum(1 for a in attempts if not a.get("fixed")),
+            # every action the fleet saw, and those on a component that had an active fault then (the right one)
+            "actions_executed": len(self.fleet.mitigation_log),
+            "actions_on_a_faulty_component": sum(1 for a in self.fleet.mitigation_log if a["on_faulty"]),
+            "actions_that_fixed": sum(1 for a in self.fleet.mitigation_log if a["fixed"]),
+            # faults whose alert fired on a dependent: the incident is right only when diagnosed to ``target``
+            "cascades": [{"target": f.target, "node": f.node, "service": f.service, "alert_service": f.alert_service,
+                          "kind": f.kind, "started_at": f.started_at, "resolved_by": f.resolved_by}
+                         for f in faults if f.alert_service],
             "alerts_sent": self.emitter.sent if self.emitter else 0,
             "alerts_failed": self.emitter.failed if self.emitter else 0,
             "alerts_pending": len(self._pending),

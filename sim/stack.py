@@ -43,6 +43,7 @@ class SimStack:
         moto_endpoint: str | None = None,
         api_host: str = "127.0.0.1",
         api_port: int = 0,
+        cascade_first: bool = True,
     ) -> SimStack:
         """Start (or reuse, with ``moto_endpoint``) a moto server, provision a fleet and serve the sim API."""
         moto = None if moto_endpoint else start_moto()
@@ -58,6 +59,7 @@ class SimStack:
             max_active_faults=max_active_faults,
             kinds=kinds,
             telemetry=telemetry,
+            cascade_first=cascade_first,
         )
         api = SimServer(
             fleet, telemetry=telemetry, simulation=simulation, host=api_host, port=api_port

@@ -14,7 +14,9 @@ import random
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from sim import paraphrase
 from sim.faults import FAULT_KINDS, Fault
+from sim.paraphrase import Wording
 
 if TYPE_CHECKING:
     from sim.fleet import Fleet, Node
@@ -114,8 +116,11 @@ class Telemetry:
         step_s: int = 15,
         log_lines_per_min: int = 8,
         burst_every_s: float = 8.0,
+        wording: Wording | None = None,
     ) -> None:
         self.fleet = fleet
+        # None: faults log the catalog's signature lines; "tune"/"held_out": paraphrases (sim.paraphrase)
+        self.wording = wording
         self.burst_every_s = burst_every_s
         self.seed = seed
         self.step_s = step_s
@@ -389,7 +394,9 @@ class Telemetry:
             return templates
         if fault.level == "service" and fault.service not in node.services:
             return templates
-        for t in spec.signatures:
+        signatures = (spec.signatures if self.wording is None
+                      else paraphrase.templates(fault.kind, wording=self.wording, seed=f"{self.seed}|{_fault_key(fault)}"))
+        for t in signatures:
             from_process = t.startswith("{svc}")
             if source == "syslog":
                 # the journal of the node carries kernel/system lines of any fault on it

@@ -14,6 +14,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
 from agents import diagnoser, observer
+from agents.actor import alert_source
 from agents.graph import build_graph
 from agents.supervisor import DEFAULT_SCOPE
 from agents.tools import ActionPolicy, AgentTools
@@ -83,6 +84,7 @@ class Clock:
 class Cloud:
     def __init__(self, *, fails: set[str] = frozenset(), refuses: set[str] = frozenset()) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.done: list[tuple[str, str]] = []  # the calls that ran (not refused, not raised)
         self.keys: list[str | None] = []
         self.fails, self.refuses = set(fails), set(refuses)
 
@@ -93,6 +95,7 @@ class Cloud:
             raise NotImplementedError(f"{action} does not apply to {target}")
         if action in self.fails:
             raise RuntimeError(f"{action} refused by the cloud")
+        self.done.append((action, target))
         return {"effect": f"{action} done"}
 
     def describe(self, target):
@@ -100,10 +103,15 @@ class Cloud:
 
 
 class Probes:
-    """Health per target: a bool, or a list consumed one probe at a time; each probe costs 10 s."""
+    """Health per target: a bool, or a list consumed one probe at a time; each probe costs 10 s.
 
-    def __init__(self, clock: Clock, health: dict[str, Any] | None = None) -> None:
+    A target not given is unhealthy until the cloud has run an action on it (the fault is there until
+    someone fixes it), and the alert's own component (``symptom``) until the cloud has run any action.
+    """
+
+    def __init__(self, clock: Clock, health: dict[str, Any] | None = None, *, cloud: Cloud | None = None) -> None:
         self.clock, self.health_of, self.probed = clock, dict(health or {}), []
+        self.cloud, self.symptom = cloud, None
 
     def metrics(self, target, *, minutes=15):
         return {}
@@ -114,6 +122,8 @@ class Probes:
     def health(self, target):
         self.probed.append(target)
         self.clock.t += 10
+        if target not in self.health_of and self.cloud is not None:
+            return bool(self.cloud.done) if target == self.symptom else any(t == target for _, t in self.cloud.done)
         value = self.health_of.get(target, True)
         if isinstance(value, list):
             return value.pop(0) if len(value) > 1 else value[0]
@@ -123,6 +133,11 @@ class Probes:
 def hyp(fault: str, component: str, kind: str = "service", confidence: float = 0.8, evidence=None) -> dict[str, Any]:
     return {"root_cause": fault, "fault": fault, "component": component, "component_kind": kind,
             "confidence": confidence, "evidence": evidence or []}
+
+
+def deployed(component: str) -> dict[str, Any]:
+    """A change event on ``component`` in a hypothesis' evidence (what a rollback needs)."""
+    return {"kind": "change", "component": component, "detail": f"deploy {component} v2 5 min ago"}
 
 
 ALERT = {"name": "ServiceHighErrorRate", "severity": "critical", "service": "frontend", "node": "node-1",
@@ -155,7 +170,7 @@ def harness(monkeypatch):
         monkeypatch.setattr(diagnoser, "diagnose", fake_diagnose)
         clock = Clock()
         store, cloud = Store(), cloud or Cloud()
-        tools = AgentTools(store=store, cloud=cloud, telemetry=Probes(clock, health),
+        tools = AgentTools(store=store, cloud=cloud, telemetry=Probes(clock, health, cloud=cloud),
                            policy=policy or ActionPolicy(verify_timeout_s=30, verify_interval_s=10), clock=clock,
                            **hooks)
         graph = build_graph(tools, checkpointer=InMemorySaver())
@@ -175,6 +190,7 @@ class Run:
         if resume is not None:
             self.graph.invoke(Command(resume=resume), self.config)
         elif not self.graph.get_state(self.config).values:
+            self.tools.telemetry.symptom = alert_source(alert)
             self.graph.invoke({"incident_id": 1, "alert": alert}, self.config)
         snapshot = self.graph.get_state(self.config)
         while snapshot.next and not snapshot.interrupts:
@@ -254,7 +270,7 @@ def test_hourly_action_limit_blocks(harness):
 
 
 def test_idempotency_ledger_reuses_a_finished_action(harness):
-    run = harness([[hyp("memory_leak", "checkout")]])
+    run = harness([[hyp("memory_leak", "checkout")]], health={"frontend": [False, True], "checkout": [False, True]})
     run.store.ledger["incident:1:attempt:0:restart_service:checkout"] = {
         "status": "succeeded", "result": {"status": "succeeded", "effect": "done by an earlier delivery"}}
     final = run.drive()
@@ -275,47 +291,50 @@ def test_rejected_approval_takes_no_action(harness):
 # ---------------------------------------------------------------- verification and retries
 
 def test_verify_is_one_probe_per_run_and_pauses_between_probes(harness):
-    run = harness([[hyp("memory_leak", "checkout")]], health={"checkout": [False, False, True]})
+    run = harness([[hyp("memory_leak", "checkout")]], health={"checkout": [False, False, False, True]})
     final = run.drive()
     assert final.values["outcome"] == "resolved"
     assert run.pauses.count(("verify",)) == 3  # the first check and two re-checks, each its own run
-    # once the target is well, the alert's own component is asked too: the symptom must be gone there
-    assert run.tools.telemetry.probed == ["checkout"] * 3 + ["frontend"]
+    # the alert's component is looked at before acting (is the symptom still there?) and, once the target
+    # is well, again: the symptom must be gone there too
+    # the diagnosed root is probed too before acting (a healthy one is not what keeps the symptom going)
+    assert run.tools.telemetry.probed == ["frontend"] + ["checkout"] * 4 + ["frontend"]
     assert final.values["verifying"]["checks"] == 3
 
 
 def test_failed_verification_moves_to_the_next_hypothesis(harness):
     run = harness([[hyp("memory_leak", "checkout", confidence=0.8), hyp("cpu_saturation", "cart", confidence=0.1)]],
-                  health={"checkout": False, "cart": True})
+                  health={"checkout": False})
     final = run.drive()
     assert run.cloud.calls == [("restart_service", "checkout"), ("scale_out", "cart")]
     assert final.values["outcome"] == "resolved" and final.values["attempt"] == 1
     # 30 s deadline, a probe every 10 s: gave up on checkout after the deadline, not after a sleep
-    assert run.tools.telemetry.probed.count("checkout") == 3
+    assert run.tools.telemetry.probed.count("checkout") == 1 + 3  # the root check before acting, then verify
 
 
 def test_a_healthy_wrong_target_does_not_close_the_incident_while_the_alert_symptom_persists(harness):
     # rollback on payments "works" (payments is healthy) but the alerted frontend still fails: that was not it
-    run = harness([[hyp("bad_deploy", "payments", confidence=0.7), hyp("memory_leak", "frontend", confidence=0.3)]],
+    run = harness([[hyp("bad_deploy", "payments", confidence=0.7, evidence=[deployed("payments")]),
+                    hyp("memory_leak", "frontend", confidence=0.3)]],
                   policy=ActionPolicy(verify_timeout_s=300, verify_interval_s=10),
-                  health={"payments": True, "frontend": [False, False, False, True]})
+                  health={"payments": [False, True], "frontend": [False, False, False, False, True]})
     final = run.drive()
     assert run.cloud.calls == [("rollback", "payments"), ("restart_service", "frontend")]
     assert final.values["outcome"] == "resolved" and final.values["plan"]["target"] == "frontend"
     first = [e for e in run.store.events if e["kind"] == "verified"][0]
     assert "frontend still unhealthy though payments is healthy" in first["message"]
     # given up once the rollback's settle time (60 s) had passed, not at the 300 s deadline
-    assert run.tools.telemetry.probed.count("payments") == 3
+    assert run.tools.telemetry.probed.count("payments") == 1 + 3
 
 
 def test_verification_ends_after_the_actions_settle_time_not_the_whole_window(harness):
     run = harness([[hyp("memory_leak", "checkout", confidence=0.8), hyp("cpu_saturation", "cart", confidence=0.1)]],
                   policy=ActionPolicy(verify_timeout_s=600, verify_interval_s=10),
-                  health={"checkout": False, "cart": True})
+                  health={"checkout": False})
     final = run.drive()
     assert run.cloud.calls == [("restart_service", "checkout"), ("scale_out", "cart")]
     assert final.values["outcome"] == "resolved"
-    assert run.tools.telemetry.probed.count("checkout") == 3  # 30 s settle for a restart at 10 s a probe, not 60 probes
+    assert run.tools.telemetry.probed.count("checkout") == 1 + 3  # 30 s settle for a restart at 10 s a probe, not 60
     assert "stopped 30s after the action: checkout still unhealthy" in run.store.events[
         [e["kind"] for e in run.store.events].index("verified")]["message"]
 
@@ -334,12 +353,12 @@ def test_an_action_refused_as_not_applicable_does_not_use_up_an_attempt(harness)
                hyp("memory_leak", "b", confidence=0.1)]
     run = harness([ranking], cloud=Cloud(refuses={"shed_load"}),
                   policy=ActionPolicy(max_attempts=2, verify_timeout_s=30, verify_interval_s=10),
-                  health={"a": False, "b": True})
+                  health={"a": False})
     final = run.drive()
     assert run.cloud.calls == [("shed_load", "payments"), ("restart_service", "a"), ("restart_service", "b")]
     assert final.values["outcome"] == "resolved"
     assert final.values["tried"][0].get("refused") is True
-    assert run.tools.telemetry.probed.count("payments") == 0  # nothing ran there: nothing to verify
+    assert run.tools.telemetry.probed.count("payments") == 1  # looked at before acting; nothing ran: nothing to verify
 
 
 def test_escalates_after_max_attempts_with_what_was_tried(harness):
@@ -353,7 +372,7 @@ def test_escalates_after_max_attempts_with_what_was_tried(harness):
 
 
 def test_an_action_that_raised_is_recorded_and_the_next_hypothesis_tried(harness):
-    run = harness([[hyp("bad_deploy", "cart"), hyp("memory_leak", "cart", confidence=0.2)]],
+    run = harness([[hyp("bad_deploy", "cart", evidence=[deployed("cart")]), hyp("memory_leak", "cart", confidence=0.2)]],
                   cloud=Cloud(fails={"rollback"}))
     final = run.drive()
     assert run.cloud.calls == [("rollback", "cart"), ("restart_service", "cart")]
@@ -366,7 +385,7 @@ def test_an_action_that_raised_is_recorded_and_the_next_hypothesis_tried(harness
 
 def test_many_dependents_raise_the_risk_into_approval(harness):
     edges = [["web", "cart"], ["api", "cart"], ["mobile", "api"]]
-    run = harness([[hyp("bad_deploy", "cart")]], edges=edges)
+    run = harness([[hyp("bad_deploy", "cart", evidence=[deployed("cart")])]], edges=edges)
     waiting = run.drive()
     assert waiting.interrupts, "a rollback is medium risk; three dependents must make it need approval"
     planned = run.store.last("planned")["data"]
@@ -388,7 +407,8 @@ def test_blast_radius_refuses_an_action_that_leaves_too_little_capacity(harness)
 
 def test_stale_approval_is_rechecked_and_closes_as_self_recovered(harness):
     remembered = []
-    run = harness([[hyp("disk_failure", "node-3", kind="node")]], on_resolved=remembered.append)
+    run = harness([[hyp("disk_failure", "node-3", kind="node")]], on_resolved=remembered.append,
+                  health={"node-3": [False, True]})
     assert run.drive().interrupts
     final = run.drive({"approved": False, "stale": True, "by": "source", "comment": "alerts resolved"})
     assert run.cloud.calls == []
@@ -410,7 +430,7 @@ def test_stale_approval_with_the_target_still_unhealthy_asks_again(harness):
 
 
 def test_alerts_resolved_before_any_action_close_as_self_recovered(harness):
-    run = harness([[hyp("memory_leak", "checkout")]])
+    run = harness([[hyp("memory_leak", "checkout")]], health={"frontend": True, "checkout": True, "node-1": True})
     run.store.source = {"firing": 0, "resolved": 2, "ended_at": "2026-11-30T17:00:00Z"}
     final = run.drive()
     assert run.cloud.calls == []
@@ -418,7 +438,7 @@ def test_alerts_resolved_before_any_action_close_as_self_recovered(harness):
 
 
 def test_alerts_resolved_but_probe_disagrees_acts_anyway(harness):
-    run = harness([[hyp("memory_leak", "checkout")]], health={"checkout": [False, True]})
+    run = harness([[hyp("memory_leak", "checkout")]], health={"checkout": [False, False, True]})
     run.store.source = {"firing": 0, "resolved": 1}
     final = run.drive()
     assert run.cloud.calls == [("restart_service", "checkout")]
@@ -484,3 +504,128 @@ def test_widening_goes_on_while_each_look_finds_more(harness):
     decisions = [e for e in run.store.events if e["kind"] == "scheduled"]
     assert [d["data"]["next"] for d in decisions] == ["observe", "observe", "plan"]
     assert "budget spent" in decisions[-1]["message"]
+
+
+# ---------------------------------------------------------------- which component to act on first
+
+def test_an_unhealthy_host_is_acted_on_before_the_services_it_hosts(harness):
+    ranking = [hyp("cpu_saturation", "checkout", confidence=0.5), hyp("cpu_saturation", "search", confidence=0.3),
+               hyp("cpu_saturation", "node-1", kind="node", confidence=0.2)]
+    run = harness([ranking], health={"node-1": [False, True]})
+    final = run.drive(alert={**ALERT, "service": "checkout"})  # checkout's instance on node-1 alerted
+    assert run.cloud.calls == [("migrate", "node-1")]
+    assert final.values["outcome"] == "resolved"
+    assert "node-1 is unhealthy itself, which explains checkout" in run.store.last("planned")["message"]
+    assert final.values["health_checks"] == {"checkout": False, "node-1": False}
+
+
+def test_a_healthy_host_leaves_the_diagnosis_order_alone(harness):
+    ranking = [hyp("cpu_saturation", "checkout", confidence=0.5), hyp("cpu_saturation", "node-1", kind="node",
+                                                                       confidence=0.2)]
+    run = harness([ranking], health={"node-1": True})
+    run.drive(alert={**ALERT, "service": "checkout"})
+    assert run.cloud.calls == [("scale_out", "checkout")]
+    assert run.tools.telemetry.probed.count("node-1") == 1  # the host was asked once, before acting
+
+
+def test_a_host_is_probed_once_and_the_order_holds_across_attempts(harness):
+    # node-1 is sick and hosts checkout (placement); the node action fails to help, then checkout is next
+    ranking = [hyp("memory_leak", "checkout", confidence=0.5), hyp("kernel_hang", "node-1", kind="node", confidence=0.3)]
+    run = harness([ranking], edges=[], health={"node-1": False},
+                  policy=ActionPolicy(verify_timeout_s=30, verify_interval_s=10))
+    final = run.drive(alert={**ALERT, "service": "checkout"})
+    assert run.cloud.calls == [("reboot", "node-1"), ("restart_service", "checkout")]
+    assert final.values["health_checks"] == {"checkout": False, "node-1": False}
+    # the symptom and the host are probed before the first plan; then the verify probes
+    assert run.tools.telemetry.probed[:2] == ["checkout", "node-1"]
+    assert run.tools.telemetry.probed.count("node-1") == 1 + 3  # host check once, then three verify probes
+
+
+def test_a_node_that_hosts_no_diagnosed_service_is_not_probed(harness):
+    ranking = [hyp("memory_leak", "checkout", confidence=0.5), hyp("kernel_hang", "node-9", kind="node", confidence=0.3)]
+    run = harness([ranking], health={"node-9": False})
+    run.drive(alert={**ALERT, "service": "checkout"})
+    assert run.cloud.calls == [("restart_service", "checkout")]
+    assert "node-9" not in run.tools.telemetry.probed
+
+
+def test_a_bad_change_with_nothing_to_roll_back_restarts_instead(harness):
+    run = harness([[hyp("bad_deploy", "cart")]])
+    run.drive()
+    assert run.cloud.calls == [("restart_service", "cart")]
+    assert "no change event on it to roll back" in run.store.last("planned")["message"]
+
+
+# ---------------------------------------------------------------- a symptom that cleared before any action
+
+def test_a_symptom_gone_before_the_first_action_closes_without_acting(harness):
+    # the source still says firing (its resolved notice lags), but the alert's component and the diagnosed one are well
+    remembered = []
+    run = harness([[hyp("cpu_saturation", "checkout")]], health={"frontend": True, "checkout": True, "node-1": True},
+                  on_resolved=remembered.append)
+    final = run.drive()
+    assert run.cloud.calls == []
+    assert final.values["outcome"] == "self_recovered"
+    assert "has cleared before any action" in run.store.last("checked")["message"]
+    assert remembered[0]["plan"] == {}  # nothing is learned from an action that never ran
+
+
+def test_a_cleared_alert_symptom_with_the_diagnosed_component_still_sick_acts(harness):
+    run = harness([[hyp("memory_leak", "checkout")]], health={"frontend": True, "checkout": [False, False, True]})
+    final = run.drive()
+    assert run.cloud.calls == [("restart_service", "checkout")]
+    assert final.values["outcome"] == "resolved"
+    assert "still unhealthy: continuing" in run.store.last("checked")["message"]
+
+
+def test_no_source_that_can_tell_is_not_taken_for_healthy(harness):
+    run = harness([[hyp("memory_leak", "checkout")]], health={"frontend": None})
+    run.drive()
+    assert run.cloud.calls == [("restart_service", "checkout")]
+    assert "checked" not in run.store.kinds()
+
+
+def test_a_diagnosed_root_that_probes_healthy_now_is_skipped(harness):
+    # catalog's anomaly is in the window (a fault another incident fixed); the symptom on search persists
+    ranking = [hyp("memory_leak", "catalog", confidence=0.5),
+               hyp("bad_deploy", "search", confidence=0.3, evidence=[deployed("search")])]
+    run = harness([ranking], health={"catalog": True})
+    final = run.drive(alert={**ALERT, "service": "search"})
+    assert run.cloud.calls == [("rollback", "search")]  # the alert's own component is not probed for this
+    assert final.values["outcome"] == "resolved"
+    assert "skipped catalog: healthy when probed" in run.store.last("planned")["message"]
+
+
+def test_every_diagnosed_root_healthy_escalates_instead_of_guessing(harness):
+    ranking = [hyp("memory_leak", "catalog", confidence=0.5), hyp("cpu_saturation", "cart", confidence=0.3)]
+    run = harness([ranking], health={"catalog": True, "cart": True})
+    final = run.drive()
+    assert run.cloud.calls == []
+    assert final.values["outcome"] == "escalated"
+    assert "probed healthy now, so not what keeps frontend unhealthy: catalog, cart" in run.store.last("escalated")["message"]
+
+
+def test_after_a_failed_try_a_caller_of_a_sick_dependency_is_not_acted_on(harness):
+    ranking = [hyp("memory_leak", "checkout", confidence=0.5), hyp("cpu_saturation", "frontend", confidence=0.3)]
+    run = harness([ranking], edges=[["frontend", "payments"]], health={"checkout": False, "payments": False})
+    final = run.drive()
+    assert run.cloud.calls == [("restart_service", "checkout")]  # frontend's latency is payments': not guessed at
+    assert final.values["outcome"] == "escalated"
+    assert "symptoms borrowed from a sick dependency: frontend (calls unhealthy payments)" in run.store.last(
+        "escalated")["message"]
+
+
+def test_the_first_attempt_trusts_the_diagnosis_over_a_sick_dependency(harness):
+    run = harness([[hyp("cpu_saturation", "frontend")]], edges=[["frontend", "payments"]], health={"payments": False})
+    run.drive()
+    assert run.cloud.calls == [("scale_out", "frontend")]
+    assert "payments" not in run.tools.telemetry.probed
+
+
+def test_a_guess_is_taken_first_but_never_as_a_second_attempt(harness):
+    ranking = [hyp("memory_leak", "checkout", confidence=0.5), hyp("bad_deploy", "cart", confidence=0.3)]
+    run = harness([ranking], health={"checkout": False})
+    final = run.drive()
+    assert run.cloud.calls == [("restart_service", "checkout")]  # not a blind restart of cart after that failed
+    assert final.values["outcome"] == "escalated"
+    assert "no named cause to act on after a failed try: cart" in run.store.last("escalated")["message"]

@@ -92,3 +92,22 @@ def test_a_latency_label_without_a_network_signal_acts_on_the_runner_up_cause_or
     # with packet drops on the service itself it is a network fault after all: the family's action stands
     dropping = {**slow, "evidence": [{"signal": "network", "component": "search", "metric": "net_rx_drops"}]}
     assert choose(dropping, alert={"service": "search"})["action"] == "failover"
+
+
+def test_a_bad_change_label_without_a_change_event_takes_the_runner_up_cause():
+    alert = {"service": "frontend", "node": "node-1"}
+    bare = {"root_cause": "bad_deploy", "component": "cart", "component_kind": "service", "alternatives": ["cpu_saturation"]}
+    assert choose(bare, alert=alert)["action"] == "scale_out"
+    assert choose({**bare, "alternatives": []}, alert=alert)["action"] == "restart_service"
+    change = {"kind": "change", "component": "cart", "detail": "deploy cart v9"}
+    assert choose({**bare, "evidence": [change]}, alert=alert)["action"] == "rollback"
+
+
+def test_a_delay_on_a_node_without_network_signal_takes_the_runner_up_cause():
+    alert = {"node": "node-1", "labels": {"job": "node"}}
+    slow = {"root_cause": "network_delay", "component": "node-1", "component_kind": "node",
+            "alternatives": ["memory_leak", "kernel_hang"]}
+    assert choose(slow, alert=alert)["action"] == "reboot"
+    assert choose({**slow, "alternatives": []}, alert=alert)["action"] == "redeploy"  # the family's own node action
+    dropping = {**slow, "evidence": [{"kind": "metric", "signal": "network", "component": "node-1"}]}
+    assert choose(dropping, alert=alert)["action"] == "redeploy"  # a network signal of its own: it is the network

@@ -23,5 +23,10 @@ def test_demo_resolves_simulated_incidents(tmp_path):
     assert int(rows["incidents_opened"]) >= 2
     assert int(rows["incidents_resolved"]) >= 1
     assert int(rows["faults_recovered (simulator truth)"]) >= 1  # the simulator, not the platform, says so
+    right, executed = (int(x) for x in rows["acted_on_the_right_component (simulator truth)"].split(" of "))
+    assert executed >= 1 and 0 < right <= executed
+    # the demo opens with a cascade (the alert fires on a dependent) and the incident names the faulty component
+    assert int(rows["cascade_faults (alert on a dependent)"]) >= 1
+    assert int(rows["cascades_diagnosed_upstream"]) >= 1
     assert int(rows["drifts_injected"]) >= 1
     assert int(rows["drift_proposals_verified"]) >= 1  # console edits became verified Terraform patches

@@ -11,7 +11,7 @@ from services.ingest.normalize import normalize
 from sim.alerts import to_alertmanager
 from sim.faults import FAULT_KINDS, FaultInjector
 from sim.fleet import Fleet
-from sim.scenarios import Scenario, generate, stage
+from sim.scenarios import Scenario, generate, stage, stage_all
 from sim.telemetry import Telemetry
 
 pytestmark = pytest.mark.integration
@@ -100,3 +100,41 @@ def test_the_sim_api_serves_call_edges_traces_and_changes_for_the_http_connector
         assert [c["component"] for c in remote.changes(minutes=30)] == ["payments"]
     finally:
         server.stop()
+
+
+def test_variants_come_in_their_shares_without_changing_the_base_draws() -> None:
+    plain = generate(300, seed=0, two_fault_share=0, noise_share=0, paraphrase_share=0)
+    full = generate(300, seed=0)
+    assert [(s.kind, s.cascade, s.decoy_change) for s in plain] == [(s.kind, s.cascade, s.decoy_change) for s in full]
+    assert 0.08 < sum(bool(s.second_kind) for s in full) / 300 < 0.25
+    assert all(s.second_kind != s.kind for s in full if s.second_kind)
+    assert 0.12 < sum(bool(s.noise_alerts) for s in full) / 300 < 0.3
+    assert {s.wording for s in full} == {None, "tune"}  # the tuning seed set sees only the tune wording
+    assert {s.wording for s in generate(300, seed=1)} == {None, "held_out"}
+    assert "two faults" in next(s for s in full if s.second_kind).variants()
+
+
+def test_two_faults_and_noise_are_staged_apart_and_noise_is_over_before_the_faults(moto_server) -> None:
+    fleet = Fleet.provision(moto_server.endpoint_url, nodes=6, seed=3)  # the bench's size: room for a blip elsewhere
+    now = time.time()
+    scenario = Scenario(index=0, seed=3, kind="memory_leak", cascade=False, decoy_change=False,
+                        second_kind="disk_failure", noise_alerts=1)
+    staged = stage_all(scenario, fleet, at=now - 30)
+    first, second = staged.faults
+    assert (first.kind, second.kind) == ("memory_leak", "disk_failure") and first.active and second.active
+    assert second.target not in fleet.services[first.target]  # the disk is not under the leaking service
+    [blip] = staged.noise
+    assert not blip.active and blip.resolved_at < now - 30  # it cleared by itself before the faults began
+    assert staged.picked_up[blip.id] >= blip.resolved_at
+    telemetry = Telemetry(fleet, seed=3)
+    assert telemetry.health(blip.target, now=staged.picked_up[blip.id])  # well again when its alert is picked up
+    assert fleet.apply_mitigation(blip.target, "restart_service" if blip.level == "service" else "reboot").fixed is False
+
+
+def test_paraphrased_telemetry_logs_none_of_the_catalogs_lines(fleet: Fleet) -> None:
+    fault = FaultInjector(fleet, seed=1).inject("memory_leak", "checkout", at=time.time() - 300)
+    plain = "\n".join(Telemetry(fleet, seed=1).logs("checkout", minutes=5))
+    held = "\n".join(Telemetry(fleet, seed=1, wording="held_out").logs("checkout", minutes=5))
+    assert "OutOfMemoryError" in plain and "OutOfMemoryError" not in held
+    assert "arena brimming" in held or "resident" in held or "allowance" in held
+    assert fault.active
