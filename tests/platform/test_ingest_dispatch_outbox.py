@@ -28,9 +28,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 INCIDENTS = 40
 
 
-def published(prefix: str, *, db: int = 12) -> Counter:
+def published(prefix: str, *, db: int = 12, port: int | None = None) -> Counter:
     """Incident id -> how many observe tasks for it wait in the broker (every priority list of the queue)."""
-    client = redis.Redis.from_url(f"{REDIS_URL}/{db}")
+    client = redis.Redis(port=port, db=db) if port else redis.Redis.from_url(f"{REDIS_URL}/{db}")
     seen: Counter = Counter()
     for key in client.scan_iter(f"{prefix}observe*"):
         if client.type(key) != b"list":
