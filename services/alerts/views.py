@@ -71,7 +71,8 @@ def _store(alerts: list[NormalizedAlert], *, user: str, settings: Settings) -> d
     with session_scope(settings.database_url) as session:
         result = store_alerts(session, alerts, group_window_s=settings.incident_group_window_s)
         record(session, actor=user, action="alerts.ingest",
-               data={"accepted": len(alerts), **{k: len(v) for k, v in result.to_dict().items()}})
+               data={"accepted": len(alerts), **{k: len(v) for k, v in result.to_dict().items()}},
+               holds_write_lock=bool(result.new or result.duplicates or result.resolved))
         deliveries = flows.stage_opened(session, result.opened, settings=settings)
     from services.api.health import ALERTS_INGESTED
 

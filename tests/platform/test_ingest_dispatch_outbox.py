@@ -157,3 +157,30 @@ def test_a_dispatcher_killed_mid_drain_loses_nothing(database, tmp_path):
     assert sorted(after) == incidents  # nothing lost
     # at least once: only what the killed dispatcher published without marking is sent again
     assert all(count <= before[incident] + 1 for incident, count in after.items()), after
+
+
+def test_concurrent_ingest_keeps_the_audit_chain_whole(platform_env):
+    """The ingest's audit row reads its parent first when the transaction already wrote (SQLite's write
+    lock is held): concurrent posts, some writing nothing (a resolve of an unknown alert), chain intact."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from services.alerts.views import _ingest
+    from services.audit.models import AuditEntry
+    from services.audit.service import verify_chain
+    from services.config import Settings
+    from services.storage.base import session_scope
+
+    settings = Settings(dispatch_in_api=False)
+
+    def post(i: int) -> None:
+        body = ({"name": f"Gone-{i}", "node": "x", "status": "resolved"} if i % 4 == 0
+                else {"name": f"Hot-{i % 7}", "node": f"n-{i % 5}"})  # new, repeats and joins
+        _ingest(json.dumps(body).encode(), user="op", settings=settings)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(post, range(120)))
+    with session_scope(platform_env["AIOPS_DATABASE_URL"]) as session:
+        check = verify_chain(session)
+        entries = session.scalar(select(func.count(AuditEntry.id)).where(AuditEntry.action == "alerts.ingest"))
+    assert check.ok, check.to_dict()
+    assert entries == 120
