@@ -24,7 +24,8 @@ STARTED.set(time.time())
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-def healthz(caller: str = Depends(require("public"))) -> dict:
+async def healthz(caller: str = Depends(require("public"))) -> dict:
+    """On the event loop: a liveness probe must not queue behind ingest work for a threadpool slot."""
     return {"status": "ok"}
 
 
