@@ -67,6 +67,25 @@ def beat(loglevel: str = typer.Option("INFO")) -> None:
 
 
 @app.command()
+def dispatch(once: bool = typer.Option(False, help="drain the outbox once and exit")) -> None:
+    """Hand new incidents from the database outbox to the queue (each API process does this too, unless
+    AIOPS_DISPATCH_IN_API=false); any number of dispatchers can run, none sends a row another one sends."""
+    from services.incidents.dispatch import Dispatcher, drain
+
+    settings = get_settings()
+    if once:
+        console.print(f"dispatched {len(drain(settings, limit=settings.dispatch_batch))} incident(s)")
+        return
+    dispatcher = Dispatcher(settings).start()
+    dispatcher.wake()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        dispatcher.stop()
+
+
+@app.command()
 def ingest(file: Path = typer.Argument(..., exists=True, readable=True, help="JSON file, JSON array or JSON lines of alerts"),
            url: str = typer.Option(None, help="API base URL; default: store directly in the database")) -> None:
     """Replay alerts from a file through the same ingest path the API uses."""

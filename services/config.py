@@ -107,6 +107,13 @@ class Settings(BaseSettings):
     ingest_concurrency: int = Field(default=8, ge=1, le=64, description="alert posts stored at once per API "
                                     "process (within the connection pool of 5+10); more wait on the event loop instead of "
                                     "contending for the GIL, the pool and (SQLite) the single writer")
+    dispatch_in_api: bool = Field(default=True, description="each API process runs a dispatcher thread that hands "
+                                  "new incidents from the database outbox to the queue (beat's redispatch does too)")
+    dispatch_poll_s: float = Field(default=1.0, gt=0, le=60, description="how often the API's dispatcher looks for "
+                                   "outbox rows other processes left (its own posts wake it at once)")
+    dispatch_batch: int = Field(default=200, ge=1, le=5000, description="outbox rows claimed per drain step")
+    dispatch_lease_s: float = Field(default=60.0, gt=0, description="SQLite: how long a dispatcher's claim on outbox "
+                                    "rows lasts (a dead dispatcher's rows are sent again after it)")
     max_body_bytes: int = Field(default=5 * 1024 * 1024, description="request bodies above this are refused (413) "
                                 "while they stream in")
     # agents

@@ -19,6 +19,9 @@ class Alert(Base):
         # one firing row per fingerprint, whichever process stores it: repeats count, they never duplicate
         Index("uq_alerts_firing_fingerprint", "fingerprint", unique=True,
               sqlite_where=text("status = 'firing'"), postgresql_where=text("status = 'firing'")),
+        # the dispatch outbox: the dispatcher scans only the (few) rows not yet handed to the queue
+        Index("ix_alerts_undispatched", "id", sqlite_where=text("dispatched = 0"),
+              postgresql_where=text("dispatched = false")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -40,7 +43,10 @@ class Alert(Base):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     ends_at: Mapped[datetime | None] = mapped_column()  # when the source said it resolved (its endsAt)
     count: Mapped[int] = mapped_column(default=1)
+    # the outbox flag: False until the dispatcher has handed the alert's new incident to the queue
     dispatched: Mapped[bool] = mapped_column(default=False)
+    # a SQLite dispatcher's claim (compare-and-set lease); PostgreSQL dispatchers lock the row instead
+    dispatch_claimed_until: Mapped[datetime | None] = mapped_column()
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
 
 

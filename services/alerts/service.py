@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
@@ -21,6 +22,7 @@ class IngestResult:
     resolved: list[int] = field(default_factory=list)     # firing alerts closed by a resolved notice
     incidents_opened: list[int] = field(default_factory=list)  # new incidents, each to be observed once
     incidents_joined: list[int] = field(default_factory=list)  # open incidents that received new alerts
+    opened: list[Any] = field(default_factory=list)  # the new incidents' IncidentRefs (titles for notifications)
 
     def to_dict(self) -> dict[str, list[int]]:
         return {"new": self.new, "duplicates": self.duplicates, "resolved": self.resolved,
@@ -50,6 +52,9 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
     ``INSERT ... ON CONFLICT DO NOTHING`` of the new alerts (a fingerprint another process stored
     meanwhile becomes a repeat), one insert of the timeline rows. The unique firing fingerprint and
     the unique open group key make the result the same with any number of API processes.
+
+    The alerts of a group that opened a new incident are stored with ``dispatched = false``: they are
+    the dispatch outbox (``services.incidents.dispatch``), drained to the observer after the commit.
     """
     from agents.priorities import task_priority
     from services.incidents.service import current_incidents, group_key
@@ -95,8 +100,10 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
     incidents = current_incidents(session, {k: _Row(rows[0]) for k, rows in groups.items()}, window_s=group_window_s,
                                   priorities={k: task_priority(rows[0]["severity"]) for k, rows in groups.items()})
     for key, rows in groups.items():
+        incident, created = incidents[key]
         for row in rows:
-            row["incident_id"] = incidents[key][0].id
+            row["incident_id"] = incident.id
+            row["dispatched"] = not created  # a new incident waits in the outbox for the dispatcher
 
     stmt = _insert_new(session.get_bind().dialect.name)
     stored = dict((fp, alert_id) for alert_id, fp in session.execute(stmt, list(new_rows.values())).all())
@@ -129,6 +136,8 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
         target = result.incidents_opened if created else result.incidents_joined
         if incident.id not in target:
             target.append(incident.id)
+            if created:
+                result.opened.append(incident)
     if events:
         session.execute(insert(TimelineEvent.__table__), events)  # one executemany, no ORM unit of work
     return result

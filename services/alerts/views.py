@@ -15,8 +15,7 @@ from services.api.deps import MAX_PAGE, SafeStr, app_settings, page_of
 from services.audit.service import record
 from services.auth.deps import require
 from services.config import Settings
-from services.incidents import flows
-from services.incidents.models import Incident
+from services.incidents import dispatch, flows
 from services.ingest.normalize import fingerprint, normalize
 from services.ingest.pagerduty import SOURCE as PAGERDUTY
 from services.ingest.pagerduty import parse_event
@@ -63,26 +62,29 @@ def _ingest(body: bytes, *, user: str, settings: Settings) -> dict:
 
 
 def _store(alerts: list[NormalizedAlert], *, user: str, settings: Settings) -> dict:
-    """Store the alerts with their incidents and staged notifications in one transaction, then hand off."""
+    """Store the alerts, their incidents, the dispatch outbox rows and the staged notifications in one
+    transaction; publishing is the dispatcher's (``services.incidents.dispatch``), not the request's.
+
+    ``queued`` lists the new incidents handed to the outbox: durable with the 202, sent to the observer
+    by the dispatcher as soon as the broker takes them.
+    """
     with session_scope(settings.database_url) as session:
         result = store_alerts(session, alerts, group_window_s=settings.incident_group_window_s)
         record(session, actor=user, action="alerts.ingest",
-               data={"accepted": len(alerts), **{k: len(v) for k, v in result.to_dict().items()}})
-        opened = session.scalars(select(Incident).where(Incident.id.in_(result.incidents_opened))
-                                 .order_by(Incident.id)).all() if result.incidents_opened else []
-        deliveries = flows.stage_opened(session, opened, settings=settings)
+               data={"accepted": len(alerts), **{k: len(v) for k, v in result.to_dict().items()}},
+               holds_write_lock=bool(result.new or result.duplicates or result.resolved))
+        deliveries = flows.stage_opened(session, result.opened, settings=settings)
     from services.api.health import ALERTS_INGESTED
 
     ALERTS_INGESTED.inc(len(alerts))
-    failed = flows.dispatch(opened, settings=settings)
+    if result.incidents_opened or deliveries:
+        dispatch.wake(settings.database_url, deliveries=deliveries)
     if result.resolved:
         try:
             flows.note_resolved(result.resolved, settings=settings)
         except Exception:  # the resolution is stored; the actor still sees it through the store before acting
             log.exception("could not hand resolved alerts %s to their incidents", result.resolved)
-    flows.notify_opened(deliveries)
-    return {"accepted": len(alerts), **result.to_dict(),
-            "queued": [i for i in result.incidents_opened if i not in failed]}
+    return {"accepted": len(alerts), **result.to_dict(), "queued": list(result.incidents_opened)}
 
 
 @router.post("", status_code=202, summary="Ingest alerts (Alertmanager v4 / Grafana, CloudWatch/SNS incl. subscription confirmation, generic JSON)")

@@ -40,7 +40,17 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
 
             ensure_embedded_worker(celery_app)
             _resume_outbox(settings)
-        yield
+        dispatcher = None
+        if settings.dispatch_in_api:  # new incidents go from the database outbox to the queue (embedded too)
+            from services.incidents.dispatch import Dispatcher
+
+            dispatcher = Dispatcher(settings).start()
+            dispatcher.wake()  # rows a previous process (or an outage) left
+        try:
+            yield
+        finally:
+            if dispatcher is not None:
+                dispatcher.stop()
 
     app = FastAPI(
         title="AIOps platform",

@@ -21,8 +21,11 @@ MAX_ID = 2**31 - 1  # ids are INTEGER columns (int4 on PostgreSQL)
 MAX_PAGE = 100_000
 
 
-def app_settings(request: Request) -> Settings:
-    """The ``Settings`` passed to ``create_app``; routes never read the environment themselves."""
+async def app_settings(request: Request) -> Settings:
+    """The ``Settings`` passed to ``create_app``; routes never read the environment themselves.
+
+    ``async``: a sync dependency costs a threadpool hop per request, and this one only reads an attribute.
+    """
     return request.app.state.settings
 
 

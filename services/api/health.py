@@ -24,7 +24,8 @@ STARTED.set(time.time())
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-def healthz(caller: str = Depends(require("public"))) -> dict:
+async def healthz(caller: str = Depends(require("public"))) -> dict:
+    """On the event loop: a liveness probe must not queue behind ingest work for a threadpool slot."""
     return {"status": "ok"}
 
 
@@ -56,8 +57,9 @@ def _check_broker(settings: Settings) -> str | None:
 
 @router.get("/readyz", summary="Readiness: database migrated (required) and broker reachable (else degraded)")
 def readyz(caller: str = Depends(require("public")), settings: Settings = Depends(app_settings)) -> JSONResponse:
-    """503 only when the database is unusable: without the broker the API still stores alerts (undispatched;
-    beat's redispatch sends them when it is back), so it stays in rotation and says ``degraded``."""
+    """503 only when the database is unusable: without the broker the API still stores alerts (their new
+    incidents wait in the dispatch outbox; the dispatcher sends them when it is back), so it stays in
+    rotation and says ``degraded``."""
     checks = {"database": _check_db(settings.database_url), "broker": _check_broker(settings)}
     if checks["database"] is not None:
         status, code = "not ready", 503

@@ -30,12 +30,15 @@ def digest(*, prev_hash: str, at: datetime, actor: str, action: str, subject: st
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def record(session: Session, *, actor: str, action: str, subject: str = "", data: dict | None = None) -> str:
+def record(session: Session, *, actor: str, action: str, subject: str = "", data: dict | None = None,
+           holds_write_lock: bool = False) -> str:
     """Append an entry chained to the last one; returns its hash.
 
     The parent must be the committed last entry. On PostgreSQL a transaction-scoped advisory lock
     is taken before reading it; on SQLite the row is inserted first, which takes the database's
     single write lock, and its parent is read after. Core statements: this runs on every ingest.
+    ``holds_write_lock``: the caller's SQLite transaction has already written (the ingest), so the
+    parent can be read first and the entry inserted complete (two statements instead of three).
     """
     at, data = utcnow(), data or {}
     values = {"at": at, "actor": actor[:200], "action": action[:100], "subject": subject[:200], "data": data}
@@ -47,6 +50,10 @@ def record(session: Session, *, actor: str, action: str, subject: str = "", data
 
     if session.get_bind().dialect.name == "postgresql":
         session.execute(_PG_LOCK_SQL, {"k": _PG_LOCK})
+        link = chained(session.execute(_LAST).scalar())
+        session.execute(_INSERT, [{**values, **link}])
+        return link["hash"]
+    if holds_write_lock:
         link = chained(session.execute(_LAST).scalar())
         session.execute(_INSERT, [{**values, **link}])
         return link["hash"]

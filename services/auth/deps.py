@@ -7,6 +7,7 @@ OpenAPI routes and checks each against every role, so a route without a declarat
 from __future__ import annotations
 
 from fastapi import Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import app_settings
 from services.auth.roles import ANONYMOUS, PUBLIC, check_role, rank
@@ -32,6 +33,11 @@ class Require:
         return f"Require({self.role!r})"
 
     def __call__(self, request: Request, settings: Settings = Depends(app_settings)) -> str:
+        caller = self._caller(request, settings)
+        return caller if isinstance(caller, str) else self._check(request, settings, caller)
+
+    def _caller(self, request: Request, settings: Settings) -> str | _Token:
+        """The caller's name when no token needs looking up, else the token text to look up."""
         if self.role == PUBLIC or (self.unless_setting and getattr(settings, self.unless_setting)):
             return "anonymous"
         header = request.headers.get("authorization", "")
@@ -47,8 +53,12 @@ class Require:
                                          "`aiops token create NAME --role ROLE`",
                                     headers={"WWW-Authenticate": "Bearer"})
             return ANONYMOUS
+        return _Token(token_text)
+
+    def _check(self, request: Request, settings: Settings, token_text: _Token) -> str:
+        """Look the token up (a database read) and enforce the role."""
         try:
-            token = lookup(settings.database_url, token_text)
+            token = lookup(settings.database_url, token_text.text)
         except TokenRejected as exc:
             raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
         if rank(token.role) < rank(self.role):
@@ -57,9 +67,26 @@ class Require:
         return token.user
 
 
+class _Token:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class AsyncRequire(Require):
+    """``Require`` run on the event loop: FastAPI runs a sync dependency in the threadpool, a hop that costs
+    more CPU than the check itself on every request (alert ingest, health probes); only a token lookup,
+    which reads the database, goes to the threadpool."""
+
+    async def __call__(self, request: Request, settings: Settings = Depends(app_settings)) -> str:  # type: ignore[override]
+        caller = self._caller(request, settings)
+        if isinstance(caller, str):
+            return caller
+        return await run_in_threadpool(self._check, request, settings, caller)
+
+
 def require(role: str, **kwargs) -> Require:
-    """The dependency for a route that needs at least ``role``."""
-    return Require(role, **kwargs)
+    """The dependency for a route that needs at least ``role`` (checked on the event loop)."""
+    return AsyncRequire(role, **kwargs)
 
 
 def required_role(dependant) -> str | None:

@@ -27,7 +27,7 @@ from services.config import Settings
 from services.errors import Conflict, NotFound
 from services.incidents.models import Incident
 from services.incidents.service import add_event, approval_dict, close_pending_approvals
-from services.notify.service import kick, stage_event
+from services.notify.service import stage_event
 from services.storage.base import session_scope, utcnow
 from services.worker.queue import ACT, DIAGNOSE, OBSERVE, enqueue
 from services.worker.runtime import current
@@ -57,37 +57,12 @@ def incident_priority(incident_id: int, *, database_url: str) -> int:
         return task_priority(incident.severity, impacted=impacted, age_s=age)
 
 
-def dispatch(opened: list[Incident], *, settings: Settings) -> list[int]:
-    """Hand new incidents to the observer; a broker failure leaves their alerts for the redispatch job.
-
-    Returns the ids that could not be enqueued (their alerts are marked undispatched).
-    """
-    failed = []
-    for incident in opened:
-        try:
-            enqueue(OBSERVE, incident.id, priority=task_priority(incident.severity))
-        except Exception:  # broker down: the alert is stored, beat's redispatch will retry
-            log.exception("could not enqueue incident %s; its alerts stay stored for redispatch", incident.id)
-            failed.append(incident.id)
-    if failed:
-        with session_scope(settings.database_url) as session:
-            for alert in session.scalars(select(Alert).where(Alert.incident_id.in_(failed))):
-                alert.dispatched = False
-    return failed
-
-
-def stage_opened(session: Session, opened: list[Incident], *, settings: Settings) -> list[int]:
-    """Stage the "opened" notifications in the ingest's transaction (they commit with the incidents);
-    `kick` the returned outbox ids after the commit."""
+def stage_opened(session: Session, opened: list[Any], *, settings: Settings) -> list[int]:
+    """Stage the "opened" notifications of new incidents (``IncidentRef``s or ``Incident``s) in the ingest's
+    transaction (they commit with the incidents); `kick` the returned outbox ids after the commit."""
     return [delivery for incident in opened
             for delivery in stage_event(session, settings, incident_id=incident.id, title=incident.title,
                                         kind="opened", message=incident.summary or incident.title, data={})]
-
-
-def notify_opened(delivery_ids: list[int]) -> None:
-    """Queue the staged "opened" deliveries; a broker outage never fails an ingest that is stored
-    (the outbox sweep sends them later)."""
-    kick(delivery_ids)
 
 
 def decide(settings: Settings, approval_id: int, *, approved: bool, user: str, comment: str = "") -> dict[str, Any]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, case, func, or_, select, update
+from sqlalchemy import Select, bindparam, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -68,29 +69,64 @@ def _insert(session: Session, model):
     return insert(model)
 
 
+@dataclass(frozen=True)
+class IncidentRef:
+    """The columns of an incident the ingest path needs (routing, titles, priority): no ORM object per request."""
+
+    id: int
+    title: str
+    severity: str
+    summary: str
+    open_group_key: str | None
+
+
+_INCIDENTS = Incident.__table__
+_REF_COLUMNS = (_INCIDENTS.c.id, _INCIDENTS.c.title, _INCIDENTS.c.severity, _INCIDENTS.c.summary,
+                _INCIDENTS.c.open_group_key)
+# statements built once: this runs on every ingest, and building them costs more than running them on SQLite
+_HOLDERS = select(*_REF_COLUMNS, _INCIDENTS.c.status, _INCIDENTS.c.opened_at).where(
+    _INCIDENTS.c.open_group_key.in_(bindparam("keys", expanding=True)))
+_RELEASE = (update(_INCIDENTS).where(_INCIDENTS.c.id.in_(bindparam("ids", expanding=True)))
+            .values(open_group_key=None))
+_OPEN: dict[str, Any] = {}
+
+
+def _open_stmt(dialect: str):
+    """``INSERT INTO incidents ... ON CONFLICT (open_group_key) DO NOTHING RETURNING`` the ref columns."""
+    if dialect not in _OPEN:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        _OPEN[dialect] = (insert(_INCIDENTS).on_conflict_do_nothing(index_elements=["open_group_key"])
+                          .returning(*_REF_COLUMNS))
+    return _OPEN[dialect]
+
+
 def current_incidents(session: Session, firsts: dict[str, Any], *, window_s: int,
-                      priorities: dict[str, int]) -> dict[str, tuple[Incident, bool]]:
+                      priorities: dict[str, int]) -> dict[str, tuple[IncidentRef, bool]]:
     """Group key -> (its current incident, whether this call opened it), in one round trip per step.
 
     ``firsts`` holds, per key, the alert (or its column values) an incident would be opened from.
     The unique ``open_group_key`` makes the database the arbiter: two processes opening the same
     group at once both run ``INSERT ... ON CONFLICT DO NOTHING``; the loser reads the winner's row.
     A holder that is closed or older than the window gives the key up to a new incident.
+    Core statements returning only the columns ingest needs: this runs on every alert post.
     """
-    out: dict[str, tuple[Incident, bool]] = {}
+    out: dict[str, tuple[IncidentRef, bool]] = {}
     since = utcnow() - timedelta(seconds=window_s)
     wanted = list(firsts)
+    insert_open = _open_stmt(session.get_bind().dialect.name)
     for _attempt in range(3):
-        holders = session.scalars(select(Incident).where(Incident.open_group_key.in_(wanted))).all()
         stale = []
-        for incident in holders:
-            if incident.status in OPEN_STATUSES and incident.opened_at >= since:
-                out[incident.open_group_key] = (incident, False)
+        for row in session.execute(_HOLDERS, {"keys": wanted}):
+            if row.status in OPEN_STATUSES and row.opened_at >= since:
+                out[row.open_group_key] = (IncidentRef(row.id, row.title, row.severity, row.summary or "",
+                                                       row.open_group_key), False)
             else:
-                stale.append(incident.id)
+                stale.append(row.id)
         if stale:
-            session.execute(update(Incident).where(Incident.id.in_(stale)).values(open_group_key=None)
-                            .execution_options(synchronize_session=False))
+            session.execute(_RELEASE, {"ids": stale})
         missing = [k for k in wanted if k not in out]
         if not missing:
             return out
@@ -103,20 +139,21 @@ def current_incidents(session: Session, firsts: dict[str, Any], *, window_s: int
                          "group_key": key, "open_group_key": key, "service": first.service, "node": first.node,
                          "cluster": first.cluster, "summary": first.summary or "", "priority": priorities.get(key, 5),
                          "opened_at": now, "updated_at": now})
-        stmt = (_insert(session, Incident).on_conflict_do_nothing(index_elements=["open_group_key"])
-                .returning(Incident))
-        for incident in session.scalars(stmt, rows).all():
-            out[incident.open_group_key] = (incident, True)
+        for row in session.execute(insert_open, rows):
+            out[row.open_group_key] = (IncidentRef(row.id, row.title, row.severity, row.summary or "",
+                                                   row.open_group_key), True)
         wanted = [k for k in missing if k not in out]  # lost a race: read the winner's row next round
         if not wanted:
             return out
     raise OperationFailed(f"could not settle the current incident of {len(wanted)} group(s); retry")
 
 
-def attach_alert(session: Session, alert: Alert, *, window_s: int, priority: int) -> tuple[Incident, bool]:
+def attach_alert(session: Session, alert: Alert, *, window_s: int, priority: int) -> tuple[IncidentRef, bool]:
     """Put the alert into the current incident of its group (within the window) or open a new one."""
     if alert.incident_id:
-        return session.get(Incident, alert.incident_id), False
+        incident = session.get(Incident, alert.incident_id)
+        return IncidentRef(incident.id, incident.title, incident.severity, incident.summary or "",
+                           incident.open_group_key), False
     key = group_key(alert)
     incident, created = current_incidents(session, {key: alert}, window_s=window_s, priorities={key: priority})[key]
     if created:

@@ -25,13 +25,15 @@ IAC_RECONCILE = "aiops.iac.reconcile"
 TASK_NAMES = (OBSERVE, DIAGNOSE, ACT, REDISPATCH, NOTIFY, NOTIFY_SWEEP, CAUSAL_TRAIN, MEMORY_UPKEEP, IAC_RECONCILE)
 
 
-def enqueue(name: str, *args: Any, priority: int = 5, countdown: float | None = None, **kwargs: Any) -> str:
+def enqueue(name: str, *args: Any, priority: int = 5, countdown: float | None = None, producer: Any = None,
+            **kwargs: Any) -> str:
     """Send a task by name with its send time (the worker reports queue wait); returns the task id.
 
-    ``countdown`` delays the task (re-checks, back-off) without holding a worker thread meanwhile.
+    ``countdown`` delays the task (re-checks, back-off) without holding a worker thread meanwhile;
+    ``producer`` reuses one broker producer for a batch of sends (the dispatch outbox).
     """
     if name not in TASK_NAMES:
         raise ValueError(f"unknown task {name!r}; known: {', '.join(TASK_NAMES)}")
     result = app.send_task(name, args=list(args), kwargs={**kwargs, "sent_at": time.time()}, priority=priority,
-                           countdown=countdown)
+                           countdown=countdown, producer=producer)
     return result.id

@@ -52,7 +52,7 @@ def test_resolved_incident_becomes_an_episode_and_upkeep_runs(platform_env):
 def test_redispatch_picks_up_alerts_stored_while_the_broker_was_down(platform_env, monkeypatch):
     from services.alerts.models import Alert, NormalizedAlert
     from services.alerts.service import store_alerts
-    from services.incidents import scheduled
+    from services.incidents import dispatch, scheduled
     from services.incidents.models import Incident
     from services.storage.base import session_scope
     from services.worker import tasks
@@ -66,6 +66,7 @@ def test_redispatch_picks_up_alerts_stored_while_the_broker_was_down(platform_en
         session.query(Incident).delete()
     sent = []
     monkeypatch.setattr(scheduled, "enqueue", lambda name, *args, **kw: sent.append((name, args)))
+    monkeypatch.setattr(dispatch, "enqueue", lambda name, *args, **kw: sent.append((name, args)))
     count = tasks.redispatch.apply(kwargs={"older_than_s": 0}).result
     assert count == 1 and sent[0][0] == "aiops.observe"
     with session_scope(url) as session:
