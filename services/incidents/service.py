@@ -15,6 +15,7 @@ from services.alerts.models import Alert
 from services.audit.service import record
 from services.config import Settings
 from services.errors import Conflict, Invalid, NotFound, OperationFailed
+from services.incidents.correlate import Correlation, correlation_reason, lock_openings, plan_openings
 from services.incidents.models import OPEN_STATUSES, Hypothesis, Incident, TimelineEvent
 from services.notify.service import kick, stage_event
 from services.storage.base import session_scope, utcnow
@@ -68,19 +69,27 @@ def _insert(session: Session, model):
     return insert(model)
 
 
-def current_incidents(session: Session, firsts: dict[str, Any], *, window_s: int,
-                      priorities: dict[str, int]) -> dict[str, tuple[Incident, bool]]:
+def current_incidents(session: Session, firsts: dict[str, Any], *, window_s: int, priorities: dict[str, int],
+                      correlation: Correlation | None = None,
+                      correlated: dict[str, dict[str, Any]] | None = None) -> dict[str, tuple[Incident, bool]]:
     """Group key -> (its current incident, whether this call opened it), in one round trip per step.
 
     ``firsts`` holds, per key, the alert (or its column values) an incident would be opened from.
     The unique ``open_group_key`` makes the database the arbiter: two processes opening the same
     group at once both run ``INSERT ... ON CONFLICT DO NOTHING``; the loser reads the winner's row.
     A holder that is closed or older than the window gives the key up to a new incident.
+
+    A key with no current incident is first correlated (``services.incidents.correlate``): it joins
+    an open incident on a connected component, or the incident another key of this batch opens,
+    instead of opening its own; ``correlated`` receives, per such key, the reason for the timeline.
+    Opening happens under ``lock_openings``, so with several processes one fault has one parent.
     """
     out: dict[str, tuple[Incident, bool]] = {}
     since = utcnow() - timedelta(seconds=window_s)
     wanted = list(firsts)
-    for _attempt in range(3):
+    locked = False
+    follows: dict[str, tuple[str, list[str]]] = {}
+    for _attempt in range(4):
         holders = session.scalars(select(Incident).where(Incident.open_group_key.in_(wanted))).all()
         stale = []
         for incident in holders:
@@ -91,26 +100,49 @@ def current_incidents(session: Session, firsts: dict[str, Any], *, window_s: int
         if stale:
             session.execute(update(Incident).where(Incident.id.in_(stale)).values(open_group_key=None)
                             .execution_options(synchronize_session=False))
-        missing = [k for k in wanted if k not in out]
+        missing = [k for k in wanted if k not in out and k not in follows]
         if not missing:
-            return out
+            break
+        if not locked:  # then read again: the holder may have been opened while we waited for the lock
+            lock_openings(session, {firsts[k].cluster for k in missing})
+            locked = True
+            continue
+        plan = plan_openings(session, {k: firsts[k] for k in missing}, correlation=correlation or Correlation(window_s=0))
+        if plan.joins:
+            parents = {i.id: i for i in session.scalars(select(Incident).where(
+                Incident.id.in_({i for i, _ in plan.joins.values()}))).all()}
+            for key, (incident_id, steps) in plan.joins.items():
+                out[key] = (parents[incident_id], False)
+                if correlated is not None:
+                    correlated[key] = correlation_reason(firsts[key], steps, incident_id=incident_id)
+        follows.update(plan.follows)
         now = utcnow()
         rows = []
-        for key in missing:
+        for key in plan.leaders:
             first = firsts[key]
             where = first.node or first.service or first.cluster or "fleet"
             rows.append({"title": f"{first.name} on {where}"[:300], "status": "open", "severity": first.severity,
                          "group_key": key, "open_group_key": key, "service": first.service, "node": first.node,
                          "cluster": first.cluster, "summary": first.summary or "", "priority": priorities.get(key, 5),
                          "opened_at": now, "updated_at": now})
-        stmt = (_insert(session, Incident).on_conflict_do_nothing(index_elements=["open_group_key"])
-                .returning(Incident))
-        for incident in session.scalars(stmt, rows).all():
-            out[incident.open_group_key] = (incident, True)
-        wanted = [k for k in missing if k not in out]  # lost a race: read the winner's row next round
+        if rows:
+            stmt = (_insert(session, Incident).on_conflict_do_nothing(index_elements=["open_group_key"])
+                    .returning(Incident))
+            for incident in session.scalars(stmt, rows).all():
+                out[incident.open_group_key] = (incident, True)
+        wanted = [k for k in plan.leaders if k not in out]  # lost a race: read the winner's row next round
         if not wanted:
-            return out
-    raise OperationFailed(f"could not settle the current incident of {len(wanted)} group(s); retry")
+            break
+    for key, (leader, steps) in follows.items():
+        if leader in out:
+            incident = out[leader][0]
+            out[key] = (incident, False)
+            if correlated is not None:
+                correlated[key] = correlation_reason(firsts[key], steps, incident_id=incident.id)
+    unsettled = [k for k in firsts if k not in out]
+    if unsettled:
+        raise OperationFailed(f"could not settle the current incident of {len(unsettled)} group(s); retry")
+    return out
 
 
 def attach_alert(session: Session, alert: Alert, *, window_s: int, priority: int) -> tuple[Incident, bool]:
