@@ -4,10 +4,12 @@ API + console + embedded Celery workers + the simulator (moto as the cloud, a te
 fault injection that posts Alertmanager webhooks to our own ingest endpoint). The platform talks to
 the simulator only through its HTTP connectors, exactly as it would talk to a real fleet.
 
-With ``--prometheus`` (and the Debian ``prometheus`` / ``prometheus-alertmanager`` installed) the alerts
-come the real way instead: Prometheus scrapes the simulator's ``/probe`` exporter with the rules shipped
-in deploy/, Alertmanager posts to our webhook, and the agents read metrics and health from Prometheus
-(logs, topology and traces still from the simulator's API: Prometheus holds none of them).
+When the Debian ``prometheus`` / ``prometheus-alertmanager`` are installed (on PATH or at the package
+paths) the alerts come the real way by default: Prometheus scrapes the simulator's ``/probe`` exporter
+with the rules shipped in deploy/, Alertmanager posts to our webhook, and the agents read metrics and
+health from Prometheus (logs, topology and traces still from the simulator's API: Prometheus holds none
+of them). Without them, or with ``--no-prometheus``, the simulator posts its alerts itself; the demo
+prints which mode it runs in and why (``alerting_mode``).
 """
 
 from __future__ import annotations
@@ -81,6 +83,16 @@ class _PrometheusWithSimLogs:
         return self.sim.changes(minutes=minutes)
 
 
+def alerting_mode(requested: bool | None, *, found: tuple[str, str] | None) -> tuple[bool, str]:
+    """(use Prometheus + Alertmanager, why): by default whenever both binaries are installed."""
+    if requested is False:
+        return False, "--no-prometheus: the simulator posts its alerts itself"
+    if found is None:
+        return False, ("Prometheus/Alertmanager not installed (not on PATH nor at /usr/bin; apt-get install "
+                       "prometheus prometheus-alertmanager): the simulator posts its alerts itself")
+    return True, f"found {found[0]} and {found[1]}" + ("" if requested else " (--no-prometheus to skip them)")
+
+
 def summarize(database_url: str, *, since: datetime, sim_summary: dict[str, Any],
               drifts_injected: int = 0) -> dict[str, Any]:
     from services.drift.models import DriftProposal
@@ -113,7 +125,7 @@ def summarize(database_url: str, *, since: datetime, sim_summary: dict[str, Any]
 
 def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | None, seed: int,
              auto_approve_after: float, console: Console, drift_interval: float = 15.0,
-             prometheus: bool = False) -> dict[str, Any]:
+             prometheus: bool | None = None) -> dict[str, Any]:
     from pathlib import Path
 
     from services.api.app import create_app
@@ -137,10 +149,12 @@ def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | 
                 port = free_port()
     base = f"http://127.0.0.1:{port}"
     started_at = datetime.now(UTC)
-    use_prometheus = prometheus and binaries() is not None
-    if prometheus and not use_prometheus:
-        console.print("[yellow]Prometheus/Alertmanager not installed (apt-get install prometheus "
-                      "prometheus-alertmanager): the simulator posts the alerts itself[/yellow]")
+    use_prometheus, why = alerting_mode(prometheus, found=binaries())
+    console.print(f"[bold]alert mode:[/bold] {'Prometheus + Alertmanager' if use_prometheus else 'direct'}: {why}",
+                  style=None if use_prometheus or prometheus is False else "yellow")
+    # the demo compresses time (rules' `for:` 1m -> 6s, a fault every few seconds): so does the window in
+    # which alerts on connected components count as one fault (300 s -> 30 s)
+    settings = settings.model_copy(update={"incident_correlation_window_s": 30})
     with console.status("starting the simulated fleet (moto) ..."):
         stack = SimStack.start(emit_url=None if use_prometheus else f"{base}/api/v1/alerts", nodes=nodes, seed=seed,
                                fault_interval_s=fault_interval, first_fault_after_s=3.0 + 15.0 * use_prometheus)
@@ -183,8 +197,7 @@ def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | 
                       f"simulator) -> Alertmanager {alerting.alertmanager_url} -> {base}/api/v1/alerts; "
                       "agents read metrics from Prometheus")
     else:
-        console.print("alerts: posted by the simulator itself (Prometheus/Alertmanager not used"
-                      + ("; pass --prometheus to use them)" if binaries() else ", not installed)"))
+        console.print("alerts: posted by the simulator itself (Prometheus/Alertmanager not used)")
     stop = threading.Event()
     if auto_approve_after >= 0:
         threading.Thread(target=_autopilot, args=(settings,),

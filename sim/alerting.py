@@ -13,6 +13,7 @@ are installed.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -28,10 +29,20 @@ from sim.cloud import free_port
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 
 
+# where Debian's packages put them, for a PATH without /usr/bin (a service unit, cron, a trimmed shell)
+DEBIAN_PATHS = {"prometheus": ("/usr/bin/prometheus",),
+                "alertmanager": ("/usr/bin/prometheus-alertmanager", "/usr/bin/alertmanager")}
+
+
+def _installed(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
 def binaries() -> tuple[str, str] | None:
-    """(prometheus, alertmanager) executables, or None when either is missing."""
-    prometheus = shutil.which("prometheus")
-    alertmanager = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    """(prometheus, alertmanager) executables on PATH or at the Debian package paths; None when either is missing."""
+    prometheus = shutil.which("prometheus") or next(filter(_installed, DEBIAN_PATHS["prometheus"]), None)
+    alertmanager = (shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+                    or next(filter(_installed, DEBIAN_PATHS["alertmanager"]), None))
     return (prometheus, alertmanager) if prometheus and alertmanager else None
 
 
