@@ -165,10 +165,10 @@ def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | 
             alerting = AlertingStack.start(
                 exporter=stack.api_url.removeprefix("http://"), webhook=f"{base}/api/v1/alerts",
                 workdir=Path(settings.state_dir) / "demo-alerting", nodes=[n.id for n in stack.fleet.nodes],
-                services=sorted(stack.fleet.releases), interval="2s", rule_for="6s", rate_range="20s",
+                services=sorted(stack.fleet.releases), interval="2s", rule_for=None, rate_range=None, time_scale=0.1,
                 group_wait="2s")
         telemetry = _PrometheusWithSimLogs(
-            PrometheusTelemetry(alerting.prometheus_url, timeout_s=5, window="20s", min_step_s=2, max_points=900),
+            PrometheusTelemetry(alerting.prometheus_url, timeout_s=5, window="30s", min_step_s=2, max_points=900),
             telemetry)
     drift = None
     if drift_interval > 0:

@@ -87,3 +87,20 @@ def test_an_unreachable_topology_source_still_correlates_the_same_component(tmp_
     first = Correlation.from_runtime()
     second = Correlation.from_runtime()
     assert first.topology == second.topology == {} and source.asked == 1  # the failure is remembered too
+
+
+def test_the_demo_compresses_the_shipped_rule_timings_in_proportion(tmp_path):
+    """Every ``for:`` and rate range is the shipped one times the scale (floored at the scrape interval),
+    so a fault's alerts fire in the order the shipped rules give them."""
+    import yaml
+
+    from sim.alerting import DEPLOY, _prometheus_config, _seconds
+
+    _prometheus_config(tmp_path, exporter="x:1", alertmanager="y:2", nodes=["n"], services=["s"], interval="2s",
+                       rule_for=None, rate_range=None, time_scale=0.1)
+    shipped = [r for g in yaml.safe_load((DEPLOY / "prometheus/rules.yml").read_text())["groups"] for r in g["rules"]]
+    made = [r for g in yaml.safe_load((tmp_path / "rules.yml").read_text())["groups"] for r in g["rules"]]
+    assert [r["alert"] for r in made] == [r["alert"] for r in shipped]
+    for ours, theirs in zip(made, shipped, strict=True):
+        assert _seconds(ours["for"]) == max(2, round(_seconds(theirs["for"]) * 0.1))
+        assert ("[5m]" in theirs["expr"]) == ("[30s]" in ours["expr"])
