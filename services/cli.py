@@ -331,8 +331,9 @@ def demo(
     seed: int = typer.Option(7),
     auto_approve_after: float = typer.Option(5.0, help="demo autopilot approves pending approvals after N s (<0: never)"),
     drift_interval: float = typer.Option(15.0, help="seconds between out-of-band cloud changes (0: no drift demo)"),
-    prometheus: bool = typer.Option(False, help="alerts through a real Prometheus + Alertmanager (deploy/ configs) "
-                                                "when the Debian packages are installed"),
+    prometheus: bool | None = typer.Option(None, "--prometheus/--no-prometheus",
+                                    help="alerts through a real Prometheus + Alertmanager (deploy/ configs); "
+                                         "default: whenever the Debian packages are installed"),
 ) -> None:
     """Everything in one process: API + console + embedded workers + a simulated fleet on moto."""
     from services.demo import run_demo

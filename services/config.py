@@ -121,6 +121,13 @@ class Settings(BaseSettings):
     actions_enabled: bool = Field(default=True, description="kill switch for all privileged actions")
     max_actions_per_hour: int = 30
     incident_group_window_s: int = 900
+    incident_correlation_window_s: int = Field(default=300, ge=0, description="a new alert whose component is "
+                                               "connected in the topology to an open incident opened this recently joins "
+                                               "it (one fault, one diagnosis); 0 turns correlation off")
+    incident_correlation_hops: int = Field(default=1, ge=0, le=3, description="how far apart in the topology "
+                                           "(placement service -> node, call edges) two components may be to correlate")
+    topology_cache_s: float = Field(default=30.0, ge=0, description="how long the API reuses the fleet's topology "
+                                    "for correlation before asking the telemetry source again")
     # api
     api_host: str = "127.0.0.1"
     api_port: int = 8000

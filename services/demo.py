@@ -4,10 +4,12 @@ API + console + embedded Celery workers + the simulator (moto as the cloud, a te
 fault injection that posts Alertmanager webhooks to our own ingest endpoint). The platform talks to
 the simulator only through its HTTP connectors, exactly as it would talk to a real fleet.
 
-With ``--prometheus`` (and the Debian ``prometheus`` / ``prometheus-alertmanager`` installed) the alerts
-come the real way instead: Prometheus scrapes the simulator's ``/probe`` exporter with the rules shipped
-in deploy/, Alertmanager posts to our webhook, and the agents read metrics and health from Prometheus
-(logs, topology and traces still from the simulator's API: Prometheus holds none of them).
+When the Debian ``prometheus`` / ``prometheus-alertmanager`` are installed (on PATH or at the package
+paths) the alerts come the real way by default: Prometheus scrapes the simulator's ``/probe`` exporter
+with the rules shipped in deploy/, Alertmanager posts to our webhook, and the agents read metrics and
+health from Prometheus (logs, topology and traces still from the simulator's API: Prometheus holds none
+of them). Without them, or with ``--no-prometheus``, the simulator posts its alerts itself; the demo
+prints which mode it runs in and why (``alerting_mode``).
 """
 
 from __future__ import annotations
@@ -81,6 +83,21 @@ class _PrometheusWithSimLogs:
         return self.sim.changes(minutes=minutes)
 
 
+# the demo runs the shipped rules 20x faster (for: 1m -> 3s, 10m -> 30s; rate ranges 5m -> 15s): a 60-75 s
+# demo must see a fault's alerts within seconds, in the order the shipped rules fire them
+ALERT_TIME_SCALE = 0.05
+
+
+def alerting_mode(requested: bool | None, *, found: tuple[str, str] | None) -> tuple[bool, str]:
+    """(use Prometheus + Alertmanager, why): by default whenever both binaries are installed."""
+    if requested is False:
+        return False, "--no-prometheus: the simulator posts its alerts itself"
+    if found is None:
+        return False, ("Prometheus/Alertmanager not installed (not on PATH nor at /usr/bin; apt-get install "
+                       "prometheus prometheus-alertmanager): the simulator posts its alerts itself")
+    return True, f"found {found[0]} and {found[1]}" + ("" if requested else " (--no-prometheus to skip them)")
+
+
 def summarize(database_url: str, *, since: datetime, sim_summary: dict[str, Any],
               drifts_injected: int = 0) -> dict[str, Any]:
     from services.drift.models import DriftProposal
@@ -128,7 +145,7 @@ def summarize(database_url: str, *, since: datetime, sim_summary: dict[str, Any]
 
 def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | None, seed: int,
              auto_approve_after: float, console: Console, drift_interval: float = 15.0,
-             prometheus: bool = False) -> dict[str, Any]:
+             prometheus: bool | None = None) -> dict[str, Any]:
     from pathlib import Path
 
     from services.api.app import create_app
@@ -152,10 +169,13 @@ def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | 
                 port = free_port()
     base = f"http://127.0.0.1:{port}"
     started_at = datetime.now(UTC)
-    use_prometheus = prometheus and binaries() is not None
-    if prometheus and not use_prometheus:
-        console.print("[yellow]Prometheus/Alertmanager not installed (apt-get install prometheus "
-                      "prometheus-alertmanager): the simulator posts the alerts itself[/yellow]")
+    use_prometheus, why = alerting_mode(prometheus, found=binaries())
+    console.print(f"[bold]alert mode:[/bold] {'Prometheus + Alertmanager' if use_prometheus else 'direct'}: {why}",
+                  style=None if use_prometheus or prometheus is False else "yellow")
+    # the demo compresses time (rules' `for:` 1m -> 6s, a fault every few seconds): so does the window in
+    # which alerts on connected components count as one fault (300 s -> 30 s)
+    if "incident_correlation_window_s" not in settings.model_fields_set:  # unless set (0 turns it off)
+        settings = settings.model_copy(update={"incident_correlation_window_s": 30})
     with console.status("starting the simulated fleet (moto) ..."):
         stack = SimStack.start(emit_url=None if use_prometheus else f"{base}/api/v1/alerts", nodes=nodes, seed=seed,
                                fault_interval_s=fault_interval, first_fault_after_s=3.0 + 15.0 * use_prometheus)
@@ -166,10 +186,11 @@ def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | 
             alerting = AlertingStack.start(
                 exporter=stack.api_url.removeprefix("http://"), webhook=f"{base}/api/v1/alerts",
                 workdir=Path(settings.state_dir) / "demo-alerting", nodes=[n.id for n in stack.fleet.nodes],
-                services=sorted(stack.fleet.releases), interval="2s", rule_for="6s", rate_range="20s",
+                services=sorted(stack.fleet.releases), interval="2s", rule_for=None, rate_range=None, time_scale=ALERT_TIME_SCALE,
                 group_wait="2s")
         telemetry = _PrometheusWithSimLogs(
-            PrometheusTelemetry(alerting.prometheus_url, timeout_s=5, window="20s", min_step_s=2, max_points=900),
+            PrometheusTelemetry(alerting.prometheus_url, timeout_s=5, window=f"{round(300 * ALERT_TIME_SCALE)}s",
+                                min_step_s=2, max_points=900),
             telemetry)
     drift = None
     if drift_interval > 0:
@@ -198,8 +219,7 @@ def run_demo(*, duration: float, nodes: int, fault_interval: float, port: int | 
                       f"simulator) -> Alertmanager {alerting.alertmanager_url} -> {base}/api/v1/alerts; "
                       "agents read metrics from Prometheus")
     else:
-        console.print("alerts: posted by the simulator itself (Prometheus/Alertmanager not used"
-                      + ("; pass --prometheus to use them)" if binaries() else ", not installed)"))
+        console.print("alerts: posted by the simulator itself (Prometheus/Alertmanager not used)")
     stop = threading.Event()
     if auto_approve_after >= 0:
         threading.Thread(target=_autopilot, args=(settings,),

@@ -13,6 +13,7 @@ are installed.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -28,10 +29,20 @@ from sim.cloud import free_port
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 
 
+# where Debian's packages put them, for a PATH without /usr/bin (a service unit, cron, a trimmed shell)
+DEBIAN_PATHS = {"prometheus": ("/usr/bin/prometheus",),
+                "alertmanager": ("/usr/bin/prometheus-alertmanager", "/usr/bin/alertmanager")}
+
+
+def _installed(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
 def binaries() -> tuple[str, str] | None:
-    """(prometheus, alertmanager) executables, or None when either is missing."""
-    prometheus = shutil.which("prometheus")
-    alertmanager = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    """(prometheus, alertmanager) executables on PATH or at the Debian package paths; None when either is missing."""
+    prometheus = shutil.which("prometheus") or next(filter(_installed, DEBIAN_PATHS["prometheus"]), None)
+    alertmanager = (shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+                    or next(filter(_installed, DEBIAN_PATHS["alertmanager"]), None))
     return (prometheus, alertmanager) if prometheus and alertmanager else None
 
 
@@ -44,9 +55,15 @@ class AlertingStack:
 
     @classmethod
     def start(cls, *, exporter: str, webhook: str, workdir: Path, nodes: list[str], services: list[str] = (),
-              interval: str = "1s", rule_for: str = "2s", rate_range: str = "10s",
-              group_wait: str = "1s") -> AlertingStack:
-        """Start both servers; ``exporter`` is the simulator's host:port, ``webhook`` the platform's alert URL."""
+              interval: str = "1s", rule_for: str | None = "2s", rate_range: str | None = "10s",
+              group_wait: str = "1s", time_scale: float | None = None) -> AlertingStack:
+        """Start both servers; ``exporter`` is the simulator's host:port, ``webhook`` the platform's alert URL.
+
+        ``rule_for`` / ``rate_range`` replace every ``for:`` and ``[5m]`` of the shipped rules with one
+        value; set to None with a ``time_scale`` they are each multiplied by it instead (the demo's
+        0.1 turns ``for: 1m`` into 6s and ``for: 10m`` into 60s), which keeps the shipped order in
+        which a fault's alerts fire (critical symptoms before warnings).
+        """
         found = binaries()
         if found is None:
             raise RuntimeError("prometheus and prometheus-alertmanager are not installed "
@@ -64,7 +81,7 @@ class AlertingStack:
                 stdout=(workdir / "alertmanager.log").open("wb"), stderr=subprocess.STDOUT))
             prom_config = _prometheus_config(workdir, exporter=exporter, alertmanager=f"127.0.0.1:{am_port}",
                                              nodes=nodes, services=list(services), interval=interval,
-                                             rule_for=rule_for, rate_range=rate_range)
+                                             rule_for=rule_for, rate_range=rate_range, time_scale=time_scale)
             stack.procs.append(subprocess.Popen(
                 [prometheus, f"--config.file={prom_config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
                  f"--web.listen-address=127.0.0.1:{prom_port}", f"--rules.alert.resend-delay={interval}"],
@@ -107,14 +124,22 @@ class AlertingStack:
 
 
 def _prometheus_config(work: Path, *, exporter: str, alertmanager: str, nodes: list[str], services: list[str],
-                       interval: str, rule_for: str, rate_range: str) -> Path:
+                       interval: str, rule_for: str | None, rate_range: str | None,
+                       time_scale: float | None = None) -> Path:
     config = yaml.safe_load((DEPLOY / "prometheus/prometheus.yml").read_text())
     config["global"].update(scrape_interval=interval, evaluation_interval=interval)
     config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [alertmanager]
     for job in config["scrape_configs"]:
         job["scrape_timeout"] = interval
     rules = (DEPLOY / "prometheus/rules.yml").read_text()
-    rules = re.sub(r"\[5m\]", f"[{rate_range}]", re.sub(r"for: \S+", f"for: {rule_for}", rules))
+    floor = _seconds(interval)
+
+    def scaled(duration: str, *, at_least: float) -> str:
+        return f"{max(at_least, round(_seconds(duration) * (time_scale or 1.0)))}s"
+
+    rules = re.sub(r"for: (\S+)", lambda m: f"for: {rule_for or scaled(m.group(1), at_least=floor)}", rules)
+    # a rate needs at least two samples in its range: never below four scrape intervals
+    rules = re.sub(r"\[(\d+[smh])\]", lambda m: f"[{rate_range or scaled(m.group(1), at_least=4 * floor)}]", rules)
     (work / "rules.yml").write_text(rules)
     (work / "targets").mkdir(exist_ok=True)
     for name, targets in (("nodes", nodes), ("services", services)):
@@ -122,6 +147,12 @@ def _prometheus_config(work: Path, *, exporter: str, alertmanager: str, nodes: l
         (work / f"targets/{name}.json").write_text(json.dumps(groups))
     (work / "prometheus.yml").write_text(yaml.safe_dump(config))
     return work / "prometheus.yml"
+
+
+def _seconds(duration: str) -> float:
+    """A Prometheus duration of one unit (``90s``, ``5m``, ``1h``) in seconds."""
+    value, unit = float(duration[:-1]), duration[-1]
+    return value * {"s": 1, "m": 60, "h": 3600}[unit]
 
 
 def _alertmanager_config(work: Path, *, webhook: str, group_wait: str) -> Path:

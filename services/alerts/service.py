@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from services.alerts.models import Alert, NormalizedAlert
+from services.incidents.correlate import Correlation
 from services.incidents.models import TimelineEvent
 from services.ingest.normalize import fingerprint
 from services.storage.base import utcnow
@@ -44,7 +45,8 @@ def resolved_at(incoming: NormalizedAlert) -> datetime:
     return utcnow()
 
 
-def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_window_s: int = 900) -> IngestResult:
+def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_window_s: int = 900,
+                 correlation: Correlation | None = None) -> IngestResult:
     """Store, deduplicate and group in one transaction, so alerts sent together share one incident.
 
     A fixed number of statements per request, whatever the batch size: one read of the firing rows
@@ -55,8 +57,14 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
 
     The alerts of a group that opened a new incident are stored with ``dispatched = false``: they are
     the dispatch outbox (``services.incidents.dispatch``), drained to the observer after the commit.
+    A group with no current incident is correlated first (``services.incidents.correlate``): alerts
+    of one fault on connected components join one incident, with the reason on its timeline.
+    ``correlation`` defaults to this process's settings and telemetry topology. A batch bringing a
+    new alert takes the per-cluster opening lock before its first write, so the lock is always taken
+    before any row lock (two processes can wait for each other on it, never deadlock).
     """
     from agents.priorities import task_priority
+    from services.incidents.correlate import lock_openings
     from services.incidents.service import current_incidents, group_key
 
     result = IngestResult()
@@ -87,6 +95,9 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
                 "raw": incoming.raw, "starts_at": incoming.starts_at or now, "received_at": now, "last_seen_at": now,
                 "count": 1, "dispatched": True,
             }
+    if new_rows:
+        correlation = correlation if correlation is not None else Correlation.from_runtime()  # before the lock
+        lock_openings(session, {row["cluster"] for row in new_rows.values()})
     if repeats:
         session.execute(_REPEAT, [{"b_id": i, "b_n": n, "b_now": now} for i, n in repeats.items()])
     if resolved:  # before the insert: a batch that resolves then re-fires a fingerprint stores a new row
@@ -97,8 +108,10 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
     groups: dict[str, list[dict]] = {}
     for row in new_rows.values():
         groups.setdefault(group_key(_Row(row)), []).append(row)
+    correlated: dict[str, dict] = {}
     incidents = current_incidents(session, {k: _Row(rows[0]) for k, rows in groups.items()}, window_s=group_window_s,
-                                  priorities={k: task_priority(rows[0]["severity"]) for k, rows in groups.items()})
+                                  priorities={k: task_priority(rows[0]["severity"]) for k, rows in groups.items()},
+                                  correlation=correlation, correlated=correlated)
     for key, rows in groups.items():
         incident, created = incidents[key]
         for row in rows:
@@ -129,6 +142,11 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
                 events.append({"incident_id": incident.id, "kind": "opened", "actor": "observer", "at": now,
                                "dedup_key": "opened", "message": f"incident opened from alert {row['name']}",
                                "data": {"alert_id": alert_id}})
+            elif key in correlated and i == 0:  # the group's first alert says why the group is here
+                why = correlated[key]
+                events.append({"incident_id": incident.id, "kind": "correlated", "actor": "observer", "at": now,
+                               "dedup_key": f"alert:{alert_id}", "message": why["message"],
+                               "data": {"alert_id": alert_id, "group_key": key, "path": why["path"]}})
             else:
                 events.append({"incident_id": incident.id, "kind": "alert", "actor": "observer", "at": now,
                                "dedup_key": f"alert:{alert_id}", "data": {"alert_id": alert_id},

@@ -16,6 +16,7 @@ from services.alerts.models import Alert
 from services.audit.service import record
 from services.config import Settings
 from services.errors import Conflict, Invalid, NotFound, OperationFailed
+from services.incidents.correlate import Correlation, correlation_reason, lock_openings, plan_openings
 from services.incidents.models import OPEN_STATUSES, Hypothesis, Incident, TimelineEvent
 from services.notify.service import kick, stage_event
 from services.storage.base import session_scope, utcnow
@@ -103,8 +104,9 @@ def _open_stmt(dialect: str):
     return _OPEN[dialect]
 
 
-def current_incidents(session: Session, firsts: dict[str, Any], *, window_s: int,
-                      priorities: dict[str, int]) -> dict[str, tuple[IncidentRef, bool]]:
+def current_incidents(session: Session, firsts: dict[str, Any], *, window_s: int, priorities: dict[str, int],
+                      correlation: Correlation | None = None,
+                      correlated: dict[str, dict[str, Any]] | None = None) -> dict[str, tuple[IncidentRef, bool]]:
     """Group key -> (its current incident, whether this call opened it), in one round trip per step.
 
     ``firsts`` holds, per key, the alert (or its column values) an incident would be opened from.
@@ -112,12 +114,19 @@ def current_incidents(session: Session, firsts: dict[str, Any], *, window_s: int
     group at once both run ``INSERT ... ON CONFLICT DO NOTHING``; the loser reads the winner's row.
     A holder that is closed or older than the window gives the key up to a new incident.
     Core statements returning only the columns ingest needs: this runs on every alert post.
+
+    A key with no current incident is first correlated (``services.incidents.correlate``): it joins
+    an open incident on a connected component, or the incident another key of this batch opens,
+    instead of opening its own; ``correlated`` receives, per such key, the reason for the timeline.
+    Opening happens under ``lock_openings``, so with several processes one fault has one parent.
     """
     out: dict[str, tuple[IncidentRef, bool]] = {}
     since = utcnow() - timedelta(seconds=window_s)
     wanted = list(firsts)
     insert_open = _open_stmt(session.get_bind().dialect.name)
-    for _attempt in range(3):
+    locked = False
+    follows: dict[str, tuple[str, list[str]]] = {}
+    for _attempt in range(4):
         stale = []
         for row in session.execute(_HOLDERS, {"keys": wanted}):
             if row.status in OPEN_STATUSES and row.opened_at >= since:
@@ -127,25 +136,49 @@ def current_incidents(session: Session, firsts: dict[str, Any], *, window_s: int
                 stale.append(row.id)
         if stale:
             session.execute(_RELEASE, {"ids": stale})
-        missing = [k for k in wanted if k not in out]
+        missing = [k for k in wanted if k not in out and k not in follows]
         if not missing:
-            return out
+            break
+        if not locked:  # then read again: the holder may have been opened while we waited for the lock
+            lock_openings(session, {firsts[k].cluster for k in missing})
+            locked = True
+            continue
+        plan = plan_openings(session, {k: firsts[k] for k in missing}, correlation=correlation or Correlation(window_s=0))
+        if plan.joins:
+            parents = {i.id: IncidentRef(i.id, i.title, i.severity, i.summary or "", i.open_group_key)
+                       for i in session.scalars(select(Incident).where(
+                           Incident.id.in_({i for i, _ in plan.joins.values()}))).all()}
+            for key, (incident_id, steps) in plan.joins.items():
+                out[key] = (parents[incident_id], False)
+                if correlated is not None:
+                    correlated[key] = correlation_reason(firsts[key], steps, incident_id=incident_id)
+        follows.update(plan.follows)
         now = utcnow()
         rows = []
-        for key in missing:
+        for key in plan.leaders:
             first = firsts[key]
             where = first.node or first.service or first.cluster or "fleet"
             rows.append({"title": f"{first.name} on {where}"[:300], "status": "open", "severity": first.severity,
                          "group_key": key, "open_group_key": key, "service": first.service, "node": first.node,
                          "cluster": first.cluster, "summary": first.summary or "", "priority": priorities.get(key, 5),
                          "opened_at": now, "updated_at": now})
-        for row in session.execute(insert_open, rows):
-            out[row.open_group_key] = (IncidentRef(row.id, row.title, row.severity, row.summary or "",
-                                                   row.open_group_key), True)
-        wanted = [k for k in missing if k not in out]  # lost a race: read the winner's row next round
+        if rows:
+            for row in session.execute(insert_open, rows):
+                out[row.open_group_key] = (IncidentRef(row.id, row.title, row.severity, row.summary or "",
+                                                       row.open_group_key), True)
+        wanted = [k for k in plan.leaders if k not in out]  # lost a race: read the winner's row next round
         if not wanted:
-            return out
-    raise OperationFailed(f"could not settle the current incident of {len(wanted)} group(s); retry")
+            break
+    for key, (leader, steps) in follows.items():
+        if leader in out:
+            incident = out[leader][0]
+            out[key] = (incident, False)
+            if correlated is not None:
+                correlated[key] = correlation_reason(firsts[key], steps, incident_id=incident.id)
+    unsettled = [k for k in firsts if k not in out]
+    if unsettled:
+        raise OperationFailed(f"could not settle the current incident of {len(unsettled)} group(s); retry")
+    return out
 
 
 def attach_alert(session: Session, alert: Alert, *, window_s: int, priority: int) -> tuple[IncidentRef, bool]:

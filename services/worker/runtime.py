@@ -67,6 +67,7 @@ class Runtime:
         self._lock = threading.Lock()
         self._tools: AgentTools | None = None
         self._graph: Any = None
+        self._source: Telemetry | None = None
 
     @property
     def tools(self) -> AgentTools:
@@ -83,6 +84,24 @@ class Runtime:
                 self._graph = build_graph(tools, checkpointer=make_checkpointer(self.settings.resolved_checkpoint_url))
             return self._graph
 
+    @property
+    def telemetry(self) -> Telemetry:
+        """The telemetry source, without building the agents' toolbox: the API reads the topology from it
+        to correlate alerts, and must not load the agents' models for that."""
+        with self._lock:
+            if self._tools is not None:
+                return self._tools.telemetry
+            if self._source is None:
+                self._source = self._telemetry_source()
+            return self._source
+
+    def _telemetry_source(self) -> Telemetry:
+        settings = self.settings
+        telemetry: Telemetry = self._telemetry or telemetry_from_settings(settings)
+        if self._telemetry is None and settings.stored_signals:
+            telemetry = StoredSignals(telemetry, database_url=settings.database_url)
+        return telemetry
+
     def _build_tools(self) -> AgentTools:
         settings = self.settings
         store = SqlIncidentStore(settings)
@@ -90,9 +109,7 @@ class Runtime:
             HttpActions(settings.actions_url) if settings.actions_url
             else AwsActions.from_settings(settings) if settings.cloud_actions == "aws"
             else Boto3Cloud.from_settings(settings))
-        telemetry: Telemetry = self._telemetry or telemetry_from_settings(settings)
-        if self._telemetry is None and settings.stored_signals:
-            telemetry = StoredSignals(telemetry, database_url=settings.database_url)
+        telemetry = self._source or self._telemetry_source()
         policy = ActionPolicy(approval_required_risk=settings.approval_required_risk,
                               actions_enabled=settings.actions_enabled,
                               max_actions_per_hour=settings.max_actions_per_hour)

@@ -12,12 +12,14 @@ pytestmark = pytest.mark.slow
 def test_demo_resolves_simulated_incidents(tmp_path):
     env = {"AIOPS_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}", "AIOPS_CHROMA_PATH": str(tmp_path / "chroma"),
            "AIOPS_EMBEDDING": "hashing"}
+    # the direct path (the simulator posts its alerts); the Prometheus path has tests/platform/test_prometheus_chain.py
     result = run_cli("demo", "--duration", "30", "--fault-interval", "5", "--drift-interval", "8",
-                     "--port", str(free_port()),
+                     "--port", str(free_port()), "--no-prometheus",
                      env=env, timeout=240)
     out = result.stdout
     assert result.returncode == 0, out[-3000:] + result.stderr[-3000:]
     assert "console: http://127.0.0.1:" in out
+    assert "alert mode: direct: --no-prometheus" in out
     rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines() if line.count("│") == 3}
     assert int(rows["faults_injected"]) >= 2
     assert int(rows["incidents_opened"]) >= 2

@@ -58,7 +58,8 @@ def _open(client: TestClient, **alert) -> int:
 def test_routes_pick_destinations_and_silences_mute_without_losing(platform_env):
     from services.api.app import create_app
 
-    settings = install_settings(webhook_urls=[DEFAULT], notify_routes=ROUTES)
+    # every alert here opens its own incident (routing is the subject, not correlation: web twice would join)
+    settings = install_settings(webhook_urls=[DEFAULT], notify_routes=ROUTES, incident_correlation_window_s=0)
     with TestClient(create_app(settings, start_workers=False), raise_server_exceptions=False) as client:
         assert _destinations(client, _open(client, service="api", severity="critical")) == {API: "pending"}
         assert _destinations(client, _open(client, service="db", severity="critical")) == \
