@@ -6,7 +6,7 @@ import hashlib
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, case, func, or_, select, update
+from sqlalchemy import Select, case, event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -273,6 +273,13 @@ def incident_order(sort: str | None) -> Any:
     return Incident.id.desc()
 
 
+def _settings() -> Settings:
+    """The process's settings (people's changes are called with a database URL, not settings)."""
+    from services.worker.runtime import current
+
+    return current().settings
+
+
 def _incident_for_change(session: Session, incident_id: int) -> Incident:
     incident = session.get(Incident, incident_id)
     if incident is None:
@@ -286,6 +293,12 @@ def _changed(session: Session, incident: Incident, *, user: str, kind: str, mess
     add_event(session, incident.id, kind=kind, actor=user[:64], message=message, data=data)
     record(session, actor=user, action=f"incident.{kind}", subject=f"incident:{incident.id}", data=data)
     session.flush()
+    # the Slack thread and a page follow people's changes too (a hand resolve closes the page);
+    # the rows commit with the change and are queued once it is committed
+    deliveries = stage_event(session, _settings(), incident_id=incident.id, title=incident.title,
+                             kind=kind, message=message, data=data)
+    if deliveries:
+        event.listen(session, "after_commit", lambda _s: kick(deliveries), once=True)
     return {"id": incident.id, "status": incident.status, "assignee": incident.assignee,
             "acknowledged_by": incident.acknowledged_by, "severity": incident.severity}
 
