@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     notify_routes: list[dict] = Field(default_factory=list, description='JSON list of routes, first match wins: '
                                       '{"matchers": ["service=\\"api\\""], "webhook_urls": [...], "slack": true, '
                                       '"slack_webhook_url": "...", "continue": false}; no match: every destination')
+    sns_verify_signatures: bool = Field(default=True, description="refuse SNS messages (notifications and "
+                                        "subscription confirmations) whose signature does not verify under SNS's "
+                                        "certificate; off only for an emulator that does not sign")
     sns_confirm_hosts: list[str] = Field(default_factory=list, description="hosts (host or host:port) besides "
                                          "sns.<region>.amazonaws.com whose SubscribeURL may be fetched (an SNS emulator)")
     # auth: when required, every API call but the health probes needs "Authorization: Bearer <token>"

@@ -273,13 +273,6 @@ def incident_order(sort: str | None) -> Any:
     return Incident.id.desc()
 
 
-def _settings() -> Settings:
-    """The process's settings (people's changes are called with a database URL, not settings)."""
-    from services.worker.runtime import current
-
-    return current().settings
-
-
 def _incident_for_change(session: Session, incident_id: int) -> Incident:
     incident = session.get(Incident, incident_id)
     if incident is None:
@@ -287,23 +280,27 @@ def _incident_for_change(session: Session, incident_id: int) -> Incident:
     return incident
 
 
-def _changed(session: Session, incident: Incident, *, user: str, kind: str, message: str, data: dict) -> dict:
-    """One person's change: on the incident's timeline and in the audit log, in the same transaction."""
+def _changed(session: Session, incident: Incident, *, user: str, kind: str, message: str, data: dict,
+             notify: Settings | None = None) -> dict:
+    """One person's change: on the incident's timeline and in the audit log, in the same transaction.
+
+    With ``notify`` (the caller's settings) the change is announced like the agents' steps (the Slack
+    thread; a hand resolve closes the page) through outbox rows committed with it.
+    """
     incident.updated_at = utcnow()
     add_event(session, incident.id, kind=kind, actor=user[:64], message=message, data=data)
     record(session, actor=user, action=f"incident.{kind}", subject=f"incident:{incident.id}", data=data)
     session.flush()
-    # the Slack thread and a page follow people's changes too (a hand resolve closes the page);
-    # the rows commit with the change and are queued once it is committed
-    deliveries = stage_event(session, _settings(), incident_id=incident.id, title=incident.title,
-                             kind=kind, message=message, data=data)
-    if deliveries:
+    deliveries = stage_event(session, notify, incident_id=incident.id, title=incident.title, kind=kind,
+                             message=message, data=data) if notify is not None else []
+    if deliveries:  # queued once the change is committed
         event.listen(session, "after_commit", lambda _s: kick(deliveries), once=True)
     return {"id": incident.id, "status": incident.status, "assignee": incident.assignee,
             "acknowledged_by": incident.acknowledged_by, "severity": incident.severity}
 
 
-def acknowledge(database_url: str, incident_id: int, *, user: str) -> dict:
+def acknowledge(database_url: str, incident_id: int, *, user: str,
+                notify: Settings | None = None) -> dict:
     """Someone is looking at it; acknowledging twice is a conflict naming who did it first."""
     with session_scope(database_url) as session:
         incident = _incident_for_change(session, incident_id)
@@ -311,10 +308,11 @@ def acknowledge(database_url: str, incident_id: int, *, user: str) -> dict:
             raise Conflict(f"incident {incident_id} was already acknowledged by {incident.acknowledged_by}")
         incident.acknowledged_by, incident.acknowledged_at = user, utcnow()
         return _changed(session, incident, user=user, kind="acknowledged", message=f"acknowledged by {user}",
-                        data={})
+                        data={}, notify=notify)
 
 
-def assign(database_url: str, incident_id: int, *, user: str, assignee: str) -> dict:
+def assign(database_url: str, incident_id: int, *, user: str, assignee: str,
+           notify: Settings | None = None) -> dict:
     with session_scope(database_url) as session:
         incident = _incident_for_change(session, incident_id)
         before = incident.assignee
@@ -323,7 +321,7 @@ def assign(database_url: str, incident_id: int, *, user: str, assignee: str) -> 
         incident.assignee = assignee
         return _changed(session, incident, user=user, kind="assigned",
                         message=f"assigned to {assignee}" + (f" (was {before})" if before else ""),
-                        data={"assignee": assignee, "before": before})
+                        data={"assignee": assignee, "before": before}, notify=notify)
 
 
 def set_severity(database_url: str, incident_id: int, *, user: str, severity: str) -> dict:
@@ -339,7 +337,8 @@ def set_severity(database_url: str, incident_id: int, *, user: str, severity: st
                         data={"severity": severity, "before": before})
 
 
-def resolve_by_hand(database_url: str, incident_id: int, *, user: str, reason: str) -> dict:
+def resolve_by_hand(database_url: str, incident_id: int, *, user: str, reason: str,
+                    notify: Settings | None = None) -> dict:
     """A person closes the incident; approvals still pending are cancelled so no action runs after it."""
     if not reason.strip():
         raise Invalid("resolving by hand needs a reason")
@@ -354,10 +353,11 @@ def resolve_by_hand(database_url: str, incident_id: int, *, user: str, reason: s
             .values(status="cancelled", decided_by=user, decided_at=utcnow(), comment=f"incident resolved: {reason}")
         ).rowcount
         return _changed(session, incident, user=user, kind="resolved", message=f"resolved by {user}: {reason}",
-                        data={"reason": reason, "before": before, "approvals_cancelled": cancelled})
+                        data={"reason": reason, "before": before, "approvals_cancelled": cancelled}, notify=notify)
 
 
-def reopen(database_url: str, incident_id: int, *, user: str, reason: str) -> dict:
+def reopen(database_url: str, incident_id: int, *, user: str, reason: str,
+           notify: Settings | None = None) -> dict:
     if not reason.strip():
         raise Invalid("reopening needs a reason")
     with session_scope(database_url) as session:
@@ -367,7 +367,7 @@ def reopen(database_url: str, incident_id: int, *, user: str, reason: str) -> di
         before = incident.status
         incident.status, incident.resolved_at = "open", None
         return _changed(session, incident, user=user, kind="reopened", message=f"reopened by {user}: {reason}",
-                        data={"reason": reason, "before": before})
+                        data={"reason": reason, "before": before}, notify=notify)
 
 
 def comment(database_url: str, incident_id: int, *, user: str, text: str) -> dict:

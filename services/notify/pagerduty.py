@@ -7,7 +7,7 @@ when our incident resolves closes it.
 
 A person is paged when the agents escalate (``escalated``, ``rejected``, ``blocked``: the incident is
 handed to a person) or when an approval has waited longer than ``page_after_approval_wait_s`` (the
-``approval_waiting`` event staged by `page_waiting_approvals`, once per approval). A resolve is sent
+``approval_waiting`` event staged by ``scheduled.page_waiting_approvals``, once per approval). A resolve is sent
 only for an incident that was paged.
 """
 
@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.config import Settings
-from services.storage.base import session_scope, utcnow
+from services.notify.models import WebhookDelivery
 
 TRIGGER_KINDS = {"escalated", "rejected", "blocked", "approval_waiting"}
 RESOLVE_KINDS = {"resolved", "self_recovered"}
@@ -45,8 +44,6 @@ def dedup_key(incident_id: int) -> str:
 
 def was_paged(session: Session, *, incident_id: int, destination_value: str) -> bool:
     """Whether a trigger for this incident was staged to this destination (a resolve is sent only then)."""
-    from services.notify.models import WebhookDelivery
-
     return session.scalar(select(WebhookDelivery.id).where(
         WebhookDelivery.incident_id == incident_id, WebhookDelivery.destination == destination_value,
         WebhookDelivery.kind.in_(sorted(TRIGGER_KINDS))).limit(1)) is not None
@@ -80,41 +77,3 @@ def page_body(event: dict[str, Any], *, routing_key: str, labels: dict[str, str 
 def waiting_event_id(approval_id: int) -> str:
     """One page per approval however often the sweep runs: the event id is derived from the approval."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"aiops:approval-waiting:{approval_id}"))
-
-
-def page_waiting_approvals(settings: Settings, *, now: Any = None) -> list[int]:
-    """Stage an ``approval_waiting`` page for each approval pending longer than the setting; returns outbox ids.
-
-    Runs with the outbox sweep (beat, or the embedded sweeper). The event id is derived from the
-    approval, and the outbox is unique on (event id, destination), so each approval pages once.
-    """
-    if not settings.pagerduty_routing_key and not any(r.get("pagerduty_routing_key") for r in settings.notify_routes):
-        return []
-    if settings.page_after_approval_wait_s <= 0:
-        return []
-    from services.actions.models import Approval
-    from services.incidents.models import Incident
-    from services.notify.models import WebhookDelivery
-    from services.notify.service import kick, stage_event
-
-    now = now or utcnow()
-    cutoff = now - timedelta(seconds=settings.page_after_approval_wait_s)
-    staged: list[int] = []
-    with session_scope(settings.database_url) as session:
-        waiting = session.scalars(select(Approval).where(Approval.status == "pending", Approval.created_at <= cutoff)
-                                  .order_by(Approval.id).limit(200)).all()
-        for approval in waiting:
-            event_id = waiting_event_id(approval.id)
-            if session.scalar(select(WebhookDelivery.id).where(WebhookDelivery.event_id == event_id).limit(1)):
-                continue
-            incident = session.get(Incident, approval.incident_id)
-            waited = int((now - approval.created_at).total_seconds())
-            staged += stage_event(
-                session, settings, incident_id=approval.incident_id, kind="approval_waiting", event_id=event_id,
-                title=incident.title if incident else f"incident {approval.incident_id}",
-                message=f"approval {approval.id} ({approval.action_kind} on {approval.target}, risk {approval.risk}) "
-                        f"has waited {waited} s",
-                data={"approval_id": approval.id, "action": approval.action_kind, "target": approval.target,
-                      "waited_s": waited})
-    kick(staged)
-    return staged

@@ -92,7 +92,7 @@ def run_command(settings: Settings, *, text: str, user_id: str | None, user_name
                 return ephemeral(f"you are not allowed to {verb} from Slack (AIOPS_SLACK_APPROVER_IDS)")
             incident_id = _incident_id(words[1])
             if verb == "ack":
-                acknowledge(settings.database_url, incident_id, user=user)
+                acknowledge(settings.database_url, incident_id, user=user, notify=settings)
                 return {"response_type": "in_channel", "text": f"#{incident_id} acknowledged by {user_name or user_id}"}
             reason = " ".join(words[2:]) or f"{verb}d in Slack"
             result = decide(settings, _pending_approval(settings, incident_id), approved=verb == "approve",

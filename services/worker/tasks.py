@@ -19,7 +19,7 @@ from services.episodes.service import agent_memory
 from services.incidents import flows
 from services.incidents.scheduled import redispatch_stranded
 from services.mitigation.service import train_model
-from services.notify.pagerduty import page_waiting_approvals
+from services.notify.scheduled import page_waiting_approvals
 from services.notify.service import deliver, notify_event, sweep_outbox
 from services.storage.base import engine_for
 from services.worker import queue
