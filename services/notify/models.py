@@ -121,7 +121,8 @@ class SlackThread(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column()
-    channel: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(200))  # as configured (an id, or a name like #incidents)
+    channel_id: Mapped[str] = mapped_column(String(64))  # as Slack answered: chat.update needs the id
     ts: Mapped[str] = mapped_column(String(32))
     last_event_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -196,28 +196,31 @@ def send(row: WebhookDelivery, settings: Settings) -> tuple[str, int | None, str
         last = f"{event['kind'].replace('_', ' ')}: {event['message']}"
         if thread is None:
             answer = web.chat_postMessage(channel=channel, **parent_message(incident, last=last, settings=settings))
-            thread = _remember_thread(settings, incident_id=incident_id, channel=str(answer.get("channel") or channel),
-                                      ts=str(answer["ts"]), event_id=row.event_id if event["kind"] == "opened" else None)
+            thread = _remember_thread(settings, incident_id=incident_id, channel=channel,
+                                      channel_id=str(answer.get("channel") or channel), ts=str(answer["ts"]),
+                                      event_id=row.event_id if event["kind"] == "opened" else None)
             if event["kind"] == "opened":
                 return "delivered", 200, None, None
         if thread.last_event_id != row.event_id:
-            web.chat_postMessage(channel=thread.channel, thread_ts=thread.ts, **reply_message(event))
+            web.chat_postMessage(channel=thread.channel_id, thread_ts=thread.ts, **reply_message(event))
             with session_scope(settings.database_url) as session:
                 stored = session.get(SlackThread, thread.id)
                 stored.last_event_id, stored.updated_at = row.event_id, utcnow()
-        web.chat_update(channel=thread.channel, ts=thread.ts, **parent_message(incident, last=last, settings=settings))
+        web.chat_update(channel=thread.channel_id, ts=thread.ts,
+                        **parent_message(incident, last=last, settings=settings))
         return "delivered", 200, None, None
     except Exception as exc:  # noqa: BLE001 - classified below; anything unknown is re-raised
         outcome, code, error, retry_after = _classify(exc)
         return outcome, code, error, retry_after
 
 
-def _remember_thread(settings: Settings, *, incident_id: int, channel: str, ts: str,
+def _remember_thread(settings: Settings, *, incident_id: int, channel: str, channel_id: str, ts: str,
                      event_id: str | None) -> SlackThread:
     """Store the parent's ts; if another process stored one first (a lease ran out mid-send), theirs wins."""
     try:
         with session_scope(settings.database_url) as session:
-            thread = SlackThread(incident_id=incident_id, channel=channel, ts=ts, last_event_id=event_id,
+            thread = SlackThread(incident_id=incident_id, channel=channel, channel_id=channel_id, ts=ts,
+                                 last_event_id=event_id,
                                  created_at=utcnow(), updated_at=utcnow())
             session.add(thread)
             session.flush()

@@ -23,6 +23,7 @@ class FakeSlack:
     def __init__(self, *, token: str, channels: set[str], ratelimit_first: int = 0, retry_after: int = 1) -> None:
         self.token, self.channels = token, channels
         self.ratelimit_left, self.retry_after = ratelimit_first, retry_after
+        self.mode: str | int = "ok"  # or an HTTP status to answer every call with (an outage: 503)
         self.calls: list[dict[str, Any]] = []  # every request, answered or refused, in arrival order
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> the current message
         self._lock = threading.Lock()
@@ -67,6 +68,8 @@ class FakeSlack:
             auth = headers.get("Authorization") or headers.get("authorization")
             if auth != f"Bearer {self.token}":
                 return self._error(call, 200, "invalid_auth")
+            if self.mode != "ok":
+                return self._error(call, int(self.mode), "service_unavailable")
             if self.ratelimit_left > 0:
                 self.ratelimit_left -= 1
                 return self._error(call, 429, "ratelimited", {"Retry-After": str(self.retry_after)})
@@ -114,11 +117,19 @@ class FakePagerDuty:
 
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
+        self.refused = 0
+        self.mode: str | int = "ok"  # or an HTTP status to answer every call with (an outage: 503)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if fake.mode != "ok":
+                    fake.refused += 1
+                    self.send_response(int(fake.mode))
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
                 try:
                     body = json.loads(raw)
                     ok = (self.path == "/v2/enqueue" and body.get("routing_key")

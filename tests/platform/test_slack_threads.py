@@ -177,3 +177,67 @@ def test_approval_waiting_pages_and_slash_commands(platform_env, fakes, monkeypa
              if c["args"].get("thread_ts") == parent["ts"]]
     assert "acknowledged" in kinds and kinds.index("approval_requested") < kinds.index("rejected")
     assert {e["dedup_key"] for e in pager.events} == {f"aiops-incident-{incident_id}"}
+
+
+def test_slack_and_pagerduty_outage_loses_nothing_and_keeps_thread_order(platform_env, fakes, monkeypatch):
+    """Slack and PagerDuty answer 503 while incidents open and the agents work; then they recover.
+
+    Every staged row is delivered once: one parent per incident, each step once, in the order staged.
+    """
+    from sqlalchemy import select
+
+    from services.api.app import create_app
+    from services.notify.models import WebhookDelivery
+    from services.storage.base import session_scope
+
+    slack, pager = fakes
+    slack.ratelimit_left = 0
+    slack.mode = pager.mode = 503
+    for key, value in {"AIOPS_WEBHOOK_BACKOFF_S": "0.5", "AIOPS_WEBHOOK_BACKOFF_MAX_S": "2",
+                       "AIOPS_WEBHOOK_MAX_ATTEMPTS": "200", "AIOPS_WEBHOOK_SWEEP_INTERVAL_S": "1"}.items():
+        monkeypatch.setenv(key, value)
+    settings = install_settings()
+
+    def rows() -> list[WebhookDelivery]:
+        with session_scope(settings.database_url) as session:
+            found = session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+            session.expunge_all()
+            return list(found)
+
+    services = [f"svc-{i}" for i in range(6)]
+    with TestClient(create_app()) as client:
+        for service in services:
+            assert client.post("/api/v1/alerts", json={"name": "ErrorRateHigh", "severity": "critical",
+                                                       "service": service, "summary": "5xx above 5%"}).status_code == 202
+        # the outage lasts until every incident has been handed over (escalated) and Slack was refused a while
+        wait_for(lambda: len([r for r in rows() if r.kind == "escalated"]) >= 2 * len(services)
+                 and sum(1 for c in slack.calls if c.get("status") == 503) >= 20, timeout=180,
+                 message="incidents escalated during the outage")
+        refused_slack = sum(1 for c in slack.calls if c.get("status") == 503)
+        slack.mode = pager.mode = "ok"
+        wait_for(lambda: all(r.status != "pending" for r in rows()), timeout=180, message="outbox drained")
+        final = rows()
+
+    slack_rows = [r for r in final if r.destination_kind == "slack_api"]
+    page_rows = [r for r in final if r.destination_kind == "pagerduty"]
+    delivered = [r for r in final if r.status == "delivered"]
+    dead = [r for r in final if r.status == "dead"]
+    lost = len(final) - len(delivered) - len(dead)
+    print(f"\nSlack+PagerDuty outage: staged {len(final)} (slack {len(slack_rows)}, pagerduty {len(page_rows)}), "
+          f"delivered {len(delivered)}, dead-lettered {len(dead)}, lost {lost}; refused during the outage: "
+          f"slack {refused_slack} calls, pagerduty {pager.refused}")
+    assert dead == [] and lost == 0
+
+    parents = slack.parents(CHANNEL)
+    assert len(parents) == len(services), "one top-level message per incident"
+    replies_posted = [c["args"] for c in slack.ok_calls("chat.postMessage") if c["args"].get("thread_ts")]
+    for parent in parents:
+        incident_id = int(parent["text"].split()[0].lstrip("#"))
+        staged = [json.loads(r.body) for r in slack_rows if r.incident_id == incident_id]
+        posted = [m["text"] for m in replies_posted if m["thread_ts"] == parent["ts"]]
+        expected = [f"{e['kind']}: {e['message']}"[:3000] for e in staged if e["kind"] != "opened"]
+        assert posted == expected, f"incident {incident_id}: each step once, in order"
+        assert "escalated" in parent["text"]
+    # PagerDuty: one trigger per escalated incident (same dedup key per incident), nothing twice
+    assert len(pager.events) == len(page_rows) == len(services)
+    assert {e["dedup_key"] for e in pager.events} == {f"aiops-incident-{r.incident_id}" for r in page_rows}
