@@ -6,7 +6,7 @@ import json
 from typing import Literal
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
@@ -39,7 +39,7 @@ async def _verified_slack_form(request: Request, settings: Settings) -> dict[str
 
 
 @router.post("/slack/interactions", summary="Slack interactivity endpoint (approval buttons)")
-async def slack_interactions(request: Request, caller: str = Depends(require("public")),
+async def slack_interactions(request: Request, background: BackgroundTasks, caller: str = Depends(require("public")),
                              settings: Settings = Depends(app_settings)) -> dict:
     form = await _verified_slack_form(request, settings)
     try:
@@ -49,9 +49,8 @@ async def slack_interactions(request: Request, caller: str = Depends(require("pu
     if not isinstance(payload, dict):
         raise HTTPException(400, "not a Slack block_actions payload: payload is not an object")
     text, where = await run_in_threadpool(slack_commands.click, settings, payload)  # bad payload -> 422
-    if where:  # the buttons are replaced by who decided, so nobody clicks a decided approval
-        await run_in_threadpool(slack.mark_decided, settings, channel=where.get("channel"), ts=where.get("ts"),
-                                text=text)
+    if where:  # the buttons are replaced by who decided (after the answer: Slack wants one within 3 s)
+        background.add_task(slack.mark_decided, settings, channel=where.get("channel"), ts=where.get("ts"), text=text)
     return {"text": text}
 
 

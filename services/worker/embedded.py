@@ -21,9 +21,9 @@ log = logging.getLogger(__name__)
 
 class EmbeddedWorker:
     def __init__(self, app: Celery, *, queues: tuple[str, ...] = QUEUES, concurrency: int = 4,
-                 sweep_interval_s: float | None = None) -> None:
+                 sweep: bool = True, sweep_interval_s: float | None = None) -> None:
         self.app = app
-        self.sweep_interval_s = sweep_interval_s
+        self.sweep, self.sweep_interval_s = sweep, sweep_interval_s
         self._stopping = threading.Event()
         self.sweeper = threading.Thread(target=self._sweep_forever, name="aiops-embedded-sweeper", daemon=True)
         self.controller = WorkController(
@@ -34,7 +34,7 @@ class EmbeddedWorker:
 
     def start(self) -> EmbeddedWorker:
         self.thread.start()
-        if self.sweep_interval_s:
+        if self.sweep:
             self.sweeper.start()
         log.info("embedded worker started on queues %s", ", ".join(QUEUES))
         return self
@@ -46,13 +46,16 @@ class EmbeddedWorker:
         stopper.start()
         stopper.join(timeout)
 
-
     def _sweep_forever(self) -> None:
-        """Queue the outbox sweep every interval, as beat does in distributed mode."""
-        from services.worker.queue import NOTIFY_SWEEP, enqueue
+        """Queue the outbox sweep every interval, as beat does in distributed mode.
 
-        assert self.sweep_interval_s
-        while not self._stopping.wait(self.sweep_interval_s):
+        Without a fixed interval it is read from the installed runtime at every turn, so a process
+        that installs new settings (the demo, tests) sweeps at the pace they ask for.
+        """
+        from services.worker.queue import NOTIFY_SWEEP, enqueue
+        from services.worker.runtime import current
+
+        while not self._stopping.wait(self.sweep_interval_s or current().settings.webhook_sweep_interval_s):
             try:
                 enqueue(NOTIFY_SWEEP, priority=4)
             except Exception:  # the in-memory broker refusing is a bug worth a log line, not a dead thread
@@ -66,15 +69,11 @@ _lock = threading.Lock()
 def ensure_embedded_worker(app: Celery, *, sweep_interval_s: float | None = None) -> EmbeddedWorker:
     """One embedded worker per process, whoever asks first (API lifespan, demo, tests).
 
-    ``sweep_interval_s`` defaults to the runtime's ``webhook_sweep_interval_s``.
+    ``sweep_interval_s`` defaults to the runtime's ``webhook_sweep_interval_s`` (read at each sweep).
     """
     global _started
     with _lock:
         if _started is None:
-            if sweep_interval_s is None:
-                from services.worker.runtime import current
-
-                sweep_interval_s = current().settings.webhook_sweep_interval_s
             _started = EmbeddedWorker(app, concurrency=8, sweep_interval_s=sweep_interval_s).start()
         return _started
 
