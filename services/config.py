@@ -87,6 +87,17 @@ class Settings(BaseSettings):
     # notifications and approvals
     slack_webhook_url: str | None = None
     slack_signing_secret: str | None = None
+    slack_bot_token: str | None = Field(default=None, description="bot token (xoxb-...) for incident threads through "
+                                        "the Web API; with slack_channel, one thread per incident")
+    slack_channel: str | None = Field(default=None, description="channel id the incident threads are posted in")
+    slack_api_url: str = Field(default="https://slack.com/api/", description="Slack Web API base URL")
+    slack_approver_ids: list[str] = Field(default_factory=list, description="Slack user ids allowed to approve, reject "
+                                          "and acknowledge from Slack; empty: anyone the request comes from")
+    pagerduty_routing_key: str | None = Field(default=None, description="PagerDuty Events v2 integration key: "
+                                              "escalations and approvals waiting too long page a person")
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    page_after_approval_wait_s: float = Field(default=900.0, ge=0, description="page when an approval has waited "
+                                              "this long (0: never)")
     webhook_urls: list[str] = Field(default_factory=list)
     webhook_secret: str | None = None
     webhook_timeout_s: float = Field(default=10.0, description="timeout of one webhook/Slack delivery attempt")
@@ -99,6 +110,9 @@ class Settings(BaseSettings):
     notify_routes: list[dict] = Field(default_factory=list, description='JSON list of routes, first match wins: '
                                       '{"matchers": ["service=\\"api\\""], "webhook_urls": [...], "slack": true, '
                                       '"slack_webhook_url": "...", "continue": false}; no match: every destination')
+    sns_verify_signatures: bool = Field(default=True, description="refuse SNS messages (notifications and "
+                                        "subscription confirmations) whose signature does not verify under SNS's "
+                                        "certificate; off only for an emulator that does not sign")
     sns_confirm_hosts: list[str] = Field(default_factory=list, description="hosts (host or host:port) besides "
                                          "sns.<region>.amazonaws.com whose SubscribeURL may be fetched (an SNS emulator)")
     # auth: when required, every API call but the health probes needs "Authorization: Bearer <token>"
@@ -139,7 +153,8 @@ class Settings(BaseSettings):
         """A route with a typo would silently send pages elsewhere: refuse it at start, naming it."""
         from services.notify.matchers import MatcherError, parse_matchers
 
-        known = {"matchers", "webhook_urls", "slack", "slack_webhook_url", "continue"}
+        known = {"matchers", "webhook_urls", "slack", "slack_webhook_url", "slack_channel", "pagerduty_routing_key",
+                 "continue"}
         for i, route in enumerate(routes):
             unknown = set(route) - known
             if unknown:

@@ -20,7 +20,15 @@ from services.ingest.normalize import fingerprint, normalize
 from services.ingest.pagerduty import SOURCE as PAGERDUTY
 from services.ingest.pagerduty import parse_event
 from services.ingest.safejson import JsonRejected, parse_json
-from services.ingest.sns import confirm_subscription, is_subscription_message
+from services.ingest.sns import (
+    CertFetcher,
+    SnsSignatureError,
+    confirm_subscription,
+    fetch_certificate,
+    is_sns_message,
+    is_subscription_message,
+    verify_message,
+)
 from services.storage.base import session_scope
 
 log = logging.getLogger(__name__)
@@ -49,16 +57,30 @@ def _parse(body: bytes) -> object:
         raise HTTPException(exc.status, str(exc)) from None
 
 
-def _ingest(body: bytes, *, user: str, settings: Settings) -> dict:
+def _verify_sns(payload: dict, *, settings: Settings, fetch_cert: CertFetcher | None) -> None:
+    """SNS signs every message: one it did not sign is refused (403) before anything is fetched or stored."""
+    if not settings.sns_verify_signatures:
+        return
+    try:
+        verify_message(payload, fetch=fetch_cert or fetch_certificate)
+    except SnsSignatureError as exc:
+        raise HTTPException(403, f"SNS signature check failed: {exc}") from None
+
+
+def _ingest(body: bytes, *, user: str, settings: Settings, fetch_cert: CertFetcher | None = None) -> dict:
     """Parse, normalise, store (one transaction, committed before returning) and hand off; runs in a worker thread."""
     payload = _parse(body)
     if is_subscription_message(payload):  # SNS asks before it sends: confirm, store nothing
+        _verify_sns(payload, settings=settings, fetch_cert=fetch_cert)
         result = confirm_subscription(payload, extra_hosts=settings.sns_confirm_hosts)
         with session_scope(settings.database_url) as session:
             record(session, actor=user, action="alerts.sns_subscription", subject=str(result.get("topic") or ""),
                    data=result)
         return result
-    return _store(normalize(payload), user=user, settings=settings)  # IngestError -> 422, nothing stored
+    alerts = normalize(payload)  # IngestError -> 422, nothing stored
+    if is_sns_message(payload):
+        _verify_sns(payload, settings=settings, fetch_cert=fetch_cert)
+    return _store(alerts, user=user, settings=settings)
 
 
 def _store(alerts: list[NormalizedAlert], *, user: str, settings: Settings) -> dict:
@@ -93,7 +115,8 @@ async def ingest(request: Request, user: str = Depends(require("operator")),
     """Only the body read runs on the event loop; parsing and database work run in the threadpool."""
     body = await read_body(request, limit=min(MAX_BODY, settings.max_body_bytes))
     async with _ingest_slots(request.app, settings):
-        return await run_in_threadpool(_ingest, body, user=user, settings=settings)
+        return await run_in_threadpool(_ingest, body, user=user, settings=settings,
+                                       fetch_cert=getattr(request.app.state, "sns_cert_fetcher", None))
 
 
 def _ingest_slots(app, settings: Settings) -> anyio.Semaphore:

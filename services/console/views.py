@@ -141,14 +141,14 @@ def _after_change(request: Request, settings: Settings, incident_id: int) -> HTM
 @router.post("/incidents/{incident_id}/ack")
 def ack(incident_id: IdPath, request: Request, user: str = Depends(page("operator")),
         settings: Settings = Depends(app_settings)):
-    incidents.acknowledge(settings.database_url, incident_id, user=user)
+    incidents.acknowledge(settings.database_url, incident_id, user=user, notify=settings)
     return _after_change(request, settings, incident_id)
 
 
 @router.post("/incidents/{incident_id}/assign")
 def assign(incident_id: IdPath, request: Request, assignee: SafeStr = Form(..., min_length=1, max_length=200),
            user: str = Depends(page("operator")), settings: Settings = Depends(app_settings)):
-    incidents.assign(settings.database_url, incident_id, user=user, assignee=assignee.strip())
+    incidents.assign(settings.database_url, incident_id, user=user, assignee=assignee.strip(), notify=settings)
     return _after_change(request, settings, incident_id)
 
 
@@ -162,14 +162,14 @@ def severity(incident_id: IdPath, request: Request, value: SafeStr = Form(..., a
 @router.post("/incidents/{incident_id}/resolve")
 def resolve(incident_id: IdPath, request: Request, reason: SafeStr = Form("", max_length=2000),
             user: str = Depends(page("operator")), settings: Settings = Depends(app_settings)):
-    incidents.resolve_by_hand(settings.database_url, incident_id, user=user, reason=reason)
+    incidents.resolve_by_hand(settings.database_url, incident_id, user=user, reason=reason, notify=settings)
     return _after_change(request, settings, incident_id)
 
 
 @router.post("/incidents/{incident_id}/reopen")
 def reopen(incident_id: IdPath, request: Request, reason: SafeStr = Form("", max_length=2000),
            user: str = Depends(page("operator")), settings: Settings = Depends(app_settings)):
-    incidents.reopen(settings.database_url, incident_id, user=user, reason=reason)
+    incidents.reopen(settings.database_url, incident_id, user=user, reason=reason, notify=settings)
     return _after_change(request, settings, incident_id)
 
 

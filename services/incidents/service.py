@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, case, func, or_, select, update
+from sqlalchemy import Select, bindparam, case, event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -350,17 +350,27 @@ def _incident_for_change(session: Session, incident_id: int) -> Incident:
     return incident
 
 
-def _changed(session: Session, incident: Incident, *, user: str, kind: str, message: str, data: dict) -> dict:
-    """One person's change: on the incident's timeline and in the audit log, in the same transaction."""
+def _changed(session: Session, incident: Incident, *, user: str, kind: str, message: str, data: dict,
+             notify: Settings | None = None) -> dict:
+    """One person's change: on the incident's timeline and in the audit log, in the same transaction.
+
+    With ``notify`` (the caller's settings) the change is announced like the agents' steps (the Slack
+    thread; a hand resolve closes the page) through outbox rows committed with it.
+    """
     incident.updated_at = utcnow()
     add_event(session, incident.id, kind=kind, actor=user[:64], message=message, data=data)
     record(session, actor=user, action=f"incident.{kind}", subject=f"incident:{incident.id}", data=data)
     session.flush()
+    deliveries = stage_event(session, notify, incident_id=incident.id, title=incident.title, kind=kind,
+                             message=message, data=data) if notify is not None else []
+    if deliveries:  # queued once the change is committed
+        event.listen(session, "after_commit", lambda _s: kick(deliveries), once=True)
     return {"id": incident.id, "status": incident.status, "assignee": incident.assignee,
             "acknowledged_by": incident.acknowledged_by, "severity": incident.severity}
 
 
-def acknowledge(database_url: str, incident_id: int, *, user: str) -> dict:
+def acknowledge(database_url: str, incident_id: int, *, user: str,
+                notify: Settings | None = None) -> dict:
     """Someone is looking at it; acknowledging twice is a conflict naming who did it first."""
     with session_scope(database_url) as session:
         incident = _incident_for_change(session, incident_id)
@@ -368,10 +378,11 @@ def acknowledge(database_url: str, incident_id: int, *, user: str) -> dict:
             raise Conflict(f"incident {incident_id} was already acknowledged by {incident.acknowledged_by}")
         incident.acknowledged_by, incident.acknowledged_at = user, utcnow()
         return _changed(session, incident, user=user, kind="acknowledged", message=f"acknowledged by {user}",
-                        data={})
+                        data={}, notify=notify)
 
 
-def assign(database_url: str, incident_id: int, *, user: str, assignee: str) -> dict:
+def assign(database_url: str, incident_id: int, *, user: str, assignee: str,
+           notify: Settings | None = None) -> dict:
     with session_scope(database_url) as session:
         incident = _incident_for_change(session, incident_id)
         before = incident.assignee
@@ -380,7 +391,7 @@ def assign(database_url: str, incident_id: int, *, user: str, assignee: str) -> 
         incident.assignee = assignee
         return _changed(session, incident, user=user, kind="assigned",
                         message=f"assigned to {assignee}" + (f" (was {before})" if before else ""),
-                        data={"assignee": assignee, "before": before})
+                        data={"assignee": assignee, "before": before}, notify=notify)
 
 
 def set_severity(database_url: str, incident_id: int, *, user: str, severity: str) -> dict:
@@ -415,7 +426,8 @@ def close_pending_approvals(session: Session, incident_id: int, *, status: str, 
     return decided
 
 
-def resolve_by_hand(database_url: str, incident_id: int, *, user: str, reason: str) -> dict:
+def resolve_by_hand(database_url: str, incident_id: int, *, user: str, reason: str,
+                    notify: Settings | None = None) -> dict:
     """A person closes the incident; approvals still pending are cancelled so no action runs after it."""
     if not reason.strip():
         raise Invalid("resolving by hand needs a reason")
@@ -428,10 +440,11 @@ def resolve_by_hand(database_url: str, incident_id: int, *, user: str, reason: s
         cancelled = len(close_pending_approvals(session, incident_id, status="cancelled", by=user,
                                                 comment=f"incident resolved: {reason}"))
         return _changed(session, incident, user=user, kind="resolved", message=f"resolved by {user}: {reason}",
-                        data={"reason": reason, "before": before, "approvals_cancelled": cancelled})
+                        data={"reason": reason, "before": before, "approvals_cancelled": cancelled}, notify=notify)
 
 
-def reopen(database_url: str, incident_id: int, *, user: str, reason: str) -> dict:
+def reopen(database_url: str, incident_id: int, *, user: str, reason: str,
+           notify: Settings | None = None) -> dict:
     if not reason.strip():
         raise Invalid("reopening needs a reason")
     with session_scope(database_url) as session:
@@ -441,7 +454,7 @@ def reopen(database_url: str, incident_id: int, *, user: str, reason: str) -> di
         before = incident.status
         incident.status, incident.resolved_at = "open", None
         return _changed(session, incident, user=user, kind="reopened", message=f"reopened by {user}: {reason}",
-                        data={"reason": reason, "before": before})
+                        data={"reason": reason, "before": before}, notify=notify)
 
 
 def comment(database_url: str, incident_id: int, *, user: str, text: str) -> dict:

@@ -113,13 +113,13 @@ class SeverityBody(BaseModel):
 @router.post("/incidents/{incident_id}/ack", summary="Acknowledge: someone is on it (timeline + audit log)")
 def ack_route(incident_id: IdPath, user: str = Depends(require("operator")),
               settings: Settings = Depends(app_settings)) -> dict:
-    return service.acknowledge(settings.database_url, incident_id, user=user)
+    return service.acknowledge(settings.database_url, incident_id, user=user, notify=settings)
 
 
 @router.post("/incidents/{incident_id}/assign", summary="Give the incident an owner")
 def assign_route(incident_id: IdPath, body: Assignment, user: str = Depends(require("operator")),
                  settings: Settings = Depends(app_settings)) -> dict:
-    return service.assign(settings.database_url, incident_id, user=user, assignee=body.assignee)
+    return service.assign(settings.database_url, incident_id, user=user, assignee=body.assignee, notify=settings)
 
 
 @router.post("/incidents/{incident_id}/severity", summary="Change the severity")
@@ -131,13 +131,13 @@ def severity_route(incident_id: IdPath, body: SeverityBody, user: str = Depends(
 @router.post("/incidents/{incident_id}/resolve", summary="Resolve by hand, with a reason; pending approvals are cancelled")
 def resolve_route(incident_id: IdPath, body: Reason, user: str = Depends(require("operator")),
                   settings: Settings = Depends(app_settings)) -> dict:
-    return service.resolve_by_hand(settings.database_url, incident_id, user=user, reason=body.reason)
+    return service.resolve_by_hand(settings.database_url, incident_id, user=user, reason=body.reason, notify=settings)
 
 
 @router.post("/incidents/{incident_id}/reopen", summary="Reopen a closed incident, with a reason")
 def reopen_route(incident_id: IdPath, body: Reason, user: str = Depends(require("operator")),
                  settings: Settings = Depends(app_settings)) -> dict:
-    return service.reopen(settings.database_url, incident_id, user=user, reason=body.reason)
+    return service.reopen(settings.database_url, incident_id, user=user, reason=body.reason, notify=settings)
 
 
 @router.post("/incidents/{incident_id}/comments", status_code=201, summary="Comment on the incident's timeline")

@@ -63,6 +63,9 @@ def _normalize_one(payload: Any, *, where: str) -> list[NormalizedAlert]:
         return _cloudwatch(_json_message(payload["Message"], where=f"{where}.Message"), where=where, raw=payload)
     if "AlarmName" in payload:
         return _cloudwatch(payload, where=where, raw=payload)
+    if isinstance(payload.get("alert"), dict) and "action" in payload and (
+            "integrationName" in payload or "integrationId" in payload):
+        return [_opsgenie(payload, where=where)]
     if isinstance(payload.get("org"), dict) and "title" in payload and (
             "event_type" in payload or "alert_transition" in payload):
         return [_datadog(payload, where=where)]
@@ -313,6 +316,62 @@ def _datadog(payload: dict, *, where: str) -> NormalizedAlert:
         annotations={"title": title, **({"event_type": str(payload["event_type"])} if payload.get("event_type") else {})},
         starts_at=_epoch_ms(payload.get("date"), f"{where}.date"),
         fingerprint=f"{alert_id}:{host or ''}" if alert_id else None,
+        raw=payload,
+    )
+
+
+_OG_ACTIONS = {"create": "firing", "close": "resolved", "delete": "resolved"}
+_OG_PRIORITY = {"p1": "critical", "p2": "high", "p3": "warning", "p4": "info", "p5": "info"}
+
+
+def _opsgenie(payload: dict, *, where: str) -> NormalizedAlert:
+    """An Opsgenie outgoing-webhook body (``{"action", "alert": {...}, "source", "integrationName"}``).
+
+    ``Create`` fires and ``Close``/``Delete`` resolve; the alert's ``alias`` (Opsgenie's own
+    de-duplication key, the alert id when absent) is the fingerprint, so a close resolves what its
+    create opened. Other actions (acknowledge, notes, tags, ...) change no alert state here and are
+    refused by name: map only Create and Close in Opsgenie's action mapping (README).
+    """
+    action = (_text(payload.get("action"), f"{where}.action") or "").strip()
+    status = _OG_ACTIONS.get(action.lower())
+    if status is None:
+        raise IngestError(f"{where}.action: Opsgenie action {action[:40]!r} carries no alert state; "
+                          "send Create and Close (or Delete) only")
+    alert = payload["alert"]
+    here = f"{where}.alert"
+    message = (_text(alert.get("message"), f"{here}.message") or "").strip()
+    if not message:
+        raise IngestError(f"{here}.message: an Opsgenie alert needs a message (its title)")
+    details = _strs(alert.get("details"), f"{here}.details")
+    tags: dict[str, str | None] = {}
+    for i, tag in enumerate(_list(alert.get("tags") or [], f"{here}.tags")):
+        key, sep, value = (_text(tag, f"{here}.tags[{i}]") or "").partition(":")
+        if key.strip():
+            tags[key.strip()] = value.strip() if sep else "true"
+    entity = _text(alert.get("entity"), f"{here}.entity") or None
+    priority = (_text(alert.get("priority"), f"{here}.priority") or "").lower()
+    alias = _text(alert.get("alias"), f"{here}.alias") or _text(alert.get("alertId"), f"{here}.alertId")
+    node = details.get("host") or details.get("node") or tags.get("host") or entity
+    labels = {"alertname": message[:200], **{k: v for k, v in tags.items() if k != "host"},
+              **{k: v for k, v in details.items() if k not in {"host", "node"}}}
+    if alert.get("tinyId"):
+        labels["opsgenie_tiny_id"] = _text(alert.get("tinyId"), f"{here}.tinyId")
+    description = (_text(alert.get("description"), f"{here}.description") or "").strip()
+    return _build(
+        where,
+        source="opsgenie",
+        name=message[:200],
+        status=status,
+        severity=_OG_PRIORITY.get(priority) or _severity(tags.get("severity") or details.get("severity")),
+        service=details.get("service") or tags.get("service") or None,
+        node=node,
+        cluster=details.get("cluster") or tags.get("cluster") or None,
+        summary=description or message,
+        labels=labels,
+        annotations={"opsgenie_action": action, **({"entity": entity} if entity else {}),
+                     **({"opsgenie_source": str(alert["source"])} if alert.get("source") else {})},
+        starts_at=_epoch_ms(alert.get("createdAt"), f"{here}.createdAt"),
+        fingerprint=f"opsgenie:{alias}" if alias else None,
         raw=payload,
     )
 

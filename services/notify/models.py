@@ -18,7 +18,7 @@ from services.storage.base import Base, utcnow
 
 PENDING, DELIVERED, DEAD, SILENCED = "pending", "delivered", "dead", "silenced"
 DELIVERY_STATUSES = (PENDING, DELIVERED, DEAD, SILENCED)
-DESTINATION_KINDS = ("webhook", "slack")
+DESTINATION_KINDS = ("webhook", "slack", "slack_api", "pagerduty")
 
 
 class WebhookDelivery(Base):
@@ -105,3 +105,25 @@ class SilenceRead(BaseModel):
     created_by: str
     comment: str
     created_at: datetime
+
+
+class SlackThread(Base):
+    """The Slack message an incident's thread hangs from, per channel.
+
+    ``ts`` is the parent message's timestamp (Slack's message id): every later step is posted with
+    ``thread_ts=ts`` and the parent is edited with ``chat.update``, so the channel gets one message
+    per incident. ``last_event_id`` is the last event whose reply was posted: a delivery retried
+    after its reply went out (the status update failed) does not post the reply twice.
+    """
+
+    __tablename__ = "slack_threads"
+    __table_args__ = (UniqueConstraint("incident_id", "channel"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column()
+    channel: Mapped[str] = mapped_column(String(200))  # as configured (an id, or a name like #incidents)
+    channel_id: Mapped[str] = mapped_column(String(64))  # as Slack answered: chat.update needs the id
+    ts: Mapped[str] = mapped_column(String(32))
+    last_event_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -17,7 +17,9 @@ Generic webhooks carry (see README, Integrations, for a receiver's checklist):
   goes stale: `verify_signature` refuses timestamps older than five minutes and, with a
   `ReplayGuard`, a signature it has already accepted.
 
-In: Slack's signed interactivity requests (approval buttons), checked by `verify_slack`.
+Slack threads through the Web API live in `services.notify.slack`, PagerDuty pages in
+`services.notify.pagerduty`; both go through this outbox (destination kinds ``slack_api`` and
+``pagerduty``). In: Slack's signed requests (buttons, ``/aiops``), checked by `verify_slack`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from services.config import Settings
 from services.errors import Conflict, Invalid, NotFound
+from services.notify import pagerduty, slack
 from services.notify.matchers import MatcherError, all_match, parse_matchers
 from services.notify.models import DEAD, DELIVERED, PENDING, SILENCED, Silence, WebhookDelivery
 from services.storage.base import session_scope, utcnow
@@ -47,8 +50,14 @@ from services.worker.queue import NOTIFY, enqueue
 log = logging.getLogger(__name__)
 
 NOTIFY_KINDS = {"opened", "approval_requested", "resolved", "escalated", "rejected", "drift_proposed"}
+# what each kind of destination is sent: webhooks and the incoming-webhook Slack message the
+# milestones, a Slack thread every step a person follows, PagerDuty the pages and their resolves
+KINDS_OF_DESTINATION = {"webhook": NOTIFY_KINDS, "slack": NOTIFY_KINDS, "slack_api": slack.THREAD_KINDS,
+                        "pagerduty": pagerduty.PAGE_KINDS}
+STAGED_KINDS = set().union(*KINDS_OF_DESTINATION.values())
 SIGNATURE_TOLERANCE_S = 300
 RETRYABLE_STATUSES = {408, 429}  # a timeout or a rate limit says "later", not "never"
+DEFER_S = 1.0  # a thread row waiting for the step before it looks again this often
 
 
 # ---------------------------------------------------------------------------- staging (the outbox)
@@ -56,14 +65,25 @@ RETRYABLE_STATUSES = {408, 429}  # a timeout or a rate limit says "later", not "
 def destinations(settings: Settings) -> list[tuple[str, str]]:
     """``(kind, url)`` of every configured destination, generic webhooks first (the default route)."""
     found = [("webhook", url) for url in dict.fromkeys(settings.webhook_urls)]
+    found += _slack_destinations(settings)
+    if settings.pagerduty_routing_key:
+        found.append(("pagerduty", pagerduty.destination(settings, settings.pagerduty_routing_key)))
+    return found
+
+
+def _slack_destinations(settings: Settings) -> list[tuple[str, str]]:
+    found = []
     if settings.slack_webhook_url:
         found.append(("slack", settings.slack_webhook_url))
+    if settings.slack_bot_token and settings.slack_channel:
+        found.append(("slack_api", slack.destination(settings.slack_channel)))
     return found
 
 
 def _configured(settings: Settings) -> bool:
-    return bool(destinations(settings) or any(r.get("webhook_urls") or r.get("slack_webhook_url")
-                                              for r in settings.notify_routes))
+    return bool(destinations(settings) or any(
+        r.get("webhook_urls") or r.get("slack_webhook_url") or r.get("slack_channel") or r.get("pagerduty_routing_key")
+        for r in settings.notify_routes))
 
 
 def route(settings: Settings, labels: dict[str, str | None]) -> list[tuple[str, str]]:
@@ -76,9 +96,14 @@ def route(settings: Settings, labels: dict[str, str | None]) -> list[tuple[str, 
             continue
         matched = True
         chosen += [("webhook", url) for url in rule.get("webhook_urls") or []]
-        slack = rule.get("slack_webhook_url") or (settings.slack_webhook_url if rule.get("slack") else None)
-        if slack:
-            chosen.append(("slack", slack))
+        if rule.get("slack_webhook_url"):
+            chosen.append(("slack", rule["slack_webhook_url"]))
+        if rule.get("slack_channel") and settings.slack_bot_token:
+            chosen.append(("slack_api", slack.destination(rule["slack_channel"])))
+        if rule.get("slack"):
+            chosen += _slack_destinations(settings)
+        if rule.get("pagerduty_routing_key"):
+            chosen.append(("pagerduty", pagerduty.destination(settings, rule["pagerduty_routing_key"])))
         if not rule.get("continue"):
             break
     return list(dict.fromkeys(chosen)) if matched else destinations(settings)
@@ -105,8 +130,14 @@ def active_silence(session: Session, labels: dict[str, str | None], *, now: date
     return None
 
 
+def _routing_key(settings: Settings, destination: str) -> str | None:
+    """The PagerDuty key behind an outbox destination (the destination holds only its digest)."""
+    keys = [settings.pagerduty_routing_key, *(r.get("pagerduty_routing_key") for r in settings.notify_routes)]
+    return next((k for k in keys if k and pagerduty.destination(settings, k) == destination), None)
+
+
 def stage_event(session: Session, settings: Settings, *, incident_id: int, title: str, kind: str, message: str,
-                data: dict[str, Any]) -> list[int]:
+                data: dict[str, Any], event_id: str | None = None) -> list[int]:
     """Write one outbox row per routed destination in the caller's transaction; returns the ids to send.
 
     Why in the caller's transaction: the timeline step and its notification commit together, so a
@@ -114,24 +145,37 @@ def stage_event(session: Session, settings: Settings, *, incident_id: int, title
     Call `kick` with the ids after the commit. A muted event is written as ``silenced`` rows (listed,
     redeliverable) and none of its ids is returned.
     """
-    if kind not in NOTIFY_KINDS or not _configured(settings):
+    if kind not in STAGED_KINDS or not _configured(settings):
         return []
     labels = event_labels(session, incident_id=incident_id, kind=kind)
-    targets = route(settings, labels)
+    targets = [(k, url) for k, url in route(settings, labels) if kind in KINDS_OF_DESTINATION[k]]
     if not targets:
         return []
     now = utcnow()
     silence = active_silence(session, labels, now=now)
-    event = {"event_id": str(uuid.uuid4()), "kind": kind, "incident_id": incident_id, "title": title,
+    event = {"event_id": event_id or str(uuid.uuid4()), "kind": kind, "incident_id": incident_id, "title": title,
              "message": message, "data": data, "created_at": now.isoformat()}
     rows = []
     for destination_kind, url in targets:
-        body = event if destination_kind == "webhook" else slack_blocks(event, console_url=settings.public_url)
+        muted = silence
+        if destination_kind == "webhook" or destination_kind == "slack_api":
+            body: dict[str, Any] = event
+        elif destination_kind == "slack":
+            body = slack_blocks(event, console_url=settings.public_url)
+        else:  # pagerduty: a resolve only for a paged incident, and never muted (it would leave a page open)
+            key = _routing_key(settings, url)
+            if not key or not incident_id:
+                continue
+            if kind in pagerduty.RESOLVE_KINDS:
+                if not pagerduty.was_paged(session, incident_id=incident_id, destination_value=url):
+                    continue
+                muted = None
+            body = pagerduty.page_body(event, routing_key=key, labels=labels, console_url=settings.public_url)
         rows.append(WebhookDelivery(
             event_id=event["event_id"], kind=kind, incident_id=incident_id or None, destination=url,
             destination_kind=destination_kind, body=json.dumps(body, sort_keys=True, default=str),
-            status=PENDING if silence is None else SILENCED, attempts=0, next_attempt_at=now, created_at=now,
-            updated_at=now, last_error=None if silence is None else f"muted by silence {silence.id}"))
+            status=PENDING if muted is None else SILENCED, attempts=0, next_attempt_at=now, created_at=now,
+            updated_at=now, last_error=None if muted is None else f"muted by silence {muted.id}"))
     session.add_all(rows)
     session.flush()
     return [row.id for row in rows if row.status == PENDING]
@@ -149,7 +193,7 @@ def kick(delivery_ids: list[int], *, priority: int = 3) -> None:
 def notify_event(settings: Settings, *, incident_id: int, title: str, kind: str, message: str,
                  data: dict[str, Any], priority: int = 3) -> list[int]:
     """Stage the event in its own transaction and queue its deliveries (for callers with no session open)."""
-    if kind not in NOTIFY_KINDS or not _configured(settings):
+    if kind not in STAGED_KINDS or not _configured(settings):
         return []
     with session_scope(settings.database_url) as session:
         ids = stage_event(session, settings, incident_id=incident_id, title=title, kind=kind, message=message,
@@ -263,22 +307,34 @@ def _headers(row: WebhookDelivery, body: bytes, settings: Settings) -> dict[str,
     return headers
 
 
-def _send(row: WebhookDelivery, settings: Settings, client: httpx.Client) -> tuple[str, int | None, str | None]:
-    """One attempt: ``(outcome, status code, error)`` with outcome delivered, retry or dead."""
-    body = row.body.encode()
+def _retry_after(response: httpx.Response) -> float | None:
+    """A 429/503's ``Retry-After`` in seconds (the delta form; an HTTP date is left to the back-off)."""
     try:
-        response = client.post(row.destination, content=body, headers=_headers(row, body, settings))
+        return max(1.0, float(response.headers["retry-after"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def _send(row: WebhookDelivery, settings: Settings,
+          client: httpx.Client) -> tuple[str, int | None, str | None, float | None]:
+    """One attempt: ``(outcome, status code, error, retry after)`` with outcome delivered, retry, dead or defer."""
+    if row.destination_kind == "slack_api":
+        return slack.send(row, settings)
+    body = row.body.encode()
+    url = pagerduty.url_of(row.destination) if row.destination_kind == "pagerduty" else row.destination
+    try:
+        response = client.post(url, content=body, headers=_headers(row, body, settings))
     except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-        return "retry", None, f"{type(exc).__name__}: {exc}"[:1000]
+        return "retry", None, f"{type(exc).__name__}: {exc}"[:1000], None
     except httpx.HTTPError as exc:  # an unusable URL or protocol: sending again cannot help
-        return DEAD, None, f"{type(exc).__name__}: {exc}"[:1000]
+        return DEAD, None, f"{type(exc).__name__}: {exc}"[:1000], None
     code = response.status_code
     if 200 <= code < 300:
-        return DELIVERED, code, None
+        return DELIVERED, code, None, None
     reason = f"HTTP {code}: {response.text[:300]}"
     if code >= 500 or code in RETRYABLE_STATUSES:
-        return "retry", code, reason
-    return DEAD, code, f"refused by the receiver, not retried ({reason})"[:1000]
+        return "retry", code, reason, _retry_after(response)
+    return DEAD, code, f"refused by the receiver, not retried ({reason})"[:1000], None
 
 
 def deliver_one(settings: Settings, delivery_id: int, *, client: httpx.Client | None = None) -> str:
@@ -290,7 +346,7 @@ def deliver_one(settings: Settings, delivery_id: int, *, client: httpx.Client | 
     own = client is None
     client = client or httpx.Client(timeout=settings.webhook_timeout_s)
     try:
-        outcome, code, error = _send(row, settings, client)
+        outcome, code, error, retry_after = _send(row, settings, client)
     finally:
         if own:
             client.close()
@@ -299,8 +355,13 @@ def deliver_one(settings: Settings, delivery_id: int, *, client: httpx.Client | 
     delay = None
     if outcome == DELIVERED:
         values.update(status=DELIVERED, delivered_at=done)
+    elif outcome == "defer":  # an earlier step of the same Slack thread goes first; not an attempt
+        delay = max(DEFER_S, retry_after or 0.0)
+        values.update(attempts=row.attempts - 1, next_attempt_at=done + timedelta(seconds=delay))
     elif outcome == "retry" and row.attempts < settings.webhook_max_attempts:
         delay = backoff_s(row.attempts, base_s=settings.webhook_backoff_s, cap_s=settings.webhook_backoff_max_s)
+        if retry_after is not None:  # the receiver said when: not before (Slack's and PagerDuty's rate limits)
+            delay = max(delay, retry_after)
         values.update(next_attempt_at=done + timedelta(seconds=delay))
     else:
         if outcome == "retry":
@@ -315,13 +376,14 @@ def deliver_one(settings: Settings, delivery_id: int, *, client: httpx.Client | 
         log.warning("webhook delivery %s (event %s, %s) dead-lettered: %s", row.id, row.event_id,
                     row.destination, error)
     elif delay is not None:
-        log.info("webhook delivery %s to %s failed (%s); attempt %s in %.1f s", row.id, row.destination, error,
-                 row.attempts + 1, delay)
+        if outcome != "defer":
+            log.info("webhook delivery %s to %s failed (%s); attempt %s in %.1f s", row.id, row.destination, error,
+                     row.attempts + 1, delay)
         try:
             enqueue(NOTIFY, delivery_ids=[row.id], countdown=delay, priority=4)
         except Exception:  # the row is pending and due later: the sweep sends it
             log.warning("could not queue the retry of delivery %s; the outbox sweep will", row.id, exc_info=True)
-        return "retry"
+        return "deferred" if outcome == "defer" else "retry"
     return outcome
 
 
@@ -434,21 +496,10 @@ def slack_blocks(event: dict[str, Any], *, console_url: str | None) -> dict[str,
     return {"text": text, "blocks": blocks}
 
 
-class SlackVerificationError(ValueError):
-    pass
+SlackVerificationError = slack.SlackVerificationError
 
 
 def verify_slack(body: bytes, *, timestamp: str | None, signature: str | None, secret: str,
-                 now: float | None = None, tolerance_s: int = 300) -> None:
-    """Slack's v0 request signing: HMAC-SHA256 of ``v0:{timestamp}:{body}``, fresh within five minutes."""
-    if not timestamp or not signature:
-        raise SlackVerificationError("missing X-Slack-Request-Timestamp or X-Slack-Signature")
-    try:
-        age = abs((now or time.time()) - int(timestamp))
-    except ValueError:
-        raise SlackVerificationError("X-Slack-Request-Timestamp is not a number") from None
-    if age > tolerance_s:
-        raise SlackVerificationError("request timestamp is too old (replay?)")
-    expected = "v0=" + hmac.new(secret.encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature):
-        raise SlackVerificationError("signature does not match")
+                 now: float | None = None) -> None:
+    """Slack's v0 request signing (slack-sdk's verifier): HMAC-SHA256 of ``v0:{timestamp}:{body}``, five minutes."""
+    slack.verify_request(body, timestamp=timestamp, signature=signature, secret=secret, now=now)

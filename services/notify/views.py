@@ -1,4 +1,4 @@
-"""Integrations routes: the webhook outbox (deliveries, dead letters, redelivery) and Slack approval buttons."""
+"""Integrations routes: the webhook outbox (deliveries, dead letters, redelivery), silences, Slack buttons and /aiops."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ import json
 from typing import Literal
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
 from services.api.deps import MAX_PAGE, IdPath, app_settings, page_of
 from services.audit.service import record
 from services.auth.deps import require
 from services.config import Settings
-from services.incidents.flows import decide
+from services.notify import slack, slack_commands
 from services.notify.models import DeliveryRead, Silence, SilenceCreate, SilenceRead, WebhookDelivery
 from services.notify.service import SlackVerificationError, create_silence, expire_silence, redeliver, verify_slack
 from services.storage.base import session_scope, utcnow
@@ -21,11 +22,10 @@ from services.storage.base import session_scope, utcnow
 router = APIRouter(prefix="/api/v1/integrations", tags=["integrations"])
 
 
-@router.post("/slack/interactions", summary="Slack interactivity endpoint (approval buttons)")
-async def slack_interactions(request: Request, caller: str = Depends(require("public")),
-                             settings: Settings = Depends(app_settings)) -> dict:
+async def _verified_slack_form(request: Request, settings: Settings) -> dict[str, str]:
+    """The form fields of a request Slack signed (v0 scheme, slack-sdk's verifier); 401 for anything else."""
     if not settings.slack_signing_secret:
-        raise HTTPException(404, "Slack interactivity is not configured (AIOPS_SLACK_SIGNING_SECRET)")
+        raise HTTPException(404, "Slack requests are not configured (AIOPS_SLACK_SIGNING_SECRET)")
     body = await request.body()
     try:
         verify_slack(body, timestamp=request.headers.get("x-slack-request-timestamp"),
@@ -33,17 +33,33 @@ async def slack_interactions(request: Request, caller: str = Depends(require("pu
     except SlackVerificationError as exc:
         raise HTTPException(401, f"Slack signature check failed: {exc}") from None
     try:
-        payload = json.loads(parse_qs(body.decode())["payload"][0])
-        action = payload["actions"][0]
-        approval_id = int(action["value"])
-        user = payload.get("user", {}).get("username") or payload.get("user", {}).get("id") or "slack-user"
-    except (KeyError, IndexError, ValueError, json.JSONDecodeError) as exc:
+        return {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
+    except UnicodeDecodeError:
+        raise HTTPException(400, "not a form-encoded Slack request") from None
+
+
+@router.post("/slack/interactions", summary="Slack interactivity endpoint (approval buttons)")
+async def slack_interactions(request: Request, background: BackgroundTasks, caller: str = Depends(require("public")),
+                             settings: Settings = Depends(app_settings)) -> dict:
+    form = await _verified_slack_form(request, settings)
+    try:
+        payload = json.loads(form["payload"])
+    except (KeyError, json.JSONDecodeError) as exc:
         raise HTTPException(400, f"not a Slack block_actions payload: {exc}") from None
-    if action.get("action_id") not in {"approve", "reject"}:
-        raise HTTPException(400, f"unknown action {action.get('action_id')!r}")
-    result = decide(settings, approval_id, approved=action["action_id"] == "approve",
-                    user=f"slack:{user}", comment="decided in Slack")
-    return {"text": f"{result['status']} by {user}: {result['action']} on {result['target']}"}
+    if not isinstance(payload, dict):
+        raise HTTPException(400, "not a Slack block_actions payload: payload is not an object")
+    text, where = await run_in_threadpool(slack_commands.click, settings, payload)  # bad payload -> 422
+    if where:  # the buttons are replaced by who decided (after the answer: Slack wants one within 3 s)
+        background.add_task(slack.mark_decided, settings, channel=where.get("channel"), ts=where.get("ts"), text=text)
+    return {"text": text}
+
+
+@router.post("/slack/commands", summary="Slack slash command /aiops (status, ack, approve, reject)")
+async def slack_command(request: Request, caller: str = Depends(require("public")),
+                        settings: Settings = Depends(app_settings)) -> dict:
+    form = await _verified_slack_form(request, settings)
+    return await run_in_threadpool(slack_commands.run_command, settings, text=form.get("text", ""),
+                                   user_id=form.get("user_id"), user_name=form.get("user_name"))
 
 
 @router.get("/webhooks/deliveries", summary="Outbox deliveries, newest first; status=dead lists the dead letters")

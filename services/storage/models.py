@@ -8,7 +8,7 @@ from services.changes.models import ChangeEvent
 from services.drift.models import DriftProposal, IacWorkspaceState
 from services.incidents.models import Hypothesis, Incident, TimelineEvent
 from services.mitigation.models import CausalModelPointer, CausalModelVersion, MitigationEvent
-from services.notify.models import Silence, WebhookDelivery
+from services.notify.models import Silence, SlackThread, WebhookDelivery
 from services.storage.base import Base
 from services.traces.models import TraceSpan
 from services.worker.models import BeatEntryState
@@ -16,5 +16,5 @@ from services.worker.models import BeatEntryState
 __all__ = [
     "Action", "Alert", "ApiToken", "Approval", "AuditEntry", "Base", "BeatEntryState", "CausalModelPointer",
     "CausalModelVersion", "ChangeEvent", "DriftProposal", "Hypothesis", "IacWorkspaceState", "Incident", "MitigationEvent",
-    "Silence", "TimelineEvent", "TraceSpan", "User", "WebhookDelivery",
+    "Silence", "SlackThread", "TimelineEvent", "TraceSpan", "User", "WebhookDelivery",
 ]

@@ -19,6 +19,7 @@ from services.episodes.service import agent_memory
 from services.incidents import flows
 from services.incidents.scheduled import redispatch_stranded
 from services.mitigation.service import train_model
+from services.notify.scheduled import page_waiting_approvals
 from services.notify.service import deliver, notify_event, sweep_outbox
 from services.storage.base import engine_for
 from services.worker import queue
@@ -78,8 +79,11 @@ def notify(self, event: dict[str, Any] | None = None, delivery_ids: list[int] | 
 
 @app.task(name=queue.NOTIFY_SWEEP)
 def notify_sweep(sent_at: float | None = None) -> int:
-    """Re-queue outbox rows whose delivery task was lost (beat, every ``webhook_sweep_interval_s``)."""
-    return sweep_outbox(current().settings)
+    """Re-queue outbox rows whose delivery task was lost, and page approvals that waited too long
+    (beat, or the embedded sweeper, every ``webhook_sweep_interval_s``)."""
+    settings = current().settings
+    paged = page_waiting_approvals(settings)
+    return sweep_outbox(settings) + len(paged)
 
 
 @app.task(name=queue.CAUSAL_TRAIN, bind=True, acks_late=True)

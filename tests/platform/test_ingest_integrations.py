@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import FIXTURES, install_settings
 from tests.platform.hooks import Receiver
+from tests.platform.sns_signing import LocalSns
 
 PD = json.loads((FIXTURES / "alerts" / "pagerduty_events_v2_trigger.json").read_text())
 SNS_CONFIRM = json.loads((FIXTURES / "alerts" / "sns_subscription_confirmation.json").read_text())
@@ -93,11 +94,14 @@ def test_sns_subscription_is_confirmed_through_its_subscribe_url(platform_env):
     from services.api.app import create_app
 
     sns = Receiver("ok")
+    signer = LocalSns()  # the messages are signed as SNS signs them (the fixture's own signature is AWS's)
     try:
         query = urlsplit(SNS_CONFIRM["SubscribeURL"]).query
-        local = {**SNS_CONFIRM, "SubscribeURL": f"http://127.0.0.1:{sns.port}/?{query}"}
+        local = signer.sign({**SNS_CONFIRM, "SubscribeURL": f"http://127.0.0.1:{sns.port}/?{query}"})
         settings = install_settings(sns_confirm_hosts=[f"127.0.0.1:{sns.port}"])
-        with TestClient(create_app(settings, start_workers=False), raise_server_exceptions=False) as client:
+        app = create_app(settings, start_workers=False)
+        app.state.sns_cert_fetcher = signer.fetch
+        with TestClient(app, raise_server_exceptions=False) as client:
             answer = client.post("/api/v1/alerts", content=json.dumps(local),
                                  headers={"content-type": "text/plain; charset=UTF-8",
                                           "x-amz-sns-message-type": "SubscriptionConfirmation"})
@@ -108,7 +112,7 @@ def test_sns_subscription_is_confirmed_through_its_subscribe_url(platform_env):
             assert confirmed["Action"] == ["ConfirmSubscription"] and confirmed["Token"] == [SNS_CONFIRM["Token"]]
 
             # a confirmation naming any other host is not fetched (the request is unauthenticated: SSRF)
-            evil = {**SNS_CONFIRM, "SubscribeURL": "http://169.254.169.254/latest/meta-data/"}
+            evil = signer.sign({**SNS_CONFIRM, "SubscribeURL": "http://169.254.169.254/latest/meta-data/"})
             refused = client.post("/api/v1/alerts", json=evil)
             assert refused.status_code == 422 and "not an SNS endpoint" in refused.json()["detail"]
             sns.set(403)  # SNS refuses an expired token: the sender is told, nothing stored
@@ -117,7 +121,8 @@ def test_sns_subscription_is_confirmed_through_its_subscribe_url(platform_env):
             sns.set("down")
             down = client.post("/api/v1/alerts", json=local)
             assert down.status_code == 503  # SNS re-sends the confirmation later
-            unsubscribed = client.post("/api/v1/alerts", json={**SNS_CONFIRM, "Type": "UnsubscribeConfirmation"})
+            unsubscribed = client.post("/api/v1/alerts", json=signer.sign({**SNS_CONFIRM,
+                                                                           "Type": "UnsubscribeConfirmation"}))
             assert unsubscribed.status_code == 202 and unsubscribed.json()["confirmed"] is False
             assert client.get("/api/v1/alerts").json()["total"] == 0
             assert len(sns.requests) == 2
