@@ -98,13 +98,15 @@ def incident_list(request: Request, user: str = Depends(page("viewer")), setting
                   q: SafeStr = Query("", max_length=200), status: SafeStr = Query("", max_length=32),
                   severity: SafeStr = Query("", max_length=16), service: SafeStr = Query("", max_length=200),
                   node: SafeStr = Query("", max_length=200), sort: SafeStr = Query("newest", max_length=16),
+                  since: SafeStr = Query("", max_length=40), until: SafeStr = Query("", max_length=40),
                   page_no: int = Query(1, alias="page", ge=1, le=MAX_PAGE), per_page: int = Query(25, ge=5, le=200)):
     sort = sort if sort in incidents.SORTS else "newest"
     filters = {"q": q, "status": status, "severity": severity, "service": service, "node": node, "sort": sort,
-               "per_page": per_page}
+               "since": since, "until": until, "per_page": per_page}
+    since_at, until_at = incidents.parse_when(since), incidents.parse_when(until)
     with session_scope(settings.database_url) as session:
         query = incidents.incident_query(q=q, status=status or None, severity=severity or None,
-                                         service=service or None, node=node or None)
+                                         service=service or None, node=node or None, since=since_at, until=until_at)
         result = page_of(session, query, order_by=incidents.incident_order(sort), page=page_no, per_page=per_page,
                          view=_row)
         waiting = pages.pending_count(session)
@@ -115,7 +117,7 @@ def incident_list(request: Request, user: str = Depends(page("viewer")), setting
         return "/incidents?" + "&".join(f"{k}={quote(str(v))}" for k, v in {**link, "page": n}.items())
 
     context = dict(result=result, filters=filters, pages_total=pages_total, page_url=page_url, waiting=waiting,
-                   statuses=STATUSES, severities=incidents.SEVERITIES, sorts=incidents.SORTS)
+                   since_at=since_at, until_at=until_at, presets=incidents.TIME_PRESETS, statuses=STATUSES, severities=incidents.SEVERITIES, sorts=incidents.SORTS)
     name = "_incident_rows.html" if _partial(request) else "incidents.html"
     return render(request, name, settings, **context)
 

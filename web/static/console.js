@@ -35,6 +35,16 @@
       document.addEventListener("focusout", () => { if (pending) setTimeout(refresh, 100); });
     }
   });
+  // time presets: one click fills "Opened since" and re-runs the filter (the links work without JS too)
+  document.addEventListener("click", (e) => {
+    const preset = e.target.closest("[data-since]");
+    const form = preset && preset.closest("form.filters");
+    if (!form) return;
+    e.preventDefault();
+    form.elements.since.value = preset.dataset.since;
+    if (!preset.dataset.since) form.elements.until.value = "";
+    form.dispatchEvent(new Event("change", { bubbles: true }));
+  });
   document.addEventListener("htmx:afterSwap", (e) => { localTimes(e.detail.target); document.getElementById("flash").textContent = ""; });
   document.addEventListener("htmx:responseError", (e) => {
     let detail = e.detail.xhr.statusText;
