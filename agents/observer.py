@@ -28,7 +28,7 @@ def _record(case: dict[str, Any], context: str) -> dict[str, Any]:
     """
     moved = sorted((e for info in case["components"].values() for e in info["metrics"] if e.get("metric")),
                    key=lambda e: -e["z"])
-    series = []
+    series: list[dict[str, Any]] = []
     for e in moved:
         points = case["components"][e["component"]].get("points", {}).get(e["metric"])
         if points and len(series) < STORED_SERIES:
