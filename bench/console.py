@@ -91,7 +91,21 @@ def _seed(url: str, *, incidents: int, events_per: int, drifts: int, rng: random
             for table in ("incidents", "incident_events", "hypotheses", "drift_proposals"):
                 session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                      f"(SELECT max(id) FROM {table}))"))
-            session.execute(text("ANALYZE"))
+    _settle(url)
+
+
+def _settle(url: str) -> None:
+    """What autovacuum does after a bulk load, done now: statistics, and on PostgreSQL the GIN index's
+    own counts (only VACUUM updates them; without them the planner prices the trigram index far too
+    high and scans the table instead, 50 ms instead of 0.2 ms at 10k rows)."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE" if url.startswith("postgresql") else "ANALYZE")
+    finally:
+        engine.dispose()
 
 
 def _percentiles(samples_ms: list[float]) -> dict[str, float]:
@@ -162,6 +176,37 @@ def measure(url: str, *, repeats: int, incidents: int, seed: int) -> tuple[list[
     return rows, first
 
 
+def _search_plans(url: str) -> list[dict[str, object]]:
+    """How PostgreSQL runs the search's count query: the planner's own choice, and with sequential scans
+    off (what the trigram index alone costs). Execution times from EXPLAIN ANALYZE, median of 5."""
+    from sqlalchemy import func, select
+
+    from services.incidents.service import incident_query
+    from services.storage.base import engine_for
+
+    engine = engine_for(url)
+    rows: list[dict[str, object]] = []
+    for term in ("node-17;", "zz-no-such-term", "latency"):
+        stmt = select(func.count()).select_from(incident_query(q=term).subquery()).compile(engine)
+        row: dict[str, object] = {"search": term}
+        for label, setting in (("planner's choice", "on"), ("index forced", "off")):
+            with engine.connect() as conn:
+                conn.exec_driver_sql(f"SET enable_seqscan = {setting}")
+                times, scan = [], ""
+                for _ in range(5):
+                    plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + str(stmt), stmt.params).scalar()
+                    times.append(plan[0]["Execution Time"])
+                    node = plan[0]["Plan"]
+                    while node.get("Plans") and node["Node Type"] in {"Aggregate", "Bitmap Heap Scan"}:
+                        node = node["Plans"][0]
+                    scan = node["Node Type"] + (f" ({node['Index Name']})" if node.get("Index Name") else "")
+                conn.exec_driver_sql("RESET enable_seqscan")
+            row[f"{label}: plan"] = scan
+            row[f"{label}: ms"] = statistics.median(times)
+        rows.append(row)
+    return rows
+
+
 def _postgres_database() -> tuple[str, Callable[[], None]]:
     """A throwaway database on the shared server (never the shared ``test`` database itself)."""
     from sqlalchemy import create_engine, text
@@ -212,11 +257,15 @@ def main(argv: list[str]) -> str:
                       rng=random.Random(args.seed))
                 seeded_s = time.perf_counter() - started
                 rows, first = measure(url, repeats=args.repeats, incidents=args.incidents, seed=args.seed)
+                plans = _search_plans(url) if backend == "postgres" else []
             finally:
                 cleanup()
         sections.append(f"## {backend}: {args.incidents:,} incidents, {args.incidents * args.events_per_incident:,} "
                         f"timeline rows, {args.incidents * 3:,} hypotheses, {args.drifts:,} drift proposals "
                         f"(seeded in {seeded_s:.1f} s); {args.repeats} requests per page\n\n" + markdown_table(rows))
+        if plans:
+            sections.append("### PostgreSQL search plans (count query of `q`, pg_trgm GIN index from migration 0080)\n\n"
+                            + markdown_table(plans))
         loads.append({"backend": backend, **first})
     head = ("Server time per page through the real app in-process (TestClient: routing, auth dependency, "
             "queries, Jinja2 rendering; no network), on a 2-core machine shared with other jobs. "
