@@ -226,6 +226,7 @@ def test_time_presets_filter_the_list_in_place(quiet_server, page, platform_env)
     page.press("input[name=until]", "Enter")
     page.wait_for_selector("#page-info >> text=1 incident ·")
     assert page.locator("#incident-table tbody tr").first.get_attribute("data-id") == str(ids[0])
+    shot(page, "console-time-filter")
 
 
 def test_learning_pages_list_or_say_why_empty(quiet_server, page, platform_env):  # noqa: F811
@@ -246,12 +247,14 @@ def test_learning_pages_list_or_say_why_empty(quiet_server, page, platform_env):
                                      root_cause="disk_failure", mitigation="send_to_repair", success_count=3,
                                      failure_count=1, status="promoted"))
     page.goto(f"{quiet_server}/learning/episodes")
+    shot(page, "console-episodes")
     row = page.locator("#episode-table tbody tr").first
     assert "send_to_repair on node-7" in row.inner_text() and "5.2 min" in row.inner_text()
     row.locator(f"a[href='/incidents/{first}']").click()
     page.wait_for_url(f"{quiet_server}/incidents/{first}")
     page.goto(f"{quiet_server}/learning/knowledge?status=promoted")
     assert "3 of 4 (75%)" in page.inner_text("#knowledge-table")
+    shot(page, "console-knowledge")
     page.goto(f"{quiet_server}/learning/knowledge?status=demoted")
     assert "No knowledge matches" in page.inner_text("#knowledge-table")
 
@@ -322,3 +325,22 @@ def test_new_pages_have_no_serious_accessibility_violations(quiet_server, page, 
             if bad:
                 found[f"{path} ({scheme})"] = bad
     assert not found, found
+
+
+def test_new_pages_fit_a_phone(quiet_server, browser, platform_env):  # noqa: F811
+    incident = seed_observed(platform_env["AIOPS_DATABASE_URL"])
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    phone = context.new_page()
+    try:
+        for path in (f"/incidents/{incident}", "/learning/episodes", "/learning/knowledge", "/learning/models",
+                     "/webhooks"):
+            phone.goto(quiet_server + path)
+            width = phone.evaluate("document.documentElement.scrollWidth")
+            wide = phone.evaluate("[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 390 && !e.closest('.scroll-x svg'))"
+                                  ".slice(0, 5).map(e => e.tagName + '.' + e.getAttribute('class') + '#' + Math.round(e.getBoundingClientRect().right))")
+            assert width <= 390, f"{path} is {width} px wide at 390 px: {wide}"
+        phone.goto(f"{quiet_server}/incidents/{incident}")
+        # the topology scrolls inside its own box instead of widening the page
+        assert phone.evaluate("document.querySelector('.topology .scroll-x').scrollWidth") > 390
+    finally:
+        context.close()
