@@ -15,6 +15,32 @@ from agents.state import IncidentState
 from agents.tools import AgentTools
 
 CONTEXT_LOG_LINES_PER_COMPONENT = 400
+STORED_SERIES = 12  # metric series kept on the timeline for the console's plots (largest shifts first)
+STORED_CONTEXT_CHARS = 40_000
+
+
+def _record(case: dict[str, Any], context: str) -> dict[str, Any]:
+    """What the incident keeps of the case for people to read later: the compressed context, the
+    topology around the alerted component and the series behind the largest metric shifts.
+
+    Why on the timeline: working memory expires when the incident closes, and the case lives only
+    in the graph's state; the console (and a postmortem) needs them after both are gone.
+    """
+    moved = sorted((e for info in case["components"].values() for e in info["metrics"] if e.get("metric")),
+                   key=lambda e: -e["z"])
+    series: list[dict[str, Any]] = []
+    for e in moved:
+        points = case["components"][e["component"]].get("points", {}).get(e["metric"])
+        if points and len(series) < STORED_SERIES:
+            series.append({k: e.get(k) for k in ("component", "metric", "before", "after", "at", "z", "signal")}
+                          | {"points": points})
+    return {
+        "context": context[:STORED_CONTEXT_CHARS], "split_at": case["split_at"], "series": series,
+        "topology": {"edges": case["edges"], "placement": case["placement"],
+                     "alerted": case["alert_components"],
+                     "components": {n: {"kind": info["kind"], "hops": info["hops"]}
+                                    for n, info in case["components"].items()}},
+    }
 
 
 def _legacy_anomalies(case: dict[str, Any], targets: list[str]) -> dict[str, dict[str, dict[str, float]]]:
@@ -53,7 +79,7 @@ def observe(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
                  f"{', '.join(targets) or 'no target'}; {len(suspects)} with anomalous telemetry, "
                  f"{len(case['traces'])} trace shift(s), {len(case['changes'])} change(s)"),
         data={"log_lines": len(lines), "context_chars": len(context), "anomalies": anomalies,
-              "suspects": suspects[:20], "edges": len(case["edges"])},
+              "suspects": suspects[:20], "edges": len(case["edges"]), **_record(case, context)},
     )
     tools.store.update_incident(incident_id, status="diagnosing")
     return {"context": context, "signals": {"anomalies": anomalies, "log_lines": len(lines), "case": case}}

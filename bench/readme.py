@@ -117,8 +117,31 @@ def rca_row(results: str) -> tuple[str, str]:
     return what, figure
 
 
+def console_row(results: str) -> tuple[str, str]:
+    """(what, figure) cells of the console row, from bench/results/console.md: p95 per backend."""
+    parts, size = [], ""
+    incidents = "?"
+    for backend in ("postgres", "sqlite"):
+        heading = next((line for line in results.splitlines() if line.startswith(f"## {backend}: ")), None)
+        if heading is None:
+            continue
+        incidents = heading.split(": ", 1)[1].split(" incidents", 1)[0]
+        rows = {r["page"]: float(r["p95 ms"]) for r in table_after(results, heading)}
+        lists = [v for k, v in rows.items() if k.startswith("list")]
+        searches = [v for k, v in rows.items() if k.startswith("search")]
+        parts.append(f"{backend} p95 list {max(lists):.0f} ms, search {max(searches):.0f} ms, incident page "
+                     f"{rows.get('incident page', 0):.0f} ms")
+    loads = table_after(results, "## First page load (/incidents + linked CSS/JS)")
+    if loads:
+        first = loads[0]
+        size = (f"; first load {float(first['gzip KB']):.1f} KB gzip ({float(first['raw KB']):.1f} KB raw, "
+                f"{first['requests']} requests)")
+    what = f"console server time ({incidents} incidents, 100k timeline rows; worst page kind)"
+    return what, "; ".join(parts) + " (goal < 200 ms)" + size
+
+
 FIGURES: dict[str, Callable[[str], tuple[str, str]]] = {"compression": compression_row, "incidents": incidents_row,
-                                                        "rca": rca_row}
+                                                        "rca": rca_row, "console": console_row}
 
 
 def render(readme: str, results_dir: Path) -> str:

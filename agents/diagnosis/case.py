@@ -112,6 +112,18 @@ def _component_kind(name: str, alert: dict[str, Any], topology: dict[str, Any]) 
     return "service"
 
 
+PLOT_POINTS = 120
+
+
+def thin(points: Any, *, limit: int = PLOT_POINTS) -> list[list[float]]:
+    """At most ``limit`` (time, value) pairs of a series, evenly spaced, first and last kept; None/NaN dropped."""
+    clean = [[float(t), float(v)] for t, v in points if v is not None and float(v) == float(v)]
+    if len(clean) <= limit:
+        return clean
+    step = (len(clean) - 1) / (limit - 1)
+    return [clean[round(i * step)] for i in range(limit)]
+
+
 def gather_case(telemetry: Any, alert: dict[str, Any], *, hops: int = DEFAULT_HOPS,
                 minutes: int = DEFAULT_MINUTES) -> dict[str, Any]:
     """Probe the alerted component's neighbourhood and return the case (see module docstring)."""
@@ -142,6 +154,8 @@ def gather_case(telemetry: Any, alert: dict[str, Any], *, hops: int = DEFAULT_HO
             "kind": _component_kind(name, alert, topology), "hops": hop,
             "telemetry": bool(series) or bool(lines), "series": len(series), "log_lines": len(lines),
             "metrics": sorted(metrics, key=lambda e: -e["z"]), "logs": log_evidence(name, lines, split_at=split_at),
+            # the series behind each metric item, thinned: what a person looks at to believe the item
+            "points": {e["metric"]: thin(series[e["metric"]]) for e in metrics if e.get("metric") in series},
         }
     subject = alert_subject(alert)
     said = alert_liveness_evidence(alert, subject) if subject in components else None

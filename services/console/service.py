@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from services.actions.models import Action, Approval
 from services.alerts.models import Alert
+from services.console import evidence
 from services.drift.models import DriftProposal
 from services.errors import NotFound
 from services.incidents.models import Hypothesis, Incident, TimelineEvent
@@ -34,21 +35,38 @@ def incident_page(database_url: str, incident_id: int) -> dict[str, Any]:
         actions = session.scalars(select(Action).where(Action.incident_id == incident_id).order_by(Action.id)).all()
         session.expunge_all()
     top = max((h.confidence for h in hypotheses), default=0.0) or 1.0
+    observed = next((e.data for e in timeline if e.kind == "observed" and isinstance(e.data, dict)), {}) or {}
+    split_at = observed.get("split_at")
+    plots = [p for p in (evidence.plot(s, split_at=split_at) for s in observed.get("series") or []) if p]
+    by_key = {(p["component"], p["metric"]): p for p in plots}
+    context = str(observed.get("context") or "")
+    planned = next((e.data for e in reversed(timeline) if e.kind == "planned" and isinstance(e.data, dict)), {}) or {}
+    rows = []
+    for h in hypotheses:
+        items = [evidence_item(e) for e in h.evidence or []]
+        for item in items:
+            item["plot"] = by_key.get((item["component"], item.get("metric", "")))
+        rows.append({"row": h, "width": round(100 * h.confidence / top), "evidence": items,
+                     "logs": evidence.log_lines(context, component=h.component)[:30] if h.component else []})
+    best = hypotheses[0] if hypotheses else None
+    topology = observed.get("topology") or {}
+    graph = (evidence.topology_view(topology, root=best.component, root_kind=best.component_kind or "")
+             if best and best.component else None)
     return {"incident": incident, "alerts": alerts, "timeline": timeline, "approvals": approvals,
-            "actions": actions, "hypotheses": [{"row": h, "width": round(100 * h.confidence / top),
-                                                "evidence": [evidence_item(e) for e in h.evidence or []]}
-                                               for h in hypotheses]}
+            "actions": actions, "hypotheses": rows, "plots": plots, "graph": graph, "observed": bool(observed),
+            "context_lines": evidence.log_lines(context), "planned_blast": planned.get("blast") or {},
+            "root_component": best.component if best else ""}
 
 
-def evidence_item(item: Any) -> dict[str, str]:
+def evidence_item(item: Any) -> dict[str, Any]:
     """An evidence entry as (kind, component, detail), whether the diagnoser wrote a string or a dict."""
     if isinstance(item, dict):
-        extra = {k: v for k, v in item.items() if k not in {"kind", "component", "detail"}}
+        extra = {k: v for k, v in item.items() if k not in {"kind", "component", "detail", "points"}}
         detail = str(item.get("detail") or "")
-        if extra:
+        if extra and not detail:  # the diagnoser's sentence says it; the raw fields are for items without one
             detail = (detail + " " if detail else "") + ", ".join(f"{k}={v}" for k, v in extra.items())
         return {"kind": str(item.get("kind") or "evidence"), "component": str(item.get("component") or ""),
-                "detail": detail}
+                "detail": detail, "metric": str(item.get("metric") or "")}
     return {"kind": "evidence", "component": "", "detail": str(item)}
 
 

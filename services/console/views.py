@@ -12,7 +12,7 @@ import asyncio
 import math
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -26,6 +26,7 @@ from services.auth.roles import rank
 from services.auth.service import TokenRejected, lookup
 from services.auth.session import csrf_ok, csrf_token, end_session, set_csrf_cookie, start_session
 from services.config import Settings
+from services.console import learning
 from services.console import service as pages
 from services.drift.service import review
 from services.errors import Invalid
@@ -36,6 +37,8 @@ from services.storage.base import session_scope
 
 WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
 SWAGGER = "/static/vendor/swagger-ui-dist-5.35.0"
+REDOC = "/static/vendor/redoc-2.5.2/redoc.standalone.js"
+THEMES = ("light", "dark")
 templates = Jinja2Templates(directory=WEB_DIR / "templates")
 router = APIRouter(include_in_schema=False)
 STATUSES = ("active", "open", "diagnosing", "mitigating", "awaiting_approval", "verifying", "resolved", "escalated")
@@ -71,15 +74,29 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
 
 
+def _redact_url(url: str) -> str:
+    """A destination as the console shows it: scheme, host and first path segment. Webhook URLs often
+    carry their secret in the path or query (Slack's hooks.slack.com/services/T../B../XXXX)."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return url[:12] + "…" if len(url) > 12 else url
+    first = parts.path.strip("/").split("/")[0]
+    hidden = bool(parts.query) or parts.path.strip("/") != first
+    return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}" + \
+        (f"/{first}" if first else "") + ("/…" if hidden else "")
+
+
 templates.env.filters["when"] = _when
+templates.env.filters["redact_url"] = _redact_url
 templates.env.globals["HIGH_RISK"] = pages.HIGH_RISK
 
 
 def render(request: Request, name: str, settings: Settings, **context) -> HTMLResponse:
     principal = getattr(request.state, "principal", None)
     role = principal.role if principal else ("admin" if not settings.auth_required else "viewer")
+    theme = request.cookies.get("theme", "")
     context.update(csrf=csrf_token(request), principal=principal, role=role, auth_required=settings.auth_required,
-                   can=lambda need: rank(role) >= rank(need))
+                   can=lambda need: rank(role) >= rank(need), theme=theme if theme in THEMES else "")
     response = templates.TemplateResponse(request, name, context)
     set_csrf_cookie(request, response)
     return response
@@ -98,13 +115,15 @@ def incident_list(request: Request, user: str = Depends(page("viewer")), setting
                   q: SafeStr = Query("", max_length=200), status: SafeStr = Query("", max_length=32),
                   severity: SafeStr = Query("", max_length=16), service: SafeStr = Query("", max_length=200),
                   node: SafeStr = Query("", max_length=200), sort: SafeStr = Query("newest", max_length=16),
+                  since: SafeStr = Query("", max_length=40), until: SafeStr = Query("", max_length=40),
                   page_no: int = Query(1, alias="page", ge=1, le=MAX_PAGE), per_page: int = Query(25, ge=5, le=200)):
     sort = sort if sort in incidents.SORTS else "newest"
     filters = {"q": q, "status": status, "severity": severity, "service": service, "node": node, "sort": sort,
-               "per_page": per_page}
+               "since": since, "until": until, "per_page": per_page}
+    since_at, until_at = incidents.parse_when(since), incidents.parse_when(until)
     with session_scope(settings.database_url) as session:
         query = incidents.incident_query(q=q, status=status or None, severity=severity or None,
-                                         service=service or None, node=node or None)
+                                         service=service or None, node=node or None, since=since_at, until=until_at)
         result = page_of(session, query, order_by=incidents.incident_order(sort), page=page_no, per_page=per_page,
                          view=_row)
         waiting = pages.pending_count(session)
@@ -115,7 +134,7 @@ def incident_list(request: Request, user: str = Depends(page("viewer")), setting
         return "/incidents?" + "&".join(f"{k}={quote(str(v))}" for k, v in {**link, "page": n}.items())
 
     context = dict(result=result, filters=filters, pages_total=pages_total, page_url=page_url, waiting=waiting,
-                   statuses=STATUSES, severities=incidents.SEVERITIES, sorts=incidents.SORTS)
+                   since_at=since_at, until_at=until_at, presets=incidents.TIME_PRESETS, statuses=STATUSES, severities=incidents.SEVERITIES, sorts=incidents.SORTS)
     name = "_incident_rows.html" if _partial(request) else "incidents.html"
     return render(request, name, settings, **context)
 
@@ -264,6 +283,97 @@ def audit(request: Request, user: str = Depends(page("approver")), settings: Set
     return render(request, name, settings, result=result, filters=filters, page_url=page_url, pages_total=pages_total)
 
 
+# --- learning loop ------------------------------------------------------------------------------
+
+
+@router.get("/learning")
+def learning_home(user: str = Depends(page("viewer"))):
+    return RedirectResponse("/learning/episodes", status_code=303)
+
+
+@router.get("/learning/episodes")
+def learning_episodes(request: Request, user: str = Depends(page("viewer")), settings: Settings = Depends(app_settings),
+                      q: SafeStr = Query("", max_length=200), outcome: SafeStr = Query("", max_length=50),
+                      page_no: int = Query(1, alias="page", ge=1, le=MAX_PAGE)):
+    data = learning.episodes(settings.database_url, q=q, outcome=outcome, page=page_no)
+    filters = {k: v for k, v in {"q": q, "outcome": outcome}.items() if v}
+    return render(request, "learning_episodes.html", settings, filters=filters, tab="episodes",
+                  page_url=_pager("/learning/episodes", filters), pages_total=_pages(data["result"]), **data)
+
+
+@router.get("/learning/knowledge")
+def learning_knowledge(request: Request, user: str = Depends(page("viewer")), settings: Settings = Depends(app_settings),
+                       q: SafeStr = Query("", max_length=200), status: SafeStr = Query("", max_length=20),
+                       page_no: int = Query(1, alias="page", ge=1, le=MAX_PAGE)):
+    data = learning.knowledge(settings.database_url, q=q, status=status, page=page_no)
+    filters = {k: v for k, v in {"q": q, "status": status}.items() if v}
+    return render(request, "learning_knowledge.html", settings, filters=filters, tab="knowledge",
+                  statuses=learning.KNOWLEDGE_STATUSES, page_url=_pager("/learning/knowledge", filters),
+                  pages_total=_pages(data["result"]), **data)
+
+
+@router.get("/learning/models")
+def learning_models(request: Request, user: str = Depends(page("viewer")), settings: Settings = Depends(app_settings)):
+    return render(request, "learning_models.html", settings, tab="models", cards=learning.models(settings.database_url))
+
+
+def _pager(path: str, filters: dict[str, str]):
+    def url(n: int) -> str:
+        return path + "?" + "&".join(f"{k}={quote(str(v))}" for k, v in {**filters, "page": n}.items())
+    return url
+
+
+def _pages(result: dict) -> int:
+    return max(1, math.ceil(result["total"] / result["per_page"]))
+
+
+# --- webhook outbox: dead letters ---------------------------------------------------------------
+
+
+@router.get("/webhooks")
+def webhooks(request: Request, user: str = Depends(page("operator")), settings: Settings = Depends(app_settings),
+             status: SafeStr = Query("dead", max_length=16), page_no: int = Query(1, alias="page", ge=1, le=MAX_PAGE)):
+    data = _deliveries(settings, status=status, page_no=page_no)
+    name = "_webhook_rows.html" if _partial(request) else "webhooks.html"
+    return render(request, name, settings, **data)
+
+
+def _deliveries(settings: Settings, *, status: str, page_no: int) -> dict:
+    from sqlalchemy import func, select
+
+    from services.notify.models import WebhookDelivery
+
+    status = status if status in DELIVERY_STATUSES else ""
+    with session_scope(settings.database_url) as session:
+        query = select(WebhookDelivery)
+        if status:
+            query = query.where(WebhookDelivery.status == status)
+        result = page_of(session, query, order_by=WebhookDelivery.id.desc(), page=page_no, per_page=50,
+                         view=lambda r: r)
+        counts = dict(session.execute(select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status)).all())
+        session.expunge_all()
+    filters = {"status": status} if status else {"status": ""}
+    return {"result": result, "status": status, "counts": counts, "statuses": DELIVERY_STATUSES,
+            "page_url": _pager("/webhooks", filters), "pages_total": _pages(result)}
+
+
+DELIVERY_STATUSES = ("dead", "pending", "delivered", "silenced")
+
+
+@router.post("/webhooks/{delivery_id}/redeliver")
+def webhook_redeliver(delivery_id: IdPath, request: Request, user: str = Depends(page("operator")),
+                      settings: Settings = Depends(app_settings), status: SafeStr = Form("dead", max_length=16)):
+    from services.audit.service import record
+    from services.notify.service import redeliver
+
+    row = redeliver(settings, delivery_id=delivery_id)  # NotFound -> 404, already pending -> 409
+    with session_scope(settings.database_url) as session:
+        record(session, actor=user, action="webhooks.redeliver", subject=str(delivery_id),
+               data={"event_id": row.event_id, "destination": row.destination, "from": "console"})
+    return render(request, "_webhook_rows.html", settings, redelivered=delivery_id,
+                  **_deliveries(settings, status=status, page_no=1))
+
+
 # --- sign-in ------------------------------------------------------------------------------------
 
 
@@ -331,6 +441,12 @@ def docs(user: str = Depends(Require("public"))):
                                swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
                                swagger_css_url=f"{SWAGGER}/swagger-ui.css",
                                swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png")
+
+
+@router.get("/redoc")
+def redoc(request: Request, user: str = Depends(Require("public"))):
+    """ReDoc from the vendored bundle (no CDN, no web fonts): the API reference offline."""
+    return templates.TemplateResponse(request, "redoc.html", {"redoc_js": REDOC})
 
 
 def install(app) -> None:

@@ -31,7 +31,7 @@ class Incident(Base):
     mitigation: Mapped[str | None] = mapped_column(String(200))
     summary: Mapped[str] = mapped_column(Text, default="")
     priority: Mapped[int] = mapped_column(default=5)
-    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # the console's time filter
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column()
     assignee: Mapped[str | None] = mapped_column(String(200))

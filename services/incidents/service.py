@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, case, event, func, or_, select, update
+from sqlalchemy import Select, bindparam, case, event, func, literal_column, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -300,12 +301,53 @@ SORTS = ("newest", "oldest", "severity", "updated", "priority")
 CLOSED_STATUSES = ("resolved", "escalated", "closed")
 
 
+TIME_PRESETS = ("1h", "6h", "24h", "7d", "30d")
+_RELATIVE = re.compile(r"^(\d{1,5})([mhdw])$")
+_UNIT_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_when(value: str | None, *, now: datetime | None = None) -> datetime | None:
+    """A time bound from the console or API: relative (``90m``, ``24h``, ``7d``, ``2w`` ago) or ISO 8601.
+
+    A naive ISO time is UTC (what the console shows). Anything else is a clear 4xx, not an ignored filter.
+    """
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    relative = _RELATIVE.match(text)
+    if relative:
+        return (now or utcnow()) - timedelta(seconds=int(relative.group(1)) * _UNIT_S[relative.group(2)])
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid(f"time {text!r} is neither relative (90m, 24h, 7d, 2w) nor ISO 8601 (2026-11-30T08:00)") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def search_text() -> Any:
+    """The text ``q`` searches: title, summary, root cause, service and node joined by spaces.
+
+    Why one expression: PostgreSQL's trigram index (migration 0080) is built on exactly this
+    expression, so ``ILIKE '%term%'`` is served by the index instead of scanning five columns; the
+    separators are literal SQL (not bound parameters) for the planner to recognise it.
+    """
+    space = literal_column("' '")
+    parts = [func.coalesce(column, literal_column("''"))
+             for column in (Incident.title, Incident.summary, Incident.root_cause, Incident.service, Incident.node)]
+    expr = parts[0]
+    for part in parts[1:]:
+        expr = expr.op("||")(space).op("||")(part)
+    return expr
+
+
 def incident_query(*, q: str | None = None, status: str | None = None, severity: str | None = None,
-                   service: str | None = None, node: str | None = None) -> Select:
+                   service: str | None = None, node: str | None = None, since: datetime | None = None,
+                   until: datetime | None = None) -> Select:
     """The incidents matching the console's filters (all optional, combined with AND).
 
     ``q`` matches the title, summary, root cause, service or node (case-insensitive substring), or
-    the id when it is a number; ``status`` "active" means any open status.
+    the id when it is a number; ``status`` "active" means any open status; ``since``/``until``
+    bound the opening time (``since`` inclusive, ``until`` exclusive).
     """
     query = select(Incident)
     if status == "active":
@@ -318,11 +360,14 @@ def incident_query(*, q: str | None = None, status: str | None = None, severity:
         query = query.where(Incident.service == service)
     if node:
         query = query.where(Incident.node == node)
+    if since is not None:
+        query = query.where(Incident.opened_at >= since)
+    if until is not None:
+        query = query.where(Incident.opened_at < until)
     if q and q.strip():
         term = q.strip()
-        pattern = f"%{term.replace('%', '').replace('_', '')}%"
-        matches = [Incident.title.ilike(pattern), Incident.summary.ilike(pattern), Incident.root_cause.ilike(pattern),
-                   Incident.service.ilike(pattern), Incident.node.ilike(pattern)]
+        escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        matches = [search_text().ilike(f"%{escaped}%", escape="\\")]
         if term.lstrip("#").isdigit() and len(term) < 10:
             matches.append(Incident.id == int(term.lstrip("#")))
         query = query.where(or_(*matches))

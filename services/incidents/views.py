@@ -39,12 +39,15 @@ def list_incidents(
     severity: SafeStr | None = Query(None, max_length=16),
     service_name: SafeStr | None = Query(None, alias="service", max_length=200),
     node: SafeStr | None = Query(None, max_length=200),
+    since: SafeStr | None = Query(None, max_length=40, description="opened at or after: 24h, 7d, 90m, 2w ago or ISO 8601"),
+    until: SafeStr | None = Query(None, max_length=40, description="opened before: relative or ISO 8601"),
     sort: Literal[service.SORTS] = Query("newest"),  # type: ignore[valid-type]
     page: int = Query(1, ge=1, le=MAX_PAGE),
     per_page: int = Query(25, ge=1, le=200),
 ) -> dict:
     with session_scope(settings.database_url) as session:
-        query = service.incident_query(q=q, status=status, severity=severity, service=service_name, node=node)
+        query = service.incident_query(q=q, status=status, severity=severity, service=service_name, node=node,
+                                       since=service.parse_when(since), until=service.parse_when(until))
         order = service.incident_order(sort)
         return page_of(session, query, order_by=order, page=page, per_page=per_page,
                        view=lambda r: IncidentRead.model_validate(r).model_dump(mode="json"))

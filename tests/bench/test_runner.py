@@ -48,3 +48,18 @@ def test_incidents_benchmark_prints_and_writes_its_table(tmp_path):
 
     what, figure = incidents_row(written)
     assert "6 simulated scenarios" in what and "MTTR" in figure
+
+
+def test_console_benchmark_measures_every_page_kind_on_both_backends(tmp_path):
+    result = _bench("console", "--incidents", "300", "--drifts", "20", "--repeats", "3", results=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    written = (tmp_path / "console.md").read_text()
+    assert "python -m bench console --incidents 300" in written
+    for backend in ("sqlite", "postgres"):
+        assert f"## {backend}: 300 incidents, 3,000 timeline rows" in written
+    assert written.count("| incident page |") == 2 and written.count("| search, rare term |") == 2
+    assert "Bitmap Index Scan (ix_incidents_search_trgm)" in written  # the index is there and usable
+    from bench.readme import console_row
+
+    what, figure = console_row(written)
+    assert "300 incidents" in what and "postgres p95 list" in figure and "KB gzip" in figure

@@ -35,6 +35,31 @@
       document.addEventListener("focusout", () => { if (pending) setTimeout(refresh, 100); });
     }
   });
+  // theme: system -> light -> dark, kept in a cookie so the server renders the choice (no flash on load)
+  document.addEventListener("click", (e) => {
+    const button = e.target.closest("#theme-toggle");
+    if (!button) return;
+    const next = { auto: "light", light: "dark", dark: "auto" }[button.dataset.theme] || "light";
+    button.dataset.theme = next;
+    button.textContent = "Theme: " + (next === "auto" ? "system" : next);
+    if (next === "auto") {
+      document.documentElement.removeAttribute("data-theme");
+      document.cookie = "theme=; path=/; max-age=0; samesite=lax";
+    } else {
+      document.documentElement.setAttribute("data-theme", next);
+      document.cookie = "theme=" + next + "; path=/; max-age=31536000; samesite=lax";
+    }
+  });
+  // time presets: one click fills "Opened since" and re-runs the filter (the links work without JS too)
+  document.addEventListener("click", (e) => {
+    const preset = e.target.closest("[data-since]");
+    const form = preset && preset.closest("form.filters");
+    if (!form) return;
+    e.preventDefault();
+    form.elements.since.value = preset.dataset.since;
+    if (!preset.dataset.since) form.elements.until.value = "";
+    form.dispatchEvent(new Event("change", { bubbles: true }));
+  });
   document.addEventListener("htmx:afterSwap", (e) => { localTimes(e.detail.target); document.getElementById("flash").textContent = ""; });
   document.addEventListener("htmx:responseError", (e) => {
     let detail = e.detail.xhr.statusText;
