@@ -140,8 +140,30 @@ def console_row(results: str) -> tuple[str, str]:
     return what, "; ".join(parts) + " (goal < 200 ms)" + size
 
 
+def causal_row(results: str) -> tuple[str, str]:
+    """(what, figure) cells of the causal row, from bench/results/causal.md: Deoxys, gate, semi-synthetic."""
+    heading = next(line for line in results.splitlines() if line.startswith("## Simulator:"))
+    policies = {r["policy"]: r for r in table_after(results, heading)}
+    learned = policies["learned (with fallback, default thresholds)"]
+    gate = re.search(r"Gate right on (\d+) of (\d+) case runs", results)
+    semi_heading = next((line for line in results.splitlines() if line.startswith("## Semi-synthetic")), None)
+    semi = table_after(results, semi_heading) if semi_heading else []
+    coverage_key = next((k for k in (semi[0] if semi else {}) if k.startswith("90% coverage served")), None)
+    what = "causal node mitigation (simulated fleet, 100k events; semi-synthetic CATE on real covariates)"
+    figure = (f"{learned['downtime vs legacy']} VM downtime, {learned['interruptions vs legacy']} interruptions vs "
+              f"legacy ({learned['fallback rate']} fallback)")
+    if gate:
+        figure += f"; refutation gate right on {gate.group(1)}/{gate.group(2)} planted-case runs"
+    if semi and coverage_key:
+        ratios = [float(r["ratio (goal <= 0.6)"]) for r in semi]
+        cover = [float(r[coverage_key]) for r in semi]
+        figure += (f"; served estimator sqrt(PEHE) {min(ratios):.2f}-{max(ratios):.2f}x econml's forest defaults, "
+                   f"90% intervals cover {min(cover):.2f}-{max(cover):.2f} over {len(semi)} settings")
+    return what, figure
+
+
 FIGURES: dict[str, Callable[[str], tuple[str, str]]] = {"compression": compression_row, "incidents": incidents_row,
-                                                        "rca": rca_row, "console": console_row}
+                                                        "rca": rca_row, "console": console_row, "causal": causal_row}
 
 
 def render(readme: str, results_dir: Path) -> str:

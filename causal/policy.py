@@ -248,11 +248,12 @@ class MitigationPolicy:
             if differs[i]:
                 point, lo, hi = contrast[i]
                 best_vs_legacy = {"effect": point, "lower": lo, "upper": hi}
-                if cfg.require_significant and sure_upper[i] + cap_shift[i] >= 0.0:
+                # not "< 0" rather than ">= 0": an interval that cannot be computed (NaN) is not sure
+                if cfg.require_significant and not sure_upper[i] + cap_shift[i] < 0.0:
                     reasons.append(f"not {cfg.confidence:.0%} sure that {model_action[i]} beats "
                                    f"{legacy_action[i]}: effect {point:+.1f} min, upper bound "
                                    f"{sure_upper[i]:+.1f} >= 0")
-                if hi - lo > cfg.max_interval_width:
+                if not hi - lo <= cfg.max_interval_width:
                     reasons.append(f"interval width {hi - lo:.1f} min > {cfg.max_interval_width:g}")
             if best_propensity[i] < cfg.min_propensity:
                 reasons.append(f"outside support: P({model_action[i]}|node)={best_propensity[i]:.3f}"

@@ -2,8 +2,9 @@
 
 `train_with_schema(log, schema)`: read the log (file errors as one line, like causal.data), validate
 every row against the declared features and actions (rejected rows with reasons), fit the same
-double-ML causal forest on the schema's feature matrix with the declared baseline, run the
-refutation gate per "action vs baseline" contrast, and store the version with the schema in its
+served estimator as causal.model (selected family, calibrated intervals) on the schema's feature
+matrix with the declared baseline, then the step shared with causal.train (`gate_and_store`): the
+refutation gate per "action vs baseline" contrast, and the version stored with the schema in its
 model card. Actions the log never took are listed and never recommended (`best_actions`).
 """
 
@@ -20,14 +21,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from econml.dml import CausalForestDML
 from threadpoolctl import threadpool_limits
 
 from causal.data import EventFileError, read_event_text
-from causal.model import EffectTable, ModelConfig, nuisance_models
+from causal.estimation import ServedEstimator
+from causal.model import EffectTable, ModelConfig, fit_served, served_effects
 from causal.refute import RefutationReport, RefuteConfig, refute_binary
 from causal.registry import ModelRegistry, ModelVersion
 from causal.schema import EventSchema, SchemaError, SchemaFeaturizer
+from causal.train import gate_and_store
 
 
 def schema_to_dict(schema: EventSchema) -> dict[str, Any]:
@@ -86,7 +88,7 @@ class SchemaEffectModel:
         self.featurizer = SchemaFeaturizer(schema)
         self.categories: list[str] = [schema.baseline]
         self.untrained_actions: list[str] = []
-        self.estimator: CausalForestDML | None = None
+        self.estimator: ServedEstimator | None = None
         self.n_train = 0
         self.ate: dict[str, float] = {}
 
@@ -110,37 +112,21 @@ class SchemaEffectModel:
             raise ValueError(f"only {self.categories} logged: no action to compare")
         self.featurizer.fit(frame)
         X = self.matrix(frame)
-        model_y, model_t = nuisance_models(cfg)
-        self.estimator = CausalForestDML(
-            model_y=model_y, model_t=model_t, discrete_treatment=True, categories=self.categories,
-            cv=cfg.cv, n_estimators=max(4, int(cfg.n_estimators) // 4 * 4), min_samples_leaf=cfg.min_samples_leaf,
-            max_depth=cfg.max_depth, max_samples=cfg.max_samples, max_features=cfg.max_features,
-            inference=True, n_jobs=cfg.n_jobs, random_state=cfg.random_state)
-        with threadpool_limits(limits=cfg.omp_threads):
-            self.estimator.fit(frame[schema.outcome].to_numpy(float), frame[schema.treatment].to_numpy(dtype=object),
-                               X=X)
+        self.estimator = fit_served(frame[schema.outcome].to_numpy(float), frame[schema.treatment], X,
+                                    categories=self.categories, config=cfg)
         self.n_train = len(frame)
-        cme = self.estimator.const_marginal_effect(X).reshape(len(X), -1)
+        cme = self.estimator.const_marginal_effect(X)
         self.ate = {schema.baseline: 0.0, **{a: float(cme[:, j].mean()) for j, a in enumerate(self.categories[1:])}}
         return self
 
     def effects(self, frame: pd.DataFrame, *, alpha: float = 0.1) -> EffectTable:
-        """Effects and intervals per declared action (schema order); NaN for actions without data."""
+        """Effects and calibrated intervals per declared action (schema order); NaN for actions without data."""
         if self.estimator is None:
             raise RuntimeError("model is not fitted")
         X = self.matrix(frame)
-        n, actions = len(X), self.schema.actions
-        effect, lower, upper = (np.full((n, len(actions)), np.nan) for _ in range(3))
-        k0 = actions.index(self.schema.baseline)
-        effect[:, k0] = lower[:, k0] = upper[:, k0] = 0.0
-        if n:
-            cme = self.estimator.const_marginal_effect(X).reshape(n, -1)
-            lo, hi = self.estimator.const_marginal_effect_interval(X, alpha=alpha)
-            lo, hi = lo.reshape(n, -1), hi.reshape(n, -1)
-            for j, action in enumerate(self.categories[1:]):
-                k = actions.index(action)
-                effect[:, k], lower[:, k], upper[:, k] = cme[:, j], lo[:, j], hi[:, j]
-        return EffectTable(effect, lower, upper, np.full((n, len(actions)), np.nan), self.schema.baseline, alpha)
+        effect, lower, upper = served_effects(self.estimator, X, categories=self.categories,
+                                              actions=self.schema.actions, alpha=alpha)
+        return EffectTable(effect, lower, upper, np.full(effect.shape, np.nan), self.schema.baseline, alpha)
 
     def best_actions(self, frame: pd.DataFrame) -> np.ndarray:
         """The action with the lowest predicted outcome per row, among actions with data only."""
@@ -153,7 +139,8 @@ class SchemaEffectModel:
                 "features": self.featurizer.feature_names, "untrained_actions": self.untrained_actions,
                 "missing_values": {"method": "declared 'indicator' features: training median plus a "
                                              "<name>_missing column; 'reject' features: row rejected",
-                                   "impute_with": dict(self.featurizer.medians_)}}
+                                   "impute_with": dict(self.featurizer.medians_)},
+                "estimator": None if self.estimator is None else self.estimator.card()}
 
 
 @dataclass
@@ -226,19 +213,12 @@ def train_with_schema(data: str | os.PathLike[str] | pd.DataFrame, schema: Event
     model = SchemaEffectModel(schema, model_config).fit(frame)
     metrics: dict[str, Any] = {"rows_valid": len(frame), "rows_rejected": len(rejected),
                                "action_counts": {str(k): int(v) for k, v in frame[schema.treatment].value_counts().items()},
-                               "ate_vs_baseline": model.ate, "schema_features": len(schema.features)}
-    if model.untrained_actions:
-        metrics["untrained_actions"] = list(model.untrained_actions)
-        metrics["warnings"] = [f"no logged events for {model.untrained_actions}: trained on "
-                               f"{model.trained_actions} only; the model never recommends the others"]
-    refutation = refute_with_schema(frame, model, config=refute_config).to_dict() if run_refutation else None
+                               "schema_features": len(schema.features)}
+    version, promoted, refutation = gate_and_store(
+        model, metrics=metrics, registry=registry, promote=promote, started=started,
+        refute=(lambda: refute_with_schema(frame, model, config=refute_config).to_dict()) if run_refutation else None,
+        data_window={"rows": len(frame), "actions": model.trained_actions},
+        extra={"model": model.metadata(), "schema": schema_to_dict(schema)})
     metrics["total_seconds"] = round(time.perf_counter() - started, 2)
-    version, promoted = None, False
-    if registry is not None:
-        window = {"rows": len(frame), "actions": model.trained_actions}
-        version = registry.save(model, metrics=metrics, data_window=window, refutation=refutation,
-                                extra={"model": model.metadata(), "schema": schema_to_dict(schema)})
-        if promote and refutation is not None and refutation["passed"]:
-            version, promoted = registry.promote(version.version), True
     return SchemaTrainResult(version, promoted, metrics, refutation, rejected, model)
 

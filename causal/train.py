@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -84,8 +84,9 @@ def train(data: EventSource, *, registry: ModelRegistry | str | os.PathLike[str]
 
     `select_estimator` scores candidate CATE families (causal.selection) per action-vs-baseline
     contrast on up to `selection_rows` rows and puts the cards in `metrics["estimator_selection"]`
-    (the model card); the served model stays the multi-action causal forest, whose intervals the
-    policy's fallback needs.
+    (the model card). Independently of these per-contrast cards, the served estimator is the one
+    `model_config.estimator` names ("select": chosen by the same scorer over all actions at once;
+    see causal.estimation) and its card is in `metrics["served_estimator"]`.
 
     Stages reported to `progress(stage, fraction_of_stage)`: load, fit, evaluate, refute, save.
     A held-out slice of the (time-ordered) events is used for an off-policy estimate of the
@@ -131,50 +132,83 @@ def train(data: EventSource, *, registry: ModelRegistry | str | os.PathLike[str]
     t0 = time.perf_counter()
     model = MitigationEffectModel(mcfg).fit(frame)
     metrics["fit_seconds"] = round(time.perf_counter() - t0, 2)
-    metrics["ate_vs_baseline"] = model.ate
     if any(model.imputation.missing_in_training.values()):
         metrics["missing_values"] = {k: v for k, v in model.imputation.missing_in_training.items() if v}
-    if model.untrained_actions:
-        # said, not hidden: these actions are never recommended by this version
-        metrics["untrained_actions"] = list(model.untrained_actions)
-        metrics["warnings"] = [f"no logged events for {model.untrained_actions}: trained on "
-                               f"{model.trained_actions} only; the model never recommends the others"]
     report("fit", 1.0)
 
     if select_estimator:
         metrics["estimator_selection"] = _selection_cards(frame, model, rows=selection_rows, seed=seed)
 
-    refutation = None
-    if run_refutation:
-        report("refute", 0.0)
-        t0 = time.perf_counter()
-        refutation = refute_model(model.imputation.apply(frame), model_config=mcfg, config=refute_config,
-                                  actions=tuple(model.trained_actions),
-                                  progress=lambda f: report("refute", f)).to_dict()
-        metrics["refute_seconds"] = round(time.perf_counter() - t0, 2)
-        report("refute", 1.0)
+    def refute() -> dict[str, Any]:
+        return refute_model(model.imputation.apply(frame), model_config=mcfg, config=refute_config,
+                            actions=tuple(model.trained_actions),
+                            progress=lambda f: report("refute", f)).to_dict()
 
-    version = None
-    promoted = False
-    if registry is not None:
-        report("save", 0.0)
-        if not isinstance(registry, ModelRegistry):
-            registry = ModelRegistry(registry)
-        window = {"rows": len(frame), "first_timestamp": str(frame["timestamp"].iloc[0]),
-                  "last_timestamp": str(frame["timestamp"].iloc[-1]),
-                  "actions": list(model.trained_actions)}
-        metrics["total_seconds"] = round(time.perf_counter() - started, 2)
-        version = registry.save(model, metrics=_json_safe(metrics), data_window=window,
-                                refutation=refutation,
-                                extra={"model": model.metadata(),
-                                       "policy_config": (policy_config or PolicyConfig()).to_dict()})
-        if promote and refutation is not None and refutation["passed"]:
-            version = registry.promote(version.version)
-            promoted = True
-        report("save", 1.0)
+    if isinstance(registry, str | os.PathLike):
+        registry = ModelRegistry(registry)
+    window = {"rows": len(frame), "first_timestamp": str(frame["timestamp"].iloc[0]),
+              "last_timestamp": str(frame["timestamp"].iloc[-1]), "actions": list(model.trained_actions)}
+    outcome = gate_and_store(model, metrics=metrics, refute=refute if run_refutation else None,
+                             registry=registry, promote=promote, data_window=window, started=started,
+                             extra={"model": model.metadata(),
+                                    "policy_config": (policy_config or PolicyConfig()).to_dict()},
+                             progress=report)
+    version, promoted, refutation = outcome
     metrics["total_seconds"] = round(time.perf_counter() - started, 2)
     return TrainResult(version=version, promoted=promoted, metrics=metrics, refutation=refutation,
                        rejected_rows=[e.to_dict() for e in loaded.errors], model=model)
+
+
+class ServedModel(Protocol):
+    """What the shared fit-and-gate step needs of a fitted model (both effect models have it)."""
+
+    ate: dict[str, float]
+    untrained_actions: list[str]
+
+    @property
+    def trained_actions(self) -> list[str]: ...
+
+    def metadata(self) -> dict[str, Any]: ...
+
+
+def gate_and_store(model: ServedModel, *, metrics: dict[str, Any], refute: Callable[[], dict[str, Any]] | None,
+                   registry: ModelRegistry | None, promote: bool, data_window: dict[str, Any],
+                   extra: dict[str, Any], started: float, progress: Progress | None = None
+                   ) -> tuple[ModelVersion | None, bool, dict[str, Any] | None]:
+    """The step after a fit, the same for every model: card metrics, gate, store, promote.
+
+    Records the effects vs the baseline, the served estimator's card (selection and interval
+    calibration) and any untrained actions in `metrics`; runs `refute` (None: no gate); stores the
+    version when a registry is given and promotes it only if the gate ran and passed and `promote`.
+    Returns (version, promoted, refutation report as a dict).
+    """
+    report = progress or _noop
+    metrics["ate_vs_baseline"] = model.ate
+    card = model.metadata().get("estimator")
+    if card:
+        metrics["served_estimator"] = card
+    if model.untrained_actions:
+        # said, not hidden: these actions are never recommended by this version
+        metrics["untrained_actions"] = list(model.untrained_actions)
+        metrics["warnings"] = [f"no logged events for {model.untrained_actions}: trained on "
+                               f"{model.trained_actions} only; the model never recommends the others"]
+    refutation = None
+    if refute is not None:
+        report("refute", 0.0)
+        t0 = time.perf_counter()
+        refutation = refute()
+        metrics["refute_seconds"] = round(time.perf_counter() - t0, 2)
+        report("refute", 1.0)
+    version, promoted = None, False
+    if registry is not None:
+        report("save", 0.0)
+        metrics["total_seconds"] = round(time.perf_counter() - started, 2)
+        version = registry.save(model, metrics=_json_safe(metrics), data_window=data_window,
+                                refutation=refutation, extra=_json_safe(extra))
+        if promote and refutation is not None and refutation["passed"]:
+            version, promoted = registry.promote(version.version), True
+        report("save", 1.0)
+    return version, promoted, refutation
 
 
 def _selection_cards(frame: pd.DataFrame, model: MitigationEffectModel, *, rows: int,

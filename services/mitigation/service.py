@@ -91,6 +91,12 @@ def node_features(node: str, *, telemetry, database_url: str, cluster: str | Non
     declares and the policy falls back when the decision depends on it - never a made-up constant.
     ``inventory(node)`` is the cloud's record of the node (``Boto3Cloud.inventory``: instance type
     -> sku, creation time -> age).
+
+    ``hw_fault_definitive`` is true when the uncorrectable-error counter (EDAC "UE") grew inside the
+    window: ECC detected memory corruption it could not correct, i.e. a faulty DIMM or memory
+    controller by definition, not a symptom open to interpretation. It is an evidence flag, so a
+    node without EDAC counters (or a flat counter) is False, "no definitive evidence", not missing;
+    errors counted before the window stay in ``hw_uncorrectable_errors`` for the model to weigh.
     """
     from services.incidents.models import Incident
     from services.storage.base import session_scope
@@ -110,6 +116,14 @@ def node_features(node: str, *, telemetry, database_url: str, cluster: str | Non
     def count(value: float | None) -> int | None:
         return None if value is None else max(0, int(round(value)))
 
+    def rose(names: tuple[str, ...]) -> bool:
+        """A counter of the first series found grew inside the window (a new error during the incident)."""
+        for name in names:
+            values = [float(v) for _, v in series.get(name) or []]
+            if values:
+                return max(values[1:], default=values[0]) > values[0]
+        return False
+
     heartbeat = [v for _, v in series.get("heartbeat", [])]
     lost = sum(1 for v in heartbeat if v < 1.0)
     pattern = "none" if lost == 0 else ("sustained" if heartbeat and heartbeat[-1] < 1.0 and lost >= 3 else "intermittent")
@@ -128,7 +142,7 @@ def node_features(node: str, *, telemetry, database_url: str, cluster: str | Non
         "node_id": node, "cluster": cluster or "default",
         "hw_correctable_errors": count(last(_CORRECTABLE_SERIES)),
         "hw_uncorrectable_errors": count(last(_UNCORRECTABLE_SERIES)),
-        "hw_fault_definitive": False, "heartbeat_loss_count": lost, "heartbeat_pattern": pattern,
+        "hw_fault_definitive": rose(_UNCORRECTABLE_SERIES), "heartbeat_loss_count": lost, "heartbeat_pattern": pattern,
         "cpu_util": share(last(_CPU_SERIES)), "mem_util": share(last(_MEM_SERIES)),
         "vm_count": _workloads_on(node, names, telemetry), "node_age_days": age,
         "sku": sku_of(record.get("instance_type")),

@@ -66,6 +66,7 @@ def test_a_node_gets_its_features_from_ec2_telemetry_and_topology(platform_env):
     assert 0.0 <= features["node_age_days"] < 0.1          # launched seconds ago
     assert features["vm_count"] == 2                       # search by name, cart by instance id
     assert features["hw_uncorrectable_errors"] == 3 and features["hw_correctable_errors"] == 17
+    assert features["hw_fault_definitive"] is True          # the UE counter grew during the window (1 -> 3)
     assert features["cpu_util"] == pytest.approx(0.42) and features["mem_util"] == pytest.approx(0.61)
     assert features["heartbeat_loss_count"] == 1 and features["cluster"] == "blue"
     assert not [k for k, v in features.items() if v is None]
@@ -83,6 +84,7 @@ def test_the_default_moto_instance_and_an_old_launch(platform_env):
     features = node_features(node, telemetry=FakeTelemetry(), database_url=platform_env["AIOPS_DATABASE_URL"],
                              cluster=None, inventory=lambda target: inventory)
     assert features["sku"] == "gen5"
+    assert features["hw_fault_definitive"] is False         # no EDAC counters: no definitive evidence
     assert features["node_age_days"] == pytest.approx((datetime.now(UTC) - launched).total_seconds() / 86400, abs=0.01)
 
 
@@ -122,3 +124,20 @@ def test_what_no_source_has_is_missing_and_named_in_the_recommendation(platform_
     loaded = load_source(iter_event_rows(url))
     assert loaded.n_valid == 1 and not loaded.errors
     assert loaded.frame[sorted(INVENTORY_FEATURES)].isna().all(axis=None)
+
+
+def test_uncorrectable_errors_from_before_the_window_are_not_definitive(platform_env):
+    """A flat UE counter is history (a feature), a growing one is a fault happening now (definitive)."""
+    from services.mitigation.service import node_features
+
+    now = datetime.now(UTC).timestamp()
+    url = platform_env["AIOPS_DATABASE_URL"]
+
+    def features(values):
+        series = {"n1": {"node_edac_uncorrectable_errors": [(now - 60 * (len(values) - i), v)
+                                                            for i, v in enumerate(values)]}}
+        return node_features("n1", telemetry=FakeTelemetry(series=series), database_url=url, cluster=None)
+
+    flat, grew = features([2.0, 2.0, 2.0]), features([2.0, 2.0, 4.0])
+    assert flat["hw_uncorrectable_errors"] == 2 and flat["hw_fault_definitive"] is False
+    assert grew["hw_uncorrectable_errors"] == 4 and grew["hw_fault_definitive"] is True
