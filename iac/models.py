@@ -76,7 +76,7 @@ class Intent:
             sub = str(self.value[0] if isinstance(self.value, tuple | list) else self.value)
         elif self.kind in {"rule_add", "rule_remove"}:
             sub = repr(self.value)
-        elif self.kind in {"attach", "detach"}:
+        elif self.kind in {"attach", "detach", "review"}:
             sub = str(self.value)
         family = {"tag_set": "tag", "tag_unset": "tag", "rule_add": "rule", "rule_remove": "rule",
                   "attach": "attach", "detach": "attach"}.get(self.kind, self.kind)

@@ -404,6 +404,8 @@ class Patcher:
         if it.kind == "delete":
             self.remove_resource(it.address)
             return
+        if it.kind == "review":
+            raise NeedsPerson(f"{it.value}; no exact patch, review {it.resource_type} {it.resource_id}")
         if it.resource_type in ("aws_s3_bucket_versioning", "aws_s3_bucket_policy",
                                 "aws_s3_bucket_server_side_encryption_configuration",
                                 "aws_s3_bucket_public_access_block"):
