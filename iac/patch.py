@@ -48,6 +48,9 @@ class PatchOptions:
     module_var_target: str = "call"  # child-module variable not passed: "call" | "default"
     merge_target: str = "last"  # new map key in merge(...): "last" | "first" followable argument
     sg_style: str = "auto"  # "auto" | "inline" | "separate"
+    # a local/variable read by more than one expression, of which one drifted: "use_site" overrides the drifted
+    # use only; "source" edits the shared definition (moves every other use: an alternative, never the default)
+    shared_target: str = "use_site"
 
 
 def render_any(value: Any, indent: str = "") -> str:
@@ -64,6 +67,20 @@ def render_policy(value: Any, indent: str) -> str:
     if isinstance(value, dict | list):
         return "jsonencode(" + render(value, indent) + ")"
     return render(value, indent)
+
+
+# String arguments that hold JSON documents (AWS provider docs): an object written there must be jsonencode()d.
+JSON_STRING_ARGS = {"container_definitions", "dashboard_body", "definition", "access_policies", "event_pattern",
+                    "redrive_policy", "delivery_policy", "input", "document", "content"}
+
+
+# Split S3 resources (provider v4+) -> their inline aws_s3_bucket form (v3), with the value conversion.
+INLINE_FORMS: dict[tuple[str, str], tuple[str, Any]] = {
+    ("aws_s3_bucket_versioning", "versioning_configuration.status"): ("versioning.enabled", lambda v: v == "Enabled"),
+    ("aws_s3_bucket_server_side_encryption_configuration", "rule.apply_server_side_encryption_by_default.sse_algorithm"):
+        ("server_side_encryption_configuration.rule.apply_server_side_encryption_by_default.sse_algorithm", lambda v: v),
+    ("aws_s3_bucket_policy", "policy"): ("policy", lambda v: v),
+}
 
 
 def is_literal(node: Node) -> bool:
@@ -96,7 +113,61 @@ class Patcher:
         self._intent: Intent | None = None
 
     # ------------------------------------------------------------ low-level text edits
+    def _shared_module_of(self, path: Path) -> tuple[ModuleConfig, int] | None:
+        """The module whose file ``path`` is, when more than one module call loads that directory."""
+        for m in self.config.modules.values():
+            if m.path and path in m.bodies:
+                callers = sum(1 for o in self.config.modules.values() if o.dir == m.dir)
+                if callers > 1:
+                    return m, callers
+        return None
+
+    def _guard_shared_module(self, path: Path) -> None:
+        """A shared module's internals are never edited for one caller's drift (it would move every caller)."""
+        hit = self._shared_module_of(path)
+        if hit is not None:
+            m, callers = hit
+            raise NeedsPerson(f"the value is set inside module {self.rel(m.dir)}, shared by {callers} module calls, "
+                              "and the module exposes no argument for it: add a variable to the module (every caller) "
+                              "or accept the drift")
+
+    def _uses(self, mpath: str, ref: str) -> int:
+        """How many expressions of module ``mpath`` read ``ref`` (``local.x`` / ``var.x``)."""
+        mod = self.config.modules[mpath]
+        pattern = re.compile(rf"(?<![\w.]){re.escape(ref)}(?![\w-])")
+        return sum(len(pattern.findall(self.config.texts[f])) for f in mod.bodies)
+
+    def _override_use(self, mpath: str, path: Path, node: Node, op: tuple, where: str, ref: str, uses: int) -> None:
+        """Write this one use's value where it is read, leaving a local/variable that other attributes share alone."""
+        self._guard_shared_module(path)
+        text = self.config.texts[path]
+        ind = indent_of(text, node.start)
+        current = evaluate(node, self.config.scope(mpath))
+        if op[0] == "key_set":
+            rendered = f"merge({ref}, {render_any({op[1]: op[2]}, ind)})"
+        elif op[0] == "value":
+            rendered = self._render_value(op[1], ind, node)
+        elif isinstance(current, dict) and UNKNOWN not in current.values():
+            rendered = render_any({k: v for k, v in current.items() if k != op[1]}, ind)
+        else:
+            raise NeedsPerson(f"{where}: {ref} is shared by {uses} uses and its value is not known here")
+        self._replace(path, node.start, node.end, rendered)
+        self._change(path, where, op[1] if op[0] != "value" else "", "use_site",
+                     f"{ref} is read by {uses} expressions; only this one drifted, so it is overridden here")
+
+    def _render_value(self, value: Any, ind: str, node: Node | None = None) -> str:
+        """A value for an attribute; objects bound for a JSON string argument go through jsonencode()."""
+        if isinstance(value, dict | list) and self._json_string():
+            return render_policy(value, ind)
+        return render_any(value, ind)
+
+    def _json_string(self) -> bool:
+        """Is the drifted argument a string holding JSON (policies, container definitions ...)?"""
+        attr = (self._intent.attribute if self._intent else "").split(".")[-1]
+        return attr.endswith("policy") or attr in JSON_STRING_ARGS
+
     def _replace(self, path: Path, start: int, end: int, text: str) -> None:
+        self._guard_shared_module(path)
         old = self.config.texts[path]
         self.config.set_text(path, old[:start] + text + old[end:])
 
@@ -150,7 +221,8 @@ class Patcher:
         if op[0] == "value" and (is_literal(node) or (node.kind == "tmpl" and False)):
             if canonical(evaluate(node, self.config.scope(mpath))) == canonical(op[1]):
                 return
-            rendered = render_policy(op[1], ind) if isinstance(op[1], dict | list) and node.kind == "call" else render_any(op[1], ind)
+            rendered = (render_policy(op[1], ind) if isinstance(op[1], dict | list) and node.kind == "call"
+                        else self._render_value(op[1], ind))
             if isinstance(op[1], dict) and node.kind == "lit" and isinstance(node.value, str) and node.value.strip().startswith("{"):
                 rendered = render_policy(op[1], ind)
             self._replace(path, node.start, node.end, rendered)
@@ -164,6 +236,12 @@ class Patcher:
                 self._replace(path, node.start, node.end, render_any({op[1]: op[2]}, ind))
                 self._change(path, where, op[1], "literal", f"set {where}[{op[1]!r}]")
             return
+        if node.kind == "ref" and node.value[0] in ("var", "local") and len(node.value) == 2:
+            ref = f"{node.value[0]}.{node.value[1]}"
+            uses = self._uses(mpath, ref)
+            if uses > 1 and self.options.shared_target == "use_site":
+                self._override_use(mpath, path, node, op, where, ref, uses)
+                return
         if node.kind == "ref" and node.value[0] == "var" and len(node.value) == 2:
             self.follow_var(mpath, node.value[1], op, where)
             return
@@ -238,7 +316,7 @@ class Patcher:
             self.assign(mpath, vf, self.config.node(vf, vb.attributes["default"]), op, f"var.{name} default")
             return
         value = self._full_value(mpath, name, op)
-        self._insert_attribute(cf, call, name, render_any(value, indent_of(self.config.texts[cf], call.start) + "  "))
+        self._insert_attribute(cf, call, name, self._render_value(value, indent_of(self.config.texts[cf], call.start) + "  "))
         self._change(cf, f"module.{mod.call_name}", name, "module_argument",
                      f"pass {name} = {render(value)[:60]} in the module call instead of changing the module")
 
@@ -265,7 +343,7 @@ class Patcher:
         if text and not text.endswith("\n"):
             text += "\n"
         self.config.texts[path] = text
-        self.config.set_text(path, text + f"{name} = {render_any(value)}\n")
+        self.config.set_text(path, text + f"{name} = {self._render_value(value, '')}\n")
         self._change(path, "", name, "tfvars", f"set {name} in {path.name} (variable has no default)")
 
     def _edit_object(self, mpath: str, path: Path, node: Node, op: tuple, where: str) -> None:
@@ -581,6 +659,12 @@ class Patcher:
                 self.set_attribute(mod.path, path, block, it.attribute, op, address)
             return
         mod, path, bucket_block = self._block_of(_address(it))
+        inline = INLINE_FORMS.get((it.resource_type, it.attribute))
+        if inline is not None and self._uses_inline(mod, bucket_block, inline[0].split(".")[0]):
+            # The project writes this setting inside the bucket (provider v3 form): a separate v4 resource beside
+            # it would contradict it, so the inline block is patched.
+            self.set_attribute(mod.path, path, bucket_block, inline[0], ("value", inline[1](it.value)), _address(it))
+            return
         # Maybe we created the companion for an earlier intent of this group.
         name = bucket_block.labels[1]
         existing = mod.resources.get((it.resource_type, name))
@@ -599,8 +683,21 @@ class Patcher:
         addr = self._append_block(mod, it.resource_type, name, attrs, extra=nested)
         self.instructions.append(f"terraform import '{addr}' {it.resource_id}")
 
+    def _uses_inline(self, mod: ModuleConfig, bucket: Block, name: str) -> bool:
+        """Inline when this bucket already has the setting inline, or the project has no split resource of that kind
+        and some bucket writes it inline."""
+        if bucket.nested(name) or name in bucket.attributes:
+            return True
+        split = {"versioning": "aws_s3_bucket_versioning", "policy": "aws_s3_bucket_policy",
+                 "server_side_encryption_configuration": "aws_s3_bucket_server_side_encryption_configuration"}[name]
+        buckets = [b for m in self.config.modules.values() for (t, _n), (_f, b) in m.resources.items() if t == "aws_s3_bucket"]
+        has_split = any(t == split for m in self.config.modules.values() for (t, _n) in m.resources)
+        return not has_split and any(b.nested(name) or name in b.attributes for b in buckets)
+
     # new / removed resources ---------------------------------------------------------
     def _append_block(self, mod: ModuleConfig, rtype: str, name: str, attrs: dict[str, Any], extra: str = "") -> str:
+        if mod.path:
+            self._guard_shared_module(next(iter(sorted(mod.bodies)), mod.dir / "main.tf"))
         base = name
         n = 2
         while (rtype, name) in mod.resources:

@@ -20,7 +20,7 @@ from iac.verify import LiveReader, check_fmt_of_patch_lines, fmt_text, verify_ag
 # Alternatives a proposal carries (pass@k): the same drift written with other strategies.
 STRATEGIES: list[tuple[str, PatchOptions]] = [
     ("primary", PatchOptions()),
-    ("tfvars_first_merge_first", PatchOptions(unset_var_target="tfvars", merge_target="first")),
+    ("tfvars_first_merge_first", PatchOptions(unset_var_target="tfvars", merge_target="first", shared_target="source")),
     ("module_default_separate_rules", PatchOptions(module_var_target="default", sg_style="separate")),
 ]
 

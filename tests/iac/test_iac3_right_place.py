@@ -1,0 +1,113 @@
+"""Where a drift is patched (issue 11, item 2): module callers, shared locals, jsonencode, inline S3 forms.
+
+Fixture: tests/fixtures/iac/right_place/shared_module (see its SOURCE.md).
+"""
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from iac.config import Config
+from iac.drift import DriftGroup
+from iac.models import Intent, TraceRecord
+from iac.patch import PatchOptions, patch_groups
+from iac.state import load_state, new_state_document
+from iac.verify import fmt_text
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "iac" / "right_place" / "shared_module"
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture()
+def project(tmp_path):
+    dst = tmp_path / "proj"
+    shutil.copytree(FIXTURE, dst)
+    return dst
+
+
+@pytest.fixture()
+def state(tmp_path):
+    entries = [
+        {"type": "aws_security_group", "name": "api", "attributes": {"id": "sg-api", "tags": {"Project": "shop"}}},
+        {"type": "aws_security_group", "name": "admin", "attributes": {"id": "sg-admin", "tags": {"Project": "shop"}}},
+        {"type": "aws_s3_bucket", "name": "logs", "attributes": {"id": "shop-logs", "bucket": "shop-logs"}},
+    ]
+    for m in ("blue", "green"):
+        entries += [{"type": "aws_instance", "name": "web", "module": f"module.{m}",
+                     "attributes": {"id": f"i-{m}", "instance_type": "t3.micro", "tags": {"Name": m}}},
+                    {"type": "aws_iam_role", "name": "web", "module": f"module.{m}",
+                     "attributes": {"id": m, "name": m, "assume_role_policy": "{}"}}]
+    p = tmp_path / "terraform.tfstate"
+    p.write_text(json.dumps(new_state_document(entries)))
+    return load_state(p)
+
+
+def _group(address, rtype, *intents):
+    rec = TraceRecord(event_id="e1", event_time=T0, event_source="ec2.amazonaws.com", event_name="X")
+    for it in intents:
+        it.address = address
+        it.resource_type = it.resource_type or rtype
+        it.records = [rec]
+    return DriftGroup(key=address, address=address, resource_type=rtype, resource_id="x", intents=list(intents),
+                      records=[rec])
+
+
+def _evaluated(project, files, state):
+    before = Config(project, state=state).all_resources()
+    after = Config(project, texts={Path(p).resolve(): t for p, t in files.items()}, state=state).all_resources()
+    return before, after
+
+
+def test_shared_local_is_not_edited_for_one_use(project, state):
+    g = _group("aws_security_group.api", "aws_security_group", Intent("tag_set", None, "", "tags", ("Owner", "ops")))
+    res = patch_groups(project, [g], state, formatter=fmt_text)
+    assert not res.needs_person and not res.errors, res.needs_person
+    before, after = _evaluated(project, res.files, state)
+    assert after["aws_security_group.api"]["tags"] == {"Project": "shop", "Owner": "ops"}
+    assert after["aws_security_group.admin"] == before["aws_security_group.admin"]  # the other use did not move
+    text = next(iter(res.files.values()))
+    assert 'Project = "shop"' in text and "merge(local.common_tags" in text
+    assert res.changes[0].strategy == "use_site"
+
+
+def test_shared_local_source_edit_is_only_an_alternative(project, state):
+    g = _group("aws_security_group.api", "aws_security_group", Intent("tag_set", None, "", "tags", ("Owner", "ops")))
+    res = patch_groups(project, [g], state, formatter=fmt_text, options=PatchOptions(shared_target="source"))
+    before, after = _evaluated(project, res.files, state)
+    assert after["aws_security_group.admin"] != before["aws_security_group.admin"]  # why it is not the default
+
+
+def test_shared_module_internals_are_never_edited(project, state):
+    g = _group("module.blue.aws_instance.web", "aws_instance", Intent("set", None, "", "instance_type", "t3.large"))
+    res = patch_groups(project, [g], state, formatter=fmt_text)
+    assert not res.files  # nothing written inside modules/web, which green also uses
+    assert res.needs_person and "shared by 2 module calls" in res.needs_person[0]
+
+
+def test_value_from_module_argument_is_patched_at_the_caller_with_jsonencode(project, state):
+    doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                   "Principal": {"Service": "ec2.amazonaws.com"}}]}
+    g = _group("module.blue.aws_iam_role.web", "aws_iam_role", Intent("set", None, "", "assume_role_policy", doc))
+    res = patch_groups(project, [g], state, formatter=fmt_text)
+    assert not res.needs_person and not res.errors, res.needs_person
+    assert [p.name for p in res.files] == ["main.tf"] and Path(next(iter(res.files))).parent == project.resolve()
+    text = next(iter(res.files.values()))
+    blue = text.split('module "green"')[0].split('module "blue"')[1]
+    assert "role_policy = jsonencode(" in blue  # the module's variable is a string: an HCL object would not apply
+    after = Config(project, texts={Path(p).resolve(): t for p, t in res.files.items()}, state=state).all_resources()
+    assert json.loads(after["module.blue.aws_iam_role.web"]["assume_role_policy"]) == doc
+    assert after["module.green.aws_iam_role.web"]["assume_role_policy"] == "{}"
+
+
+def test_inline_versioning_block_is_patched_not_contradicted(project, state):
+    it = Intent("sub_set", None, "aws_s3_bucket_versioning", "versioning_configuration.status", "Enabled",
+                resource_id="shop-logs")
+    g = _group("aws_s3_bucket.logs", "aws_s3_bucket", it)
+    res = patch_groups(project, [g], state, formatter=fmt_text)
+    assert not res.needs_person and not res.errors, res.needs_person
+    text = next(iter(res.files.values()))
+    assert "aws_s3_bucket_versioning" not in text
+    assert "enabled = true" in text and "enabled = false" not in text
