@@ -706,9 +706,7 @@ class Patcher:
         files = sorted(mod.bodies)
         tf_files = [f for f in files if f.suffix == ".tf"]
         path = next((f for f in tf_files if f.name == "main.tf"), tf_files[0] if tf_files else mod.dir / "main.tf")
-        lines = []
-        for k, v in attrs.items():
-            lines.append(f"  {render_key(k)} = {render_any(v, '  ')}")
+        lines = aligned([(render_key(k), render_any(v, "  ")) for k, v in attrs.items()], "  ")
         body = "\n".join(lines) + ("\n" + extra.rstrip("\n") if extra else "")
         block = f'\nresource "{rtype}" "{name}" {{\n{body}\n}}\n'
         text = self.config.texts.get(path, "")
@@ -729,7 +727,8 @@ class Patcher:
         for direction, proto, fp, tp, source in sorted(rules):
             key, value = self._source_value(mod, source)
             body = {"from_port": fp, "to_port": tp, "protocol": proto, key: value}
-            extra += f"  {direction} {{\n" + "".join(f"    {k} = {render_any(v)}\n" for k, v in body.items()) + "  }\n"
+            extra += f"  {direction} {{\n" + "".join(
+                line + "\n" for line in aligned([(k, render_any(v, "    ")) for k, v in body.items()], "    ")) + "  }\n"
         for k in ("assume_role_policy", "policy"):
             if isinstance(attrs.get(k), dict):
                 attrs[k] = Raw(render_policy(attrs[k], "  "))
@@ -777,6 +776,30 @@ class Patcher:
         elif start >= 1 and text[start - 2 : start] == "\n\n":
             start -= 1
         self._remove_lines(path, start, end)
+
+
+def aligned(pairs: list[tuple[str, str]], indent: str) -> list[str]:
+    """``key = value`` lines in terraform fmt's layout: ``=`` aligned over runs of one-line values.
+
+    Why here and not only through fmt: blocks we write must be fmt-clean even when the formatter is
+    unavailable or times out under load (a slow ``terraform fmt`` once left a new block unaligned).
+    """
+    out: list[str] = []
+    run: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        width = max((len(k) for k, _ in run), default=0)
+        out.extend(f"{indent}{k.ljust(width)} = {v}" for k, v in run)
+        run.clear()
+
+    for k, v in pairs:
+        if "\n" in v:
+            flush()
+            out.append(f"{indent}{k} = {v}")
+        else:
+            run.append((k, v))
+    flush()
+    return out
 
 
 def is_literal_keys(node: Node) -> bool:

@@ -111,3 +111,18 @@ def test_inline_versioning_block_is_patched_not_contradicted(project, state):
     text = next(iter(res.files.values()))
     assert "aws_s3_bucket_versioning" not in text
     assert "enabled = true" in text and "enabled = false" not in text
+
+
+def test_new_block_is_fmt_clean_without_the_formatter(project, state):
+    """Blocks we write are laid out as terraform fmt would (a slow fmt under load once left one unaligned)."""
+    from iac.verify import check_fmt_of_patch_lines
+
+    attrs = {"name": "ops-hotfix-1", "description": "created in console", "vpc_id": "vpc-1",
+             "tags": {"Name": "ops-hotfix-1"}, "__rules__": {("ingress", "tcp", 443, 443, "cidr:10.0.0.0/8")}}
+    it = Intent("create", None, "aws_security_group", "", attrs, resource_id="sg-new")
+    g = DriftGroup(key="new:sg-new", address=None, resource_type="aws_security_group", resource_id="sg-new",
+                   intents=[it], records=[], new_resource=True)
+    res = patch_groups(project, [g], state, formatter=None)
+    assert not res.errors and not res.needs_person
+    ok, why = check_fmt_of_patch_lines(project, res.files)
+    assert ok, why + "\n" + res.diff
