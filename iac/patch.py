@@ -111,6 +111,7 @@ class Patcher:
         self.instructions: list[str] = []
         self.needs_person: list[str] = []
         self._intent: Intent | None = None
+        self._inside_structure = 0
 
     # ------------------------------------------------------------ low-level text edits
     def _shared_module_of(self, path: Path) -> tuple[ModuleConfig, int] | None:
@@ -163,6 +164,8 @@ class Patcher:
 
     def _json_string(self) -> bool:
         """Is the drifted argument a string holding JSON (policies, container definitions ...)?"""
+        if self._inside_structure:  # a value inside the document is plain HCL; only the document is JSON text
+            return False
         attr = (self._intent.attribute if self._intent else "").split(".")[-1]
         return attr.endswith("policy") or attr in JSON_STRING_ARGS
 
@@ -221,6 +224,8 @@ class Patcher:
         if op[0] == "value" and (is_literal(node) or (node.kind == "tmpl" and False)):
             if canonical(evaluate(node, self.config.scope(mpath))) == canonical(op[1]):
                 return
+            if self._edit_structure(mpath, path, node, op[1], where):
+                return
             rendered = (render_policy(op[1], ind) if isinstance(op[1], dict | list) and node.kind == "call"
                         else self._render_value(op[1], ind))
             if isinstance(op[1], dict) and node.kind == "lit" and isinstance(node.value, str) and node.value.strip().startswith("{"):
@@ -267,6 +272,48 @@ class Patcher:
                 return
         expr = self.config.texts[path][node.start : node.end]
         raise NeedsPerson(f"{where} is computed from `{expr[:80]}`; not hard-coding over a reference")
+
+    def _edit_structure(self, mpath: str, path: Path, node: Node, value: Any, where: str) -> bool:
+        """Edit only the parts of a literal object/list (also inside ``jsonencode(...)``) that differ from ``value``.
+
+        Re-rendering a whole policy to change one principal rewrote lines the drift never touched
+        (bracket layout, key order). Edits run from the end of the text backwards, so every node's
+        offsets stay valid while earlier parts are edited.
+        """
+        self._inside_structure += 1
+        try:
+            return self._edit_structure_parts(mpath, path, node, value, where)
+        finally:
+            self._inside_structure -= 1
+
+    def _edit_structure_parts(self, mpath: str, path: Path, node: Node, value: Any, where: str) -> bool:
+        scope = self.config.scope(mpath)
+        if node.kind == "call" and node.value == "jsonencode" and len(node.items) == 1 and isinstance(value, dict | list):
+            inner = node.items[0]
+            if inner.kind in ("obj", "list"):
+                return self._edit_structure(mpath, path, inner, value, where)
+            return False
+        if node.kind == "obj" and isinstance(value, dict) and is_literal_keys(node):
+            present = {str(k): (kn, vn) for k, kn, vn in node.items}
+            added = [k for k in value if k not in present]
+            if added and "\n" not in self.config.texts[path][node.start : node.end]:
+                return False  # a one-line object is rewritten whole by _edit_object: render it whole instead
+            for k in added:
+                self._edit_object(mpath, path, node, ("key_set", k, value[k]), where)
+            edits = [(vn.start, k, vn) for k, (_kn, vn) in present.items()
+                     if k not in value or canonical(evaluate(vn, scope)) != canonical(value[k])]
+            for _start, k, vn in sorted(edits, key=lambda e: e[0], reverse=True):
+                if k not in value:
+                    self._edit_object(mpath, path, node, ("key_unset", k), where)
+                else:
+                    self.assign(mpath, path, vn, ("value", value[k]), f"{where}[{k!r}]")
+            return True
+        if node.kind == "list" and isinstance(value, list) and len(node.items) == len(value):
+            for item, v in sorted(zip(node.items, value, strict=True), key=lambda p: p[0].start, reverse=True):
+                if canonical(evaluate(item, scope)) != canonical(v):
+                    self.assign(mpath, path, item, ("value", v), where)
+            return True
+        return False
 
     def _refresh(self, path: Path, node: Node) -> Node:
         """Re-parse a node after an edit earlier in the same file moved text around."""

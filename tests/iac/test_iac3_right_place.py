@@ -126,3 +126,25 @@ def test_new_block_is_fmt_clean_without_the_formatter(project, state):
     assert not res.errors and not res.needs_person
     ok, why = check_fmt_of_patch_lines(project, res.files)
     assert ok, why + "\n" + res.diff
+
+
+def test_policy_edit_changes_only_the_drifted_line(lambda_dir, tmp_path):
+    """One principal added to a jsonencode() policy: one line changes, the policy's layout stays (issue 11, item 1)."""
+    import difflib
+
+    st = tmp_path / "s.tfstate"
+    st.write_text(json.dumps(new_state_document([
+        {"type": "aws_iam_role", "name": "lambda_exec", "attributes": {"id": "serverless_lambda", "name": "serverless_lambda"}}])))
+    doc = {"Version": "2012-10-17", "Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow", "Sid": "",
+                                                    "Principal": {"Service": ["lambda.amazonaws.com",
+                                                                              "edgelambda.amazonaws.com"]}}]}
+    g = _group("aws_iam_role.lambda_exec", "aws_iam_role", Intent("set", None, "", "assume_role_policy", doc))
+    res = patch_groups(lambda_dir, [g], load_state(st), formatter=fmt_text)
+    assert not res.errors and not res.needs_person
+    (path, text), = res.files.items()
+    changed = [(x[0], x[2:]) for x in difflib.ndiff(Path(path).read_text().splitlines(), text.splitlines())
+               if x[:1] in "+-"]
+    assert changed == [("-", '        Service = "lambda.amazonaws.com"'),
+                       ("+", '        Service = ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]')]
+    after = Config(lambda_dir, texts={Path(p).resolve(): t for p, t in res.files.items()}).all_resources()
+    assert json.loads(after["aws_iam_role.lambda_exec"]["assume_role_policy"]) == doc
