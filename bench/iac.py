@@ -15,18 +15,39 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.common import data_dir, markdown_table
-from iac.models import Workspace
+from iac.models import TraceRecord, Workspace
 from iac.reconcile import reconcile
 from iac.rules import RULES, canonical_event, is_read, no_config_reason
 from iac.state import load_state
-from iac.traces import read_path
+from iac.traces import iter_raw_from_bytes, read_path
 from iac.verify import LiveReader
 from sim.cloud import start_moto
 from sim.drift_inject import PROJECTS, inject, make_session, score, unrelated_lines
+
+
+def _corpus_events(path: Path) -> list[TraceRecord]:
+    """Events of one corpus file for the coverage count: CloudTrail files, EventBridge envelopes, and
+    StreamAlert rule-test cases (``[{"data": <event or Records>}, ...]``, placeholders like ``"..."`` for
+    times), keeping only what the count needs (source, name, read-only flag)."""
+    out = []
+    stack = list(iter_raw_from_bytes(path.read_bytes(), name=path.name))
+    while stack:
+        raw = stack.pop()
+        if isinstance(raw, dict) and "eventName" not in raw:
+            inner = raw.get("data", raw.get("detail"))
+            if isinstance(inner, dict):
+                stack.extend(inner["Records"] if isinstance(inner.get("Records"), list) else [inner])
+            continue
+        if isinstance(raw, dict) and str(raw.get("eventSource", "")).endswith(".amazonaws.com"):  # not a "..." placeholder
+            ro = raw.get("readOnly")
+            out.append(TraceRecord(event_id="", event_time=datetime.fromtimestamp(0, tz=UTC),
+                                   event_source=str(raw["eventSource"]), event_name=str(raw["eventName"]),
+                                   read_only=ro if isinstance(ro, bool) else None))
+    return out
 
 
 def coverage(data: Path) -> tuple[list[dict[str, object]], list[str]]:
@@ -40,7 +61,7 @@ def coverage(data: Path) -> tuple[list[dict[str, object]], list[str]]:
             if f.name == "STATS.json":
                 continue
             try:
-                records = read_path(f)
+                records = _corpus_events(f)
             except Exception:  # a file that is not a trace (metadata): not part of the corpus
                 continue
             for r in records:
@@ -170,7 +191,9 @@ def main(argv: list[str]) -> str:
         "Distinct mutating (non-read) event names per corpus, by where the reconciler sends them: a rule (proposal, "
         "or a proposal for a person naming what changed), an explicit no-config-effect reason, or unsupported. "
         "The catalog (iac/rules_catalog.py) was written with these corpora's names in view, so this table shows "
-        "they are all handled, not how a new corpus fares.\n",
+        "they are all handled, not how a new corpus fares — except streamalert-rule-tests: the catalog was written before "
+        "this table could read that corpus (rule-test cases wrap their events), so its row is a held-out check, and its "
+        "misses are left unsupported rather than fitted. Events whose eventSource is a placeholder (\"...\") are skipped.\n",
         markdown_table(cov_rows),
         "Unsupported: " + (", ".join(missing) if missing else "none") + "\n",
         "Targets: pass@1 >= 0.95, pass@3 >= 0.98, zero unrelated lines in >= 98% of scenarios, "

@@ -97,3 +97,15 @@ def test_two_nacl_entries_are_two_review_items(tmp_path):
             _rec("ec2", "DeleteNetworkAclEntry", {"networkAclId": "acl-1", "ruleNumber": 200}, i=2)]
     rep = detect(recs, state)
     assert [it.kind for g in rep.groups for it in g.intents] == ["review", "review"]
+
+
+def test_eventbridge_envelope_is_read_as_its_cloudtrail_event():
+    from iac.traces import normalize
+
+    event = {"version": "0", "detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2",
+             "detail": {"eventName": "CreateTags", "eventSource": "ec2.amazonaws.com", "eventTime": "2025-01-01T00:00:00Z",
+                        "eventID": "x1", "requestParameters": {"resourcesSet": {"items": [{"resourceId": "i-1"}]},
+                                                               "tagSet": {"items": [{"key": "k", "value": "v"}]}}}}
+    rec = normalize(event)
+    assert (rec.event_name, rec.service, rec.event_id) == ("CreateTags", "ec2", "x1")
+    assert infer(rec)[0].resource_id == "i-1"
