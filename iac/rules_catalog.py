@@ -346,7 +346,6 @@ SETTERS: dict[tuple[str, str], list[tuple[str, tuple[str, ...], str, Any, Any]]]
     ("iam", "RemoveRoleFromInstanceProfile"): [("aws_iam_instance_profile", ("request:instanceProfileName",), "role",
                                                 None, None)],
     ("iam", "UpdateUser"): [("aws_iam_user", ("request:userName",), "name", "request:newUserName", None)],
-    ("iam", "SetDefaultPolicyVersion"): [],  # the document is in the version, not the call: handled as REVIEW below
     ("ec2", "AttachInternetGateway"): [("aws_internet_gateway", ("request:internetGatewayId",), "vpc_id", "request:vpcId", None)],
     ("ec2", "DetachInternetGateway"): [("aws_internet_gateway", ("request:internetGatewayId",), "vpc_id", None, None)],
     ("ec2", "ModifyInstanceMetadataOptions"): [("aws_instance", ("request:instanceId",), "metadata_options.http_tokens",
@@ -364,7 +363,6 @@ SETTERS: dict[tuple[str, str], list[tuple[str, tuple[str, ...], str, Any, Any]]]
         ("aws_rds_cluster", ("request:dBClusterIdentifier",), "iam_database_authentication_enabled",
          "request:enableIAMDatabaseAuthentication", as_bool),
         ("aws_rds_cluster", ("request:dBClusterIdentifier",), "preferred_backup_window", "request:preferredBackupWindow", None)],
-    ("sns", "SetTopicAttributes"): [],  # attribute name in the request picks the argument: see _sns_attr
     ("monitoring", "EnableAlarmActions"): [("aws_cloudwatch_metric_alarm", ("request:alarmNames",), "actions_enabled", True, None)],
     ("monitoring", "DisableAlarmActions"): [("aws_cloudwatch_metric_alarm", ("request:alarmNames",), "actions_enabled", False,
                                              None)],
@@ -584,7 +582,6 @@ NO_CONFIG_EFFECT: dict[str, str] = {
     "CreateDBClusterSnapshot": "a backup: data", "CopyDBSnapshot": "a backup copy: data", "CopySnapshot": "a backup copy: data",
     "CopyImage": "an image copy: data", "CreateImage": "an image of an instance: data",
     "CreateStore": "backup vault data", "StartBackupJob": "a backup run",
-    "UpdateService": "",  # placeholder removed below (ECS UpdateService is a SETTER)
     "StartTask": "a task run", "RunTask": "a task run", "StopTask": "a task run",
     "DeregisterTaskDefinition": "an old revision marked inactive: the service's configuration is unchanged",
     "StartBuild": "a build run", "StartExecution": "a workflow run", "StartPipelineExecution": "a pipeline run",
@@ -597,7 +594,6 @@ NO_CONFIG_EFFECT: dict[str, str] = {
     "CompleteLayerUpload": "image data", "InitiateLayerUpload": "image data", "UploadLayerPart": "image data",
     "CreateDBSnapshot": "a backup: data", "ModifyInstancePlacement": "placement of one instance: runtime state",
 }
-NO_CONFIG_EFFECT.pop("UpdateService")
 
 
 def _catalog_rule(record: TraceRecord) -> list[Intent]:

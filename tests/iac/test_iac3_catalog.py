@@ -109,3 +109,11 @@ def test_eventbridge_envelope_is_read_as_its_cloudtrail_event():
     rec = normalize(event)
     assert (rec.event_name, rec.service, rec.event_id) == ("CreateTags", "ec2", "x1")
     assert infer(rec)[0].resource_id == "i-1"
+
+
+def test_default_policy_version_switch_and_topic_policy_are_not_dropped():
+    switch = infer(_rec("iam", "SetDefaultPolicyVersion", {"policyArn": "arn:aws:iam::1:policy/p", "versionId": "v3"}))
+    assert [(i.kind, i.resource_type) for i in switch] == [("review", "aws_iam_policy")]
+    topic = infer(_rec("sns", "SetTopicAttributes", {"topicArn": "arn:aws:sns:us-east-1:1:t", "attributeName": "Policy",
+                                                     "attributeValue": '{"Statement": []}'}))
+    assert [(i.kind, i.attribute, i.value) for i in topic] == [("set", "policy", {"Statement": []})]
