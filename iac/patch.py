@@ -112,6 +112,8 @@ class Patcher:
         self.needs_person: list[str] = []
         self._intent: Intent | None = None
         self._inside_structure = 0
+        # (module path, file, block, for_each key) of the resource instance being patched
+        self._instance: tuple[str, Path, Block, str | None] | None = None
 
     # ------------------------------------------------------------ low-level text edits
     def _shared_module_of(self, path: Path) -> tuple[ModuleConfig, int] | None:
@@ -241,6 +243,9 @@ class Patcher:
                 self._replace(path, node.start, node.end, render_any({op[1]: op[2]}, ind))
                 self._change(path, where, op[1], "literal", f"set {where}[{op[1]!r}]")
             return
+        if node.kind == "ref" and node.value[:2] == ["each", "value"] and self._instance is not None:
+            self._follow_each([str(p) for p in node.value[2:]], op, where)
+            return
         if node.kind == "ref" and node.value[0] in ("var", "local") and len(node.value) == 2:
             ref = f"{node.value[0]}.{node.value[1]}"
             uses = self._uses(mpath, ref)
@@ -314,6 +319,57 @@ class Patcher:
                     self.assign(mpath, path, item, ("value", v), where)
             return True
         return False
+
+    def _follow_each(self, rest: list[str], op: tuple, where: str) -> None:
+        """``each.value.x`` of a ``for_each`` instance: edit the map entry of that instance's key, where it is written.
+
+        The entry belongs to this instance alone, so the change reaches exactly the drifted resource.
+        """
+        if self._instance is None:
+            raise NeedsPerson(f"{where}: each.value outside a resource instance")
+        mpath, path, block, key = self._instance
+        if key is None or "for_each" not in block.attributes:
+            raise NeedsPerson(f"{where}: each.value without a for_each key in the address")
+        src = self._literal_source(mpath, path, self.config.node(path, block.attributes["for_each"]))
+        if src is None:
+            raise NeedsPerson(f"{where}: for_each is not a map written in this configuration")
+        smpath, spath, node = src
+        for part in [key, *rest]:
+            if node.kind != "obj" or not is_literal_keys(node):
+                raise NeedsPerson(f"{where}: for_each entry {key!r} is not a literal object")
+            hit = next((vn for k, _kn, vn in node.items if str(k) == part), None)
+            if hit is None:
+                if part != ([key, *rest])[-1] or op[0] != "value":
+                    raise NeedsPerson(f"{where}: for_each entry {key!r} has no {part!r}")
+                self._edit_object(smpath, spath, node, ("key_set", part, op[1]), f"for_each entry {key!r}")
+                return
+            node = hit
+        self.assign(smpath, spath, node, op, f"for_each entry {key!r}" + "".join(f".{r}" for r in rest))
+
+    def _literal_source(self, mpath: str, path: Path, node: Node) -> tuple[str, Path, Node] | None:
+        """Where a map expression is written as a literal: itself, a local, a root variable's tfvars/default,
+        or a module call argument."""
+        if node.kind == "obj":
+            return mpath, path, node
+        if node.kind != "ref" or len(node.value) != 2:
+            return None
+        mod = self.config.modules[mpath]
+        kind, name = node.value
+        if kind == "local" and name in mod.locals:
+            lf, la = mod.locals[name]
+            return self._literal_source(mpath, lf, self.config.node(lf, la))
+        if kind == "var" and name in mod.variables:
+            if mpath == "" and name in mod.tfvars:
+                tf, ta = mod.tfvars[name]
+                return self._literal_source("", tf, self.config.node(tf, ta))
+            if mpath:
+                cf, call = self.config.modules[mod.parent or ""].module_calls[mod.call_name]
+                if name in call.attributes:
+                    return self._literal_source(mod.parent or "", cf, self.config.node(cf, call.attributes[name]))
+            vf, vb = mod.variables[name]
+            if "default" in vb.attributes:
+                return self._literal_source(mpath, vf, self.config.node(vf, vb.attributes["default"]))
+        return None
 
     def _refresh(self, path: Path, node: Node) -> Node:
         """Re-parse a node after an edit earlier in the same file moved text around."""
@@ -538,6 +594,8 @@ class Patcher:
             return
         where = _address(it)
         mod, path, block = self._block_of(where)
+        key = re.search(r'\["([^"]*)"\]$', where)
+        self._instance = (mod.path, path, block, key.group(1) if key else None)
         if it.kind == "set":
             self.set_attribute(mod.path, path, block, it.attribute, ("value", it.value), where)
         elif it.kind == "tag_set":

@@ -148,3 +148,21 @@ def test_policy_edit_changes_only_the_drifted_line(lambda_dir, tmp_path):
                        ("+", '        Service = ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]')]
     after = Config(lambda_dir, texts={Path(p).resolve(): t for p, t in res.files.items()}).all_resources()
     assert json.loads(after["aws_iam_role.lambda_exec"]["assume_role_policy"]) == doc
+
+
+def test_for_each_instance_drift_edits_its_map_entry(tmp_path):
+    proj = tmp_path / "fe"
+    shutil.copytree(FIXTURE.parent / "for_each", proj)
+    st = tmp_path / "fe.tfstate"
+    st.write_text(json.dumps(new_state_document([
+        {"type": "aws_instance", "name": "app", "index": k, "attributes": {"id": f"i-{k}", "instance_type": t}}
+        for k, t in (("alpha", "t3.micro"), ("beta", "t3.small"))])))
+    g = _group('aws_instance.app["beta"]', "aws_instance", Intent("set", None, "", "instance_type", "m5.large"))
+    res = patch_groups(proj, [g], load_state(st), formatter=fmt_text)
+    assert not res.needs_person and not res.errors, res.needs_person
+    (path, text), = res.files.items()
+    assert 'instance_type = "m5.large"' in text.split("beta")[1].split("}")[0]  # beta's entry
+    assert 'instance_type = "t3.micro"' in text.split("beta")[0]  # alpha's entry untouched
+    assert "instance_type = each.value.instance_type" in text  # not hard-coded on the resource
+    servers = Config(proj, texts={Path(path).resolve(): text}).scope("").variables["servers"]
+    assert servers == {"alpha": {"instance_type": "t3.micro"}, "beta": {"instance_type": "m5.large"}}
