@@ -138,7 +138,13 @@ class Patcher:
         """How many expressions of module ``mpath`` read ``ref`` (``local.x`` / ``var.x``)."""
         mod = self.config.modules[mpath]
         pattern = re.compile(rf"(?<![\w.]){re.escape(ref)}(?![\w-])")
-        return sum(len(pattern.findall(self.config.texts[f])) for f in mod.bodies)
+        count = 0
+        for f, body in mod.bodies.items():
+            text = self.config.texts[f]
+            count += len(pattern.findall(text))
+            # a variable's own validation and an output are not attributes the value configures
+            count -= sum(len(pattern.findall(text[b.start : b.end])) for b in body.blocks if b.type in ("variable", "output"))
+        return count
 
     def _override_use(self, mpath: str, path: Path, node: Node, op: tuple, where: str, ref: str, uses: int) -> None:
         """Write this one use's value where it is read, leaving a local/variable that other attributes share alone."""

@@ -166,3 +166,13 @@ def test_for_each_instance_drift_edits_its_map_entry(tmp_path):
     assert "instance_type = each.value.instance_type" in text  # not hard-coded on the resource
     servers = Config(proj, texts={Path(path).resolve(): text}).scope("").variables["servers"]
     assert servers == {"alpha": {"instance_type": "t3.micro"}, "beta": {"instance_type": "m5.large"}}
+
+
+def test_a_variable_read_once_plus_its_validation_is_not_shared(project, state):
+    """``var.name`` appears in its own validation block and in two attributes; the validation is not a use."""
+    from iac.config import Config as _Config
+    from iac.patch import Patcher
+
+    p = Patcher(_Config(project, state=state), state)
+    assert p._uses("module.blue", "var.name") == 2  # the instance's Name tag and the role's name
+    assert p._uses("", "local.web_port") == 2 and p._uses("", "local.common_tags") == 2
