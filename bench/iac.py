@@ -182,6 +182,10 @@ def main(argv: list[str]) -> str:
         "pass = patched config (re-read, variables/locals resolved) equals the live cloud on every drifted "
         "attribute, `terraform fmt -check` passes, and nothing else in the evaluated configuration changed. "
         "No LLM configured (tokens are 0 by construction). `terraform plan` skipped: no provider can be downloaded here.\n",
+        f"Scenarios: indices 0..{args.per_project - 1} of every project (`--per-project`); index i injects catalog entry "
+        "i mod n (n = the project's catalog size) with noise mode (i div n) mod 4 (none; reads; reads + a change set and set "
+        "back; all that + a retried call and a Terraform refresh), record order shuffled for odd i, trace written as "
+        "CloudTrail Records / array / JSON lines in turn. Seed " + str(args.seed) + ".\n",
         "### Per project\n", markdown_table(agg("project")),
         "### Per drift type\n", markdown_table(agg("type")),
         "unrelated lines = lines of the primary patch's diff that the drift did not require: a hunk counts when "
