@@ -162,8 +162,26 @@ def causal_row(results: str) -> tuple[str, str]:
     return what, figure
 
 
+def iac_row(results: str) -> tuple[str, str]:
+    """(what, figure) cells of the IaC row, from bench/results/iac.md."""
+    projects = table_after(results, "### Per project")
+    total = next(r for r in projects if r["project"] == "ALL")
+    speed = table_after(results, "### Throughput")[0]
+    cov = next(r for r in table_after(results, "### Coverage of real CloudTrail (data/cloudtrail)")
+               if r["corpus"].startswith("ALL"))
+    what = f"IaC drift reconciliation ({total['scenarios']} injected drifts, {len(projects) - 1} projects)"
+    figure = (
+        f"pass@1 {float(total['pass@1']):.2f}, pass@3 {float(total['pass@3']):.2f} on our drift catalog; zero unrelated "
+        f"lines in {_pct(total['zero unrelated lines'])} of scenarios; {int(speed['records']):,} records in "
+        f"{float(speed['seconds']):.2f} s; real CloudTrail: {int(cov['rule']) + int(cov['no config effect (reasoned)'])}"
+        f"/{cov['distinct mutating names']} distinct mutating calls mapped to a rule or a reasoned no-config-effect"
+    )
+    return what, figure
+
+
 FIGURES: dict[str, Callable[[str], tuple[str, str]]] = {"compression": compression_row, "incidents": incidents_row,
-                                                        "rca": rca_row, "console": console_row, "causal": causal_row}
+                                                        "rca": rca_row, "console": console_row, "causal": causal_row,
+                                                        "iac": iac_row}
 
 
 def render(readme: str, results_dir: Path) -> str:

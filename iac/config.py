@@ -122,7 +122,12 @@ class Config:
 
     # ----------------------------------------------------------------- reading
     def node(self, path: Path, attr: Attribute) -> Node:
-        return parse_expr(self.texts[path], attr.expr_start, attr.expr_end)
+        """The attribute's expression, parsed on first use; a syntax error in it names file:line:column."""
+        text = self.texts[path]
+        try:
+            return parse_expr(text, attr.expr_start, attr.expr_end)
+        except HCLSyntaxError as exc:
+            raise located(exc, path=str(path), text=text) from None
 
     def expr_text(self, path: Path, attr: Attribute) -> str:
         return self.texts[path][attr.expr_start : attr.expr_end]

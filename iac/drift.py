@@ -198,6 +198,8 @@ def current_value(intent: Intent, res: StateResource | None, state: State) -> An
 def net_value(intent: Intent) -> Any:
     if intent.kind in ("set", "sub_set", "inline_policy"):
         return intent.value
+    if intent.kind == "review":  # a change we can name but not value: never nets out against the state
+        return ("review", intent.value)
     if intent.kind == "tag_set":
         return intent.value[1]
     if intent.kind == "tag_unset":
@@ -219,7 +221,7 @@ def find_attachment(state: State, role: str, policy_arn: str) -> StateResource |
 # ----------------------------------------------------------------- detection
 def _bind(intent: Intent, state: State) -> StateResource | None:
     """Bind an intent to the state resource it changes (companions bind to their bucket)."""
-    if intent.resource_type in COMPANIONS:
+    if intent.resource_type in COMPANIONS or intent.resource_type.startswith("aws_s3_bucket_"):
         owner = state.find(intent.resource_id, types=("aws_s3_bucket",))
         if owner is not None:
             comp = state.find(intent.resource_id, types=(intent.resource_type,))
@@ -386,7 +388,11 @@ def _net(key: str, pairs: list[tuple[Intent, Any]], state: State) -> DriftGroup 
     # tags_replace expands against the state: keys set to new values, keys not named removed.
     expanded: list[Intent] = []
     for it, r in pairs:
-        if it.kind == "tags_replace":
+        if it.kind == "delete":  # a companion setting (S3 encryption, lifecycle ...) removed from a bucket that holds it
+            expanded.append(Intent("review", it.address, it.resource_type, "", f"{it.resource_type} removed out of band "
+                                   f"({', '.join(sorted({x.event_name for x in it.records}))})", it.resource_id, it.source,
+                                   it.records))
+        elif it.kind == "tags_replace":
             old = (r.attributes.get("tags") or {}) if r else {}
             for k, v in it.value.items():
                 expanded.append(Intent("tag_set", it.address, it.resource_type, "tags", (k, v), it.resource_id, it.source, it.records))

@@ -527,10 +527,17 @@ def _heredoc_node(text: str, t: Token) -> Node:
 
 def parse_expr(text: str, start: int, end: int) -> Node:
     """Parse the expression text[start:end] (spans stay offsets into ``text``)."""
-    toks = tokenize(text, start, end)
-    parser = _ExprParser(text, toks)
-    node = parser.expr()
-    return node
+    try:
+        toks = tokenize(text, start, end)
+        parser = _ExprParser(text, toks)
+        return parser.expr()
+    except HCLSyntaxError as exc:
+        if exc.offset is not None:
+            raise
+        # errors found without a position (an unterminated object, the end of the expression) point at the
+        # expression, so the caller can still name file:line:column
+        at = end if "end of expression" in str(exc) else start
+        raise HCLSyntaxError(str(exc), offset=at) from None
 
 
 # --------------------------------------------------------------------------- evaluation

@@ -76,7 +76,7 @@ class Intent:
             sub = str(self.value[0] if isinstance(self.value, tuple | list) else self.value)
         elif self.kind in {"rule_add", "rule_remove"}:
             sub = repr(self.value)
-        elif self.kind in {"attach", "detach"}:
+        elif self.kind in {"attach", "detach", "review"}:
             sub = str(self.value)
         family = {"tag_set": "tag", "tag_unset": "tag", "rule_add": "rule", "rule_remove": "rule",
                   "attach": "attach", "detach": "attach"}.get(self.kind, self.kind)
@@ -166,10 +166,13 @@ class ReconcileResult:
     # outcome -> {eventName: count} for every drift-relevant record (iac.drift.DriftReport.outcomes);
     # "unexplained" lists records that reached no outcome, so none is dropped without a trace
     outcomes: dict[str, dict[str, int]] = field(default_factory=dict)
+    # eventName -> why it changes no configuration, for every name counted under "no_config_effect"
+    no_config_reasons: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "proposals": [p.to_dict() for p in self.proposals],
+            "no_config_reasons": dict(self.no_config_reasons),
             "records_read": self.records_read,
             "drift_calls": self.drift_calls,
             "unknown_calls": dict(self.unknown_calls),

@@ -48,6 +48,9 @@ class PatchOptions:
     module_var_target: str = "call"  # child-module variable not passed: "call" | "default"
     merge_target: str = "last"  # new map key in merge(...): "last" | "first" followable argument
     sg_style: str = "auto"  # "auto" | "inline" | "separate"
+    # a local/variable read by more than one expression, of which one drifted: "use_site" overrides the drifted
+    # use only; "source" edits the shared definition (moves every other use: an alternative, never the default)
+    shared_target: str = "use_site"
 
 
 def render_any(value: Any, indent: str = "") -> str:
@@ -64,6 +67,20 @@ def render_policy(value: Any, indent: str) -> str:
     if isinstance(value, dict | list):
         return "jsonencode(" + render(value, indent) + ")"
     return render(value, indent)
+
+
+# String arguments that hold JSON documents (AWS provider docs): an object written there must be jsonencode()d.
+JSON_STRING_ARGS = {"container_definitions", "dashboard_body", "definition", "access_policies", "event_pattern",
+                    "redrive_policy", "delivery_policy", "input", "document", "content"}
+
+
+# Split S3 resources (provider v4+) -> their inline aws_s3_bucket form (v3), with the value conversion.
+INLINE_FORMS: dict[tuple[str, str], tuple[str, Any]] = {
+    ("aws_s3_bucket_versioning", "versioning_configuration.status"): ("versioning.enabled", lambda v: v == "Enabled"),
+    ("aws_s3_bucket_server_side_encryption_configuration", "rule.apply_server_side_encryption_by_default.sse_algorithm"):
+        ("server_side_encryption_configuration.rule.apply_server_side_encryption_by_default.sse_algorithm", lambda v: v),
+    ("aws_s3_bucket_policy", "policy"): ("policy", lambda v: v),
+}
 
 
 def is_literal(node: Node) -> bool:
@@ -94,9 +111,74 @@ class Patcher:
         self.instructions: list[str] = []
         self.needs_person: list[str] = []
         self._intent: Intent | None = None
+        self._inside_structure = 0
+        # (module path, file, block, for_each key) of the resource instance being patched
+        self._instance: tuple[str, Path, Block, str | None] | None = None
 
     # ------------------------------------------------------------ low-level text edits
+    def _shared_module_of(self, path: Path) -> tuple[ModuleConfig, int] | None:
+        """The module whose file ``path`` is, when more than one module call loads that directory."""
+        for m in self.config.modules.values():
+            if m.path and path in m.bodies:
+                callers = sum(1 for o in self.config.modules.values() if o.dir == m.dir)
+                if callers > 1:
+                    return m, callers
+        return None
+
+    def _guard_shared_module(self, path: Path) -> None:
+        """A shared module's internals are never edited for one caller's drift (it would move every caller)."""
+        hit = self._shared_module_of(path)
+        if hit is not None:
+            m, callers = hit
+            raise NeedsPerson(f"the value is set inside module {self.rel(m.dir)}, shared by {callers} module calls, "
+                              "and the module exposes no argument for it: add a variable to the module (every caller) "
+                              "or accept the drift")
+
+    def _uses(self, mpath: str, ref: str) -> int:
+        """How many expressions of module ``mpath`` read ``ref`` (``local.x`` / ``var.x``)."""
+        mod = self.config.modules[mpath]
+        pattern = re.compile(rf"(?<![\w.]){re.escape(ref)}(?![\w-])")
+        count = 0
+        for f, body in mod.bodies.items():
+            text = self.config.texts[f]
+            count += len(pattern.findall(text))
+            # a variable's own validation and an output are not attributes the value configures
+            count -= sum(len(pattern.findall(text[b.start : b.end])) for b in body.blocks if b.type in ("variable", "output"))
+        return count
+
+    def _override_use(self, mpath: str, path: Path, node: Node, op: tuple, where: str, ref: str, uses: int) -> None:
+        """Write this one use's value where it is read, leaving a local/variable that other attributes share alone."""
+        self._guard_shared_module(path)
+        text = self.config.texts[path]
+        ind = indent_of(text, node.start)
+        current = evaluate(node, self.config.scope(mpath))
+        if op[0] == "key_set":
+            rendered = f"merge({ref}, {render_any({op[1]: op[2]}, ind)})"
+        elif op[0] == "value":
+            rendered = self._render_value(op[1], ind, node)
+        elif isinstance(current, dict) and UNKNOWN not in current.values():
+            rendered = render_any({k: v for k, v in current.items() if k != op[1]}, ind)
+        else:
+            raise NeedsPerson(f"{where}: {ref} is shared by {uses} uses and its value is not known here")
+        self._replace(path, node.start, node.end, rendered)
+        self._change(path, where, op[1] if op[0] != "value" else "", "use_site",
+                     f"{ref} is read by {uses} expressions; only this one drifted, so it is overridden here")
+
+    def _render_value(self, value: Any, ind: str, node: Node | None = None) -> str:
+        """A value for an attribute; objects bound for a JSON string argument go through jsonencode()."""
+        if isinstance(value, dict | list) and self._json_string():
+            return render_policy(value, ind)
+        return render_any(value, ind)
+
+    def _json_string(self) -> bool:
+        """Is the drifted argument a string holding JSON (policies, container definitions ...)?"""
+        if self._inside_structure:  # a value inside the document is plain HCL; only the document is JSON text
+            return False
+        attr = (self._intent.attribute if self._intent else "").split(".")[-1]
+        return attr.endswith("policy") or attr in JSON_STRING_ARGS
+
     def _replace(self, path: Path, start: int, end: int, text: str) -> None:
+        self._guard_shared_module(path)
         old = self.config.texts[path]
         self.config.set_text(path, old[:start] + text + old[end:])
 
@@ -150,7 +232,10 @@ class Patcher:
         if op[0] == "value" and (is_literal(node) or (node.kind == "tmpl" and False)):
             if canonical(evaluate(node, self.config.scope(mpath))) == canonical(op[1]):
                 return
-            rendered = render_policy(op[1], ind) if isinstance(op[1], dict | list) and node.kind == "call" else render_any(op[1], ind)
+            if self._edit_structure(mpath, path, node, op[1], where):
+                return
+            rendered = (render_policy(op[1], ind) if isinstance(op[1], dict | list) and node.kind == "call"
+                        else self._render_value(op[1], ind))
             if isinstance(op[1], dict) and node.kind == "lit" and isinstance(node.value, str) and node.value.strip().startswith("{"):
                 rendered = render_policy(op[1], ind)
             self._replace(path, node.start, node.end, rendered)
@@ -164,6 +249,15 @@ class Patcher:
                 self._replace(path, node.start, node.end, render_any({op[1]: op[2]}, ind))
                 self._change(path, where, op[1], "literal", f"set {where}[{op[1]!r}]")
             return
+        if node.kind == "ref" and node.value[:2] == ["each", "value"] and self._instance is not None:
+            self._follow_each([str(p) for p in node.value[2:]], op, where)
+            return
+        if node.kind == "ref" and node.value[0] in ("var", "local") and len(node.value) == 2:
+            ref = f"{node.value[0]}.{node.value[1]}"
+            uses = self._uses(mpath, ref)
+            if uses > 1 and self.options.shared_target == "use_site":
+                self._override_use(mpath, path, node, op, where, ref, uses)
+                return
         if node.kind == "ref" and node.value[0] == "var" and len(node.value) == 2:
             self.follow_var(mpath, node.value[1], op, where)
             return
@@ -189,6 +283,99 @@ class Patcher:
                 return
         expr = self.config.texts[path][node.start : node.end]
         raise NeedsPerson(f"{where} is computed from `{expr[:80]}`; not hard-coding over a reference")
+
+    def _edit_structure(self, mpath: str, path: Path, node: Node, value: Any, where: str) -> bool:
+        """Edit only the parts of a literal object/list (also inside ``jsonencode(...)``) that differ from ``value``.
+
+        Re-rendering a whole policy to change one principal rewrote lines the drift never touched
+        (bracket layout, key order). Edits run from the end of the text backwards, so every node's
+        offsets stay valid while earlier parts are edited.
+        """
+        self._inside_structure += 1
+        try:
+            return self._edit_structure_parts(mpath, path, node, value, where)
+        finally:
+            self._inside_structure -= 1
+
+    def _edit_structure_parts(self, mpath: str, path: Path, node: Node, value: Any, where: str) -> bool:
+        scope = self.config.scope(mpath)
+        if node.kind == "call" and node.value == "jsonencode" and len(node.items) == 1 and isinstance(value, dict | list):
+            inner = node.items[0]
+            if inner.kind in ("obj", "list"):
+                return self._edit_structure(mpath, path, inner, value, where)
+            return False
+        if node.kind == "obj" and isinstance(value, dict) and is_literal_keys(node):
+            present = {str(k): (kn, vn) for k, kn, vn in node.items}
+            added = [k for k in value if k not in present]
+            if added and "\n" not in self.config.texts[path][node.start : node.end]:
+                return False  # a one-line object is rewritten whole by _edit_object: render it whole instead
+            for k in added:
+                self._edit_object(mpath, path, node, ("key_set", k, value[k]), where)
+            edits = [(vn.start, k, vn) for k, (_kn, vn) in present.items()
+                     if k not in value or canonical(evaluate(vn, scope)) != canonical(value[k])]
+            for _start, k, vn in sorted(edits, key=lambda e: e[0], reverse=True):
+                if k not in value:
+                    self._edit_object(mpath, path, node, ("key_unset", k), where)
+                else:
+                    self.assign(mpath, path, vn, ("value", value[k]), f"{where}[{k!r}]")
+            return True
+        if node.kind == "list" and isinstance(value, list) and len(node.items) == len(value):
+            for item, v in sorted(zip(node.items, value, strict=True), key=lambda p: p[0].start, reverse=True):
+                if canonical(evaluate(item, scope)) != canonical(v):
+                    self.assign(mpath, path, item, ("value", v), where)
+            return True
+        return False
+
+    def _follow_each(self, rest: list[str], op: tuple, where: str) -> None:
+        """``each.value.x`` of a ``for_each`` instance: edit the map entry of that instance's key, where it is written.
+
+        The entry belongs to this instance alone, so the change reaches exactly the drifted resource.
+        """
+        if self._instance is None:
+            raise NeedsPerson(f"{where}: each.value outside a resource instance")
+        mpath, path, block, key = self._instance
+        if key is None or "for_each" not in block.attributes:
+            raise NeedsPerson(f"{where}: each.value without a for_each key in the address")
+        src = self._literal_source(mpath, path, self.config.node(path, block.attributes["for_each"]))
+        if src is None:
+            raise NeedsPerson(f"{where}: for_each is not a map written in this configuration")
+        smpath, spath, node = src
+        for part in [key, *rest]:
+            if node.kind != "obj" or not is_literal_keys(node):
+                raise NeedsPerson(f"{where}: for_each entry {key!r} is not a literal object")
+            hit = next((vn for k, _kn, vn in node.items if str(k) == part), None)
+            if hit is None:
+                if part != ([key, *rest])[-1] or op[0] != "value":
+                    raise NeedsPerson(f"{where}: for_each entry {key!r} has no {part!r}")
+                self._edit_object(smpath, spath, node, ("key_set", part, op[1]), f"for_each entry {key!r}")
+                return
+            node = hit
+        self.assign(smpath, spath, node, op, f"for_each entry {key!r}" + "".join(f".{r}" for r in rest))
+
+    def _literal_source(self, mpath: str, path: Path, node: Node) -> tuple[str, Path, Node] | None:
+        """Where a map expression is written as a literal: itself, a local, a root variable's tfvars/default,
+        or a module call argument."""
+        if node.kind == "obj":
+            return mpath, path, node
+        if node.kind != "ref" or len(node.value) != 2:
+            return None
+        mod = self.config.modules[mpath]
+        kind, name = node.value
+        if kind == "local" and name in mod.locals:
+            lf, la = mod.locals[name]
+            return self._literal_source(mpath, lf, self.config.node(lf, la))
+        if kind == "var" and name in mod.variables:
+            if mpath == "" and name in mod.tfvars:
+                tf, ta = mod.tfvars[name]
+                return self._literal_source("", tf, self.config.node(tf, ta))
+            if mpath:
+                cf, call = self.config.modules[mod.parent or ""].module_calls[mod.call_name]
+                if name in call.attributes:
+                    return self._literal_source(mod.parent or "", cf, self.config.node(cf, call.attributes[name]))
+            vf, vb = mod.variables[name]
+            if "default" in vb.attributes:
+                return self._literal_source(mpath, vf, self.config.node(vf, vb.attributes["default"]))
+        return None
 
     def _refresh(self, path: Path, node: Node) -> Node:
         """Re-parse a node after an edit earlier in the same file moved text around."""
@@ -238,7 +425,7 @@ class Patcher:
             self.assign(mpath, vf, self.config.node(vf, vb.attributes["default"]), op, f"var.{name} default")
             return
         value = self._full_value(mpath, name, op)
-        self._insert_attribute(cf, call, name, render_any(value, indent_of(self.config.texts[cf], call.start) + "  "))
+        self._insert_attribute(cf, call, name, self._render_value(value, indent_of(self.config.texts[cf], call.start) + "  "))
         self._change(cf, f"module.{mod.call_name}", name, "module_argument",
                      f"pass {name} = {render(value)[:60]} in the module call instead of changing the module")
 
@@ -265,7 +452,7 @@ class Patcher:
         if text and not text.endswith("\n"):
             text += "\n"
         self.config.texts[path] = text
-        self.config.set_text(path, text + f"{name} = {render_any(value)}\n")
+        self.config.set_text(path, text + f"{name} = {self._render_value(value, '')}\n")
         self._change(path, "", name, "tfvars", f"set {name} in {path.name} (variable has no default)")
 
     def _edit_object(self, mpath: str, path: Path, node: Node, op: tuple, where: str) -> None:
@@ -404,6 +591,8 @@ class Patcher:
         if it.kind == "delete":
             self.remove_resource(it.address)
             return
+        if it.kind == "review":
+            raise NeedsPerson(f"{it.value}; no exact patch, review {it.resource_type} {it.resource_id}")
         if it.resource_type in ("aws_s3_bucket_versioning", "aws_s3_bucket_policy",
                                 "aws_s3_bucket_server_side_encryption_configuration",
                                 "aws_s3_bucket_public_access_block"):
@@ -411,6 +600,8 @@ class Patcher:
             return
         where = _address(it)
         mod, path, block = self._block_of(where)
+        key = re.search(r'\["([^"]*)"\]$', where)
+        self._instance = (mod.path, path, block, key.group(1) if key else None)
         if it.kind == "set":
             self.set_attribute(mod.path, path, block, it.attribute, ("value", it.value), where)
         elif it.kind == "tag_set":
@@ -579,6 +770,12 @@ class Patcher:
                 self.set_attribute(mod.path, path, block, it.attribute, op, address)
             return
         mod, path, bucket_block = self._block_of(_address(it))
+        inline = INLINE_FORMS.get((it.resource_type, it.attribute))
+        if inline is not None and self._uses_inline(mod, bucket_block, inline[0].split(".")[0]):
+            # The project writes this setting inside the bucket (provider v3 form): a separate v4 resource beside
+            # it would contradict it, so the inline block is patched.
+            self.set_attribute(mod.path, path, bucket_block, inline[0], ("value", inline[1](it.value)), _address(it))
+            return
         # Maybe we created the companion for an earlier intent of this group.
         name = bucket_block.labels[1]
         existing = mod.resources.get((it.resource_type, name))
@@ -597,8 +794,21 @@ class Patcher:
         addr = self._append_block(mod, it.resource_type, name, attrs, extra=nested)
         self.instructions.append(f"terraform import '{addr}' {it.resource_id}")
 
+    def _uses_inline(self, mod: ModuleConfig, bucket: Block, name: str) -> bool:
+        """Inline when this bucket already has the setting inline, or the project has no split resource of that kind
+        and some bucket writes it inline."""
+        if bucket.nested(name) or name in bucket.attributes:
+            return True
+        split = {"versioning": "aws_s3_bucket_versioning", "policy": "aws_s3_bucket_policy",
+                 "server_side_encryption_configuration": "aws_s3_bucket_server_side_encryption_configuration"}[name]
+        buckets = [b for m in self.config.modules.values() for (t, _n), (_f, b) in m.resources.items() if t == "aws_s3_bucket"]
+        has_split = any(t == split for m in self.config.modules.values() for (t, _n) in m.resources)
+        return not has_split and any(b.nested(name) or name in b.attributes for b in buckets)
+
     # new / removed resources ---------------------------------------------------------
     def _append_block(self, mod: ModuleConfig, rtype: str, name: str, attrs: dict[str, Any], extra: str = "") -> str:
+        if mod.path:
+            self._guard_shared_module(next(iter(sorted(mod.bodies)), mod.dir / "main.tf"))
         base = name
         n = 2
         while (rtype, name) in mod.resources:
@@ -607,9 +817,7 @@ class Patcher:
         files = sorted(mod.bodies)
         tf_files = [f for f in files if f.suffix == ".tf"]
         path = next((f for f in tf_files if f.name == "main.tf"), tf_files[0] if tf_files else mod.dir / "main.tf")
-        lines = []
-        for k, v in attrs.items():
-            lines.append(f"  {render_key(k)} = {render_any(v, '  ')}")
+        lines = aligned([(render_key(k), render_any(v, "  ")) for k, v in attrs.items()], "  ")
         body = "\n".join(lines) + ("\n" + extra.rstrip("\n") if extra else "")
         block = f'\nresource "{rtype}" "{name}" {{\n{body}\n}}\n'
         text = self.config.texts.get(path, "")
@@ -630,7 +838,8 @@ class Patcher:
         for direction, proto, fp, tp, source in sorted(rules):
             key, value = self._source_value(mod, source)
             body = {"from_port": fp, "to_port": tp, "protocol": proto, key: value}
-            extra += f"  {direction} {{\n" + "".join(f"    {k} = {render_any(v)}\n" for k, v in body.items()) + "  }\n"
+            extra += f"  {direction} {{\n" + "".join(
+                line + "\n" for line in aligned([(k, render_any(v, "    ")) for k, v in body.items()], "    ")) + "  }\n"
         for k in ("assume_role_policy", "policy"):
             if isinstance(attrs.get(k), dict):
                 attrs[k] = Raw(render_policy(attrs[k], "  "))
@@ -678,6 +887,30 @@ class Patcher:
         elif start >= 1 and text[start - 2 : start] == "\n\n":
             start -= 1
         self._remove_lines(path, start, end)
+
+
+def aligned(pairs: list[tuple[str, str]], indent: str) -> list[str]:
+    """``key = value`` lines in terraform fmt's layout: ``=`` aligned over runs of one-line values.
+
+    Why here and not only through fmt: blocks we write must be fmt-clean even when the formatter is
+    unavailable or times out under load (a slow ``terraform fmt`` once left a new block unaligned).
+    """
+    out: list[str] = []
+    run: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        width = max((len(k) for k, _ in run), default=0)
+        out.extend(f"{indent}{k.ljust(width)} = {v}" for k, v in run)
+        run.clear()
+
+    for k, v in pairs:
+        if "\n" in v:
+            flush()
+            out.append(f"{indent}{k} = {v}")
+        else:
+            run.append((k, v))
+    flush()
+    return out
 
 
 def is_literal_keys(node: Node) -> bool:

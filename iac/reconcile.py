@@ -13,6 +13,7 @@ from iac.config import Config
 from iac.drift import DriftGroup, detect
 from iac.models import Intent, Proposal, ReconcileResult, TraceRecord, Workspace
 from iac.patch import PatchOptions, patch_groups
+from iac.rules import no_config_reason
 from iac.state import State, load_state
 from iac.traces import TraceReadReport, read_source
 from iac.verify import LiveReader, check_fmt_of_patch_lines, fmt_text, verify_against_live
@@ -20,7 +21,7 @@ from iac.verify import LiveReader, check_fmt_of_patch_lines, fmt_text, verify_ag
 # Alternatives a proposal carries (pass@k): the same drift written with other strategies.
 STRATEGIES: list[tuple[str, PatchOptions]] = [
     ("primary", PatchOptions()),
-    ("tfvars_first_merge_first", PatchOptions(unset_var_target="tfvars", merge_target="first")),
+    ("tfvars_first_merge_first", PatchOptions(unset_var_target="tfvars", merge_target="first", shared_target="source")),
     ("module_default_separate_rules", PatchOptions(module_var_target="default", sg_style="separate")),
 ]
 
@@ -168,6 +169,8 @@ def reconcile(
         proposals=proposals, records_read=len(records), drift_calls=drift.drift_calls, unknown_calls=dict(unknown),
         unmanaged=drift.unmanaged, needs_person=needs_person, watermark=watermark, llm_tokens=tokens,
         skipped=skipped, outcomes=drift.outcomes,
+        no_config_reasons={name: no_config_reason(name) or "the call's rule found nothing Terraform manages in it"
+                           for name in drift.outcomes.get("no_config_effect", {})},
     )
     result.learned_templates = learned  # type: ignore[attr-defined]
     return result

@@ -201,6 +201,9 @@ def _modify_instance(rec: TraceRecord) -> list[Intent]:
             v = get(req, "value")
         if v is not None:
             out.append(_intent(rec, "set", "aws_instance", iid, tf, conv(v)))
+    if get(req, "userData") is not None or (attr_name or "").lower() == "userdata":
+        # CloudTrail redacts the content: the change is real, its value is not in the record
+        out.append(_intent(rec, "review", "aws_instance", iid, "", "user data replaced out of band (ModifyInstanceAttribute)"))
     if get(req, "groupSet") is not None:
         out.append(_intent(rec, "set", "aws_instance", iid, "vpc_security_group_ids",
                            sorted(get(g, "groupId") for g in items(get(req, "groupSet")))))
@@ -482,6 +485,14 @@ def _lambda_conf(rec: TraceRecord) -> list[Intent]:
     req = rec.request
     out = [_intent(rec, "set", "aws_lambda_function", _function(rec), tf, conv(get(req, api)))
            for api, (tf, conv) in LAMBDA_ATTRS.items() if get(req, api) is not None]
+    if get(req, "layers") is not None:
+        out.append(_intent(rec, "set", "aws_lambda_function", _function(rec), "layers", list(items(get(req, "layers")))))
+    if get(req, "role") is not None:
+        out.append(_intent(rec, "set", "aws_lambda_function", _function(rec), "role", get(req, "role")))
+    if get(req, "kMSKeyArn") is not None:
+        out.append(_intent(rec, "set", "aws_lambda_function", _function(rec), "kms_key_arn", get(req, "kMSKeyArn")))
+    if get(req, "vpcConfig") is not None:
+        out.append(_intent(rec, "review", "aws_lambda_function", _function(rec), "", "VPC config changed (UpdateFunctionConfiguration)"))
     env = get(req, "environment")
     if env is not None:
         out.append(_intent(rec, "set", "aws_lambda_function", _function(rec), "environment.variables",
@@ -564,7 +575,19 @@ def _log_delete(rec: TraceRecord) -> list[Intent]:
 
 def infer(record: TraceRecord) -> list[Intent] | None:
     """Intents of one record, ``[]`` for a known call with no config effect, None when unknown."""
-    fn = RULES.get((record.service, canonical_event(record.event_name)))
+    name = canonical_event(record.event_name)
+    fn = RULES.get((record.service, name))
     if fn is None:
-        return None
+        return [] if no_config_reason(name) else None
     return fn(record)
+
+
+def no_config_reason(event_name: str) -> str | None:
+    """Why a mutating call changes no configuration (``OPERATIONAL`` and the catalog's reasons), else None."""
+    name = canonical_event(event_name)
+    if name in OPERATIONAL:
+        return "power state, sessions or data: no configuration"
+    return NO_CONFIG_EFFECT.get(name)
+
+
+from iac.rules_catalog import NO_CONFIG_EFFECT  # noqa: E402  (the catalog registers into RULES defined above)

@@ -70,6 +70,8 @@ def normalize(raw: Any) -> TraceRecord:
     if "CloudTrailEvent" in raw and "eventName" not in raw:  # LookupEvents item
         inner = raw["CloudTrailEvent"]
         return normalize(json.loads(inner) if isinstance(inner, str) else inner)
+    if isinstance(raw.get("detail"), dict) and "eventName" not in raw and "eventName" in raw["detail"]:
+        return normalize(raw["detail"])  # EventBridge "AWS API Call via CloudTrail" envelope
     name = raw.get("eventName")
     source = raw.get("eventSource")
     if not name or not source:

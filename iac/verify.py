@@ -38,10 +38,18 @@ def terraform_binary() -> str:
 
 
 @functools.lru_cache(maxsize=512)
-def fmt_text(text: str, *, binary: str | None = None, timeout: float = 30) -> str:
-    """``terraform fmt -`` on a string (used to format only the files a patch touched)."""
-    proc = subprocess.run([binary or terraform_binary(), "fmt", "-no-color", "-"], input=text, text=True,
-                          capture_output=True, timeout=timeout)
+def fmt_text(text: str, *, binary: str | None = None, timeout: float = 120) -> str:
+    """``terraform fmt -`` on a string (used to format only the files a patch touched).
+
+    A timeout becomes a ValueError like any other fmt failure (callers report it, never ship an
+    unformatted patch as formatted); the limit is generous because a niced process on a loaded
+    machine can wait tens of seconds for CPU.
+    """
+    try:
+        proc = subprocess.run([binary or terraform_binary(), "fmt", "-no-color", "-"], input=text, text=True,
+                              capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise ValueError(f"terraform fmt timed out after {timeout:.0f} s") from exc
     if proc.returncode != 0:
         raise ValueError(proc.stderr.strip()[:300])
     return proc.stdout

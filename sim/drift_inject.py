@@ -636,3 +636,39 @@ def score(files: dict[Path, str], scenario: Scenario, state: State, reader: Live
 
 def load_scenario_state(scenario: Scenario) -> State:
     return load_state(scenario.state_file)
+
+
+def unrelated_lines(files: dict[Path, str], scenario: Scenario, state: State) -> int:
+    """Lines a patch changes that the drift did not require (the benchmark's collateral measure).
+
+    A hunk of the diff is unrelated when putting its original lines back leaves the evaluated
+    configuration (every resource attribute, after variables/locals/modules) exactly as the whole
+    patch makes it: reformatting, moved whitespace, comments, edits that cancel out. Its line count
+    (the larger side of the hunk) is added up over every changed file.
+    """
+    import difflib
+    import re
+
+    originals = {Path(p).resolve(): (Path(p).read_text() if Path(p).exists() else "") for p in files}
+    patched = {Path(p).resolve(): t for p, t in files.items()}
+    target = flatten(Config(scenario.terraform_dir, texts=patched, state=state))
+    before = {a for a, _attr, _k in flatten(Config(scenario.terraform_dir, state=state))}
+    # a hunk that still reads a resource the patch removed must go with it (an output of a deleted resource)
+    gone = {".".join(a.split(".")[-2:]).split("[")[0] for a in before - {a for a, _attr, _k in target}}
+    dangling = re.compile("|".join(rf"(?<![\w.]){re.escape(g)}(?![\w-])" for g in gone)) if gone else None
+    total = 0
+    for path, new in patched.items():
+        a, b = originals[path].splitlines(keepends=True), new.splitlines(keepends=True)
+        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+            if tag == "equal":
+                continue
+            if dangling is not None and dangling.search("".join(a[i1:i2])):
+                continue
+            reverted = "".join(b[:j1] + a[i1:i2] + b[j2:])
+            try:
+                got = flatten(Config(scenario.terraform_dir, texts={**patched, path: reverted}, state=state))
+            except Exception:  # the hunk cannot go back alone (it is part of a larger edit): required
+                continue
+            if got == target:
+                total += max(i2 - i1, j2 - j1)
+    return total

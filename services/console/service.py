@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from services.actions.models import Action, Approval
 from services.alerts.models import Alert
 from services.console import evidence
-from services.drift.models import DriftProposal
+from services.drift.models import DriftProposal, IacWorkspaceState
 from services.errors import NotFound
 from services.incidents.models import Hypothesis, Incident, TimelineEvent
 from services.storage.base import session_scope
@@ -118,9 +118,33 @@ def drift_page(database_url: str, *, status: str | None, workspace: str | None, 
             query = query.where(DriftProposal.workspace == workspace)
         rows = session.scalars(query.order_by(DriftProposal.id.desc()).limit(limit)).all()
         names = session.scalars(select(DriftProposal.workspace).distinct()).all()
+        states = session.scalars(select(IacWorkspaceState).order_by(IacWorkspaceState.name)).all()
+        runs = [reconcile_summary(st.name, st.last_run_at, st.last_result or {}) for st in states
+                if not workspace or st.name == workspace]
         session.expunge_all()
-    return {"workspaces": sorted(names), "proposals": [
+    return {"workspaces": sorted(names), "runs": runs, "proposals": [
         {"row": p, "diff": diff_lines(p.diff), "who": changed_by(p.records)} for p in rows]}
+
+
+# Order and wording of the outcomes every drift-relevant trace record ends in (iac.drift.DriftReport.outcomes).
+OUTCOMES = [("proposal", "proposal"), ("no_config_effect", "no config effect"), ("unsupported", "unsupported"),
+            ("unmatched_resource", "unmatched resource"), ("netted_out", "set and set back"),
+            ("already_managed", "already managed"), ("retry_collapsed", "retries"), ("unexplained", "unexplained")]
+
+
+def reconcile_summary(name: str, at: Any, result: dict[str, Any]) -> dict[str, Any]:
+    """A workspace's last reconciliation as the console shows it: counts per outcome with the event names,
+    and why each no-config-effect call was dropped (nothing is dropped without saying so)."""
+    outcomes = result.get("outcomes") or {}
+    reasons = result.get("no_config_reasons") or {}
+    rows = []
+    for key, label in OUTCOMES:
+        names = outcomes.get(key) or {}
+        if names:
+            rows.append({"outcome": label, "count": sum(names.values()),
+                         "names": [f"{n} ×{c}" if c > 1 else n for n, c in sorted(names.items())],
+                         "reasons": {n: reasons[n] for n in sorted(names) if n in reasons} if key == "no_config_effect" else {}})
+    return {"name": name, "at": at, "records": result.get("records_read", 0), "rows": rows}
 
 
 def change_version(database_url: str) -> str:

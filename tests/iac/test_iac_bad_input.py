@@ -87,3 +87,15 @@ def test_an_hcl_syntax_error_names_file_line_and_column(tmp_path):
                                         '  ami = "ami-123\n}\n')
     with pytest.raises(HCLSyntaxError, match=r"broken\.tf:6:17: newline in string"):
         Config(tmp_path)
+
+
+@pytest.mark.parametrize("expr,col", [("[1 2]", 13), ("{ a = 1, b }", 21)])
+def test_an_error_inside_an_expression_names_file_line_and_column(tmp_path, expr, col):
+    """Expressions are parsed lazily (on first evaluation): their errors still name file:line:column, not offsets."""
+    from iac.config import Config
+    from iac.hcl import HCLSyntaxError
+
+    (tmp_path / "main.tf").write_text(f'resource "aws_instance" "a" {{\n  ami = "ami-1"\n  tags = {expr}\n}}\n')
+    with pytest.raises(HCLSyntaxError, match=rf"main\.tf:3:{col}: ") as info:
+        Config(tmp_path).all_resources()
+    assert "main.tf:3:" in str(info.value)
