@@ -45,6 +45,19 @@ def resolved_at(incoming: NormalizedAlert) -> datetime:
     return utcnow()
 
 
+def process_correlation() -> Correlation:
+    """This process's correlation settings and its telemetry source's topology (cached, see ``cached_topology``)."""
+    from services.incidents.correlate import cached_topology
+    from services.worker import runtime
+
+    current = runtime.current()
+    settings = current.settings
+    if settings.incident_correlation_window_s <= 0:
+        return Correlation(window_s=0)
+    return Correlation(window_s=settings.incident_correlation_window_s, hops=settings.incident_correlation_hops,
+                       topology=cached_topology(current, ttl_s=settings.topology_cache_s))
+
+
 def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_window_s: int = 900,
                  correlation: Correlation | None = None) -> IngestResult:
     """Store, deduplicate and group in one transaction, so alerts sent together share one incident.
@@ -96,7 +109,7 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
                 "count": 1, "dispatched": True,
             }
     if new_rows:
-        correlation = correlation if correlation is not None else Correlation.from_runtime()  # before the lock
+        correlation = correlation if correlation is not None else process_correlation()  # before the lock
         lock_openings(session, {row["cluster"] for row in new_rows.values()})
     if repeats:
         session.execute(_REPEAT, [{"b_id": i, "b_n": n, "b_now": now} for i, n in repeats.items()])

@@ -47,18 +47,6 @@ class Correlation:
     hops: int = 1
     topology: dict[str, Any] = field(default_factory=dict)
 
-    @classmethod
-    def from_runtime(cls) -> Correlation:
-        """This process's settings and its telemetry source's topology (cached, see ``cached_topology``)."""
-        from services.worker import runtime
-
-        current = runtime.current()
-        settings = current.settings
-        if settings.incident_correlation_window_s <= 0:
-            return cls(window_s=0)
-        return cls(window_s=settings.incident_correlation_window_s, hops=settings.incident_correlation_hops,
-                   topology=cached_topology(current, ttl_s=settings.topology_cache_s))
-
 
 _topology_cache: dict[int, tuple[float, dict[str, Any]]] = {}
 _topology_lock = threading.Lock()

@@ -6,10 +6,14 @@ distributed (Redis broker, ``aiops worker --queues ...`` processes, ``aiops beat
 
 from __future__ import annotations
 
+import logging
+
 from celery import Celery
 from kombu import Queue
 
 from services.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 QUEUES = ("observe", "diagnose", "act", "causal", "iac", "notify")
 # which worker pool serves which queues in docker-compose and `aiops worker` defaults
@@ -84,3 +88,21 @@ def create_celery(settings: Settings) -> Celery:
 
 app = create_celery(get_settings())
 app.set_default()
+
+
+def drop_in_process_queues() -> int:
+    """Empty the in-memory broker's queues of this process; returns how many messages were dropped.
+
+    The memory transport keeps its queues in a class attribute, so they outlive the app and runtime
+    that filled them; a process that switches database must not hand the old tasks to the new one.
+    """
+    from kombu.transport import memory
+
+    dropped = 0
+    for queue in list(memory.Channel.queues.values()):
+        while not queue.empty():
+            queue.get_nowait()
+            dropped += 1
+    if dropped:
+        log.info("dropped %d queued in-process task(s) of the previous runtime", dropped)
+    return dropped

@@ -78,24 +78,6 @@ def ensure_embedded_worker(app: Celery, *, sweep_interval_s: float | None = None
         return _started
 
 
-def drop_in_process_queues() -> int:
-    """Empty the in-memory broker's queues of this process; returns how many messages were dropped.
-
-    The memory transport keeps its queues in a class attribute, so they outlive the app and runtime
-    that filled them; a process that switches database must not hand the old tasks to the new one.
-    """
-    from kombu.transport import memory
-
-    dropped = 0
-    for queue in list(memory.Channel.queues.values()):
-        while not queue.empty():
-            queue.get_nowait()
-            dropped += 1
-    if dropped:
-        log.info("dropped %d queued in-process task(s) of the previous runtime", dropped)
-    return dropped
-
-
 def stop_embedded_worker(*, timeout: float = 10.0) -> None:
     global _started
     with _lock:

@@ -27,7 +27,7 @@ from services.connectors.prometheus import PrometheusTelemetry
 from services.episodes.service import agent_memory
 from services.incidents.service import SqlIncidentStore
 from services.mitigation.service import NodeMitigationAdvisor, record_from_actor
-from services.worker.embedded import drop_in_process_queues
+from services.worker.celery_app import drop_in_process_queues
 
 HOOKS = ("compress", "recall", "recommend_node_action", "on_resolved", "record_mitigation")
 

@@ -77,15 +77,15 @@ def test_the_api_correlates_with_the_runtime_topology_and_asks_for_it_once_per_t
 
 
 def test_an_unreachable_topology_source_still_correlates_the_same_component(tmp_path):
+    from services.alerts.service import process_correlation
     from services.config import Settings
-    from services.incidents.correlate import Correlation
     from services.worker import runtime
 
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", topology_cache_s=3600)
     source = _Topology(None, fail=True)
     runtime.install(settings, telemetry=source)
-    first = Correlation.from_runtime()
-    second = Correlation.from_runtime()
+    first = process_correlation()
+    second = process_correlation()
     assert first.topology == second.topology == {} and source.asked == 1  # the failure is remembered too
 
 
