@@ -165,7 +165,14 @@ class PrometheusTelemetry:
         result = self._query("/api/v1/query", {"query": render(HEALTH_TEMPLATE, target=target)})
         if not result:
             return None
-        return all(_number(item.get("value", [0, "nan"])[1]) >= 1 for item in result)
+        if not all(_number(item.get("value", [0, "nan"])[1]) >= 1 for item in result):
+            return False
+        # "up" only says the exporter answers; a component with an alert still firing in Prometheus
+        # (its own ALERTS series) is not healthy, whatever its liveness says (a disk with I/O errors is up)
+        name = escape_label_value(target)
+        firing = self._query("/api/v1/query", {"query": f'ALERTS{{alertstate="firing", instance="{name}"}} '
+                                                        f'or ALERTS{{alertstate="firing", service="{name}"}}'})
+        return not firing
 
     def topology(self) -> dict[str, Any]:
         for metric, caller, callee in SERVICE_GRAPHS:
