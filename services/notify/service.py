@@ -487,12 +487,7 @@ def slack_blocks(event: dict[str, Any], *, console_url: str | None) -> dict[str,
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"{text} {link}".strip()}}]
     approval_id = event.get("data", {}).get("approval_id")
     if event["kind"] == "approval_requested" and approval_id:
-        blocks.append({"type": "actions", "block_id": f"approval-{approval_id}", "elements": [
-            {"type": "button", "action_id": "approve", "style": "primary", "value": str(approval_id),
-             "text": {"type": "plain_text", "text": "Approve"}},
-            {"type": "button", "action_id": "reject", "style": "danger", "value": str(approval_id),
-             "text": {"type": "plain_text", "text": "Reject"}},
-        ]})
+        blocks.append(slack.approval_buttons(approval_id))
     return {"text": text, "blocks": blocks}
 
 

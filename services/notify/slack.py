@@ -104,18 +104,23 @@ def parent_message(incident: dict[str, Any], *, last: str, settings: Settings) -
                        {"type": "context", "elements": [{"type": "mrkdwn", "text": context[:2900]}]}]}
 
 
+def approval_buttons(approval_id: int | str) -> dict[str, Any]:
+    """The Approve/Reject actions block; the interactivity endpoint reads the approval id from each value."""
+    return {"type": "actions", "block_id": f"approval-{approval_id}", "elements": [
+        {"type": "button", "action_id": "approve", "style": "primary", "value": str(approval_id),
+         "text": {"type": "plain_text", "text": "Approve"}},
+        {"type": "button", "action_id": "reject", "style": "danger", "value": str(approval_id),
+         "text": {"type": "plain_text", "text": "Reject"}},
+    ]}
+
+
 def reply_message(event: dict[str, Any]) -> dict[str, Any]:
     """One step as a thread reply; an approval request carries Approve/Reject buttons (value = approval id)."""
     text = f"*{event['kind'].replace('_', ' ')}*: {event['message']}"[:2900]
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     approval_id = (event.get("data") or {}).get("approval_id")
     if event["kind"] == "approval_requested" and approval_id:
-        blocks.append({"type": "actions", "block_id": f"approval-{approval_id}", "elements": [
-            {"type": "button", "action_id": "approve", "style": "primary", "value": str(approval_id),
-             "text": {"type": "plain_text", "text": "Approve"}},
-            {"type": "button", "action_id": "reject", "style": "danger", "value": str(approval_id),
-             "text": {"type": "plain_text", "text": "Reject"}},
-        ]})
+        blocks.append(approval_buttons(approval_id))
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
                        f"or `/aiops approve {event['incident_id']} <reason>` / `/aiops reject {event['incident_id']} <reason>`"}]})
     return {"text": f"{event['kind']}: {event['message']}"[:3000], "blocks": blocks}
