@@ -8,7 +8,10 @@ can read a node's vitals and recent log lines with nothing installed on it.
   ``CPUUtilization``, ``NetworkIn``/``NetworkOut``, ``StatusCheckFailed``;
 * ``logs(target)``: ``FilterLogEvents`` on ``log_group`` - a pattern where ``{target}`` is the
   component (``/fleet/{target}``); a fixed group is filtered for the target's name instead;
-* ``health(target)``: the latest ``StatusCheckFailed`` (``None`` when there is no datapoint).
+* ``health(target)``: unhealthy when the latest ``StatusCheckFailed`` is 1 or a CloudWatch alarm
+  in ``ALARM`` state names the component (its instance id, ``Name`` tag or service name) in its
+  dimensions: a status check only says the instance answers, while a disk or CPU alarm still in
+  ``ALARM`` says the operator's own rule still sees the fault; ``None`` when neither can tell.
 
 Each call has botocore connect/read timeouts; a failing or unreachable API is "evidence
 unavailable" (empty/``None``, logged once per outage), never an exception into the agents.
@@ -122,4 +125,31 @@ class CloudWatchTelemetry:
 
     def health(self, target: str) -> bool | None:
         status = self.metrics(target, minutes=15).get("ec2_status_check_failed")
-        return None if not status else status[-1][1] < 1
+        if status and status[-1][1] >= 1:
+            return False
+        try:
+            names = {target, self._instance_id(target) or target}
+            alarming = self.alarms_naming(names)
+        except _FAILURES as exc:
+            self._failed(f"alarms of {target}", exc)
+            return None  # the alarms are unknown: passing status checks alone do not say "healthy"
+        if alarming:
+            return False
+        return None if not status else True
+
+    def alarms_naming(self, names: set[str]) -> list[str]:
+        """Names of the metric alarms in ``ALARM`` whose dimensions (or metric-math inputs') name one of ``names``.
+
+        WHY dimensions: a CloudWatch alarm is about the metric it watches, and the metric's dimensions
+        (``InstanceId``, ``AutoScalingGroupName``, ``ServiceName``, ...) are what name the component.
+        """
+        found = []
+        for page in self.cloudwatch.get_paginator("describe_alarms").paginate(
+                StateValue="ALARM", AlarmTypes=["MetricAlarm"]):
+            for alarm in page.get("MetricAlarms", []):
+                dimensions = list(alarm.get("Dimensions", []))
+                for query in alarm.get("Metrics", []):
+                    dimensions += query.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [])
+                if any(d.get("Value") in names for d in dimensions):
+                    found.append(alarm["AlarmName"])
+        return found

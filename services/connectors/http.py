@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 
 class HttpTelemetry:
-    """``GET /metrics|/logs|/health?target=...`` (the simulator's probe API), plus the optional
+    """``GET /metrics|/logs|/health?target=...`` (the simulator's probe API; ``/health`` answers
+    ``{"target", "healthy", "breaches": [...], ...}``), plus the optional
     ``/topology``, ``/traces?target=`` and ``/changes`` where the source serves them."""
 
     def __init__(self, base_url: str, *, timeout_s: float = 10.0) -> None:
@@ -37,8 +38,19 @@ class HttpTelemetry:
         return list((self._get("/logs", target, minutes=minutes) or {}).get("lines", []))
 
     def health(self, target: str) -> bool | None:
+        """``healthy`` of ``GET /health``, and unhealthy while ``breaches`` lists anything.
+
+        WHY both: the contract's ``breaches`` are the thresholds the component still breaks (a disk
+        or CPU limit); a source whose ``healthy`` only means "answers" would otherwise report a live
+        node with a failing disk as healthy. No ``healthy`` field is "cannot tell".
+        """
         body = self._get("/health", target)
-        return None if body is None else bool(body.get("healthy"))
+        if body is None:
+            return None
+        if body.get("breaches"):
+            return False
+        healthy = body.get("healthy")
+        return None if healthy is None else bool(healthy)
 
     # optional kinds: an endpoint the source does not have (404) answers "cannot tell", i.e. empty
     def topology(self) -> dict[str, Any]:

@@ -88,3 +88,53 @@ def test_settings_choose_cloudwatch_when_no_url_is_set(moto_endpoint) -> None:
     assert isinstance(chosen, CloudWatchTelemetry) and chosen.log_group == "/fleet/all"
     assert not isinstance(telemetry_from_settings(Settings(cloudwatch_telemetry=True, telemetry_url="http://probe")),
                           CloudWatchTelemetry)
+
+
+def test_an_alarm_in_alarm_state_naming_the_component_makes_it_unhealthy(aws) -> None:
+    """Status checks pass (the node is up) but a disk alarm on it is still in ALARM: not healthy."""
+    session, endpoint, _ = aws
+    ec2 = session.client("ec2", endpoint_url=endpoint)
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro", TagSpecifications=[
+        {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "cw-disk-node"}]}])["Instances"][0]["InstanceId"]
+    cloudwatch = session.client("cloudwatch", endpoint_url=endpoint)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    cloudwatch.put_metric_data(Namespace="AWS/EC2", MetricData=[
+        {"MetricName": "StatusCheckFailed", "Dimensions": [{"Name": "InstanceId", "Value": instance}],
+         "Timestamp": now - timedelta(minutes=1), "Value": 0.0}])
+    disk_alarm = f"disk-full-{instance}"
+    cloudwatch.put_metric_alarm(
+        AlarmName=disk_alarm, Namespace="CWAgent", MetricName="disk_used_percent", Statistic="Maximum",
+        Dimensions=[{"Name": "InstanceId", "Value": instance}, {"Name": "path", "Value": "/"}],
+        Period=60, EvaluationPeriods=1, Threshold=90.0, ComparisonOperator="GreaterThanThreshold")
+    # an alarm on another component in ALARM says nothing about this one
+    cloudwatch.put_metric_alarm(
+        AlarmName=f"cpu-other-{instance}", Namespace="AWS/EC2", MetricName="CPUUtilization", Statistic="Average",
+        Dimensions=[{"Name": "InstanceId", "Value": "i-0000000000other0"}],
+        Period=60, EvaluationPeriods=1, Threshold=90.0, ComparisonOperator="GreaterThanThreshold")
+    cloudwatch.set_alarm_state(AlarmName=f"cpu-other-{instance}", StateValue="ALARM", StateReason="test")
+    telemetry = CloudWatchTelemetry(session=session, endpoint_url=endpoint)
+    assert telemetry.health("cw-disk-node") is True  # the disk alarm is not in ALARM (yet)
+    cloudwatch.set_alarm_state(AlarmName=disk_alarm, StateValue="ALARM", StateReason="disk 97% used")
+    assert telemetry.health("cw-disk-node") is False
+    assert telemetry.health(instance) is False
+    cloudwatch.set_alarm_state(AlarmName=disk_alarm, StateValue="OK", StateReason="cleaned up")
+    assert telemetry.health("cw-disk-node") is True
+    cloudwatch.delete_alarms(AlarmNames=[disk_alarm, f"cpu-other-{instance}"])
+    ec2.terminate_instances(InstanceIds=[instance])
+
+
+def test_a_service_alarm_in_alarm_state_makes_the_service_unhealthy(aws) -> None:
+    """A service has no status checks; its own alarm (dimension naming the service) is the verdict."""
+    session, endpoint, _ = aws
+    cloudwatch = session.client("cloudwatch", endpoint_url=endpoint)
+    name = f"latency-checkout-{time.time_ns()}"
+    cloudwatch.put_metric_alarm(
+        AlarmName=name, Namespace="App", MetricName="p99_latency", Statistic="Maximum",
+        Dimensions=[{"Name": "ServiceName", "Value": "checkout-cw"}],
+        Period=60, EvaluationPeriods=1, Threshold=2.0, ComparisonOperator="GreaterThanThreshold")
+    telemetry = CloudWatchTelemetry(session=session, endpoint_url=endpoint)
+    assert telemetry.health("checkout-cw") is None  # nothing can tell
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="p99 3.1s")
+    assert telemetry.health("checkout-cw") is False
+    cloudwatch.delete_alarms(AlarmNames=[name])
