@@ -146,6 +146,8 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_url: str | None = None
+    cookie_secure: bool | None = Field(default=None, description="mark the console's cookies Secure; unset: when "
+                                       "the request (or X-Forwarded-Proto, or public_url) is https")
 
     @field_validator("notify_routes")
     @classmethod

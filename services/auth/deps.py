@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import app_settings
 from services.auth.roles import ANONYMOUS, PUBLIC, check_role, rank
-from services.auth.service import TokenRejected, lookup
+from services.auth.service import TokenRejected, lookup, lookup_console_session
 from services.auth.session import SESSION_COOKIE, UNSAFE, csrf_ok
 from services.config import Settings
 
@@ -46,7 +46,7 @@ class Require:
             # the console's session: a browser sends it unasked, so a change needs the CSRF value too
             if request.method in UNSAFE and not csrf_ok(request):
                 raise HTTPException(403, "missing or wrong CSRF token (X-CSRF-Token); reload the console page")
-            token_text = cookie
+            return _Token(cookie, session=True)
         if token_text is None:
             if settings.auth_required:
                 raise HTTPException(401, "this API needs 'Authorization: Bearer <token>'; create one with "
@@ -58,7 +58,10 @@ class Require:
     def _check(self, request: Request, settings: Settings, token_text: _Token) -> str:
         """Look the token up (a database read) and enforce the role."""
         try:
-            token = lookup(settings.database_url, token_text.text)
+            if token_text.session:
+                token = lookup_console_session(settings.database_url, token_text.text)
+            else:
+                token = lookup(settings.database_url, token_text.text)
         except TokenRejected as exc:
             raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
         if rank(token.role) < rank(self.role):
@@ -68,8 +71,10 @@ class Require:
 
 
 class _Token:
-    def __init__(self, text: str) -> None:
-        self.text = text
+    """A credential to look up: a bearer token, or (``session``) a console session id from the cookie."""
+
+    def __init__(self, text: str, *, session: bool = False) -> None:
+        self.text, self.session = text, session
 
 
 class AsyncRequire(Require):

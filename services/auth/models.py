@@ -32,3 +32,21 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class ConsoleSession(Base):
+    """One console sign-in: the browser holds a random id, the database its SHA-256 and the token it came from.
+
+    WHY a row and not the token in the cookie: the cookie then carries nothing that works as a bearer
+    token elsewhere (a copied cookie dies at logout or expiry), and every API process sees the same
+    sessions. Revoking the token ends its sessions (the lookup joins the token's state).
+    """
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()

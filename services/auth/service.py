@@ -1,4 +1,5 @@
-"""API tokens: issue, look up, revoke, list. Only SHA-256 hashes are stored; each change is audited."""
+"""API tokens: issue, look up, revoke, list; console sessions made from them. Only SHA-256 hashes are
+stored; each token change is audited."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from services.audit.service import record
-from services.auth.models import ApiToken, User
+from services.auth.models import ApiToken, ConsoleSession, User
 from services.auth.roles import check_role
 from services.errors import Conflict, NotFound
 from services.storage.base import session_scope, utcnow
@@ -60,15 +61,21 @@ def create_token(database_url: str, *, user: str, role: str = "operator", label:
     return issue_token(database_url, user=user, role=role, label=label, expires_in_s=expires_in_s)["token"]
 
 
+_TOKEN_COLUMNS = (User.name, User.role, ApiToken.role, ApiToken.id, ApiToken.revoked_at, ApiToken.expires_at)
+
+
 def lookup(database_url: str, token: str) -> Principal:
     with session_scope(database_url) as session:
         row = session.execute(
-            select(User.name, User.role, ApiToken.role, ApiToken.id, ApiToken.revoked_at, ApiToken.expires_at)
-            .join(ApiToken, ApiToken.user_id == User.id).where(ApiToken.token_hash == _hash(token))
+            select(*_TOKEN_COLUMNS).join(ApiToken, ApiToken.user_id == User.id).where(ApiToken.token_hash == _hash(token))
         ).first()
     if row is None:
         raise TokenRejected("invalid API token")
-    name, user_role, token_role, token_id, revoked_at, expires_at = row
+    return _principal(*row)
+
+
+def _principal(name: str, user_role: str, token_role: str | None, token_id: int, revoked_at: datetime | None,
+               expires_at: datetime | None) -> Principal:
     if revoked_at is not None:
         raise TokenRejected(f"API token {token_id} was revoked")
     if expires_at is not None and expires_at <= utcnow():
@@ -93,6 +100,9 @@ def revoke_token(database_url: str, *, token_id: int, actor: str) -> dict:
         if row.revoked_at is not None:
             raise Conflict(f"API token {token_id} was already revoked at {row.revoked_at.isoformat()}")
         row.revoked_at = utcnow()
+        # its console sessions end with it (the session lookup checks the token too; this keeps the rows honest)
+        session.execute(update(ConsoleSession).where(ConsoleSession.token_id == token_id,
+                                                     ConsoleSession.ended_at.is_(None)).values(ended_at=row.revoked_at))
         record(session, actor=actor, action="token.revoke", subject=f"token:{token_id}")
         return token_dict(row, user=session.get(User, row.user_id).name)
 
@@ -111,3 +121,51 @@ def list_tokens(database_url: str) -> list[dict]:
                                .order_by(ApiToken.id)).all()
         return [token_dict(t, user=name) for t, name in rows]
 
+
+
+# --- console sessions ---------------------------------------------------------------------------
+
+
+def start_console_session(database_url: str, *, token: str, max_age_s: float) -> tuple[str, Principal]:
+    """A new console session for a valid ``token``: the random session id (for the cookie only) and who it is.
+
+    The session ends at ``max_age_s`` or the token's own expiry, whichever is first.
+    Raises ``TokenRejected`` like ``lookup``.
+    """
+    principal = lookup(database_url, token)
+    session_id = "aiops_s_" + secrets.token_urlsafe(32)
+    with session_scope(database_url) as session:
+        token_expires = session.scalar(select(ApiToken.expires_at).where(ApiToken.id == principal.token_id))
+        expires = utcnow() + timedelta(seconds=max_age_s)
+        if token_expires is not None:
+            expires = min(expires, token_expires)
+        session.add(ConsoleSession(session_hash=_hash(session_id), token_id=principal.token_id, expires_at=expires))
+        # sessions past their expiry are refused anyway; a sign-in is a cheap moment to forget them
+        session.execute(delete(ConsoleSession).where(ConsoleSession.expires_at < utcnow()))
+    return session_id, principal
+
+
+def lookup_console_session(database_url: str, session_id: str) -> Principal:
+    """Who a console session is, checked against the session (ended, expired) and its token (revoked, expired)."""
+    with session_scope(database_url) as session:
+        row = session.execute(
+            select(ConsoleSession.ended_at, ConsoleSession.expires_at, *_TOKEN_COLUMNS)
+            .join(ApiToken, ApiToken.id == ConsoleSession.token_id).join(User, User.id == ApiToken.user_id)
+            .where(ConsoleSession.session_hash == _hash(session_id))
+        ).first()
+    if row is None:
+        raise TokenRejected("unknown console session; sign in again")
+    ended_at, session_expires, *token_row = row
+    principal = _principal(*token_row)  # a revoked or expired token says so first
+    if ended_at is not None:
+        raise TokenRejected("the console session was signed out; sign in again")
+    if session_expires <= utcnow():
+        raise TokenRejected("the console session expired; sign in again")
+    return principal
+
+
+def end_console_session(database_url: str, session_id: str) -> None:
+    """Sign out: the session id stops working in every API process (an unknown or ended one is a no-op)."""
+    with session_scope(database_url) as session:
+        session.execute(update(ConsoleSession).where(ConsoleSession.session_hash == _hash(session_id),
+                                                     ConsoleSession.ended_at.is_(None)).values(ended_at=utcnow()))

@@ -1,11 +1,16 @@
-"""Console sign-in: an API token exchanged for a session cookie, and CSRF protection for it.
+"""Console sign-in: an API token exchanged for a server-side session, and CSRF protection for it.
 
-The session cookie holds the API token itself (``HttpOnly``, ``SameSite=Strict``, ``Secure`` on
-HTTPS), so revoking or expiring the token ends the session too, and roles are the token's. A
-browser sends cookies on its own, so every unsafe request authenticated by the cookie must also
-carry ``X-CSRF-Token`` (or the form field ``csrf``) equal to the CSRF cookie (double submit): a
-page of another site can make the browser send the cookies but can neither read the CSRF value nor
-set the header. Bearer-token requests (CLI, scripts) need no CSRF token: nothing sends them unasked.
+The session cookie holds a random session id, never the token: the database keeps the id's SHA-256,
+the token it was made from, and its expiry (``services.auth.service.start_console_session``), so
+every API process sees the same sessions, logging out ends the session everywhere, and revoking or
+expiring the token ends its sessions too; roles are the token's. The cookies are ``HttpOnly``,
+``SameSite=Lax`` (a link from Slack or a page opens the console signed in; a cross-site POST carries
+no cookie) and ``Secure`` when the console is served over HTTPS (``AIOPS_COOKIE_SECURE``: unset means
+"when the request or ``AIOPS_PUBLIC_URL`` is https"). A browser sends cookies on its own, so every
+unsafe request authenticated by the cookie must also carry ``X-CSRF-Token`` (or the form field
+``csrf``) equal to the CSRF cookie (double submit): a page of another site can make the browser send
+the cookies but can neither read the CSRF value nor set the header. Bearer-token requests (CLI,
+scripts) need no CSRF token: nothing sends them unasked.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import secrets
 
 from fastapi import Request
 from starlette.responses import Response
+
+from services.config import Settings
 
 SESSION_COOKIE = "aiops_session"
 CSRF_COOKIE = "aiops_csrf"
@@ -38,23 +45,31 @@ def csrf_ok(request: Request, *, form_value: str | None = None) -> bool:
     return bool(expected) and hmac.compare_digest(expected, sent)
 
 
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+def _secure(request: Request, settings: Settings) -> bool:
+    if settings.cookie_secure is not None:
+        return settings.cookie_secure
+    return (request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+            or (settings.public_url or "").startswith("https://"))
 
 
-def set_csrf_cookie(request: Request, response: Response) -> None:
+def _set(request: Request, response: Response, name: str, value: str, *, settings: Settings,
+         max_age: int | None = None) -> None:
+    response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="lax",
+                        secure=_secure(request, settings), path="/")
+
+
+def set_csrf_cookie(request: Request, response: Response, *, settings: Settings) -> None:
     """Set the CSRF cookie when ``csrf_token`` made a new one for this request."""
     new = getattr(request.state, "new_csrf", None)
     if new and not request.cookies.get(CSRF_COOKIE):
-        response.set_cookie(CSRF_COOKIE, new, httponly=True, samesite="strict", secure=_secure(request), path="/")
+        _set(request, response, CSRF_COOKIE, new, settings=settings)
 
 
-def start_session(request: Request, response: Response, token: str) -> None:
-    response.set_cookie(SESSION_COOKIE, token, max_age=SESSION_MAX_AGE_S, httponly=True, samesite="strict",
-                        secure=_secure(request), path="/")
+def start_session(request: Request, response: Response, session_id: str, *, settings: Settings) -> None:
+    """Hand the browser its session id (from ``start_console_session``) and a fresh CSRF value."""
+    _set(request, response, SESSION_COOKIE, session_id, settings=settings, max_age=SESSION_MAX_AGE_S)
     # a fresh CSRF value per session: one fixed before sign-in cannot be reused after it
-    response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(24), httponly=True, samesite="strict",
-                        secure=_secure(request), path="/")
+    _set(request, response, CSRF_COOKIE, secrets.token_urlsafe(24), settings=settings)
 
 
 def end_session(response: Response) -> None:

@@ -23,8 +23,16 @@ from fastapi.templating import Jinja2Templates
 from services.api.deps import MAX_PAGE, IdPath, SafeStr, app_settings, page_of
 from services.auth.deps import Require
 from services.auth.roles import rank
-from services.auth.service import TokenRejected, lookup
-from services.auth.session import csrf_ok, csrf_token, end_session, set_csrf_cookie, start_session
+from services.auth.service import TokenRejected, end_console_session, start_console_session
+from services.auth.session import (
+    SESSION_COOKIE,
+    SESSION_MAX_AGE_S,
+    csrf_ok,
+    csrf_token,
+    end_session,
+    set_csrf_cookie,
+    start_session,
+)
 from services.config import Settings
 from services.console import learning
 from services.console import service as pages
@@ -98,7 +106,7 @@ def render(request: Request, name: str, settings: Settings, **context) -> HTMLRe
     context.update(csrf=csrf_token(request), principal=principal, role=role, auth_required=settings.auth_required,
                    can=lambda need: rank(role) >= rank(need), theme=theme if theme in THEMES else "")
     response = templates.TemplateResponse(request, name, context)
-    set_csrf_cookie(request, response)
+    set_csrf_cookie(request, response, settings=settings)
     return response
 
 
@@ -394,20 +402,22 @@ def login(request: Request, token: SafeStr = Form(..., max_length=500), csrf: Sa
     if not csrf_ok(request, form_value=csrf):
         raise HTTPException(403, "missing or wrong CSRF token; reload the sign-in page")
     try:
-        lookup(settings.database_url, token.strip())
+        session_id, _ = start_console_session(settings.database_url, token=token.strip(), max_age_s=SESSION_MAX_AGE_S)
     except TokenRejected as exc:
         response = render(request, "login.html", settings, next=_safe_next(next), error=str(exc))
         response.status_code = 401
         return response
     response = RedirectResponse(_safe_next(next), status_code=303)
-    start_session(request, response, token.strip())
+    start_session(request, response, session_id, settings=settings)
     return response
 
 
 @router.post("/logout")
-def logout(request: Request, user: str = Depends(Require("public"))):
+def logout(request: Request, user: str = Depends(Require("public")), settings: Settings = Depends(app_settings)):
     if not csrf_ok(request):
         raise HTTPException(403, "missing or wrong CSRF token")
+    if session_id := request.cookies.get(SESSION_COOKIE):
+        end_console_session(settings.database_url, session_id)
     response = RedirectResponse("/login", status_code=303)
     end_session(response)
     return response

@@ -3,7 +3,7 @@
 from services.actions.models import Action, Approval
 from services.alerts.models import Alert
 from services.audit.models import AuditEntry
-from services.auth.models import ApiToken, User
+from services.auth.models import ApiToken, ConsoleSession, User
 from services.changes.models import ChangeEvent
 from services.drift.models import DriftProposal, IacWorkspaceState
 from services.incidents.models import Hypothesis, Incident, TimelineEvent
@@ -14,7 +14,7 @@ from services.traces.models import TraceSpan
 from services.worker.models import BeatEntryState
 
 __all__ = [
-    "Action", "Alert", "ApiToken", "Approval", "AuditEntry", "Base", "BeatEntryState", "CausalModelPointer",
+    "Action", "Alert", "ApiToken", "Approval", "AuditEntry", "Base", "BeatEntryState", "CausalModelPointer", "ConsoleSession",
     "CausalModelVersion", "ChangeEvent", "DriftProposal", "Hypothesis", "IacWorkspaceState", "Incident", "MitigationEvent",
     "Silence", "SlackThread", "TimelineEvent", "TraceSpan", "User", "WebhookDelivery",
 ]

@@ -102,11 +102,11 @@ def test_session_cookie_needs_csrf_and_sign_in_keeps_to_this_site(platform_env, 
         decide = client.post("/approvals/1/decide", data={"approved": "true", "reason": "x"},
                              headers={"X-CSRF-Token": session_csrf})
         assert decide.status_code == 403  # an operator cannot approve
-        use(client, viewer, session_csrf)
+        use(client, url, viewer, session_csrf)
         assert client.post(f"/api/v1/incidents/{first}/comments", json={"text": "hi"},
                            headers={"X-CSRF-Token": session_csrf}).status_code == 403  # a viewer cannot comment
         short = issue_token(url, user="tmp", role="operator")
-        use(client, short["token"], session_csrf)
+        use(client, url, short["token"], session_csrf)
         from services.auth.service import revoke_token
 
         revoke_token(url, token_id=short["id"], actor="test")
@@ -115,11 +115,100 @@ def test_session_cookie_needs_csrf_and_sign_in_keeps_to_this_site(platform_env, 
         assert out.status_code == 303 and 'aiops_session=""' in out.headers.get("set-cookie", "")
 
 
-def use(client: TestClient, token: str, csrf: str) -> None:
-    """The browser holds this session token (and the CSRF value) from now on."""
+def use(client: TestClient, url: str, token: str, csrf: str) -> str:
+    """The browser holds a console session of this token (and the CSRF value) from now on; its session id."""
+    from services.auth.service import start_console_session
+
+    session_id, _ = start_console_session(url, token=token, max_age_s=3600)
     client.cookies.clear()
-    client.cookies.set("aiops_session", token)
+    client.cookies.set("aiops_session", session_id)
     client.cookies.set("aiops_csrf", csrf)
+    return session_id
+
+
+def test_the_session_cookie_is_a_server_side_session_not_the_token(platform_env, monkeypatch):
+    """Sign-in hands out a random id stored hashed with an expiry; sign-out and revocation end it."""
+    from services.api.app import create_app
+    from services.auth.models import ConsoleSession
+    from services.auth.service import issue_token, revoke_token
+    from services.storage.base import session_scope
+
+    monkeypatch.setenv("AIOPS_AUTH_REQUIRED", "true")
+    install_settings()
+    url = platform_env["AIOPS_DATABASE_URL"]
+    seed(url)
+    issued = issue_token(url, user="olga", role="operator")
+    with TestClient(create_app(start_workers=False), follow_redirects=False) as client:
+        client.get("/login")
+        done = client.post("/login", data={"token": issued["token"], "csrf": client.cookies["aiops_csrf"]})
+        assert done.status_code == 303
+        header = done.headers.get_list("set-cookie")
+        session_header = next(h for h in header if h.startswith("aiops_session="))
+        assert "httponly" in session_header.lower() and "samesite=lax" in session_header.lower()
+        assert "secure" not in session_header.lower()  # plain http, no setting: not Secure
+        session_id = client.cookies["aiops_session"]
+        assert session_id != issued["token"] and issued["token"] not in " ".join(header)
+        with session_scope(url) as session:
+            row = session.query(ConsoleSession).one()
+            assert row.token_id == issued["id"] and row.session_hash not in (session_id, issued["token"])
+            assert row.expires_at > row.created_at
+        assert client.get("/api/v1/incidents").status_code == 200
+        # the session id is no bearer token
+        assert client.get("/api/v1/incidents", headers={"Authorization": f"Bearer {session_id}"}).status_code == 401
+        csrf = client.cookies["aiops_csrf"]
+        out = client.post("/logout", headers={"X-CSRF-Token": csrf})
+        assert out.status_code == 303
+        # a copy of the cookie kept from before the sign-out no longer works
+        client.cookies.set("aiops_session", session_id)
+        client.cookies.set("aiops_csrf", csrf)
+        refused = client.get("/api/v1/incidents")
+        assert refused.status_code == 401 and "signed out" in refused.json()["detail"]
+        assert client.get("/incidents").headers["location"].startswith("/login")
+        # revoking the token ends a live session of it
+        use(client, url, issued["token"], csrf)
+        assert client.get("/api/v1/incidents").status_code == 200
+        revoke_token(url, token_id=issued["id"], actor="test")
+        assert "revoked" in client.get("/api/v1/incidents").json()["detail"]
+        with session_scope(url) as session:
+            assert all(r.ended_at is not None for r in session.query(ConsoleSession))
+
+
+def test_session_cookies_are_secure_behind_https_or_by_setting(platform_env, monkeypatch):
+    from services.api.app import create_app
+    from services.auth.service import create_token
+
+    monkeypatch.setenv("AIOPS_AUTH_REQUIRED", "true")
+    install_settings()
+    token = create_token(platform_env["AIOPS_DATABASE_URL"], user="olga", role="operator")
+
+    def sign_in(client: TestClient, **headers: str) -> str:
+        client.get("/login")
+        csrf = client.cookies["aiops_csrf"]
+        client.cookies.clear()  # sent by hand: a client keeps a Secure cookie from a plain-http server to itself
+        done = client.post("/login", data={"token": token, "csrf": csrf},
+                           headers={**headers, "Cookie": f"aiops_csrf={csrf}"})
+        assert done.status_code == 303
+        return next(h for h in done.headers.get_list("set-cookie") if h.startswith("aiops_session=")).lower()
+
+    with TestClient(create_app(start_workers=False), follow_redirects=False) as client:
+        assert "secure" in sign_in(client, **{"X-Forwarded-Proto": "https"})
+    with TestClient(create_app(start_workers=False), follow_redirects=False, base_url="https://console.example") as client:
+        assert "secure" in sign_in(client)
+    with TestClient(create_app(start_workers=False), follow_redirects=False) as client:
+        assert "secure" not in sign_in(client)
+    monkeypatch.setenv("AIOPS_PUBLIC_URL", "https://console.example")  # TLS ends at a proxy that says nothing
+    install_settings()
+    with TestClient(create_app(start_workers=False), follow_redirects=False) as client:
+        assert "secure" in sign_in(client)
+    monkeypatch.setenv("AIOPS_COOKIE_SECURE", "false")  # the setting wins
+    install_settings()
+    with TestClient(create_app(start_workers=False), follow_redirects=False) as client:
+        assert "secure" not in sign_in(client)
+    monkeypatch.delenv("AIOPS_PUBLIC_URL")
+    monkeypatch.setenv("AIOPS_COOKIE_SECURE", "true")
+    install_settings()
+    with TestClient(create_app(start_workers=False), follow_redirects=False) as client:
+        assert "secure" in sign_in(client)
 
 
 def test_high_risk_approval_needs_a_written_reason(client, platform_env):
@@ -140,3 +229,32 @@ def test_slack_links_open_the_incident_page_itself():
     assert "<https://ops.example/incidents/5|open in console>" in text
     drift = slack_blocks({**event, "incident_id": 0}, console_url="https://ops.example")["blocks"][0]["text"]["text"]
     assert "<https://ops.example/drift|" in drift
+
+
+def test_an_expired_console_session_is_refused_and_forgotten_at_the_next_sign_in(platform_env):
+    from datetime import timedelta
+
+    from services.auth.models import ConsoleSession
+    from services.auth.service import (
+        TokenRejected,
+        create_token,
+        lookup_console_session,
+        start_console_session,
+    )
+    from services.storage.base import session_scope, utcnow
+
+    url = platform_env["AIOPS_DATABASE_URL"]
+    token = create_token(url, user="olga", role="operator", expires_in_s=600)
+    old, principal = start_console_session(url, token=token, max_age_s=3600)
+    assert lookup_console_session(url, old) == principal
+    with session_scope(url) as session:
+        row = session.query(ConsoleSession).one()
+        assert row.expires_at <= utcnow() + timedelta(seconds=600)  # never outlives its token
+        row.expires_at = utcnow() - timedelta(seconds=1)
+    with pytest.raises(TokenRejected, match="expired"):
+        lookup_console_session(url, old)
+    start_console_session(url, token=token, max_age_s=3600)
+    with session_scope(url) as session:
+        assert session.query(ConsoleSession).count() == 1
+    with pytest.raises(TokenRejected, match="unknown console session"):
+        lookup_console_session(url, old)
