@@ -4,17 +4,13 @@ once; correlation must join them under one parent, never open two."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import uuid
 
 import pytest
-import redis
 from sqlalchemy import func, select
 
-from tests.conftest import REDIS_URL, ROOT
+from tests.platform.apiprocs import api_env, drop_broker_keys, post_all, start_api, stop
 from tests.platform.pgdb import fresh_postgres
-from tests.platform.test_two_api_processes import _post_all, start_api, stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 FAULTS = 100
@@ -29,10 +25,7 @@ def test_two_api_processes_open_one_incident_per_fault(tmp_path, moto_endpoint):
     prefix = f"aiops-corr-{uuid.uuid4().hex[:8]}:"
     with fresh_postgres("aiops_corr_api") as url:
         upgrade(url)
-        env = {**os.environ, "AIOPS_DATABASE_URL": url, "AIOPS_BROKER_URL": f"{REDIS_URL}/12",
-               "AIOPS_RESULT_BACKEND": f"{REDIS_URL}/12", "AIOPS_BROKER_KEY_PREFIX": prefix,
-               "AIOPS_CLOUD_ENDPOINT": moto_endpoint, "AIOPS_CHROMA_PATH": str(tmp_path / "chroma"),
-               "AIOPS_EMBEDDING": "hashing", "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        env = api_env(database_url=url, moto_endpoint=moto_endpoint, workdir=tmp_path, prefix=prefix)
         procs = []
         try:
             for i in range(2):
@@ -43,13 +36,11 @@ def test_two_api_processes_open_one_incident_per_fault(tmp_path, moto_endpoint):
                 service = {"name": "HighErrorRate", "service": f"svc-{f}", "severity": "critical"}
                 both = {"name": "HighLatency", "service": f"svc-{f}", "node": f"node-{f}", "severity": "warning"}
                 bodies += [(0, service), (1, both)] if f % 2 else [(1, service), (0, both)]
-            statuses = asyncio.run(_post_all(bases, bodies))
+            statuses = post_all(bases, bodies)
         finally:
             for proc, _ in procs:
                 stop(proc)
-            client = redis.Redis.from_url(f"{REDIS_URL}/12")
-            for key in client.scan_iter(f"{prefix}*"):
-                client.delete(key)
+            drop_broker_keys(prefix)
         assert statuses.count(202) == len(bodies), {s: statuses.count(s) for s in set(statuses)}
         with session_scope(url) as session:
             incidents = session.scalar(select(func.count(Incident.id)))
