@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -67,7 +68,7 @@ class SimServer:
         self.injector = simulation.injector if simulation else FaultInjector(fleet, seed=seed + 7)
         self.exposition = Exposition(self.telemetry)
         handler = _make_handler(self)
-        self._httpd = ThreadingHTTPServer((host, port), handler)
+        self._httpd = _QuietServer((host, port), handler)
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -158,6 +159,22 @@ class SimServer:
         return 404, {"error": f"no route {method} {path}"}
 
 
+# a client that went away mid-request (a probe that timed out, a closed browser tab, Prometheus
+# giving up on a scrape): nothing to report, the next request is unaffected
+_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """``ThreadingHTTPServer`` that notes a vanished client in one debug line instead of a traceback on stderr."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, _GONE):
+            log.debug("sim API: client %s went away: %s", client_address, exc)
+            return
+        super().handle_error(request, client_address)
+
+
 def _make_handler(server: SimServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _dispatch(self, method: str) -> None:
@@ -181,11 +198,15 @@ def _make_handler(server: SimServer) -> type[BaseHTTPRequestHandler]:
         def _send(self, status: int, payload: Any) -> None:
             text = isinstance(payload, Text)
             data = payload.encode() if text else json.dumps(payload, default=str).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", PROMETHEUS_TEXT if text else "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", PROMETHEUS_TEXT if text else "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except _GONE as exc:
+                self.close_connection = True
+                log.debug("sim API: client went away before the answer to %s: %s", self.path, exc)
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             self._dispatch("GET")
