@@ -141,8 +141,9 @@ NOTES = """
   aggregates; TrainTicket's call graph comes from the spans of its one traced minute range, and its entry
   (the alerted service) is `ts-gateway-service`, the root of every recorded trace (session 5; it was
   `ts-ui-dashboard`, which serves the static UI and is on no trace, so the alert had no place in the call
-  graph: TrainTicket top-5 0.13 -> 0.16, fault type 0.36 -> 0.40, top-1/3 unchanged). PetShop: the issue's five 5-minute rows plus
-  the last 36 rows of the regime's `noissue` period as baseline (the temporal regimes have none here).
+  graph: TrainTicket top-5 0.13 -> 0.16, fault type 0.36 -> 0.40, top-1/3 unchanged). PetShop: the
+  issue's five 5-minute rows plus the last 36 rows of the regime's `noissue` period as baseline (the
+  temporal regimes have none here).
 - Fault labels mapped to diagnoser types: Nezha cpu_contention/cpu_consumed -> cpu_saturation,
   network_delay -> network_delay, return/exception -> bad_deploy (a code fault); PetShop delay/sleep ->
   network_delay, error modes / injected bug -> bad_deploy, DynamoDB request flood -> overload.
@@ -192,10 +193,10 @@ NOTES = """
   0.5 requests per second per pod, so latency percentiles are one or two requests and jump 20-100x for a
   minute on idle pods at any time; (2) `PodSuccessRate(%)` is 0 on every pod and minute of all four days
   (no success ratio was recorded), so a code fault (return/exception) has no error signal, and the logs
-  and spans that Nezha itself localises them with cover only the minute 08:43 of the first day here; (3) the
+  and spans that Nezha itself localises them with cover only 08:42-08:43 of the first day here; (3) the
   first day carries CPU injections the fault list does not name (ts-basic 13:58, ts-delivery 15:17 and
-  15:34, ts-preserve 16:00, ts-route 16:09 and 16:27, ts-user 16:35 and 16:52; 2023-01-30 ts-verification-code
-  12:22), which neither the clean baselines nor the labels can know of; (4) case 0 of the first day has
+  15:34, ts-preserve 16:00, ts-route 16:09 and 16:27, ts-user 16:35 and 16:52; on 2023-01-30
+  ts-verification-code 12:22), which neither the clean baselines nor the labels can know of; (4) case 0 of the first day has
   two minutes of data before its injection. The three CPU cases the diagnoser misses (food 14:49, preserve
   15:42 on day one, travel 13:06 on day two) have a 36-100x CPU rise on the labelled pod but lose to
   one-minute spikes of latency or received bytes on idle pods (z 100-180 against 5-22: the fault window's
@@ -205,9 +206,9 @@ NOTES = """
   0.80 measured from that point, top-5 0.90 -> 0.85 as a gate only); a success ratio's resolution from
   its baseline alone, for a ratio that never left its level in 10 or more baseline rows or for every ratio:
   both cost PetShop train top-1 0.60 -> 0.45 (an unprecedented drop gets an unbounded z, on every caller
-  too); discounting a
-  metric that moved at the same step on 2, 3 or 5 components, with weight 0.5 or 0 (PetShop train top-3
-  falls to 0.10-0.65: in PetShop a real fault moves its whole call chain at one 5-minute step).
+  too); discounting a metric that moved at the same step on 2, 3 or 5 components, with weight 0.5 or 0
+  (PetShop train top-3 falls to 0.10-0.65: in PetShop a real fault moves its whole call chain at one
+  5-minute step).
 - Session 5, kept (`agents/diagnosis/evidence.py`, chosen on the **train** split): a success ratio that
   held one level in every row of a baseline of 10 rows or more and falls below it in the fault window
   scores at least 160 noise units (first failures, like a new log template). Why: PetShop's error
