@@ -70,6 +70,19 @@ def baseline_rankings(telemetry: Any, components: list[str], split_at: float) ->
     return {"robust-z": by_z, "random-walk": walk}
 
 
+def best_single_metric_rank(telemetry: Any, components: list[str], split_at: float, answer: str) -> int | None:
+    """The answer's best rank over single metrics, each ranking the components by its robust z (ties count
+    against the answer; a z of 0 is no rank). An upper bound for any detector reading one metric at a time:
+    where it is poor, the labelled component's metrics did not move in the window (what the data can show)."""
+    per_metric: dict[str, dict[str, float]] = defaultdict(dict)
+    for c in components:
+        for name, points in telemetry.metrics(c).items():
+            per_metric[name][c] = robust_z(points, split_at)
+    ranks = [sum(1 for z in zs.values() if z >= zs[answer]) - 1
+             for zs in per_metric.values() if zs.get(answer, 0.0) > 0]
+    return min(ranks, default=None)
+
+
 def _rank(ranking: list[str], answer: str) -> int | None:
     return ranking.index(answer) if answer in ranking else None
 
@@ -90,6 +103,7 @@ def evaluate(case_dir: Path) -> dict[str, Any]:
     return {"dataset": label["dataset"], "regime": label["regime"], "split": label.get("split", "-"),
             "fault": label["fault"], "n": len(components), "seconds": seconds,
             "ranks": {name: _rank(r, label["component"]) for name, r in rankings.items()},
+            "best_metric_rank": best_single_metric_rank(telemetry, components, case["split_at"], label["component"]),
             "fault_ok": top.get("fault") == label["fault"],
             "fault_ok_on_answer": bool(on_answer and on_answer["fault"] == label["fault"])}
 
@@ -122,9 +136,14 @@ NOTES = """
   and `agents.diagnoser.diagnose` nodes on it. The alert is the entry service's SLO alert at the
   injection time (Nezha) or the labelled SLI alert (PetShop); the fault window starts at the alert.
   Nezha: 10 min baseline, 5 min fault window (from the ~8-minute injection cadence in the fault lists,
-  not from accuracy); OnlineBoutique also gets its per-edge caller latency (`source_50.csv`) as trace
-  aggregates; TrainTicket has no call graph in the data. PetShop: the issue's five 5-minute rows plus
-  the last 36 rows of the regime's `noissue` period as baseline (the temporal regimes have none here).
+  not from accuracy), cut at the next injection when that comes sooner (it is the next case's; no change
+  in any figure); OnlineBoutique also gets its per-edge caller latency (`source_50.csv`) as trace
+  aggregates; TrainTicket's call graph comes from the spans of its one traced minute range, and its entry
+  (the alerted service) is `ts-gateway-service`, the root of every recorded trace (session 5; it was
+  `ts-ui-dashboard`, which serves the static UI and is on no trace, so the alert had no place in the call
+  graph: TrainTicket top-5 0.13 -> 0.16, fault type 0.36 -> 0.40, top-1/3 unchanged). PetShop: the
+  issue's five 5-minute rows plus the last 36 rows of the regime's `noissue` period as baseline (the
+  temporal regimes have none here).
 - Fault labels mapped to diagnoser types: Nezha cpu_contention/cpu_consumed -> cpu_saturation,
   network_delay -> network_delay, return/exception -> bad_deploy (a code fault); PetShop delay/sleep ->
   network_delay, error modes / injected bug -> bad_deploy, DynamoDB request flood -> overload.
@@ -164,6 +183,44 @@ NOTES = """
   0.61 -> 0.63), PetShop unchanged. Nezha's code faults (return/exception) stay mostly invisible: the
   labelled pod shows no metric shift in most of them, and the data's logs and spans cover only three
   minutes of the two days (05:18-05:20 on 2022-08-22, 08:42-08:43 on 2023-01-29), so they cannot help.
+- Session 5, why TrainTicket fails (read case by case on both days; nothing below was tuned on it).
+  `best single metric top-3 (bound)` in the per-kind table ranks the components by one metric's robust z
+  at a time and keeps the labelled component's best rank over all metrics: an upper bound for any
+  detector that reads the labelled pod's own metrics (with 46 TrainTicket components it is strict; with
+  OnlineBoutique's 10 it is trivially 1). TrainTicket reaches it in 17 of 45 cases (cpu 7/7, network
+  delay 5/14, return/exception 5/24), so even a perfect per-metric detector would stop near 0.72 top-3 on
+  Nezha as a whole (56 OnlineBoutique + 17), below the 0.80 goal. Why: (1) traffic is a trickle, 0.1 to
+  0.5 requests per second per pod, so latency percentiles are one or two requests and jump 20-100x for a
+  minute on idle pods at any time; (2) `PodSuccessRate(%)` is 0 on every pod and minute of all four days
+  (no success ratio was recorded), so a code fault (return/exception) has no error signal, and the logs
+  and spans that Nezha itself localises them with cover only 08:42-08:43 of the first day here; (3) the
+  first day carries CPU injections the fault list does not name (ts-basic 13:58, ts-delivery 15:17 and
+  15:34, ts-preserve 16:00, ts-route 16:09 and 16:27, ts-user 16:35 and 16:52; on 2023-01-30
+  ts-verification-code 12:22), which neither the clean baselines nor the labels can know of; (4) case 0 of the first day has
+  two minutes of data before its injection. The three CPU cases the diagnoser misses (food 14:49, preserve
+  15:42 on day one, travel 13:06 on day two) have a 36-100x CPU rise on the labelled pod but lose to
+  one-minute spikes of latency or received bytes on idle pods (z 100-180 against 5-22: the fault window's
+  own spread enters the pooled noise unit). Measured on the **train** rows and not kept (no train gain):
+  the spike point's weight 0.5 re-checked ({0.25, 0.35, 0.5, 0.75}: 0.5 best on train); a spike counting
+  only beyond the baseline's own worst point (train top-3 Nezha 0.46 -> 0.44 either way; PetShop 0.85 ->
+  0.80 measured from that point, top-5 0.90 -> 0.85 as a gate only); a success ratio's resolution from
+  its baseline alone, for a ratio that never left its level in 10 or more baseline rows or for every ratio:
+  both cost PetShop train top-1 0.60 -> 0.45 (an unprecedented drop gets an unbounded z, on every caller
+  too); discounting a metric that moved at the same step on 2, 3 or 5 components, with weight 0.5 or 0
+  (PetShop train top-3 falls to 0.10-0.65: in PetShop a real fault moves its whole call chain at one
+  5-minute step).
+- Session 5, kept (`agents/diagnosis/evidence.py`, chosen on the **train** split): a success ratio that
+  held one level in every row of a baseline of 10 rows or more and falls below it in the fault window
+  scores at least 160 noise units (first failures, like a new log template). Why: PetShop's error
+  injections (`*errorpercent` 2) take a service's availability off the 100 % it held in all 38 baseline
+  rows by one to three requests of ~135; the resolution rule read that as one to three noise units, so
+  the labelled service had no evidence (petlistadoptions: low_traffic test issues 10, 13, 17, where
+  random-walk's plain z, with no resolution floor, won). Grid {3, 6, 12, 20, 40, 80, 160, 1000} on train:
+  top-1 0.60 and top-5 0.90 for every value, top-3 0.90 at 160 (0.85 elsewhere), fault type 0.60 (3, 6),
+  0.65 (12, 20), 0.70 (40), 0.85 (80 and above); Nezha train and test are unchanged at every value (its
+  `PodSuccessRate(%)` is 0 throughout), so no leave-one-system-out choice is possible: PetShop is the only
+  system with a success ratio. Held out, PetShop test 0.44/0.69/0.73 -> 0.62/0.85/0.90 (top-1/3/5), fault
+  type 0.46 -> 0.67 (the test figures of every grid value were printed beside train while choosing).
 - Baselines use the same replayed telemetry and candidate components; `random` is the exact
   expectation min(k, n) / n. `fault type` is the top hypothesis's type; `fault type (right comp.)` the
   type given to the labelled component wherever it was ranked.
@@ -196,11 +253,14 @@ def main(argv: list[str]) -> str:
             groups[f"{r['dataset']} / {r['split']}"].append(r)
     table = [line for name in sorted(groups) for line in summarise(groups[name], name)]
     by_fault = []
-    for (dataset, fault), sub in sorted(_by(rows, lambda r: (r["dataset"], r["fault"])).items()):
-        by_fault.append({"dataset": dataset, "labelled fault": fault, "cases": len(sub),
+    for (dataset, system, fault), sub in sorted(_by(rows, lambda r: (r["dataset"], r["regime"] if r["dataset"] == "nezha"
+                                                              else "", r["fault"])).items()):
+        by_fault.append({"dataset": dataset, "system": system or "-", "labelled fault": fault, "cases": len(sub),
                          "top-1": _topk(sub, "diagnoser", 1), "top-3": _topk(sub, "diagnoser", 3),
                          "fault type": statistics.mean(r["fault_ok"] for r in sub),
-                         "fault type (right comp.)": statistics.mean(r["fault_ok_on_answer"] for r in sub)})
+                         "fault type (right comp.)": statistics.mean(r["fault_ok_on_answer"] for r in sub),
+                         "best single metric top-3 (bound)": statistics.mean(
+                             r["best_metric_rank"] is not None and r["best_metric_rank"] < 3 for r in sub)})
     return ("## Root-cause component top-k and fault type, per data set and regime\n\n" + markdown_table(table)
             + "\nLLM tokens per case: 0 (offline; no LLM re-rank configured).\n\n"
             + "## Diagnoser by labelled fault kind\n\n" + markdown_table(by_fault) + NOTES)

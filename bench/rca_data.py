@@ -6,7 +6,7 @@
   from the ~8-minute injection cadence in the fault lists, not from accuracy). With ``clean_baseline``
   (default) the baseline is the last ``baseline_minutes`` minutes outside every earlier fault's window:
   faults come every ~8 minutes, often three running into one pod, so the plain 10 minutes before an
-  injection held the previous fault. The alert is the entry service's (frontend / ts-ui-dashboard)
+  injection held the previous fault. The alert is the entry service's (frontend / ts-gateway-service)
   SLO alert at the injection time. Topology is the data set's ``dependency.csv`` where there is one
   (OnlineBoutique); TrainTicket's call graph comes from the spans recorded on its days (``trace/``,
   ``traces_topology``). OnlineBoutique's ``source_50.csv`` (median latency per call edge as the caller
@@ -32,7 +32,10 @@ NEZHA_SYSTEMS = {"2022-08-22": "onlineboutique", "2022-08-23": "onlineboutique",
                  "2023-01-29": "trainticket", "2023-01-30": "trainticket"}
 # the first recorded day of each system is where diagnosis settings may be chosen; the second is held out
 NEZHA_TRAIN_DAYS = {"2022-08-22", "2023-01-29"}
-NEZHA_ENTRY = {"onlineboutique": "frontend", "trainticket": "ts-ui-dashboard"}
+# the entry service: OnlineBoutique's frontend; TrainTicket's gateway, the root of every recorded trace
+# (ts-ui-dashboard, first used here, serves the static UI and is on no trace, so the alert had no place in
+# the call graph)
+NEZHA_ENTRY = {"onlineboutique": "frontend", "trainticket": "ts-gateway-service"}
 NEZHA_FAULTS = {"cpu_contention": "cpu_saturation", "cpu_consumed": "cpu_saturation",
                 "network_delay": "network_delay", "return": "bad_deploy", "exception": "bad_deploy"}
 PETSHOP_REGIMES = ("low_traffic", "high_traffic", "temporal_traffic1", "temporal_traffic2")
@@ -105,7 +108,8 @@ def nezha_cases(root: Path, out: Path, *, baseline_minutes: int = 10, fault_minu
         starts = sorted(_nezha_time(f["inject_time"]) for f in faults)
         for n, fault in enumerate(sorted(faults, key=lambda f: f["inject_time"])):
             at = _nezha_time(fault["inject_time"])
-            hi = at + 60 * fault_minutes
+            # the fault window ends at the next injection when that comes sooner (it is the next case's)
+            hi = min([at + 60 * fault_minutes, *(s for s in starts if s > at)])
             keep = _baseline_keep(at, starts, baseline_minutes=baseline_minutes, fault_minutes=fault_minutes,
                                   clean=clean_baseline)
             case = out / "nezha" / system / f"{day}-{n:02d}"

@@ -31,6 +31,14 @@ REL_FLOOR = 0.05     # noise floor as a share of the baseline level (a flat base
 # like a shift of this many noise units, a lost share of it (one replica of two) proportionally less.
 # A prior stated here (the same order as the largest resource shifts), not fitted to any data set.
 LIVENESS_Z = 20.0
+# a success ratio that held one level in every row of a baseline this long (a prior: ten rows, Nezha's
+# baseline length) and falls below it in the fault window shows failures the baseline never had, like a
+# new error log template: its shift counts at least NEW_FAILURE_Z noise units. The resolution rule reads
+# 2 failed requests of 140 as 2 noise units, and a baseline MAD of 0 would make it infinite (on every
+# caller as well). Chosen on the train split (PetShop train + Nezha train days) from
+# {3, 6, 12, 20, 40, 80, 160, 1000}: best train top-1/3 and fault type (Nezha has no success ratio).
+NEVER_FAILED_ROWS = 10
+NEW_FAILURE_Z = 160.0
 RES_REL = 1e-3   # value gaps below this share of the largest |value| are float noise, not the instrument's step (chosen on train from {0, 1e-3, 1e-2})
 ERROR_WORDS = re.compile(r"error|exception|fail|fatal|panic|timeout|refused|unavailable|denied|oom|killed", re.I)
 _VARIABLE = re.compile(r"0x[0-9a-f]+|[0-9a-f]{8,}|\d+(\.\d+)?")
@@ -86,7 +94,8 @@ def robust_shift(base: list[float], fault: list[float], *, direction: int = 1) -
     two-sample t-test, with MADs): with the few baseline points an incident gives, a flat baseline
     (MAD 0) would otherwise make any wobble of a sparse series look infinite, while a long flat
     baseline still makes a small departure count. ``after`` is the fault window's median, or its worst point (at half weight)
-    when that is further out, so a fault showing for one minute of five still counts. z is signed:
+    when that is further out, so a fault showing for one minute of five still counts. A success ratio
+    that never moved in a long baseline and falls now scores at least ``NEW_FAILURE_Z``. z is signed:
     positive means the bad way.
     """
     before, med = _median(base), _median(fault)
@@ -99,6 +108,9 @@ def robust_shift(base: list[float], fault: list[float], *, direction: int = 1) -
     worst = max(fault, key=lambda v: direction * (v - before))
     z_med = direction * (med - before) / scale
     z_worst = 0.5 * direction * (worst - before) / max(mad_b, level, scale / 2, 1e-9)
+    if direction < 0 and len(base) >= NEVER_FAILED_ROWS and min(base) == max(base) and direction * (worst - before) > 0:
+        # a success ratio that held one level in every baseline row and left it now: failures are new
+        z_worst = max(z_worst, NEW_FAILURE_Z)
     if z_worst > z_med:
         return before, worst, z_worst
     return before, med, z_med

@@ -157,3 +157,16 @@ def test_a_warning_that_a_pool_ran_dry_is_evidence_even_without_an_error_word():
              "2026-01-01T00:10:20Z api[1]: INFO GET /items 200 15ms"]
     found = log_evidence("api", lines, split_at=1767225900.0)
     assert [(e["signal"], e["new"]) for e in found] == [("leak", True)]
+
+
+def test_first_failures_of_a_success_ratio_that_never_failed_are_evidence():
+    """A success ratio pinned at 100 % for the whole baseline losing 2 requests of ~140 in one window is new
+    failure; the same dip on a ratio that wobbled in the baseline is its usual noise."""
+    from agents.diagnosis.evidence import metric_evidence
+
+    steps = [T0 + 60 * i for i in range(23)]
+    pinned = [(t, 100.0) for t in steps[:20]] + list(zip(steps[20:], [98.6, 100.0, 100.0], strict=True))
+    item = metric_evidence("petlist", "availability_Average", pinned, split_at=steps[20])
+    assert item is not None and item["signal"] == "errors" and item["after"] == 98.6
+    wobbling = [(t, 100.0 if i % 3 else 98.5) for i, t in enumerate(steps[:20])] + pinned[20:]
+    assert metric_evidence("petlist", "availability_Average", wobbling, split_at=steps[20]) is None
