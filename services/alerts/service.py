@@ -72,12 +72,12 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
     the dispatch outbox (``services.incidents.dispatch``), drained to the observer after the commit.
     A group with no current incident is correlated first (``services.incidents.correlate``): alerts
     of one fault on connected components join one incident, with the reason on its timeline.
-    ``correlation`` defaults to this process's settings and telemetry topology. A batch bringing a
-    new alert takes the per-cluster opening lock before its first write, so the lock is always taken
-    before any row lock (two processes can wait for each other on it, never deadlock).
+    ``correlation`` defaults to this process's settings and telemetry topology. Only a batch with a
+    group that has no current incident takes the per-cluster opening lock, and before its first write,
+    so the lock is always taken before any row lock (two processes can wait for each other on it, never
+    deadlock) and alerts joining open incidents, the common case, never wait for it.
     """
     from agents.priorities import task_priority
-    from services.incidents.correlate import lock_openings
     from services.incidents.service import current_incidents, group_key
 
     result = IngestResult()
@@ -108,9 +108,17 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
                 "raw": incoming.raw, "starts_at": incoming.starts_at or now, "received_at": now, "last_seen_at": now,
                 "count": 1, "dispatched": True,
             }
-    if new_rows:
+    groups: dict[str, list[dict]] = {}
+    correlated: dict[str, dict] = {}
+    incidents: dict[str, Any] = {}
+    if new_rows:  # first, before any write: it may wait for the opening lock (see ``current_incidents``)
+        for row in new_rows.values():
+            groups.setdefault(group_key(_Row(row)), []).append(row)
         correlation = correlation if correlation is not None else process_correlation()  # before the lock
-        lock_openings(session, {row["cluster"] for row in new_rows.values()})
+        incidents = current_incidents(
+            session, {k: _Row(rows[0]) for k, rows in groups.items()}, window_s=group_window_s,
+            priorities={k: task_priority(rows[0]["severity"]) for k, rows in groups.items()},
+            correlation=correlation, correlated=correlated)
     if repeats:
         session.execute(_REPEAT, [{"b_id": i, "b_n": n, "b_now": now} for i, n in repeats.items()])
     if resolved:  # before the insert: a batch that resolves then re-fires a fingerprint stores a new row
@@ -118,13 +126,6 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
     if not new_rows:
         return result
 
-    groups: dict[str, list[dict]] = {}
-    for row in new_rows.values():
-        groups.setdefault(group_key(_Row(row)), []).append(row)
-    correlated: dict[str, dict] = {}
-    incidents = current_incidents(session, {k: _Row(rows[0]) for k, rows in groups.items()}, window_s=group_window_s,
-                                  priorities={k: task_priority(rows[0]["severity"]) for k, rows in groups.items()},
-                                  correlation=correlation, correlated=correlated)
     for key, rows in groups.items():
         incident, created = incidents[key]
         for row in rows:

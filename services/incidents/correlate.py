@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from services.alerts.models import Alert
@@ -153,11 +153,7 @@ def _order(target: Any) -> tuple[int, Any]:
 def open_components(session: Session, *, clusters: set[str | None], window_s: int) -> dict[str | None, dict[str, int]]:
     """cluster -> {component: the earliest open incident, opened within the window, with an alert on it}."""
     since = utcnow() - timedelta(seconds=window_s)
-    rows = session.execute(
-        select(Incident.id, Incident.cluster, Alert.service, Alert.node)
-        .join(Alert, Alert.incident_id == Incident.id)
-        .where(Incident.status.in_(OPEN_STATUSES), Incident.opened_at >= since)
-        .order_by(Incident.id)).all()
+    rows = session.execute(_OPEN_COMPONENTS, {"since": since, "statuses": list(OPEN_STATUSES)}).all()
     out: dict[str | None, dict[str, int]] = {c: {} for c in clusters}
     for incident_id, cluster, service, node in rows:
         if cluster not in out:
@@ -166,6 +162,16 @@ def open_components(session: Session, *, clusters: set[str | None], window_s: in
             if component:
                 out[cluster].setdefault(component, incident_id)
     return out
+
+
+# one row per (incident, component pair), not per alert: an incident with thousands of alerts on a few
+# components costs a few rows (this runs on every post that opens a group); Core, no ORM row objects
+_INC, _ALR = Incident.__table__, Alert.__table__
+_OPEN_COMPONENTS = (select(_INC.c.id, _INC.c.cluster, _ALR.c.service, _ALR.c.node).distinct()
+                    .select_from(_INC.join(_ALR, _ALR.c.incident_id == _INC.c.id))
+                    .where(_INC.c.status.in_(bindparam("statuses", expanding=True)),
+                           _INC.c.opened_at >= bindparam("since"))
+                    .order_by(_INC.c.id))
 
 
 @dataclass
