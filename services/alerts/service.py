@@ -82,8 +82,9 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
 
     result = IngestResult()
     now = utcnow()
+    conn = session.connection()  # Core statements on the session's transaction, without the ORM's execute layer
     fps = [fingerprint(a) for a in alerts]
-    firing = {fp: alert_id for alert_id, fp in session.execute(_FIRING, {"fps": sorted(set(fps))})}
+    firing = {fp: alert_id for alert_id, fp in conn.execute(_FIRING, {"fps": sorted(set(fps))})}
     repeats: dict[int, int] = {}  # alert id -> how many repeats this request adds (counted in SQL: no lost update)
     resolved: list[tuple[int, datetime]] = []  # (alert id, the source's end time)
     new_rows: dict[str, dict] = {}  # fingerprint -> the row to insert, in arrival order
@@ -120,9 +121,9 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
             priorities={k: task_priority(rows[0]["severity"]) for k, rows in groups.items()},
             correlation=correlation, correlated=correlated)
     if repeats:
-        session.execute(_REPEAT, [{"b_id": i, "b_n": n, "b_now": now} for i, n in repeats.items()])
+        conn.execute(_REPEAT, [{"b_id": i, "b_n": n, "b_now": now} for i, n in repeats.items()])
     if resolved:  # before the insert: a batch that resolves then re-fires a fingerprint stores a new row
-        session.execute(_RESOLVE, [{"b_id": i, "b_now": now, "b_end": end} for i, end in resolved])
+        conn.execute(_RESOLVE, [{"b_id": i, "b_now": now, "b_end": end} for i, end in resolved])
     if not new_rows:
         return result
 
@@ -132,11 +133,11 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
             row["incident_id"] = incident.id
             row["dispatched"] = not created  # a new incident waits in the outbox for the dispatcher
 
-    stmt = _insert_new(session.get_bind().dialect.name)
-    stored = dict((fp, alert_id) for alert_id, fp in session.execute(stmt, list(new_rows.values())).all())
+    stmt = _insert_new(conn.dialect.name)
+    stored = dict((fp, alert_id) for alert_id, fp in conn.execute(stmt, list(new_rows.values())).all())
     for fp, row in new_rows.items():
         if fp not in stored:  # another process stored this fingerprint first: ours is a repeat of it
-            alert_id = session.execute(
+            alert_id = conn.execute(
                 update(_ALERTS).where(_ALERTS.c.fingerprint == fp, _ALERTS.c.status == "firing")
                 .values(count=_ALERTS.c.count + row["count"], last_seen_at=now).returning(_ALERTS.c.id)).scalar()
             if alert_id is not None:
@@ -171,7 +172,7 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
             if created:
                 result.opened.append(incident)
     if events:
-        session.execute(insert(TimelineEvent.__table__), events)  # one executemany, no ORM unit of work
+        conn.execute(_INSERT_EVENTS, events)  # one executemany, no ORM unit of work
     return result
 
 
@@ -183,6 +184,7 @@ _REPEAT = (update(_ALERTS).where(_ALERTS.c.id == bindparam("b_id"))
            .values(count=_ALERTS.c.count + bindparam("b_n"), last_seen_at=bindparam("b_now")))
 _RESOLVE = (update(_ALERTS).where(_ALERTS.c.id == bindparam("b_id"))
             .values(status="resolved", last_seen_at=bindparam("b_now"), ends_at=bindparam("b_end")))
+_INSERT_EVENTS = insert(TimelineEvent.__table__)
 _INSERT_NEW: dict[str, object] = {}
 
 

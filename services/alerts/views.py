@@ -29,7 +29,7 @@ from services.ingest.sns import (
     is_subscription_message,
     verify_message,
 )
-from services.storage.base import session_scope
+from services.storage.base import session_scope, write_turn
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
@@ -90,7 +90,7 @@ def _store(alerts: list[NormalizedAlert], *, user: str, settings: Settings) -> d
     ``queued`` lists the new incidents handed to the outbox: durable with the 202, sent to the observer
     by the dispatcher as soon as the broker takes them.
     """
-    with session_scope(settings.database_url) as session:
+    with write_turn(settings.database_url), session_scope(settings.database_url) as session:
         result = store_alerts(session, alerts, group_window_s=settings.incident_group_window_s)
         deliveries = flows.stage_opened(session, result.opened, settings=settings)
         # last: on PostgreSQL the audit chain's lock is held from here to the commit, shared by every writer

@@ -127,12 +127,13 @@ def current_incidents(session: Session, firsts: dict[str, Any], *, window_s: int
     out: dict[str, tuple[IncidentRef, bool]] = {}
     since = utcnow() - timedelta(seconds=window_s)
     wanted = list(firsts)
-    insert_open = _open_stmt(session.get_bind().dialect.name)
+    conn = session.connection()  # Core statements on the session's transaction, without the ORM's execute layer
+    insert_open = _open_stmt(conn.dialect.name)
     locked = False
     follows: dict[str, tuple[str, list[str]]] = {}
     for _attempt in range(4):
         stale = []
-        for row in session.execute(_HOLDERS, {"keys": wanted}):
+        for row in conn.execute(_HOLDERS, {"keys": wanted}):
             if row.status in OPEN_STATUSES and row.opened_at >= since:
                 out[row.open_group_key] = (IncidentRef(row.id, row.title, row.severity, row.summary or "",
                                                        row.open_group_key), False)
@@ -146,7 +147,7 @@ def current_incidents(session: Session, firsts: dict[str, Any], *, window_s: int
             locked = True
             continue
         if stale:  # under the lock: no write of this transaction comes before it (no deadlock on the lock)
-            session.execute(_RELEASE, {"ids": stale})
+            conn.execute(_RELEASE, {"ids": stale})
         plan = plan_openings(session, {k: firsts[k] for k in missing}, correlation=correlation or Correlation(window_s=0))
         if plan.joins:
             parents = {i.id: IncidentRef(i.id, i.title, i.severity, i.summary or "", i.open_group_key)
@@ -167,7 +168,7 @@ def current_incidents(session: Session, firsts: dict[str, Any], *, window_s: int
                          "cluster": first.cluster, "summary": first.summary or "", "priority": priorities.get(key, 5),
                          "opened_at": now, "updated_at": now})
         if rows:
-            for row in session.execute(insert_open, rows):
+            for row in conn.execute(insert_open, rows):
                 out[row.open_group_key] = (IncidentRef(row.id, row.title, row.severity, row.summary or "",
                                                        row.open_group_key), True)
         wanted = [k for k in plan.leaders if k not in out]  # lost a race: read the winner's row next round
