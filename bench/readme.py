@@ -9,7 +9,6 @@ while bench/results/compression.md at the same commit said 48,082). Each row of 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from collections.abc import Callable
@@ -197,7 +196,8 @@ def ingest_row(results: str) -> tuple[str, str]:
     refused = sum(r["non-202"] != "0" for r in project)
     by_batch = {b: [r for r in ratios if r["alerts/post"] == b] for b in ("1", "10")}
     alerts = {r["backend"]: float(r["alerts/s"]) for r in by_batch["10"]}
-    load = re.search(r"load average \(1 min\) at the start and after each backend: ([0-9., ]+)\.", results)
+    load = re.search(r"\((\d+) CPUs, shared with other jobs\): load average \(1 min\) at the start and after each "
+                     r"backend: ([0-9., ]+)\.", results)
     posts, concurrency = intro.split(" posts per run at concurrency ")[0], intro.split("concurrency ")[1].split(";")[0]
     what = (f"alert ingest vs a bare FastAPI app ({int(posts):,} posts per run, concurrency {concurrency}, single "
             "alerts and batches of 10, SQLite and PostgreSQL + Redis)")
@@ -211,7 +211,7 @@ def ingest_row(results: str) -> tuple[str, str]:
               f"{_span([float(r['healthz p99 ms']) for r in project], '{:.0f}')} ms (bare "
               f"{_span([float(r['healthz p99 ms']) for r in bare], '{:.0f}')} ms)")
     if load:
-        figure += f"; load average {load.group(1).strip()} on {os.cpu_count()} shared CPUs"
+        figure += f"; load average {load.group(2).strip()} on {load.group(1)} shared CPUs"
     return what, figure
 
 
