@@ -254,9 +254,10 @@ def main(argv: list[str]) -> str:
     parser.add_argument("--batches", default="1,10", help="alerts per post, comma-separated")
     args = parser.parse_args(argv)
     batches = [int(b) for b in args.batches.split(",")]
-    rows = []
+    rows, loads = [], [os.getloadavg()[0]]
     for backend in args.backends.split(","):
         rows += run_backend(backend, posts=args.posts, concurrency=args.concurrency, batches=batches)
+        loads.append(os.getloadavg()[0])
     ratios = []
     for row in rows:
         if row["app"] != "project":
@@ -266,10 +267,13 @@ def main(argv: list[str]) -> str:
         ratios.append({"backend": row["backend"], "alerts/post": row["alerts/post"],
                        "throughput vs bare": row["req/s"] / bare["req/s"], "p99 vs bare": row["p99 ms"] / bare["p99 ms"],
                        "alerts/s": row["alerts/s"], "healthz p99 ms": row["healthz p99 ms"],
-                       "lost": row["lost"], "duplicated": row["duplicated"]})
+                       "bare healthz p99 ms": bare["healthz p99 ms"], "lost": row["lost"],
+                       "duplicated": row["duplicated"]})
     return (f"{args.posts} posts per run at concurrency {args.concurrency}; one uvicorn worker per app (keep-alive 30 s), access log "
             f"off; the project in distributed mode (Redis broker, no worker consuming); {GROUPS} incident groups; "
-            "every alert distinct. `lost` = acknowledged with 202 but not in the database.\n\n"
+            "every alert distinct. `lost` = acknowledged with 202 but not in the database. The load client runs on "
+            f"the same machine ({os.cpu_count()} CPUs, shared with other jobs): load average (1 min) at the start and "
+            f"after each backend: {', '.join(f'{v:.1f}' for v in loads)}.\n\n"
             + markdown_table(rows) + "\n## Against the bare app\n\n" + markdown_table(ratios)
             + "\nGoals (issue 10): throughput >= 0.7x bare, p99 <= 2x bare, >= 2,000 alerts/s with batches on "
               "PostgreSQL, /healthz p99 < 50 ms, 0 lost, 0 duplicated.\n")

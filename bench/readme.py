@@ -179,20 +179,61 @@ def iac_row(results: str) -> tuple[str, str]:
     return what, figure
 
 
+def _span(values: list[float], fmt: str = "{:.2f}") -> str:
+    low, high = min(values), max(values)
+    return fmt.format(low) if fmt.format(low) == fmt.format(high) else f"{fmt.format(low)}-{fmt.format(high)}"
+
+
+def ingest_row(results: str) -> tuple[str, str]:
+    """(what, figure) cells of the ingest rows, from bench/results/ingest.md: integrity first, then speed vs bare."""
+    intro = next(line for line in results.splitlines() if " posts per run at concurrency " in line)
+    runs = table_after(results, intro)
+    ratios = table_after(results, "## Against the bare app")
+    project = [r for r in runs if r["app"] == "project"]
+    bare = [r for r in runs if r["app"] == "bare FastAPI"]
+    lost = sum(int(r["lost"]) for r in project)
+    duplicated = sum(int(r["duplicated"]) for r in project)
+    refused = sum(r["non-202"] != "0" for r in project)
+    by_batch = {b: [r for r in ratios if r["alerts/post"] == b] for b in ("1", "10")}
+    alerts = {r["backend"]: float(r["alerts/s"]) for r in by_batch["10"]}
+    load = re.search(r"\((\d+) CPUs, shared with other jobs\): load average \(1 min\) at the start and after each "
+                     r"backend: ([0-9., ]+)\.", results)
+    posts, concurrency = intro.split(" posts per run at concurrency ")[0], intro.split("concurrency ")[1].split(";")[0]
+    what = (f"alert ingest vs a bare FastAPI app ({int(posts):,} posts per run, concurrency {concurrency}, single "
+            "alerts and batches of 10, SQLite and PostgreSQL + Redis)")
+    figure = (f"{lost} lost, {duplicated} duplicated, non-202 in {refused} of {len(project)} runs; throughput "
+              f"{_span([float(r['throughput vs bare']) for r in by_batch['1']])}x the bare app with single alerts, "
+              f"{_span([float(r['throughput vs bare']) for r in by_batch['10']])}x with batches of 10 "
+              f"({alerts.get('sqlite', 0):,.0f} alerts/s SQLite, {alerts.get('postgres+redis', 0):,.0f} PostgreSQL); "
+              f"p99 {_span([float(r['p99 vs bare']) for r in ratios])}x bare; API CPU "
+              f"{_span([float(r['API CPU ms/req']) for r in project], '{:.1f}')} ms/request vs "
+              f"{_span([float(r['API CPU ms/req']) for r in bare], '{:.1f}')} ms bare; /healthz p99 "
+              f"{_span([float(r['healthz p99 ms']) for r in project], '{:.0f}')} ms (bare "
+              f"{_span([float(r['healthz p99 ms']) for r in bare], '{:.0f}')} ms)")
+    if load:
+        figure += f"; load average {load.group(2).strip()} on {load.group(1)} shared CPUs"
+    return what, figure
+
+
 FIGURES: dict[str, Callable[[str], tuple[str, str]]] = {"compression": compression_row, "incidents": incidents_row,
                                                         "rca": rca_row, "console": console_row, "causal": causal_row,
-                                                        "iac": iac_row}
+                                                        "iac": iac_row, "ingest": ingest_row}
 
 
 def render(readme: str, results_dir: Path) -> str:
     """``readme`` with every figure row rewritten from ``results_dir``."""
     out = []
     for line in readme.splitlines(keepends=True):
-        m = re.match(r"\| [^|]* \| `python -m bench (\w+)` \| [^\n]*\|\n?$", line)
+        m = re.match(r"\| [^|]* \| `python -m bench (\w+)( [^`]*)?` \| [^\n]*\|\n?$", line)
         if m and m.group(1) in FIGURES and (results_dir / f"{m.group(1)}.md").exists():
-            what, figure = FIGURES[m.group(1)]((results_dir / f"{m.group(1)}.md").read_text())
+            results = (results_dir / f"{m.group(1)}.md").read_text()
+            what, figure = FIGURES[m.group(1)](results)
             end = "\n" if line.endswith("\n") else ""
-            line = f"| {what} | `python -m bench {m.group(1)}` | {figure} |{end}"
+            command = f"python -m bench {m.group(1)}"
+            if m.group(2):  # a row that quotes the arguments quotes those of the run that made the figure
+                ran = re.search(r"^Command: `(python -m bench [^`]*)`", results, re.MULTILINE)
+                command = ran.group(1) if ran else command
+            line = f"| {what} | `{command}` | {figure} |{end}"
         out.append(line)
     return "".join(out)
 

@@ -29,7 +29,7 @@ from services.ingest.sns import (
     is_subscription_message,
     verify_message,
 )
-from services.storage.base import session_scope
+from services.storage.base import session_scope, write_turn
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
@@ -90,22 +90,18 @@ def _store(alerts: list[NormalizedAlert], *, user: str, settings: Settings) -> d
     ``queued`` lists the new incidents handed to the outbox: durable with the 202, sent to the observer
     by the dispatcher as soon as the broker takes them.
     """
-    with session_scope(settings.database_url) as session:
+    with write_turn(settings.database_url), session_scope(settings.database_url) as session:
         result = store_alerts(session, alerts, group_window_s=settings.incident_group_window_s)
+        deliveries = flows.stage_opened(session, result.opened, settings=settings)
+        # last: on PostgreSQL the audit chain's lock is held from here to the commit, shared by every writer
         record(session, actor=user, action="alerts.ingest",
                data={"accepted": len(alerts), **{k: len(v) for k, v in result.to_dict().items()}},
-               holds_write_lock=bool(result.new or result.duplicates or result.resolved))
-        deliveries = flows.stage_opened(session, result.opened, settings=settings)
+               holds_write_lock=bool(result.new or result.duplicates or result.resolved or deliveries))
     from services.api.health import ALERTS_INGESTED
 
     ALERTS_INGESTED.inc(len(alerts))
-    if result.incidents_opened or deliveries:
-        dispatch.wake(settings.database_url, deliveries=deliveries)
-    if result.resolved:
-        try:
-            flows.note_resolved(result.resolved, settings=settings)
-        except Exception:  # the resolution is stored; the actor still sees it through the store before acting
-            log.exception("could not hand resolved alerts %s to their incidents", result.resolved)
+    if result.incidents_opened or deliveries or result.resolved:  # the resolved alerts' notes too: no broker here
+        dispatch.wake(settings, deliveries=deliveries, resolved=result.resolved)
     return {"accepted": len(alerts), **result.to_dict(), "queued": list(result.incidents_opened)}
 
 

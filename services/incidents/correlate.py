@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from services.alerts.models import Alert
@@ -150,14 +150,27 @@ def _order(target: Any) -> tuple[int, Any]:
     return (0, target) if isinstance(target, int) else (1, target)
 
 
-def open_components(session: Session, *, clusters: set[str | None], window_s: int) -> dict[str | None, dict[str, int]]:
-    """cluster -> {component: the earliest open incident, opened within the window, with an alert on it}."""
+def reachable(starts: Iterable[str], *, graph: dict[str, dict[str, str]], hops: int) -> set[str]:
+    """The components at most ``hops`` steps from ``starts``: the only ones ``find_related`` can reach."""
+    seen = set(starts)
+    frontier = set(seen)
+    for _depth in range(hops):
+        frontier = {n for here in frontier for n in graph.get(here, {}) if n not in seen}
+        seen |= frontier
+    return seen
+
+
+def open_components(session: Session, *, clusters: set[str | None], window_s: int,
+                    only: set[str] | None = None) -> dict[str | None, dict[str, int]]:
+    """cluster -> {component: the earliest open incident, opened within the window, with an alert on it};
+    with ``only``, just those components (the rest of the fleet's open incidents is not read)."""
     since = utcnow() - timedelta(seconds=window_s)
-    rows = session.execute(
-        select(Incident.id, Incident.cluster, Alert.service, Alert.node)
-        .join(Alert, Alert.incident_id == Incident.id)
-        .where(Incident.status.in_(OPEN_STATUSES), Incident.opened_at >= since)
-        .order_by(Incident.id)).all()
+    if only is not None:
+        wanted = sorted(only)
+        rows = session.execute(_OPEN_COMPONENTS.where(_ALR.c.service.in_(wanted) | _ALR.c.node.in_(wanted)),
+                               {"since": since, "statuses": list(OPEN_STATUSES)}).all()
+    else:
+        rows = session.execute(_OPEN_COMPONENTS, {"since": since, "statuses": list(OPEN_STATUSES)}).all()
     out: dict[str | None, dict[str, int]] = {c: {} for c in clusters}
     for incident_id, cluster, service, node in rows:
         if cluster not in out:
@@ -166,6 +179,16 @@ def open_components(session: Session, *, clusters: set[str | None], window_s: in
             if component:
                 out[cluster].setdefault(component, incident_id)
     return out
+
+
+# one row per (incident, component pair), not per alert: an incident with thousands of alerts on a few
+# components costs a few rows (this runs on every post that opens a group); Core, no ORM row objects
+_INC, _ALR = Incident.__table__, Alert.__table__
+_OPEN_COMPONENTS = (select(_INC.c.id, _INC.c.cluster, _ALR.c.service, _ALR.c.node).distinct()
+                    .select_from(_INC.join(_ALR, _ALR.c.incident_id == _INC.c.id))
+                    .where(_INC.c.status.in_(bindparam("statuses", expanding=True)),
+                           _INC.c.opened_at >= bindparam("since"))
+                    .order_by(_INC.c.id))
 
 
 @dataclass
@@ -185,9 +208,10 @@ def plan_openings(session: Session, firsts: dict[str, Any], *, correlation: Corr
         result.leaders = list(firsts)
         return result
     clusters = {first.cluster for first in firsts.values()}
-    targets: dict[str | None, dict[str, Any]] = open_components(session, clusters=clusters,
-                                                                window_s=correlation.window_s)
     graph = adjacency(correlation.topology)
+    near = reachable([c for first in firsts.values() for c in components(first)], graph=graph, hops=correlation.hops)
+    targets: dict[str | None, dict[str, Any]] = open_components(session, clusters=clusters,
+                                                                window_s=correlation.window_s, only=near)
     for key, first in firsts.items():
         starts = components(first)
         here = targets.setdefault(first.cluster, {})

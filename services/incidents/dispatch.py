@@ -153,7 +153,9 @@ class Dispatcher:
     """A thread draining the outbox: woken by the posts of this process, polling for everyone else's rows.
 
     It also queues the staged "opened" notifications of this process's posts (the webhook outbox's
-    rows; its sweep is their backstop), so a post publishes nothing itself.
+    rows; its sweep is their backstop) and hands their resolved alerts to their incidents
+    (``flows.note_resolved``: timeline note, stale approvals, the actor's re-check), so a post
+    publishes nothing itself and never waits for the broker.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -162,6 +164,7 @@ class Dispatcher:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._deliveries: list[int] = []
+        self._resolved: list[int] = []
         self._thread = threading.Thread(target=self._run, name="aiops-dispatcher", daemon=True)
 
     def start(self) -> Dispatcher:
@@ -179,12 +182,19 @@ class Dispatcher:
         self._wake.set()
         self._thread.join(timeout)
         self._kick()  # what was handed over and not yet queued (the sweep would send it later anyway)
+        self._note_resolved()
 
-    def wake(self, deliveries: list[int] | None = None) -> None:
-        if deliveries:
+    def wake(self, deliveries: list[int] | None = None, *, resolved: list[int] | None = None) -> None:
+        if deliveries or resolved:
             with self._lock:
-                self._deliveries += deliveries
+                self._deliveries += deliveries or []
+                self._resolved += resolved or []
         self._wake.set()
+
+    def _note_resolved(self) -> None:
+        with self._lock:
+            resolved, self._resolved = self._resolved, []
+        note_resolved(self.settings, resolved)
 
     def _kick(self) -> None:
         with self._lock:
@@ -200,6 +210,7 @@ class Dispatcher:
             if self._stop.is_set():
                 return
             self._kick()
+            self._note_resolved()
             try:
                 drain(self.settings, limit=self.settings.dispatch_batch)
             except Exception as exc:  # broker or database down: back off, the rows wait in the outbox
@@ -216,17 +227,31 @@ _running: dict[str, list[Dispatcher]] = {}
 _registry_lock = threading.Lock()
 
 
-def wake(database_url: str, *, deliveries: list[int] | None = None) -> bool:
+def note_resolved(settings: Settings, alert_ids: list[int]) -> None:
+    """``flows.note_resolved`` for alerts whose resolution is already stored; a failure is logged, not raised:
+    the actor reads the alerts' status from the store before it acts anyway."""
+    if not alert_ids:
+        return
+    from services.incidents.flows import note_resolved as hand_over
+
+    try:
+        hand_over(alert_ids, settings=settings)
+    except Exception:
+        log.exception("could not hand resolved alerts %s to their incidents", alert_ids)
+
+
+def wake(settings: Settings, *, deliveries: list[int] | None = None, resolved: list[int] | None = None) -> bool:
     """Tell this process's dispatcher for the database that rows are waiting; False when none runs here.
 
-    Without one, staged notifications are queued right away (the outbox rows of alerts wait for
-    beat's ``aiops.redispatch``).
+    Without one, staged notifications are queued and resolved alerts handed over right away (the
+    outbox rows of alerts wait for beat's ``aiops.redispatch``).
     """
     with _registry_lock:
-        dispatchers = list(_running.get(database_url, []))
+        dispatchers = list(_running.get(settings.database_url, []))
     if not dispatchers:
         if deliveries:
             kick(deliveries)
+        note_resolved(settings, resolved or [])
         return False
-    dispatchers[0].wake(deliveries)
+    dispatchers[0].wake(deliveries, resolved=resolved)
     return True

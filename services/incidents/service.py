@@ -119,31 +119,35 @@ def current_incidents(session: Session, firsts: dict[str, Any], *, window_s: int
     A key with no current incident is first correlated (``services.incidents.correlate``): it joins
     an open incident on a connected component, or the incident another key of this batch opens,
     instead of opening its own; ``correlated`` receives, per such key, the reason for the timeline.
-    Opening happens under ``lock_openings``, so with several processes one fault has one parent.
+    Opening happens under ``lock_openings``, so with several processes one fault has one parent. The lock
+    is taken only when a key has no current incident (a stale holder is released under it), so a call
+    whose groups are all open writes nothing and waits for no one; the caller must not have written
+    before this call (a row lock held while waiting for the opening lock could deadlock two processes).
     """
     out: dict[str, tuple[IncidentRef, bool]] = {}
     since = utcnow() - timedelta(seconds=window_s)
     wanted = list(firsts)
-    insert_open = _open_stmt(session.get_bind().dialect.name)
+    conn = session.connection()  # Core statements on the session's transaction, without the ORM's execute layer
+    insert_open = _open_stmt(conn.dialect.name)
     locked = False
     follows: dict[str, tuple[str, list[str]]] = {}
     for _attempt in range(4):
         stale = []
-        for row in session.execute(_HOLDERS, {"keys": wanted}):
+        for row in conn.execute(_HOLDERS, {"keys": wanted}):
             if row.status in OPEN_STATUSES and row.opened_at >= since:
                 out[row.open_group_key] = (IncidentRef(row.id, row.title, row.severity, row.summary or "",
                                                        row.open_group_key), False)
             else:
                 stale.append(row.id)
-        if stale:
-            session.execute(_RELEASE, {"ids": stale})
-        missing = [k for k in wanted if k not in out and k not in follows]
+        missing = [k for k in wanted if k not in out and k not in follows]  # a stale holder's key included
         if not missing:
             break
         if not locked:  # then read again: the holder may have been opened while we waited for the lock
             lock_openings(session, {firsts[k].cluster for k in missing})
             locked = True
             continue
+        if stale:  # under the lock: no write of this transaction comes before it (no deadlock on the lock)
+            conn.execute(_RELEASE, {"ids": stale})
         plan = plan_openings(session, {k: firsts[k] for k in missing}, correlation=correlation or Correlation(window_s=0))
         if plan.joins:
             parents = {i.id: IncidentRef(i.id, i.title, i.severity, i.summary or "", i.open_group_key)
@@ -164,7 +168,7 @@ def current_incidents(session: Session, firsts: dict[str, Any], *, window_s: int
                          "cluster": first.cluster, "summary": first.summary or "", "priority": priorities.get(key, 5),
                          "opened_at": now, "updated_at": now})
         if rows:
-            for row in session.execute(insert_open, rows):
+            for row in conn.execute(insert_open, rows):
                 out[row.open_group_key] = (IncidentRef(row.id, row.title, row.severity, row.summary or "",
                                                        row.open_group_key), True)
         wanted = [k for k in plan.leaders if k not in out]  # lost a race: read the winner's row next round

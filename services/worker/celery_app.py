@@ -40,11 +40,18 @@ BEAT_SCHEDULE = {
 }
 
 
+REDIS_SOCKET_TIMEOUT_S = 5.0  # above kombu's 1 s BRPOP poll, far below any sender's retry timeout
+
+
 def _transport_options(settings: Settings) -> dict:
     """Redis gets priority steps (0 = served first) and the redelivery timeout; other transports take none."""
     if not settings.broker_url.startswith(("redis://", "rediss://")):
         return {}
     options = {
+        # a hung Redis (stopped, half-open connection) must fail a publish, not hang the caller forever:
+        # the dispatcher then backs off and the rows wait in the outbox; /readyz and /metrics answer
+        "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
+        "socket_connect_timeout": REDIS_SOCKET_TIMEOUT_S,
         "priority_steps": list(range(10)),
         "sep": ":",
         "queue_order_strategy": "priority",
@@ -76,6 +83,8 @@ def create_celery(settings: Settings) -> Celery:
         result_expires=3600,
         broker_connection_retry_on_startup=True,
         broker_transport_options=_transport_options(settings),
+        redis_socket_timeout=REDIS_SOCKET_TIMEOUT_S,  # the result backend's client, same reason
+        redis_socket_connect_timeout=REDIS_SOCKET_TIMEOUT_S,
         worker_hijack_root_logger=False,
         beat_schedule={**BEAT_SCHEDULE,
                        "iac-reconcile": {**BEAT_SCHEDULE["iac-reconcile"], "schedule": settings.iac_reconcile_interval_s},

@@ -34,6 +34,8 @@ def enqueue(name: str, *args: Any, priority: int = 5, countdown: float | None = 
     """
     if name not in TASK_NAMES:
         raise ValueError(f"unknown task {name!r}; known: {', '.join(TASK_NAMES)}")
+    # ignore_result: nothing reads these tasks' results, and without it every send also subscribes to the
+    # result backend (one more Redis round trip per publish, retried for minutes when Redis hangs)
     result = app.send_task(name, args=list(args), kwargs={**kwargs, "sent_at": time.time()}, priority=priority,
-                           countdown=countdown, producer=producer)
+                           countdown=countdown, producer=producer, ignore_result=True)
     return result.id
