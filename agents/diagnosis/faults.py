@@ -58,8 +58,8 @@ def fault_scores(evidence: list[dict[str, Any]], *, component_kind: str,
     best_per_kind: dict[str, float] = {}
     onset: dict[str, float] = {}
     for item in evidence:
-        if item.get("client_side"):
-            continue  # a caller-side series describes a dependency, not this component
+        if item.get("client_side") or item.get("fell"):
+            continue  # a caller-side series describes a dependency; a fall is read only for a silent node (below)
         signal = item.get("signal")
         strength = math.log1p(max(float(item.get("z", 3.0)), 0.0)) if item["kind"] in {"metric", "trace"} else 1.5
         if item["kind"] == "alert" and "z" in item:
@@ -74,6 +74,13 @@ def fault_scores(evidence: list[dict[str, Any]], *, component_kind: str,
     if is_node and "liveness" in best_per_kind:
         for fault, weight in NODE_LIVENESS_FAULTS:
             scores[fault] = scores.get(fault, 0.0) + weight * best_per_kind["liveness"]
+        moved = _cpu_moves(evidence)
+        if moved:
+            # a hung kernel spins its CPUs (a soft lockup), a node cut off from the network gets no work and
+            # idles: on a node that stopped reporting, the CPU's direction tells the two apart, not a busy CPU
+            sign, strength = max(moved, key=lambda m: m[1])
+            scores[NODE_LIVENESS_FAULTS[0 if sign > 0 else 1][0]] += strength
+            best_per_kind.pop("cpu", None)
         best_per_kind = {k: v for k, v in best_per_kind.items() if k not in SYMPTOM_KINDS and k != "liveness"}
     if "cpu" in best_per_kind and "memory" in best_per_kind and onset.get("cpu", math.inf) <= onset.get("memory", math.inf):
         best_per_kind["memory"] *= MEMORY_WITH_CPU
@@ -95,6 +102,13 @@ def fault_scores(evidence: list[dict[str, Any]], *, component_kind: str,
     for fault, share in (episode_votes or {}).items():
         scores[fault] = scores.get(fault, 0.0) + EPISODE_WEIGHT * share
     return scores
+
+
+def _cpu_moves(evidence: list[dict[str, Any]]) -> list[tuple[int, float]]:
+    """(+1 rose / -1 fell, strength) of each of the component's own CPU series that moved."""
+    return [(1 if float(e["after"]) > float(e["before"]) else -1, math.log1p(max(float(e.get("z", 0.0)), 0.0)))
+            for e in evidence if e.get("kind") == "metric" and e.get("signal") == "cpu" and not e.get("client_side")
+            and "before" in e and "after" in e]
 
 
 def best_fault(scores: dict[str, float]) -> tuple[str, list[str]]:
