@@ -168,6 +168,11 @@ def gather_case(telemetry: Any, alert: dict[str, Any], *, hops: int = DEFAULT_HO
     said = alert_liveness_evidence(alert, subject) if subject in components else None
     if said and not any(e.get("signal") == "liveness" for e in components[subject]["metrics"]):
         components[subject]["alerts"] = [said]
+        # the alert says it stopped reporting: which of its CPU series fell says which kind of silence it is
+        idle = [e for e in (fall_evidence(subject, m, pts, split_at=split_at)
+                            for m, pts in raw_metrics[subject].items() if signal_kind(m) == "cpu") if e]
+        if idle:
+            components[subject]["fell"] = idle
     traces: list[dict[str, Any]] = []
     seen_edges: set[tuple[str, str]] = set()
     for name in near:

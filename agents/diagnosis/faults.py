@@ -35,6 +35,8 @@ NODE_KIND_TO_FAULT: dict[str, tuple[str, float]] = {"errors": ("kernel_hang", 0.
 # CPU, network counters) and the phrases decide between them; the symptoms every request through a dead
 # node shows (latency, errors, traffic, saturation) are its consequences and do not vote
 NODE_LIVENESS_FAULTS = (("kernel_hang", 1.0), ("network_partition", 1.0))
+# faults of a release or a process, never of a machine: a deploy rolls out a service, a leak is one process's
+SERVICE_ONLY_FAULTS = frozenset({"bad_deploy", "memory_leak", "connection_leak"})
 SYMPTOM_KINDS = frozenset({"latency", "errors", "traffic", "saturation"})
 NODE_KINDS = frozenset({"node", "host", "vm", "instance", "machine"})
 FAULT_TYPES = ("cpu_saturation", "memory_leak", "disk_failure", "network_delay", "network_partition", "kernel_hang",
@@ -98,6 +100,8 @@ def fault_scores(evidence: list[dict[str, Any]], *, component_kind: str,
             weight *= SYMPTOM_SHARE
         scores[fault] = scores.get(fault, 0.0) + weight * strength
     for fault, votes in (phrase_votes or {}).items():
+        if is_node and fault in SERVICE_ONLY_FAULTS:
+            continue  # the context's phrases of a release or a process do not name a machine's fault
         scores[fault] = scores.get(fault, 0.0) + PHRASE_WEIGHT * votes
     for fault, share in (episode_votes or {}).items():
         scores[fault] = scores.get(fault, 0.0) + EPISODE_WEIGHT * share

@@ -264,3 +264,33 @@ def test_with_one_known_host_the_series_both_report_decide():
     assert explanations(busy) == {"n1": "api"}
     best = _diagnose("cpu_steal", "sim-7-node-02", fleet=None)[0]  # the sim's telemetry without a topology
     assert (best["component"], best["component_kind"]) == ("sim-7-node-02", "node")
+
+
+def test_phrases_of_a_release_or_a_process_do_not_type_a_machines_fault():
+    drops = {"kind": "metric", "signal": "network", "z": 20.0}
+    scores = fault_scores([drops], component_kind="node", phrase_votes={"bad_deploy": 6, "connection_leak": 2})
+    assert "bad_deploy" not in scores and "connection_leak" not in scores
+    assert max(scores, key=lambda f: scores[f]) == "network_partition"
+    # on a service the same phrases still vote
+    assert "bad_deploy" in fault_scores([drops], component_kind="service", phrase_votes={"bad_deploy": 6})
+
+
+class _NoHeartbeatSeries:
+    """A node whose CPU fell to idle at ONSET and that exports no heartbeat series: only the alert says it went silent."""
+
+    def metrics(self, target, *, minutes=15):
+        if target != "n1":
+            return {}
+        return {"cpu": [(t, 6.0 if t >= ONSET else 40.0 + (t // 15) % 4) for t in range(int(NOW - 1200), int(NOW) + 1, 15)]}
+
+    def logs(self, target, *, minutes=15):
+        return []
+
+
+def test_a_node_the_alert_says_went_silent_is_typed_by_its_cpu_falling():
+    alert = {"name": "NodeHeartbeatMissing", "node": "n1", "service": None, "labels": {"job": "node"},
+             "summary": "n1 stopped reporting heartbeats", "starts_at": ONSET}
+    case = gather_case(_NoHeartbeatSeries(), alert)
+    assert case["components"]["n1"]["fell"][0]["metric"] == "cpu"
+    best = rank_case(case, alert=alert, context="NodeHeartbeatMissing")[0]
+    assert (best["component"], best["fault"]) == ("n1", "network_partition")
