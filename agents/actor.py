@@ -122,7 +122,8 @@ def plan(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
         step["reason"] += f"; skipped {', '.join(dict.fromkeys(borrowed))}: its symptom may be its dependency's"
     radius = blast.assess(step, state=dict(state), tools=tools)
     step.update(risk=radius["risk"], blast=radius, attempt=attempt,
-                confidence=float(hypothesis.get("confidence", 0.0)))
+                confidence=float(hypothesis.get("confidence", 0.0)),
+                hypothesis={"component": hypothesis.get("component"), "root_cause": hypothesis.get("root_cause")})
     if radius["refuse"]:
         return {**_escalate(state, why=f"blast radius: {radius['refuse']}", attempt=attempt), "health_checks": health_checks}
     raised = f"; risk raised by {', '.join(radius['raised_by'])}" if radius["raised_by"] else ""
@@ -350,15 +351,17 @@ def verify(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     progress = dict(state.get("verifying") or {})
     now = tools.clock()
     attempt = state.get("attempt", 0)
+    source = alert_source(state.get("alert") or {})
+    removed = step["action"] in REMOVES_TARGET
     if result.get("status") != "succeeded":
         recovered = False
-    elif step["action"] in REMOVES_TARGET:
+    elif removed and source in (None, step["target"]):
         recovered = True
     else:
         progress["checks"] = progress.get("checks", 0) + 1
-        healthy = probe_health(step["target"], tools=tools)
+        # a target taken out of rotation is not probed (it is gone, not well); the alert's symptom still is
+        healthy = True if removed else probe_health(step["target"], tools=tools)
         recovered = healthy is not False  # None: no source can tell; the action's success stands
-        source = alert_source(state.get("alert") or {})
         if recovered and source and source != step["target"]:
             # the target is well, but is the alert's own symptom gone? a fix elsewhere must clear it too
             recovered = probe_health(source, tools=tools) is not False
@@ -367,7 +370,8 @@ def verify(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
         now = tools.clock()  # a probe can take time: the deadline is judged after it
         settled = now >= progress.get("started", now) + runbook.settle_s(step["action"])
         if not recovered and settled:
-            progress["gave_up"] = (f"{source} still unhealthy though {step['target']} is healthy"
+            progress["gave_up"] = (f"{source} still unhealthy though {step['target']} is "
+                                   + ("out of rotation" if removed else "healthy")
                                    if progress.get("symptom_elsewhere") else f"{step['target']} still unhealthy")
         if not recovered and not settled and now < progress.get("deadline", now):
             progress["next_check_at"] = now + tools.policy.verify_interval_s
@@ -387,10 +391,12 @@ def verify(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
                                      "key": f"incident-{incident_id}-attempt-{attempt}"})
         except Exception:  # learning data is best effort; the incident goes on
             log.exception("incident %s: could not record the mitigation outcome", incident_id)
+    seen = (f"{step['target']} recovered after {step['action']}" if recovered else
+            f"{progress['symptom_elsewhere']} still unhealthy after {step['action']} on {step['target']}"
+            if progress.get("symptom_elsewhere") else f"{step['target']} still unhealthy after {step['action']}")
     tools.store.add_event(
         incident_id, kind="verified", actor="actor", dedup_key=f"verified:{attempt}",
-        message=f"{step['target']} {'recovered' if recovered else 'still unhealthy'} after {step['action']}"
-                f" ({progress.get('checks', 0)} probe(s))"
+        message=f"{seen} ({progress.get('checks', 0)} probe(s))"
                 + (f"; stopped {runbook.settle_s(step['action']):g}s after the action: {progress['gave_up']}"
                    if progress.get("gave_up") else ""),
         data={"recovered": recovered, "action_status": result.get("status"), "checks": progress.get("checks", 0)},
@@ -430,6 +436,7 @@ def resolve(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     step = state.get("plan") or {}
     result = state.get("action_result") or {}
     mitigation = None
+    hypotheses: list[dict[str, Any]] | None = None
     if state.get("self_recovered"):
         outcome, status = "self_recovered", "resolved"
         message = ("the alert's symptom cleared before any action (the source said so, or a probe saw it first) and "
@@ -437,6 +444,14 @@ def resolve(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     elif state.get("recovered"):
         outcome, status, mitigation = "resolved", "resolved", step.get("action")
         message = f"resolved by {step.get('action')} on {step.get('target')} ({step.get('root_cause')})"
+        revised = confirmed_first(state)
+        if revised is not None:
+            hypotheses = revised
+            tools.store.save_hypotheses(incident_id, hypotheses)
+            tools.store.add_event(incident_id, kind="diagnosis_revised", actor="actor", dedup_key="diagnosis_revised",
+                                  message=f"root cause revised to {hypotheses[0]['root_cause']} on "
+                                          f"{hypotheses[0]['component']}: {hypotheses[0]['evidence'][0]['detail']}",
+                                  data={"hypothesis": {k: hypotheses[0].get(k) for k in ("root_cause", "component")}})
     elif state.get("approval", {}).get("approved") is False and not state.get("approval", {}).get("stale"):
         outcome, status = "rejected", "escalated"
         message = "mitigation rejected by an operator; handed to a person"
@@ -454,9 +469,41 @@ def resolve(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     tools.store.update_incident(incident_id, status=status, mitigation=mitigation, resolved=status == "resolved")
     if tools.on_resolved:
         # a self-recovered incident is remembered without its (unexecuted) plan: no action is learned from it
-        remembered = {**state, "outcome": outcome, **({"plan": {}, "recovered": False} if outcome == "self_recovered" else {})}
+        remembered = {**state, "outcome": outcome, **({"hypotheses": hypotheses} if hypotheses else {}),
+                      **({"plan": {}, "recovered": False} if outcome == "self_recovered" else {})}
         try:
             tools.on_resolved(remembered)
         except Exception:  # remembering must never undo a resolution; the next upkeep repairs memory
             log.exception("incident %s: recording the episode failed", incident_id)
-    return {"outcome": outcome}
+    return {"outcome": outcome, **({"hypotheses": hypotheses} if hypotheses else {})}
+
+
+def confirmed_first(state: IncidentState) -> list[dict[str, Any]] | None:
+    """The ranking with the hypothesis the recovering action was chosen for first, or None when it already is.
+
+    Why: the actor does not always act on the diagnosis' top hypothesis (it skips a root that probes
+    healthy, a fix that failed, a service whose sick host comes first), and an action that cleared the
+    alert's symptom, verified by a probe, is stronger evidence than the ranking before it. The incident's
+    root cause is what people read, what the postmortem cites and what episode memory recalls next time:
+    it names what was fixed, with the verification as its first evidence item.
+    """
+    step = state.get("plan") or {}
+    acted = step.get("hypothesis") or {}
+    hypotheses = list(state.get("hypotheses") or [])
+    if not acted.get("component") or not hypotheses:
+        return None
+    key = (acted.get("component"), acted.get("root_cause"))
+    cause = step.get("cause") or acted.get("root_cause")
+    if (hypotheses[0].get("component"), hypotheses[0].get("root_cause")) == key and cause == key[1]:
+        return None
+    found = [h for h in hypotheses if (h.get("component"), h.get("root_cause")) == key]
+    if not found:
+        return None
+    verified = {"kind": "verified", "component": acted["component"],
+                "detail": f"{step.get('action')} on {step.get('target')} cleared the alert's symptom (verified by a probe)"}
+    first = {**found[0], "evidence": [verified, *(found[0].get("evidence") or [])], "confirmed_by": step.get("action")}
+    if cause != key[1]:  # the action addressed the runner-up cause (the label named a symptom): that cause it is
+        first.update(root_cause=cause, fault=cause,
+                     alternatives=[key[1], *[a for a in found[0].get("alternatives") or [] if a not in (cause, key[1])]])
+    rest = [h for h in hypotheses if h is not found[0]]
+    return [{**h, "rank": i} for i, h in enumerate([first, *rest])]

@@ -8,9 +8,11 @@ metrics also go into the compressed context as lines, so the context (and the ep
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from agents.diagnosis.case import DEFAULT_HOPS, DEFAULT_MINUTES, alert_targets, gather_case
+from agents.diagnosis.evidence import to_epoch
 from agents.state import IncidentState
 from agents.tools import AgentTools
 
@@ -54,11 +56,34 @@ def _legacy_anomalies(case: dict[str, Any], targets: list[str]) -> dict[str, dic
     return out
 
 
+# the share of the look that lies before the alert's start when the incident is looked at on time (the case's own
+# convention when no start is known: the last third of the window is the fault)
+BASELINE_SHARE = 2 / 3
+MAX_LATE_MINUTES = 24 * 60
+
+
+def covering_minutes(alert: dict[str, Any], *, minutes: int, now: float) -> int:
+    """A look of ``minutes`` widened so that it still reaches a baseline before the alert's start.
+
+    Why: the look ends now and the case splits it at the alert's start. An incident picked up late (a
+    queue backlog, a worker that died, another incident's long action first) would otherwise look only at
+    the fault window, with no "before" to compare against, and see nothing move on the faulty component.
+    """
+    start = to_epoch(alert.get("starts_at"))
+    if start is None:
+        return minutes
+    late = min(max(0.0, (now - start) / 60), MAX_LATE_MINUTES)
+    if late <= (1 - BASELINE_SHARE) * minutes:
+        return minutes
+    return math.ceil(late + BASELINE_SHARE * minutes)
+
+
 def observe(state: IncidentState, *, tools: AgentTools) -> dict[str, Any]:
     alert = state["alert"]
     incident_id = state["incident_id"]
     scope = state.get("probe_scope") or {}  # the supervisor widens or focuses the look (agents/supervisor.py)
     hops, minutes = int(scope.get("hops", DEFAULT_HOPS)), int(scope.get("minutes", DEFAULT_MINUTES))
+    minutes = covering_minutes(alert, minutes=minutes, now=tools.clock())
     targets = list(dict.fromkeys([*alert_targets(alert), *scope.get("focus", ())]))
     case = gather_case(tools.telemetry, alert, hops=hops, minutes=minutes)
     lines: list[str] = []

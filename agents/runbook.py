@@ -204,6 +204,7 @@ def choose(hypothesis: dict[str, Any], *, alert: dict[str, Any]) -> dict[str, An
     change = change_on(target, hypothesis) if kind == "service" else None
     unexplained_change = kind == "service" and family == "change" and change is None
     guess = False  # the action follows from no named cause (the cheapest reversible one): a guess
+    cause = fault  # the cause the action addresses (the runner-up when the label names a symptom)
     if kind == "service" and change is not None and family in CHANGE_EXPLAINS:
         action = "rollback"
         reason = f"a change explains {fault} on {target}: {change.get('detail') or change.get('change') or 'change event'}"
@@ -212,11 +213,11 @@ def choose(hypothesis: dict[str, Any], *, alert: dict[str, Any]) -> dict[str, An
     elif symptom_only(hypothesis, family) or unexplained_change:
         what = ("no change event on it to roll back" if unexplained_change
                 else "names a symptom with no network signal of its own")
-        cause = runner_up_cause(hypothesis, kind=kind)
-        if cause:
-            family = family_of(cause)
+        runner_up = runner_up_cause(hypothesis, kind=kind)
+        if runner_up:
+            cause, family = runner_up, family_of(runner_up)
             action = FAMILY_ACTIONS[family or ""][0 if kind == "node" else 1]
-            reason = f"{fault} on {target} {what}; acting on the runner-up cause {cause}"
+            reason = f"{fault} on {target} {what}; acting on the runner-up cause {runner_up}"
         elif kind == "service":
             action, guess = "restart_service", True
             reason = f"{fault} on {target} {what} and no other cause: the cheapest reversible action first"
@@ -232,7 +233,7 @@ def choose(hypothesis: dict[str, Any], *, alert: dict[str, Any]) -> dict[str, An
         action, reason = None, f"the diagnosis names no component for {fault} and the alert has no target"
     return {"action": action or "escalate", "target": target, "target_kind": kind, "family": family,
             "risk": ACTION_RISK.get(action or "", "critical"), "reason": reason, "root_cause": fault,
-            "change": change, "guess": guess}
+            "change": change, "guess": guess, "cause": cause}
 
 
 def escalation_summary(state: dict[str, Any], *, why: str) -> str:

@@ -163,7 +163,8 @@ def _alert(fault, fleet, telemetry) -> dict[str, Any]:
 
     first = normalize(to_alertmanager(fault, fleet=fleet, telemetry=telemetry))[0]
     return {"name": first.name, "severity": first.severity, "service": first.service, "node": first.node,
-            "cluster": first.cluster, "labels": first.labels, "summary": first.summary}
+            "cluster": first.cluster, "labels": first.labels, "summary": first.summary,
+            "starts_at": first.starts_at.isoformat() if first.starts_at else None}
 
 
 def run_agents(fault, fleet, telemetry, clock, cloud, *, topology: bool = True, source=None) -> dict[str, Any]:

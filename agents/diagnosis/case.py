@@ -20,11 +20,13 @@ from agents.diagnosis.evidence import (
     absence_evidence,
     alert_liveness_evidence,
     change_evidence,
+    fall_evidence,
     log_evidence,
     metric_evidence,
     to_epoch,
     trace_evidence,
 )
+from agents.diagnosis.signals import signal_kind
 
 log = logging.getLogger(__name__)
 
@@ -150,10 +152,15 @@ def gather_case(telemetry: Any, alert: dict[str, Any], *, hops: int = DEFAULT_HO
         metrics = [e for e in (metric_evidence(name, m, pts, split_at=split_at) for m, pts in series.items()) if e]
         silent = absence_evidence(name, series, split_at=split_at) if others_report else None
         metrics += [silent] if silent else []
+        # a component that stopped reporting: which of its CPU series fell says which kind of silence it is
+        lost = any(e.get("signal") == "liveness" for e in metrics)
+        idle = [e for e in (fall_evidence(name, m, pts, split_at=split_at) for m, pts in series.items()
+                            if lost and signal_kind(m) == "cpu") if e]
         components[name] = {
             "kind": _component_kind(name, alert, topology), "hops": hop,
             "telemetry": bool(series) or bool(lines), "series": len(series), "log_lines": len(lines),
             "metrics": sorted(metrics, key=lambda e: -e["z"]), "logs": log_evidence(name, lines, split_at=split_at),
+            **({"fell": idle} if idle else {}),
             # the series behind each metric item, thinned: what a person looks at to believe the item
             "points": {e["metric"]: thin(series[e["metric"]]) for e in metrics if e.get("metric") in series},
         }
@@ -161,6 +168,11 @@ def gather_case(telemetry: Any, alert: dict[str, Any], *, hops: int = DEFAULT_HO
     said = alert_liveness_evidence(alert, subject) if subject in components else None
     if said and not any(e.get("signal") == "liveness" for e in components[subject]["metrics"]):
         components[subject]["alerts"] = [said]
+        # the alert says it stopped reporting: which of its CPU series fell says which kind of silence it is
+        idle = [e for e in (fall_evidence(subject, m, pts, split_at=split_at)
+                            for m, pts in raw_metrics[subject].items() if signal_kind(m) == "cpu") if e]
+        if idle:
+            components[subject]["fell"] = idle
     traces: list[dict[str, Any]] = []
     seen_edges: set[tuple[str, str]] = set()
     for name in near:

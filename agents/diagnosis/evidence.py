@@ -150,6 +150,28 @@ def metric_evidence(component: str, name: str, points: list[tuple[float, float]]
     }
 
 
+def fall_evidence(component: str, name: str, points: list[tuple[float, float]], *,
+                  split_at: float) -> dict[str, Any] | None:
+    """An item (``fell: True``) when the series dropped clearly (MIN_Z) after ``split_at``, else None.
+
+    WHY: a fall of a resource series is no fault of its own, but on a component that stopped reporting it
+    says which kind of silence it is (a hung kernel spins its CPUs, a node cut off from the network gets no
+    work): ``faults.fault_scores`` reads it there only.
+    """
+    clean = [(float(t), float(v)) for t, v in points if v is not None and not math.isnan(float(v))]
+    base = [v for t, v in clean if t < split_at]
+    fault = [v for t, v in clean if t >= split_at]
+    if len(base) < 2 or not fault:
+        return None
+    before, after, z = robust_shift(base, fault, direction=-1)
+    if z < MIN_Z:
+        return None
+    return {"kind": "metric", "component": component, "metric": name, "signal": signal_kind(name), "fell": True,
+            "client_side": is_client_side(name), "before": round(before, 6), "after": round(after, 6),
+            "at": split_at, "z": round(z, 2),
+            "detail": f"{name} on {component} fell {before:.4g} -> {after:.4g} ({z:.1f} robust sd)"}
+
+
 def _liveness_evidence(component: str, name: str, base: list[float], fault: list[tuple[float, float]]
                        ) -> dict[str, Any] | None:
     """The component stopped reporting (heartbeat / ``up`` fell): z is the lost share of its baseline liveness."""

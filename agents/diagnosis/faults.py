@@ -35,6 +35,8 @@ NODE_KIND_TO_FAULT: dict[str, tuple[str, float]] = {"errors": ("kernel_hang", 0.
 # CPU, network counters) and the phrases decide between them; the symptoms every request through a dead
 # node shows (latency, errors, traffic, saturation) are its consequences and do not vote
 NODE_LIVENESS_FAULTS = (("kernel_hang", 1.0), ("network_partition", 1.0))
+# faults of a release or a process, never of a machine: a deploy rolls out a service, a leak is one process's
+SERVICE_ONLY_FAULTS = frozenset({"bad_deploy", "memory_leak", "connection_leak"})
 SYMPTOM_KINDS = frozenset({"latency", "errors", "traffic", "saturation"})
 NODE_KINDS = frozenset({"node", "host", "vm", "instance", "machine"})
 FAULT_TYPES = ("cpu_saturation", "memory_leak", "disk_failure", "network_delay", "network_partition", "kernel_hang",
@@ -58,8 +60,8 @@ def fault_scores(evidence: list[dict[str, Any]], *, component_kind: str,
     best_per_kind: dict[str, float] = {}
     onset: dict[str, float] = {}
     for item in evidence:
-        if item.get("client_side"):
-            continue  # a caller-side series describes a dependency, not this component
+        if item.get("client_side") or item.get("fell"):
+            continue  # a caller-side series describes a dependency; a fall is read only for a silent node (below)
         signal = item.get("signal")
         strength = math.log1p(max(float(item.get("z", 3.0)), 0.0)) if item["kind"] in {"metric", "trace"} else 1.5
         if item["kind"] == "alert" and "z" in item:
@@ -74,6 +76,13 @@ def fault_scores(evidence: list[dict[str, Any]], *, component_kind: str,
     if is_node and "liveness" in best_per_kind:
         for fault, weight in NODE_LIVENESS_FAULTS:
             scores[fault] = scores.get(fault, 0.0) + weight * best_per_kind["liveness"]
+        moved = _cpu_moves(evidence)
+        if moved:
+            # a hung kernel spins its CPUs (a soft lockup), a node cut off from the network gets no work and
+            # idles: on a node that stopped reporting, the CPU's direction tells the two apart, not a busy CPU
+            sign, strength = max(moved, key=lambda m: m[1])
+            scores[NODE_LIVENESS_FAULTS[0 if sign > 0 else 1][0]] += strength
+            best_per_kind.pop("cpu", None)
         best_per_kind = {k: v for k, v in best_per_kind.items() if k not in SYMPTOM_KINDS and k != "liveness"}
     if "cpu" in best_per_kind and "memory" in best_per_kind and onset.get("cpu", math.inf) <= onset.get("memory", math.inf):
         best_per_kind["memory"] *= MEMORY_WITH_CPU
@@ -91,10 +100,19 @@ def fault_scores(evidence: list[dict[str, Any]], *, component_kind: str,
             weight *= SYMPTOM_SHARE
         scores[fault] = scores.get(fault, 0.0) + weight * strength
     for fault, votes in (phrase_votes or {}).items():
+        if is_node and fault in SERVICE_ONLY_FAULTS:
+            continue  # the context's phrases of a release or a process do not name a machine's fault
         scores[fault] = scores.get(fault, 0.0) + PHRASE_WEIGHT * votes
     for fault, share in (episode_votes or {}).items():
         scores[fault] = scores.get(fault, 0.0) + EPISODE_WEIGHT * share
     return scores
+
+
+def _cpu_moves(evidence: list[dict[str, Any]]) -> list[tuple[int, float]]:
+    """(+1 rose / -1 fell, strength) of each of the component's own CPU series that moved."""
+    return [(1 if float(e["after"]) > float(e["before"]) else -1, math.log1p(max(float(e.get("z", 0.0)), 0.0)))
+            for e in evidence if e.get("kind") == "metric" and e.get("signal") == "cpu" and not e.get("client_side")
+            and "before" in e and "after" in e]
 
 
 def best_fault(scores: dict[str, float]) -> tuple[str, list[str]]:

@@ -259,6 +259,7 @@ def _evidence_for(name: str, case: dict[str, Any], recalled: list[dict[str, Any]
     items += [t for t in case.get("traces", []) if (t.get("edge") or [None, None])[1] == name]
     items += [c for c in case.get("changes", []) if c.get("component") == name]
     items += list(info.get("logs", []))
+    items += list(info.get("fell", []))  # series that fell on a silent component (see ``faults``)
     items += [{"kind": "episode", "component": name, "root_cause": r.get("root_cause"), "incident_id": r.get("incident_id"),
                "detail": f"similar past incident {r.get('incident_id')} was {r.get('root_cause')} on {name}"}
               for r in recalled if r.get("component") == name]

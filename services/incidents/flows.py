@@ -93,7 +93,9 @@ def decide(settings: Settings, approval_id: int, *, approved: bool, user: str, c
 
 def _alert_view(alert: Alert) -> dict[str, Any]:
     return {"id": alert.id, "name": alert.name, "severity": alert.severity, "service": alert.service,
-            "node": alert.node, "cluster": alert.cluster, "labels": dict(alert.labels), "summary": alert.summary}
+            "node": alert.node, "cluster": alert.cluster, "labels": dict(alert.labels), "summary": alert.summary,
+            # the case splits its look at the alert's start (else it guesses the last third of the look)
+            "starts_at": alert.starts_at.isoformat() if alert.starts_at else None}
 
 
 STAGE_TASK = {"observe": OBSERVE, "diagnose": DIAGNOSE, "act": ACT}

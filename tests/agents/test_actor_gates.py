@@ -629,3 +629,77 @@ def test_a_guess_is_taken_first_but_never_as_a_second_attempt(harness):
     assert run.cloud.calls == [("restart_service", "checkout")]  # not a blind restart of cart after that failed
     assert final.values["outcome"] == "escalated"
     assert "no named cause to act on after a failed try: cart" in run.store.last("escalated")["message"]
+
+
+# ---------------------------------------------------------------- the diagnosis a verified fix confirms
+
+def test_a_fix_verified_on_a_later_hypothesis_becomes_the_incidents_root_cause(harness):
+    # catalog's anomaly is a past one (it probes healthy): the rollback on search clears the symptom
+    ranking = [hyp("memory_leak", "catalog", confidence=0.5),
+               hyp("bad_deploy", "search", confidence=0.3, evidence=[deployed("search")])]
+    run = harness([ranking], health={"catalog": True})
+    final = run.drive(alert={**ALERT, "service": "search"})
+    saved = run.store.incident["hypotheses"]
+    assert [(h["root_cause"], h["component"], h["rank"]) for h in saved] == [
+        ("bad_deploy", "search", 0), ("memory_leak", "catalog", 1)]
+    assert saved[0]["evidence"][0]["kind"] == "verified" and saved[0]["confirmed_by"] == "rollback"
+    assert final.values["hypotheses"][0]["component"] == "search"  # what episode memory is given, too
+    assert "root cause revised to bad_deploy on search" in run.store.last("diagnosis_revised")["message"]
+
+
+def test_a_fix_after_a_failed_try_revises_the_root_cause_to_what_it_fixed(harness):
+    ranking = [hyp("memory_leak", "checkout", confidence=0.5), hyp("cpu_saturation", "frontend", confidence=0.3)]
+    run = harness([ranking], health={"checkout": False, "frontend": [False, False, True]})
+    run.drive()
+    assert run.cloud.calls == [("restart_service", "checkout"), ("scale_out", "frontend")]
+    assert run.store.incident["hypotheses"][0]["component"] == "frontend"
+
+
+def test_the_top_hypothesis_fixed_leaves_the_ranking_as_diagnosed(harness):
+    ranking = [hyp("memory_leak", "checkout", confidence=0.5), hyp("cpu_saturation", "frontend", confidence=0.3)]
+    run = harness([ranking])
+    run.drive()
+    assert run.cloud.calls == [("restart_service", "checkout")]
+    assert run.store.incident["hypotheses"] == ranking
+    assert "diagnosis_revised" not in run.store.kinds()
+
+
+def test_an_escalated_incident_keeps_the_diagnosis_it_had(harness):
+    ranking = [hyp("memory_leak", "catalog", confidence=0.5), hyp("cpu_saturation", "cart", confidence=0.3)]
+    run = harness([ranking], health={"catalog": True, "cart": False})
+    final = run.drive()
+    assert final.values["outcome"] == "escalated"
+    assert run.store.incident["hypotheses"] == ranking
+    assert "diagnosis_revised" not in run.store.kinds()
+
+
+def test_a_fix_that_addressed_the_runner_up_cause_names_that_cause(harness):
+    # "network_delay" with no network signal of its own names a symptom: the restart acts on memory_leak
+    seen = {**hyp("network_delay", "checkout"), "alternatives": ["memory_leak", "cpu_saturation"]}
+    run = harness([[seen]])
+    run.drive()
+    assert run.cloud.calls == [("restart_service", "checkout")]
+    top = run.store.incident["hypotheses"][0]
+    assert (top["root_cause"], top["fault"], top["component"]) == ("memory_leak", "memory_leak", "checkout")
+    assert top["alternatives"][0] == "network_delay"
+
+
+def test_a_node_taken_out_of_rotation_is_not_a_recovery_while_the_alerts_symptom_stays(harness):
+    # the disk on node-5 is bad, but frontend (on node-1) is slow for another reason: its own CPU
+    ranking = [hyp("disk_failure", "node-5", kind="node", confidence=0.5),
+               hyp("cpu_saturation", "frontend", confidence=0.3)]
+    run = harness([ranking], health={"frontend": [False, False, False, False, True]},
+                  policy=ActionPolicy(approval_required_risk="critical", verify_timeout_s=30, verify_interval_s=10))
+    final = run.drive()
+    assert run.cloud.calls == [("send_to_repair", "node-5"), ("scale_out", "frontend")]
+    assert final.values["outcome"] == "resolved"
+    assert "frontend still unhealthy" in run.store.events[[e["kind"] for e in run.store.events].index("verified")]["message"]
+
+
+def test_a_node_taken_out_of_rotation_for_its_own_alert_counts_as_recovered(harness):
+    alert = {**ALERT, "name": "NodeDiskIOErrors", "service": None, "node": "node-5", "labels": {"job": "node"}}
+    run = harness([[hyp("disk_failure", "node-5", kind="node")]], health={"node-5": False},
+                  policy=ActionPolicy(approval_required_risk="critical", verify_timeout_s=30, verify_interval_s=10))
+    final = run.drive(alert=alert)
+    assert run.cloud.calls == [("send_to_repair", "node-5")]
+    assert final.values["outcome"] == "resolved"

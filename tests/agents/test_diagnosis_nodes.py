@@ -72,8 +72,9 @@ class _Telemetry:
 
 def _diagnose(kind: str, target: str, *, changes: list[dict[str, Any]] | None = None,
               recalled: list[dict[str, Any]] | None = None, fleet: _Fleet | None = None,
-              alert_service: str | None = None) -> list[dict[str, Any]]:
-    """Inject ``kind`` on ``target`` and rank; ``alert_service`` makes a service on the node (or a caller) alert."""
+              alert_service: str | None = None, phrases: bool = True) -> list[dict[str, Any]]:
+    """Inject ``kind`` on ``target`` and rank; ``alert_service`` makes a service on the node (or a caller) alert;
+    ``phrases=False`` leaves the logs out of the context the phrase table reads (a wording it does not know)."""
     topology = fleet is not None
     fleet = fleet or _Fleet()
     spec = FAULT_KINDS[kind]
@@ -91,7 +92,7 @@ def _diagnose(kind: str, target: str, *, changes: list[dict[str, Any]] | None = 
              "labels": {"alertname": name, "job": job, "node": where, "service": service},
              "summary": spec.summary.format(node=node, service=service)}
     case = gather_case(telemetry, alert)
-    context = "\n".join([alert["name"], alert["summary"], *telemetry.logs(node, minutes=30)[-400:]])
+    context = "\n".join([alert["name"], alert["summary"], *(telemetry.logs(node, minutes=30)[-400:] if phrases else [])])
     return rank_case(case, alert=alert, recalled=recalled or [], context=context, signatures=SIGNATURES)
 
 
@@ -110,6 +111,20 @@ def test_a_hung_node_explains_the_service_on_it_even_after_a_deploy_of_that_serv
 def test_a_partitioned_node_is_typed_from_its_logs_not_from_the_latency_through_it():
     best = _diagnose("network_partition", "sim-7-node-02")[0]
     assert (best["component"], best["fault"]) == ("sim-7-node-02", "network_partition")
+
+
+def test_a_silent_node_is_hung_when_its_cpu_spins_and_cut_off_when_it_idles():
+    # no phrase to go by: the node stopped reporting either way, its CPU moved up (soft lockup) or down (no work)
+    for kind in ("kernel_hang", "network_partition"):
+        best = _diagnose(kind, "sim-7-node-02", phrases=False)[0]
+        assert (best["component"], best["fault"]) == ("sim-7-node-02", kind), kind
+    silent = {"kind": "metric", "signal": "liveness", "z": 20.0}
+    spinning = {"kind": "metric", "signal": "cpu", "z": 8.0, "before": 35.0, "after": 99.0}
+    idle = {**spinning, "after": 6.0}
+    assert max(fault_scores([silent, spinning], component_kind="node").items(), key=lambda x: x[1])[0] == "kernel_hang"
+    assert max(fault_scores([silent, idle], component_kind="node").items(), key=lambda x: x[1])[0] == "network_partition"
+    # a node that still reports keeps a busy CPU as CPU saturation
+    assert "kernel_hang" not in fault_scores([spinning], component_kind="node")
 
 
 def test_a_service_fault_is_not_pinned_on_the_node_that_carries_it():
@@ -249,3 +264,33 @@ def test_with_one_known_host_the_series_both_report_decide():
     assert explanations(busy) == {"n1": "api"}
     best = _diagnose("cpu_steal", "sim-7-node-02", fleet=None)[0]  # the sim's telemetry without a topology
     assert (best["component"], best["component_kind"]) == ("sim-7-node-02", "node")
+
+
+def test_phrases_of_a_release_or_a_process_do_not_type_a_machines_fault():
+    drops = {"kind": "metric", "signal": "network", "z": 20.0}
+    scores = fault_scores([drops], component_kind="node", phrase_votes={"bad_deploy": 6, "connection_leak": 2})
+    assert "bad_deploy" not in scores and "connection_leak" not in scores
+    assert max(scores, key=lambda f: scores[f]) == "network_partition"
+    # on a service the same phrases still vote
+    assert "bad_deploy" in fault_scores([drops], component_kind="service", phrase_votes={"bad_deploy": 6})
+
+
+class _NoHeartbeatSeries:
+    """A node whose CPU fell to idle at ONSET and that exports no heartbeat series: only the alert says it went silent."""
+
+    def metrics(self, target, *, minutes=15):
+        if target != "n1":
+            return {}
+        return {"cpu": [(t, 6.0 if t >= ONSET else 40.0 + (t // 15) % 4) for t in range(int(NOW - 1200), int(NOW) + 1, 15)]}
+
+    def logs(self, target, *, minutes=15):
+        return []
+
+
+def test_a_node_the_alert_says_went_silent_is_typed_by_its_cpu_falling():
+    alert = {"name": "NodeHeartbeatMissing", "node": "n1", "service": None, "labels": {"job": "node"},
+             "summary": "n1 stopped reporting heartbeats", "starts_at": ONSET}
+    case = gather_case(_NoHeartbeatSeries(), alert)
+    assert case["components"]["n1"]["fell"][0]["metric"] == "cpu"
+    best = rank_case(case, alert=alert, context="NodeHeartbeatMissing")[0]
+    assert (best["component"], best["fault"]) == ("n1", "network_partition")
