@@ -182,6 +182,8 @@ class ServedEstimator:
             make: Callable[[], Any]
             if cfg.estimator in ("select", "stack"):
                 rows = _stratified_subset(T, cfg.selection_rows, cfg.random_state)
+                if cfg.candidates:
+                    candidates = {n: f for n, f in candidates.items() if n in cfg.candidates}
                 if len(Y) > cfg.selection_rows:
                     # large data: the slow families are refit on every row; leave them out of the race
                     candidates = {n: f for n, f in candidates.items() if n not in cfg.large_data_skip}

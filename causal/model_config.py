@@ -44,6 +44,7 @@ class ModelConfig:
     # "select" = the single best candidate by that R-loss, or one candidate's name
     estimator: str = "stack"
     selection_rows: int = 4000
+    candidates: tuple[str, ...] = ()     # the families that race (empty: every served candidate)
     stack_min_weight: float = 0.1
     stack_max_members: int = 3
     # on more rows than `selection_rows` every member is refit on all of them: one member only

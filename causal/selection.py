@@ -120,6 +120,8 @@ class EstimatorSelector:
         self.omp_threads = omp_threads
         self.card = SelectionCard()
         self.estimator_: Any = None
+        self.scorer_: RScorer | None = None
+        self.fitted_: dict[str, Any] = {}
 
     def fit(self, Y: np.ndarray, T: np.ndarray, *, X: np.ndarray) -> EstimatorSelector:
         """Score every candidate on a stratified validation split; refit the winner on all rows."""
@@ -149,6 +151,7 @@ class EstimatorSelector:
             if self.refit_on_all:
                 best = self.candidates[card.chosen]().fit(Y, T, X=X)
         self.card, self.estimator_ = card, best
+        self.scorer_, self.fitted_ = scorer, fitted  # the validation scorer and every candidate it scored
         return self
 
     def effect(self, X: np.ndarray) -> np.ndarray:
