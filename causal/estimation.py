@@ -192,6 +192,15 @@ class ServedEstimator:
                 selector.fit(Y[rows], T[rows], X=X[rows])
                 self.selection = selector.card.to_dict()
                 self.selection["subsample_rows"] = len(rows)
+                left_out = sorted(set(served_candidates(cfg)) - set(candidates))
+                self.selection["left_out"] = left_out
+                self.selection["how"] = (
+                    f"candidates scored on a stratified {len(rows):,}-row subsample of {len(Y):,} rows "
+                    f"({len(rows) - selector.card.validation_rows:,} to fit, {selector.card.validation_rows:,} "
+                    "to score by R-loss); the served family or mix refit on all rows"
+                    + (f"; left out of the race: {', '.join(left_out)}" if left_out else "")
+                    + ("; one family only (every member would be refit on all rows)"
+                       if len(Y) > cfg.selection_rows and cfg.estimator == "stack" else ""))
                 if cfg.estimator == "stack":
                     large = len(Y) > cfg.selection_rows
                     max_members = cfg.stack_max_members_large if large else cfg.stack_max_members

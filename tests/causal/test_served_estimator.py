@@ -150,3 +150,5 @@ def test_large_data_serves_one_family_and_leaves_the_slow_ones_out_of_the_race()
     names = {c["name"] for c in served.selection["candidates"]}
     assert names == set(served_candidates(config)) - set(config.large_data_skip) and config.large_data_skip
     assert served.weights == {served.selection["chosen"]: 1.0} and served.name == served.selection["chosen"]
+    assert served.selection["left_out"] == sorted(config.large_data_skip)
+    assert "500-row subsample of 900 rows" in served.selection["how"] and "one family only" in served.selection["how"]
