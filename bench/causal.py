@@ -387,9 +387,10 @@ def semisynthetic_section(root, *, rows: int, reps: int) -> str:
                         "twin: raw coverage / factor": f"{mean('twin_raw')} / {mean('factor')}"})
     return (f"## Semi-synthetic CATE on real covariates ({rows:,} rows, 90/10 split, {reps} reps)\n\n"
             "Served = `causal.estimation.ServedEstimator` with its defaults, exactly what the recommender serves: "
-            "the convex mix of up to 3 candidate families (weight >= 0.1) whose weights minimise econml's R-loss "
-            "on a 30% validation split of the training part (a single family when one weighs it all), each "
-            "refit on all of the training part, its 90% intervals calibrated on a semi-synthetic twin of the "
+            f"estimator={ModelConfig().estimator!r} ('select': the candidate family with the best econml R-loss "
+            "score on a 30% validation split of the training part; 'stack': the convex mix of up to 3 "
+            "families (weight >= 0.1) minimising that R-loss), refit on all of the training part, its 90% "
+            "intervals calibrated on a semi-synthetic twin of the "
             "training part (the served estimate planted as the known effect; 'twin' column: the served "
             "model's own interval coverage on the twin (n/a: it has none) and the factor applied to its "
             "standard error, for the mean over reps). Mean over reps; each rep draws new rows, a new effect "

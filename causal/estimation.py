@@ -6,12 +6,12 @@ X) and get back one fitted `ServedEstimator`.
 
 WHY selection here and not only in a card: issue 12 measured that no single CATE family wins on
 every data set, so whatever `causal.selection.EstimatorSelector` picks (econml RScorer on a
-validation split of a subsample) is refit on all rows and is what the policy serves. By default
-("stack") it serves the convex mix of up to three candidates whose weights minimise the same
-validation R-loss: a single pick flips between families from sample to sample (selection noise),
-a mix of the near-best ones varies less. On more rows than the selection subsample, where every
-member is refit on all rows, only the best single family is served (training-time budget), and
-the two slowest families are left out of the race (`ModelConfig.large_data_skip`).
+validation split of a subsample) is refit on all rows and is what the policy serves. With
+`estimator="stack"` it serves the convex mix of up to three candidates whose weights minimise the
+same validation R-loss instead (meant against selection noise; measured worse on the simulator's
+covariates, so not the default: bench/results/causal.md). On more rows than the selection
+subsample, the two slowest families are left out of the race (`ModelConfig.large_data_skip`) and
+a stack is one family only (every member would be refit on all rows: training-time budget).
 
 WHY a twin for the intervals: the forest's intervals covered 38-41% of true effects on public
 semi-synthetic data, and the T/X/DR learners have none. Coverage can only be measured where the
