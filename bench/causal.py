@@ -234,7 +234,7 @@ def simulator_section(args: argparse.Namespace) -> tuple[str, dict[str, float]]:
              "More rows than the subsample: the best single family is served (every member of a mix would be "
              f"refit on all rows) and {', '.join(model.config.large_data_skip) or 'no family'} sit out the race "
              "(the slowest to fit; `ModelConfig.large_data_skip`). Stack weight = the convex mix with the "
-             "lowest validation R-loss, what smaller data sets serve.\n",
+             "lowest validation R-loss (served only with estimator='stack' on smaller data sets).\n",
              markdown_table(sel_rows) if sel_rows else "_no selection (estimator fixed in the config)_\n",
              f"\nInterval calibration on a {cal.get('rows', 0):,}-row twin of the training history "
              "(causal.estimation); the coverage table above uses the calibrated intervals:\n",
