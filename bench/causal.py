@@ -222,6 +222,7 @@ def simulator_section(args: argparse.Namespace) -> tuple[str, dict[str, float]]:
     selection = card["selection"] or {}
     cal = card["interval_calibration"] or {}
     sel_rows = [{"candidate": c["name"], "RScorer score (validation)": c["score"] if c["score"] is not None else "-",
+                 "stack weight": (selection.get("stack_weights") or {}).get(c["name"], "-"),
                  "fit s": c["fit_seconds"], "error": c["error"] or "-",
                  "served": "yes" if c["name"] == card["served"] else ""} for c in selection.get("candidates", [])]
     cal_rows = [{"contrast": f"{a} vs {model.config.baseline}", "raw 90% coverage on the twin":
@@ -230,6 +231,10 @@ def simulator_section(args: argparse.Namespace) -> tuple[str, dict[str, float]]:
                                      strict=False)]
     text += [f"\n## Served estimator: {card['served']} (chosen by RScorer on a {selection.get('validation_rows', 0):,}-row "
              f"validation split of a {selection.get('subsample_rows', 0):,}-row subsample, refit on all rows)\n",
+             "More rows than the subsample: the best single family is served (every member of a mix would be "
+             f"refit on all rows) and {', '.join(model.config.large_data_skip) or 'no family'} sit out the race "
+             "(the slowest to fit; `ModelConfig.large_data_skip`). Stack weight = the convex mix with the "
+             "lowest validation R-loss (served only with estimator='stack' on smaller data sets).\n",
              markdown_table(sel_rows) if sel_rows else "_no selection (estimator fixed in the config)_\n",
              f"\nInterval calibration on a {cal.get('rows', 0):,}-row twin of the training history "
              "(causal.estimation); the coverage table above uses the calibrated intervals:\n",
@@ -370,20 +375,26 @@ def semisynthetic_section(root, *, rows: int, reps: int) -> str:
             def mean(key: str, acc: dict[str, list[float]] = acc) -> str:
                 return f"{np.mean(acc[key]):.3f}" if acc[key] else "n/a"
             ratio = np.mean(acc["sel_pehe"]) / np.mean(acc["def_pehe"])
+            per_rep = [a / b for a, b in zip(acc["sel_pehe"], acc["def_pehe"], strict=True)]
             out.append({"covariates": source, "effect shape": shape, "reps": len(chosen),
-                        "chosen (per rep)": ", ".join(chosen),
-                        "sqrt(PEHE) selected": mean("sel_pehe"), "sqrt(PEHE) econml CF defaults": mean("def_pehe"),
+                        "served (per rep)": "; ".join(chosen),
+                        "sqrt(PEHE) served": mean("sel_pehe"), "sqrt(PEHE) econml CF defaults": mean("def_pehe"),
                         "ratio (goal <= 0.6)": f"{ratio:.2f}",
-                        "abs ATE error selected": mean("sel_ate"), "abs ATE error defaults": mean("def_ate"),
+                        "ratio per rep (min-max)": f"{min(per_rep):.2f}-{max(per_rep):.2f}",
+                        "abs ATE error served": mean("sel_ate"), "abs ATE error defaults": mean("def_ate"),
                         "90% coverage served (calibrated)": mean("sel_cov"),
                         "90% coverage defaults": mean("def_cov"),
                         "twin: raw coverage / factor": f"{mean('twin_raw')} / {mean('factor')}"})
     return (f"## Semi-synthetic CATE on real covariates ({rows:,} rows, 90/10 split, {reps} reps)\n\n"
-            "Served = `causal.estimation.ServedEstimator`, exactly what the recommender serves: the family "
-            "chosen by econml's RScorer on a 30% validation split of the training part (up to 4,000 rows), "
-            "refit on all of it, its 90% intervals calibrated on a semi-synthetic twin of the training part "
-            "(the served estimate planted as the known effect; 'twin' column: the family's own interval "
-            "coverage on the twin (n/a: the family has none) and the factor applied to its standard error). "
+            "Served = `causal.estimation.ServedEstimator` with its defaults, exactly what the recommender serves: "
+            f"estimator={ModelConfig().estimator!r} ('select': the candidate family with the best econml R-loss "
+            "score on a 30% validation split of the training part; 'stack': the convex mix of up to 3 "
+            "families (weight >= 0.1) minimising that R-loss), refit on all of the training part, its 90% "
+            "intervals calibrated on a semi-synthetic twin of the "
+            "training part (the served estimate planted as the known effect; 'twin' column: the served "
+            "model's own interval coverage on the twin (n/a: it has none) and the factor applied to its "
+            "standard error, for the mean over reps). Mean over reps; each rep draws new rows, a new effect "
+            "and assignment, and a new split. "
             "The truth of the held-out 10% is never seen by selection or calibration. Defaults = econml "
             "`CausalForestDML(discrete_treatment=True)` with its own intervals.\n\n"
             + markdown_table(out))
@@ -438,8 +449,8 @@ def main(argv: list[str]) -> str:
     parser.add_argument("--gate-rows", type=int, default=2000, help="rows per planted gate case")
     parser.add_argument("--only", choices=["all", "gate", "semisynthetic"], default="all",
                         help="one section only (gate: planted cases; semisynthetic: estimator selection)")
-    parser.add_argument("--semi-rows", type=int, default=3000, help="rows per semi-synthetic replication")
-    parser.add_argument("--semi-reps", type=int, default=2, help="replications per semi-synthetic setting")
+    parser.add_argument("--semi-rows", type=int, default=2000, help="rows per semi-synthetic replication")
+    parser.add_argument("--semi-reps", type=int, default=3, help="replications per semi-synthetic setting")
     args = parser.parse_args(argv)
     if args.only == "gate":
         return gate_section(args.gate_seeds, args.gate_rows) + "\n" + simulator_gate_section(args)

@@ -6,7 +6,12 @@ X) and get back one fitted `ServedEstimator`.
 
 WHY selection here and not only in a card: issue 12 measured that no single CATE family wins on
 every data set, so whatever `causal.selection.EstimatorSelector` picks (econml RScorer on a
-validation split of a subsample) is refit on all rows and is what the policy serves.
+validation split of a subsample) is refit on all rows and is what the policy serves. With
+`estimator="stack"` it serves the convex mix of up to three candidates whose weights minimise the
+same validation R-loss instead (meant against selection noise; measured worse on the simulator's
+covariates, so not the default: bench/results/causal.md). On more rows than the selection
+subsample, the two slowest families are left out of the race (`ModelConfig.large_data_skip`) and
+a stack is one family only (every member would be refit on all rows: training-time budget).
 
 WHY a twin for the intervals: the forest's intervals covered 38-41% of true effects on public
 semi-synthetic data, and the T/X/DR learners have none. Coverage can only be measured where the
@@ -81,6 +86,51 @@ def served_candidates(config: ModelConfig, *, seed: int | None = None) -> dict[s
     }
 
 
+class StackedCate:
+    """The convex mix sum_k w_k tau_k of a few candidate families, each fit on the same rows.
+
+    Standard error: sum_k w_k se_k when every member has one (the bound for perfectly correlated
+    member errors, so never narrower than the truth of the mix's own sampling noise); otherwise
+    none, and the twin calibrates a constant half-width like for any family without intervals.
+    """
+
+    def __init__(self, makers: dict[str, Callable[[], Any]], weights: dict[str, float]) -> None:
+        self.makers, self.weights = makers, weights
+        self.members: dict[str, Any] = {}
+
+    def fit(self, Y: np.ndarray, T: np.ndarray, *, X: np.ndarray) -> StackedCate:
+        self.members = {name: self.makers[name]().fit(Y, T, X=X) for name in self.weights}
+        self.makers = {}  # factories are closures: the fitted mix must stay picklable for the registry
+        return self
+
+    @property
+    def models_t(self) -> Any:
+        for member in self.members.values():
+            if getattr(member, "models_t", None):
+                return member.models_t
+        return None
+
+    def const_marginal_effect(self, X: np.ndarray) -> np.ndarray:
+        return np.sum([w * np.asarray(self.members[n].const_marginal_effect(X), float).reshape(len(X), -1)
+                       for n, w in self.weights.items()], axis=0)
+
+    def const_marginal_effect_inference(self, X: np.ndarray) -> Any:
+        from types import SimpleNamespace
+
+        stderr = sum(w * np.asarray(self.members[n].const_marginal_effect_inference(X).stderr, float
+                                    ).reshape(len(X), -1) for n, w in self.weights.items())
+        return SimpleNamespace(stderr=stderr)
+
+
+def stack_members(weights: dict[str, float], *, min_weight: float, max_members: int) -> dict[str, float]:
+    """The heaviest members (weight >= min_weight, at most max_members), weights renormalised to 1."""
+    kept = sorted(((w, n) for n, w in weights.items() if w >= min_weight), reverse=True)[:max_members]
+    if not kept:
+        kept = [max((w, n) for n, w in weights.items())]
+    total = sum(w for w, _ in kept)
+    return {n: w / total for w, n in kept}
+
+
 @dataclass
 class IntervalCalibration:
     """Per action (vs the baseline): the factor on the raw standard error, and the twin's coverage."""
@@ -116,6 +166,7 @@ class ServedEstimator:
         self.selection: dict[str, Any] | None = None
         self.calibration: IntervalCalibration | None = None
         self.propensity_models: list[Any] = []
+        self.weights: dict[str, float] = {}
         self.n_effects = 0
 
     # --- fit ---------------------------------------------------------------------------------
@@ -125,24 +176,57 @@ class ServedEstimator:
         Y, T, X = np.asarray(Y, float), np.asarray(T, dtype=np.int64), np.asarray(X, float)
         self.n_effects = int(T.max())
         candidates = served_candidates(cfg)
+        if cfg.estimator not in ("select", "stack") and cfg.estimator not in candidates:
+            raise ValueError(f"unknown estimator {cfg.estimator!r}: 'select', 'stack' or one of {sorted(candidates)}")
         with threadpool_limits(limits=cfg.omp_threads):
-            if cfg.estimator == "select":
+            make: Callable[[], Any]
+            if cfg.estimator in ("select", "stack"):
                 rows = _stratified_subset(T, cfg.selection_rows, cfg.random_state)
+                if cfg.candidates:
+                    candidates = {n: f for n, f in candidates.items() if n in cfg.candidates}
+                if len(Y) > cfg.selection_rows:
+                    # large data: the slow families are refit on every row; leave them out of the race
+                    candidates = {n: f for n, f in candidates.items() if n not in cfg.large_data_skip}
                 selector = EstimatorSelector(candidates=candidates, seed=cfg.random_state, refit_on_all=False,
                                              omp_threads=cfg.omp_threads)
                 selector.fit(Y[rows], T[rows], X=X[rows])
                 self.selection = selector.card.to_dict()
                 self.selection["subsample_rows"] = len(rows)
-                self.name = selector.card.chosen
-            elif cfg.estimator in candidates:
-                self.name = cfg.estimator
+                left_out = sorted(set(served_candidates(cfg)) - set(candidates))
+                self.selection["left_out"] = left_out
+                self.selection["how"] = (
+                    f"candidates scored on a stratified {len(rows):,}-row subsample of {len(Y):,} rows "
+                    f"({len(rows) - selector.card.validation_rows:,} to fit, {selector.card.validation_rows:,} "
+                    "to score by R-loss); the served family or mix refit on all rows"
+                    + (f"; left out of the race: {', '.join(left_out)}" if left_out else "")
+                    + ("; one family only (every member would be refit on all rows)"
+                       if len(Y) > cfg.selection_rows and cfg.estimator == "stack" else ""))
+                if cfg.estimator == "stack":
+                    large = len(Y) > cfg.selection_rows
+                    max_members = cfg.stack_max_members_large if large else cfg.stack_max_members
+                    if max_members <= 1:
+                        self.weights = {str(selector.card.chosen): 1.0}
+                    else:
+                        self.weights = stack_members(selector.card.weights, min_weight=cfg.stack_min_weight,
+                                                     max_members=max_members)
+                    if len(self.weights) > 1:
+                        self.name = "stack(" + ", ".join(f"{n} {w:.2f}" for n, w in self.weights.items()) + ")"
+                        weights = self.weights
+                        make = lambda: StackedCate(candidates, weights)  # noqa: E731
+                    else:
+                        self.name = next(iter(self.weights))
+                        make = candidates[self.name]
+                else:
+                    self.name = selector.card.chosen
+                    assert self.name is not None
+                    make = candidates[self.name]
             else:
-                raise ValueError(f"unknown estimator {cfg.estimator!r}: 'select' or one of {sorted(candidates)}")
-            assert self.name is not None
-            self.estimator = candidates[self.name]().fit(Y, T, X=X)
+                self.name = cfg.estimator
+                make = candidates[self.name]
+            self.estimator = make().fit(Y, T, X=X)
             self.propensity_models = self._propensity(T, X)
             if cfg.calibrate_intervals:
-                self.calibration = self._calibrate(Y, T, X, candidates[self.name])
+                self.calibration = self._calibrate(Y, T, X, make)
         return self
 
     def _propensity(self, T: np.ndarray, X: np.ndarray) -> list[Any]:
@@ -249,4 +333,5 @@ class ServedEstimator:
     def card(self) -> dict[str, Any]:
         """What the model card shows: candidates, scores, the choice, and the interval calibration."""
         return {"served": self.name, "mode": self.config.estimator, "selection": self.selection,
+                "stack_weights": self.weights or None,
                 "interval_calibration": None if self.calibration is None else self.calibration.to_dict()}

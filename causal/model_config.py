@@ -38,10 +38,25 @@ class ModelConfig:
     # OpenMP threads of the gradient-boosting nuisances. 1 by default: on a small shared machine
     # spinning OpenMP threads oversubscribe the cores and make fits several times slower.
     omp_threads: int | None = 1
-    # which estimator serves: "select" = the best of causal.estimation.served_candidates by
-    # out-of-sample R-loss on `selection_rows` rows (refit on all rows), or one candidate's name
+    # which estimator serves: "select" = the single best of causal.estimation.served_candidates by
+    # out-of-sample R-loss on `selection_rows` rows (refit on all rows); "stack" = the convex mix
+    # with the lowest R-loss (causal.selection.stack_weights; members with weight >= stack_min_weight,
+    # at most stack_max_members, each refit on all rows); or one candidate's name. "select" is the
+    # default: on the simulator's covariates (3 reps) the mix's sqrt(PEHE) was 35-50% worse than the
+    # single pick's (its weights, fit on ~540 validation rows, gave the rough T-learner up to 0.4)
     estimator: str = "select"
     selection_rows: int = 4000
+    candidates: tuple[str, ...] = ()     # the families that race (empty: every served candidate)
+    stack_min_weight: float = 0.1
+    stack_max_members: int = 3
+    # on more rows than `selection_rows` every member is refit on all of them: one member only
+    # (= "select") keeps 100k events within the 120 s training budget
+    stack_max_members_large: int = 1
+    # families left out of the race when there are more rows than `selection_rows`: the two slowest
+    # to fit (on the 4,000-row subsample of 100k simulator events: econml's defaults 30 s with their
+    # cross-validated linear nuisances, DR 11 s, the others 1-8 s), so selection + refit on all rows
+    # + twin calibration stays within the 120 s training budget (bench/results/causal.md, Scale)
+    large_data_skip: tuple[str, ...] = ("causal_forest_dml_econml_defaults", "dr_learner")
     # intervals calibrated on a semi-synthetic twin of the training data (causal.estimation)
     calibrate_intervals: bool = True
     calibration_rows: int = 10000

@@ -61,6 +61,8 @@ class SelectionCard:
     fit_seconds: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     chosen: str | None = None
+    # convex weights minimising the validation R-loss of the weighted mix of candidates (stacking)
+    weights: dict[str, float] = field(default_factory=dict)
     scorer: str = "econml RScorer (1 - R-loss / constant-effect R-loss) on a validation split"
     validation_rows: int = 0
 
@@ -69,7 +71,40 @@ class SelectionCard:
                 "candidates": [{"name": n, "score": self.scores.get(n),
                                 "fit_seconds": self.fit_seconds.get(n), "error": self.errors.get(n)}
                                for n in {**self.fit_seconds, **self.errors}],
-                "chosen": self.chosen}
+                "chosen": self.chosen, "stack_weights": self.weights}
+
+
+def stack_weights(scorer: RScorer, fitted: dict[str, Any]) -> dict[str, float]:
+    """Convex weights w (w >= 0, sum 1) minimising the R-loss of sum_k w_k tau_k on the scorer's rows.
+
+    WHY: picking the single best score throws away candidates that are nearly as good and makes
+    the choice flip between families from one sample to the next (selection noise); the R-loss is
+    quadratic in the mix, so the best convex mix of the candidates is a small constrained least
+    squares on the scorer's cross-fitted residuals (Y - E[Y|x], T - E[T|x]).
+    """
+    from scipy.optimize import minimize
+
+    names = sorted(fitted)
+    Y_res, T_res = scorer.lineardml_._cached_values.nuisances
+    X = scorer.lineardml_._cached_values.W[:, :scorer.dx_]
+    Y_res = np.asarray(Y_res, float).reshape(len(X), -1)[:, 0]
+    T_res = np.asarray(T_res, float).reshape(len(X), -1)
+    columns = []
+    for name in names:
+        effects = np.asarray(fitted[name].const_marginal_effect(X), float).reshape(len(X), -1)
+        columns.append(np.sum(effects * T_res, axis=1))
+    P = np.column_stack(columns)
+    k = len(names)
+
+    def loss(w: np.ndarray) -> float:
+        return float(np.mean((Y_res - P @ w) ** 2))
+
+    start = np.full(k, 1.0 / k)
+    result = minimize(loss, start, method="SLSQP", bounds=[(0.0, 1.0)] * k,
+                      constraints=[{"type": "eq", "fun": lambda w: float(np.sum(w) - 1.0)}])
+    w = np.clip(result.x if result.success else start, 0.0, None)
+    w = w / w.sum()
+    return {name: round(float(v), 4) for name, v in zip(names, w, strict=True)}
 
 
 class EstimatorSelector:
@@ -85,6 +120,8 @@ class EstimatorSelector:
         self.omp_threads = omp_threads
         self.card = SelectionCard()
         self.estimator_: Any = None
+        self.scorer_: RScorer | None = None
+        self.fitted_: dict[str, Any] = {}
 
     def fit(self, Y: np.ndarray, T: np.ndarray, *, X: np.ndarray) -> EstimatorSelector:
         """Score every candidate on a stratified validation split; refit the winner on all rows."""
@@ -109,10 +146,12 @@ class EstimatorSelector:
             if not card.scores:
                 raise RuntimeError(f"every candidate failed: {card.errors}")
             card.chosen = max(card.scores, key=lambda n: card.scores[n])
+            card.weights = stack_weights(scorer, fitted)
             best = fitted[card.chosen]
             if self.refit_on_all:
                 best = self.candidates[card.chosen]().fit(Y, T, X=X)
         self.card, self.estimator_ = card, best
+        self.scorer_, self.fitted_ = scorer, fitted  # the validation scorer and every candidate it scored
         return self
 
     def effect(self, X: np.ndarray) -> np.ndarray:

@@ -85,8 +85,8 @@ def train(data: EventSource, *, registry: ModelRegistry | str | os.PathLike[str]
     `select_estimator` scores candidate CATE families (causal.selection) per action-vs-baseline
     contrast on up to `selection_rows` rows and puts the cards in `metrics["estimator_selection"]`
     (the model card). Independently of these per-contrast cards, the served estimator is the one
-    `model_config.estimator` names ("select": chosen by the same scorer over all actions at once;
-    see causal.estimation) and its card is in `metrics["served_estimator"]`.
+    `model_config.estimator` names ("stack"/"select": chosen by the same scorer over all actions at
+    once; see causal.estimation) and its card is in `metrics["served_estimator"]`.
 
     Stages reported to `progress(stage, fraction_of_stage)`: load, fit, evaluate, refute, save.
     A held-out slice of the (time-ordered) events is used for an off-policy estimate of the

@@ -212,7 +212,7 @@ def train_model(settings: Settings, *, data: str | None = None, synthetic: int =
     from causal.train import train
 
     if schema:
-        quick_model = ModelConfig(n_estimators=48, nuisance_max_iter=40) if quick else None
+        quick_model = ModelConfig(n_estimators=48, nuisance_max_iter=40, estimator="causal_forest_dml") if quick else None
         return _train_with_schema(settings, data=data, schema=schema, model_config=quick_model, quick=quick)
     source: Any
     if synthetic:
@@ -223,8 +223,9 @@ def train_model(settings: Settings, *, data: str | None = None, synthetic: int =
         if not count_events(settings.database_url):
             return {"skipped": "no events recorded yet", "source": "database", "events_read": 0}
         source, described = iter_event_rows(settings.database_url), "database"
-    model_config = ModelConfig(n_estimators=48, nuisance_max_iter=40) if quick else None
-    # quick: a small forest and a one-contrast gate (the out-of-service decision), tens of seconds not minutes
+    # quick: a small forest (no family selection) and a one-contrast gate (the out-of-service
+    # decision), tens of seconds not minutes
+    model_config = ModelConfig(n_estimators=48, nuisance_max_iter=40, estimator="causal_forest_dml") if quick else None
     refute_config = (RefuteConfig(contrasts=("redeploy",), sample_size=1500, num_simulations=1, n_estimators=16)
                      if quick else None)
     result = train(source, registry=model_registry(settings.database_url), model_config=model_config,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from causal.estimation import ServedEstimator, served_candidates
+from causal.estimation import ServedEstimator, StackedCate, served_candidates, stack_members
 from causal.model import MitigationEffectModel, ModelConfig
 from causal.policy import MitigationPolicy
 from tests.causal.conftest import SMALL
@@ -25,8 +25,8 @@ def _binary(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
 
 
 def test_selection_picks_the_family_that_is_served():
-    X, t, y, _ = _binary(1500, seed=1)
-    served = ServedEstimator(FAST).fit(y, t, X=X)
+    X, t, y, _ = _binary(1000, seed=1)
+    served = ServedEstimator(_with(FAST, estimator="select", calibration_rows=800)).fit(y, t, X=X)
     card = served.card()
     assert card["served"] == card["selection"]["chosen"] == served.name
     scores = {c["name"]: c["score"] for c in card["selection"]["candidates"]}
@@ -94,3 +94,61 @@ def test_the_policy_serves_the_model_card_estimator(history, fresh):
 
     assert chosen == [ACTIONS[k] for k in np.nan_to_num(table.effect, nan=np.inf).argmin(axis=1)]
     assert all(np.isfinite(table.upper[:, ACTIONS.index(a)]).all() for a in model.trained_actions)
+
+
+def test_the_stack_weights_minimise_the_validation_r_loss_over_every_single_family():
+    """The mix is chosen by the R-loss: no single candidate (a vertex of the simplex) may do better."""
+    from causal.selection import EstimatorSelector
+
+    X, t, y, _ = _binary(1200, seed=6)
+    candidates = {n: f for n, f in served_candidates(FAST).items()
+                  if n in ("causal_forest_dml", "linear_dml", "t_learner_gb")}
+    selector = EstimatorSelector(candidates=candidates, seed=0, refit_on_all=False).fit(y, t, X=X)
+    weights = selector.card.weights
+    assert set(weights) == set(candidates) and min(weights.values()) >= 0
+    assert sum(weights.values()) == pytest.approx(1.0, abs=1e-3)
+    assert selector.card.to_dict()["stack_weights"] == weights
+    # R-score of the mix (1 - R-loss / constant-effect R-loss) on the same validation rows vs each family's own
+    mix = StackedCate({}, weights)
+    mix.members = selector.fitted_
+    assert selector.scorer_ is not None
+    assert selector.scorer_.score(mix) >= max(selector.card.scores.values()) - 1e-4
+
+
+def test_stack_members_keep_the_heaviest_and_renormalise():
+    assert stack_members({"a": 0.6, "b": 0.3, "c": 0.06, "d": 0.04}, min_weight=0.1, max_members=3) == {
+        "a": pytest.approx(2 / 3), "b": pytest.approx(1 / 3)}
+    assert stack_members({"a": 0.5, "b": 0.3, "c": 0.2}, min_weight=0.1, max_members=2) == {
+        "a": pytest.approx(0.625), "b": pytest.approx(0.375)}
+    assert stack_members({"a": 0.05, "b": 0.04}, min_weight=0.1, max_members=3) == {"a": 1.0}
+
+
+def test_the_served_stack_is_the_weighted_mix_of_its_refit_members():
+    X, t, y, _ = _binary(1000, seed=7)
+    config = _with(FAST, estimator="stack", stack_min_weight=0.0, stack_max_members=2, calibration_rows=800,
+                   candidates=("linear_dml", "t_learner_gb", "causal_forest_dml"))
+    served = ServedEstimator(config).fit(y, t, X=X)
+    card = served.card()
+    assert card["stack_weights"] == served.weights and len(served.weights) == 2
+    assert sum(served.weights.values()) == pytest.approx(1.0)
+    assert served.name.startswith("stack(") and isinstance(served.estimator, StackedCate)
+    assert {c["name"] for c in card["selection"]["candidates"]} == set(config.candidates)
+    expected = sum(w * np.asarray(served_candidates(config)[n]().fit(y, t, X=X).const_marginal_effect(X[:30]))
+                   .reshape(30, -1) for n, w in served.weights.items())
+    np.testing.assert_allclose(served.const_marginal_effect(X[:30]), expected, rtol=1e-6, atol=1e-6)
+    assert served.calibration is not None and np.isfinite(served.stderr(X[:30])).all()
+    from causal.registry import dumps_model, loads_model  # the registry must be able to store it
+
+    np.testing.assert_allclose(loads_model(dumps_model(served)).const_marginal_effect(X[:30]),
+                               served.const_marginal_effect(X[:30]))
+
+
+def test_large_data_serves_one_family_and_leaves_the_slow_ones_out_of_the_race():
+    X, t, y, _ = _binary(900, seed=8)
+    config = _with(FAST, estimator="stack", selection_rows=500, calibration_rows=500)
+    served = ServedEstimator(config).fit(y, t, X=X)
+    names = {c["name"] for c in served.selection["candidates"]}
+    assert names == set(served_candidates(config)) - set(config.large_data_skip) and config.large_data_skip
+    assert served.weights == {served.selection["chosen"]: 1.0} and served.name == served.selection["chosen"]
+    assert served.selection["left_out"] == sorted(config.large_data_skip)
+    assert "500-row subsample of 900 rows" in served.selection["how"] and "one family only" in served.selection["how"]
