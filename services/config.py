@@ -138,6 +138,10 @@ class Settings(BaseSettings):
     incident_correlation_window_s: int = Field(default=300, ge=0, description="a new alert whose component is "
                                                "connected in the topology to an open incident opened this recently joins "
                                                "it (one fault, one diagnosis); 0 turns correlation off")
+    alert_recurrence_grace_s: int = Field(default=300, ge=0, description="a firing alert re-sent this long after "
+                                          "its incident was resolved opens a new incident (a recurrence); sooner, it "
+                                          "is a re-send in flight at the resolution (Alertmanager's default "
+                                          "group_interval, 5 min) and only counts as a repeat")
     incident_correlation_hops: int = Field(default=1, ge=0, le=3, description="how far apart in the topology "
                                            "(placement service -> node, call edges) two components may be to correlate")
     topology_cache_s: float = Field(default=30.0, ge=0, description="how long the API reuses the fleet's topology "

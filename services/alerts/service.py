@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, text, update
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from services.alerts.models import Alert, NormalizedAlert
 from services.incidents.correlate import Correlation
-from services.incidents.models import TimelineEvent
+from services.incidents.models import Incident, TimelineEvent
 from services.ingest.normalize import fingerprint
 from services.storage.base import utcnow
 
@@ -59,8 +59,15 @@ def process_correlation() -> Correlation:
                        topology=cached_topology(current, ttl_s=settings.topology_cache_s))
 
 
+def process_recurrence_grace_s() -> int:
+    """This process's grace after a resolution before a still-firing re-send is a recurrence."""
+    from services.worker import runtime
+
+    return runtime.current().settings.alert_recurrence_grace_s
+
+
 def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_window_s: int = 900,
-                 correlation: Correlation | None = None) -> IngestResult:
+                 correlation: Correlation | None = None, recurrence_grace_s: int | None = None) -> IngestResult:
     """Store, deduplicate and group in one transaction, so alerts sent together share one incident.
 
     A fixed number of statements per request, whatever the batch size: one read of the firing rows
@@ -77,6 +84,14 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
     group that has no current incident takes the per-cluster opening lock, and before its first write,
     so the lock is always taken before any row lock (two processes can wait for each other on it, never
     deadlock) and alerts joining open incidents, the common case, never wait for it.
+
+    A firing re-send of an alert whose incident was resolved more than ``recurrence_grace_s`` ago
+    (default: this process's setting) is a recurrence (PagerDuty: a new trigger of a resolved key opens
+    a new incident): its old row leaves the firing set (status ``recurred``, it stays in the old
+    incident's history) and the alert is stored as new, through the same opening lock and unique
+    firing fingerprint, so with several processes it recurs once; both timelines say so. Within the
+    grace it is a re-send in flight at the resolution and only counts as a repeat. The incident's
+    state comes with the firing read (a join), so this costs no statement on the common path.
     """
     from agents.priorities import task_priority
     from services.incidents.service import current_incidents, group_key
@@ -85,7 +100,18 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
     now = utcnow()
     conn = session.connection()  # Core statements on the session's transaction, without the ORM's execute layer
     fps = [fingerprint(a) for a in alerts]
-    firing = {fp: alert_id for alert_id, fp in conn.execute(_FIRING, {"fps": sorted(set(fps))})}
+    firing: dict[str, int] = {}
+    closed: dict[int, tuple[int, datetime]] = {}  # firing alert id -> its resolved incident and when it was resolved
+    for alert_id, fp, incident_id, incident_status, incident_resolved_at in conn.execute(
+            _FIRING, {"fps": sorted(set(fps))}):
+        firing[fp] = alert_id
+        if incident_status in _RECUR_AFTER and incident_resolved_at is not None:
+            closed[alert_id] = (incident_id, incident_resolved_at)
+    recur_before = None
+    if closed:  # only then: the setting is not read on the common path
+        grace = recurrence_grace_s if recurrence_grace_s is not None else process_recurrence_grace_s()
+        recur_before = now - timedelta(seconds=grace)
+    recurring: dict[str, tuple[int, int]] = {}  # fingerprint -> (its old alert id, the resolved incident)
     repeats: dict[int, int] = {}  # alert id -> how many repeats this request adds (counted in SQL: no lost update)
     resolved: list[tuple[int, datetime]] = []  # (alert id, the source's end time)
     new_rows: dict[str, dict] = {}  # fingerprint -> the row to insert, in arrival order
@@ -96,6 +122,9 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
                 resolved.append((alert_id, resolved_at(incoming)))
                 result.resolved.append(alert_id)
             continue
+        old = closed.get(firing.get(fp, 0))
+        if old is not None and recur_before is not None and old[1] <= recur_before:
+            recurring[fp] = (firing.pop(fp), old[0])  # still firing after the resolution: stored as new below
         if fp in firing:
             repeats[firing[fp]] = repeats.get(firing[fp], 0) + 1
             result.duplicates.append(firing[fp])
@@ -125,6 +154,9 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
         conn.execute(_REPEAT, [{"b_id": i, "b_n": n, "b_now": now} for i, n in repeats.items()])
     if resolved:  # before the insert: a batch that resolves then re-fires a fingerprint stores a new row
         conn.execute(_RESOLVE, [{"b_id": i, "b_now": now, "b_end": end} for i, end in resolved])
+    retired: set[int] = set()
+    if recurring:  # after the opening lock (current_incidents), before the insert; another process's retire wins
+        retired = set(conn.execute(_RETIRE, {"ids": sorted(i for i, _ in recurring.values())}).scalars())
     if not new_rows:
         return result
 
@@ -170,6 +202,9 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
                 events.append({"incident_id": incident.id, "kind": "alert", "actor": "observer", "at": now,
                                "dedup_key": f"alert:{alert_id}", "data": {"alert_id": alert_id},
                                "message": f"alert {row['name']} joined the incident"})
+            if row["fingerprint"] in recurring and recurring[row["fingerprint"]][0] in retired:
+                events.extend(_recurrence_events(row, alert_id=alert_id, old=recurring[row["fingerprint"]][1],
+                                                 new=incident.id, at=now))
         target = result.incidents_opened if created else result.incidents_joined
         if incident.id not in target:
             target.append(incident.id)
@@ -182,13 +217,20 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
 
 # statements built once (this is the hot path of the API); Core, not the ORM unit of work
 _ALERTS = Alert.__table__
-_FIRING = select(_ALERTS.c.id, _ALERTS.c.fingerprint).where(
-    _ALERTS.c.fingerprint.in_(bindparam("fps", expanding=True)), _ALERTS.c.status == "firing")
 _REPEAT = (update(_ALERTS).where(_ALERTS.c.id == bindparam("b_id"))
            .values(count=_ALERTS.c.count + bindparam("b_n"), last_seen_at=bindparam("b_now")))
 _RESOLVE = (update(_ALERTS).where(_ALERTS.c.id == bindparam("b_id"))
             .values(status="resolved", last_seen_at=bindparam("b_now"), ends_at=bindparam("b_end")))
 _INSERT_EVENTS = insert(TimelineEvent.__table__)
+_INCIDENTS = Incident.__table__
+# the firing rows of a batch's fingerprints, with their incident's status: a repeat of a resolved one may recur
+_FIRING = (select(_ALERTS.c.id, _ALERTS.c.fingerprint, _INCIDENTS.c.id, _INCIDENTS.c.status, _INCIDENTS.c.resolved_at)
+           .select_from(_ALERTS.outerjoin(_INCIDENTS, _INCIDENTS.c.id == _ALERTS.c.incident_id))
+           .where(_ALERTS.c.fingerprint.in_(bindparam("fps", expanding=True)), _ALERTS.c.status == "firing"))
+_RECUR_AFTER = ("resolved", "closed")  # not "escalated": a person holds it, a firing alert is expected there
+# a recurring alert's old row leaves the firing set (the new row takes the fingerprint); only one process's does
+_RETIRE = (update(_ALERTS).where(_ALERTS.c.id.in_(bindparam("ids", expanding=True)), _ALERTS.c.status == "firing")
+           .values(status="recurred").returning(_ALERTS.c.id))
 _INSERT_NEW: dict[str, object] = {}
 
 
@@ -203,6 +245,16 @@ def _insert_new(dialect: str):
                                 .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=text("status = 'firing'"))
                                 .returning(_ALERTS.c.id, _ALERTS.c.fingerprint))
     return _INSERT_NEW[dialect]
+
+
+def _recurrence_events(row: dict, *, alert_id: int, old: int, new: int, at: datetime) -> list[dict]:
+    """The two timeline entries of a recurrence: on the resolved incident and on the one it recurred in."""
+    data = {"alert_id": alert_id, "recurred_from": old, "recurred_as": new}
+    return [{"incident_id": old, "kind": "recurred", "actor": "observer", "at": at, "data": data,
+             "dedup_key": f"recurred:{alert_id}", "message": f"alert {row['name']} still firing: recurred as #{new}"},
+            {"incident_id": new, "kind": "recurrence", "actor": "observer", "at": at, "data": data,
+             "dedup_key": f"recurrence:{alert_id}",
+             "message": f"alert {row['name']} still firing after #{old} was resolved"}]
 
 
 def _iso(value: object) -> str:
