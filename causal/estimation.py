@@ -139,6 +139,7 @@ class IntervalCalibration:
     rows: int
     raw_stderr: bool                       # the family has its own standard errors
     factor: list[float] = field(default_factory=list)
+    factor_twin: list[float] = field(default_factory=list)     # before the floor at the family's own width
     coverage_raw: list[float | None] = field(default_factory=list)
     coverage_calibrated: list[float] = field(default_factory=list)
     seconds: float = 0.0
@@ -268,10 +269,15 @@ class ServedEstimator:
         level = 1.0 - cfg.calibration_alpha
         z = NormalDist().inv_cdf(1.0 - cfg.calibration_alpha / 2.0)
         cal = IntervalCalibration(level=level, rows=n, raw_stderr=raw is not None)
+        # never narrower than the family's own intervals: the twin's planted effect is still
+        # smoother than the truth, so a factor < 1 is the twin rewarding an over-smooth fit
+        floor = 1.0 if raw is not None and cfg.calibration_floor_own else 1e-9
         for k in range(estimate.shape[1]):
             err = np.abs(estimate[:, k] - planted[:, k])
             c = float(np.quantile(err / scale[:, k], level)) / z
-            cal.factor.append(max(c, 1e-9))
+            cal.factor_twin.append(c)
+            c = max(c, floor)
+            cal.factor.append(c)
             cal.coverage_raw.append(None if raw is None else float(np.mean(err <= z * raw[:, k])))
             cal.coverage_calibrated.append(float(np.mean(err <= z * c * scale[:, k])))
         cal.seconds = round(time.perf_counter() - t0, 2)
