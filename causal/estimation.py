@@ -21,7 +21,9 @@ regression, the *served estimate itself* planted as the true effect, and the rea
 permuted within each action as noise. The chosen family is refit on the twin, and the factor c
 that makes c * (its own standard error) cover the planted effects at the calibration level is
 kept per action (families without standard errors get a constant standard error of 1, so c is a
-half-width). Served standard errors are c * raw standard error; every interval and the policy's
+half-width). A family with its own standard errors keeps at least them (c >= 1): the planted
+effect is smoother than the truth, so the twin rewards over-smooth fits with c < 1, and those
+intervals covered 65-84% of true effects at 90% on the simulator's semi-synthetic settings. Served standard errors are c * raw standard error; every interval and the policy's
 one-sided test derive from them. The twin's effect is the estimate, which is usually smoother
 than the truth, so the calibration can still under-cover sharp effects: the bench measures it on
 held-out data with known effects that the twin never saw.
@@ -145,6 +147,8 @@ class IntervalCalibration:
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
+        if not hasattr(self, "factor_twin"):  # pickled before the floor existed: its factor was the twin's
+            self.factor_twin = list(self.factor)
         return asdict(self)
 
 
