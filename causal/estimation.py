@@ -21,7 +21,9 @@ regression, the *served estimate itself* planted as the true effect, and the rea
 permuted within each action as noise. The chosen family is refit on the twin, and the factor c
 that makes c * (its own standard error) cover the planted effects at the calibration level is
 kept per action (families without standard errors get a constant standard error of 1, so c is a
-half-width). Served standard errors are c * raw standard error; every interval and the policy's
+half-width). A family with its own standard errors keeps at least them (c >= 1): the planted
+effect is smoother than the truth, so the twin rewards over-smooth fits with c < 1, and those
+intervals covered 65-84% of true effects at 90% on the simulator's semi-synthetic settings. Served standard errors are c * raw standard error; every interval and the policy's
 one-sided test derive from them. The twin's effect is the estimate, which is usually smoother
 than the truth, so the calibration can still under-cover sharp effects: the bench measures it on
 held-out data with known effects that the twin never saw.
@@ -139,11 +141,14 @@ class IntervalCalibration:
     rows: int
     raw_stderr: bool                       # the family has its own standard errors
     factor: list[float] = field(default_factory=list)
+    factor_twin: list[float] = field(default_factory=list)     # before the floor at the family's own width
     coverage_raw: list[float | None] = field(default_factory=list)
     coverage_calibrated: list[float] = field(default_factory=list)
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
+        if not hasattr(self, "factor_twin"):  # pickled before the floor existed: its factor was the twin's
+            self.factor_twin = list(self.factor)
         return asdict(self)
 
 
@@ -268,10 +273,15 @@ class ServedEstimator:
         level = 1.0 - cfg.calibration_alpha
         z = NormalDist().inv_cdf(1.0 - cfg.calibration_alpha / 2.0)
         cal = IntervalCalibration(level=level, rows=n, raw_stderr=raw is not None)
+        # never narrower than the family's own intervals: the twin's planted effect is still
+        # smoother than the truth, so a factor < 1 is the twin rewarding an over-smooth fit
+        floor = 1.0 if raw is not None and cfg.calibration_floor_own else 1e-9
         for k in range(estimate.shape[1]):
             err = np.abs(estimate[:, k] - planted[:, k])
             c = float(np.quantile(err / scale[:, k], level)) / z
-            cal.factor.append(max(c, 1e-9))
+            cal.factor_twin.append(c)
+            c = max(c, floor)
+            cal.factor.append(c)
             cal.coverage_raw.append(None if raw is None else float(np.mean(err <= z * raw[:, k])))
             cal.coverage_calibrated.append(float(np.mean(err <= z * c * scale[:, k])))
         cal.seconds = round(time.perf_counter() - t0, 2)
