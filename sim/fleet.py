@@ -620,7 +620,9 @@ class Fleet:
 
 
 def _free_cluster_name(asg: Any, base: str) -> str:
-    existing = {g["AutoScalingGroupName"] for g in asg.describe_auto_scaling_groups()["AutoScalingGroups"]}
+    # every page: DescribeAutoScalingGroups returns 50 groups a call, and a long-lived moto server holds more
+    pages = asg.get_paginator("describe_auto_scaling_groups").paginate()
+    existing = {g["AutoScalingGroupName"] for page in pages for g in page["AutoScalingGroups"]}
     name, i = base, 1
     while f"{name}-nodes" in existing:
         i += 1
