@@ -24,9 +24,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from collections.abc import Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, false, select, update
