@@ -220,11 +220,12 @@ class SqlIncidentStore:
             with session_scope(self.url) as session:
                 written = add_event(session, incident_id, kind=kind, actor=actor, message=message, data=data,
                                     dedup_key=dedup_key)
-                incident = session.get(Incident, incident_id)
-                assert incident is not None, "the agents only write to an incident that exists"
-                deliveries = stage_event(session, self.settings, incident_id=incident_id, message=message,
-                                         title=incident.title, kind=kind,
-                                         data=data or {}) if written else []
+                deliveries: list[int] = []
+                if written:  # a repeated step is neither written nor announced
+                    incident = session.get(Incident, incident_id)
+                    assert incident is not None, "the agents only write to an incident that exists"
+                    deliveries = stage_event(session, self.settings, incident_id=incident_id, message=message,
+                                             title=incident.title, kind=kind, data=data or {})
         except IntegrityError:  # a concurrent duplicate of the same step won the race
             return
         kick(deliveries)
