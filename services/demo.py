@@ -108,7 +108,7 @@ def summarize(database_url: str, *, since: datetime, sim_summary: dict[str, Any]
         proposals = session.scalars(select(DriftProposal).where(DriftProposal.created_at >= since)).all()
         incidents = session.scalars(select(Incident).where(Incident.opened_at >= since)).all()
         resolved = [i for i in incidents if i.status == "resolved" and i.resolved_at]
-        ttr = [(i.resolved_at - i.opened_at).total_seconds() for i in resolved]
+        ttr = [(i.resolved_at - i.opened_at).total_seconds() for i in resolved if i.resolved_at is not None]
         by_status: dict[str, int] = {}
         for incident in incidents:
             by_status[incident.status] = by_status.get(incident.status, 0) + 1

@@ -54,7 +54,7 @@ class AlertingStack:
     procs: list[subprocess.Popen] = field(default_factory=list)
 
     @classmethod
-    def start(cls, *, exporter: str, webhook: str, workdir: Path, nodes: list[str], services: list[str] = (),
+    def start(cls, *, exporter: str, webhook: str, workdir: Path, nodes: list[str], services: list[str] | tuple[str, ...] = (),
               interval: str = "1s", rule_for: str | None = "2s", rate_range: str | None = "10s",
               group_wait: str = "1s", time_scale: float | None = None) -> AlertingStack:
         """Start both servers; ``exporter`` is the simulator's host:port, ``webhook`` the platform's alert URL.

@@ -122,7 +122,7 @@ def to_alertmanager(
         group_by = ("alertname", "cluster", "service")
         summary = spec.summary.format(node=fault.node or "", service=fault.service or fault.target)
     ends_at = rfc3339(fault.resolved_at) if status == "resolved" and fault.resolved_at else ZERO_TIME
-    alerts = []
+    alerts: list[dict[str, Any]] = []
     for node in hosts:
         service = fault.alert_service or fault.service or (node.services[0] if node.services else "")
         labels = {

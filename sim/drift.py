@@ -75,6 +75,7 @@ class DriftSimulator:
 
     def _flush(self) -> Path | None:
         ctx = self._ctx
+        assert ctx is not None, "start() sets the context"
         if not ctx.recorder.records:
             return None
         self._files += 1
@@ -85,6 +86,7 @@ class DriftSimulator:
     def step(self) -> dict[str, Any]:
         """One console change from the project's drift catalog, written as a new CloudTrail file."""
         ctx = self._ctx
+        assert ctx is not None, "start() sets the context"
         choices = [(kind, fn) for kind, fn in catalog(PROJECT) if kind in SAFE_KINDS]
         kind, fn = ctx.rng.choice(choices)
         ctx.as_console()

@@ -601,6 +601,7 @@ def score(files: dict[Path, str], scenario: Scenario, state: State, reader: Live
     after = Config(scenario.terraform_dir, texts={Path(p).resolve(): t for p, t in files.items()}, state=state)
     for address, attribute, key in scenario.truth.keys:
         res = state.get(address)
+        assert res is not None, f"{address}: the scenario's truth names a resource of its state"
         live = reader.value(res.type, live_identifier(res.type, res.attributes), attribute, key)
         cfg = config_value(after, address, attribute, key)
         if cfg != live:

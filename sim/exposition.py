@@ -70,14 +70,14 @@ class Exposition:
     def probe(self, target: str) -> str:
         """The target's metrics in text format; ``KeyError`` for an unknown target, ``Down`` when down."""
         status = self.telemetry.status(target)
-        latest: dict[str, dict[str, float]] = status["latest"]  # type: ignore[assignment]
+        latest: dict[str, dict[str, float]] = status["latest"]
         is_service = target in self.fleet.releases
         nodes = [self.fleet.node(node_id) for node_id in latest]
         alive = [n for n in nodes if n.state == "running" and latest[n.id]["heartbeat"] >= 1.0]
         if not alive:
             raise Down(f"{target}: " + ("; ".join(str(b) for b in status["breaches"]) or "not reporting"))
         with self._lock:
-            now = float(status["ts"])  # type: ignore[arg-type]
+            now = float(status["ts"])
             dt = max(0.0, now - self._last.get(target, now))
             self._last[target] = now
             if is_service:

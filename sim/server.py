@@ -75,6 +75,7 @@ class SimServer:
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
+        assert isinstance(host, str), "an AF_INET server's address"
         return f"http://{host}:{port}"
 
     def start(self) -> SimServer:

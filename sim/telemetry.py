@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sim import paraphrase
 from sim.faults import FAULT_KINDS, Fault
@@ -280,7 +280,7 @@ class Telemetry:
         return {"edges": edges, "placement": {svc: nodes[0] for svc, nodes in placement.items() if nodes},
                 "components": components}
 
-    def traces(self, target: str, *, minutes: float = 15, now: float | None = None) -> list[dict[str, object]]:
+    def traces(self, target: str, *, minutes: float = 15, now: float | None = None) -> list[dict[str, Any]]:
         """Per call edge touching ``target``: the callee's latency and error share as its callers see them."""
         edges = [(c, d) for c, callees in getattr(self.fleet, "dependencies", {}).items() for d in callees if target in (c, d)]
         out: list[dict[str, object]] = []
@@ -302,7 +302,7 @@ class Telemetry:
         return [self.fleet.node(target)]
 
     # ----------------------------------------------------------------- health
-    def status(self, target: str, *, now: float | None = None) -> dict[str, object]:
+    def status(self, target: str, *, now: float | None = None) -> dict[str, Any]:
         """The latest sample of ``target`` and which thresholds it breaks (empty list = healthy)."""
         now = self.fleet.now() if now is None else now
         faults = self.fleet.faults_at(now)

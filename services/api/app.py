@@ -117,7 +117,7 @@ def _publish_roles(app: FastAPI, routers: list) -> None:
     for router in routers:
         for route in router.routes:
             if isinstance(route, APIRoute) and (role := required_role(route.dependant)):
-                for method in route.methods:
+                for method in route.methods or ():
                     roles[(route.path, method.lower())] = role  # the path includes the prefix
 
     def openapi() -> dict:
@@ -130,4 +130,4 @@ def _publish_roles(app: FastAPI, routers: list) -> None:
             app.openapi_schema = schema
         return app.openapi_schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema; its stubs call it a method

@@ -104,7 +104,9 @@ def revoke_token(database_url: str, *, token_id: int, actor: str) -> dict:
         session.execute(update(ConsoleSession).where(ConsoleSession.token_id == token_id,
                                                      ConsoleSession.ended_at.is_(None)).values(ended_at=row.revoked_at))
         record(session, actor=actor, action="token.revoke", subject=f"token:{token_id}")
-        return token_dict(row, user=session.get(User, row.user_id).name)
+        owner = session.get(User, row.user_id)
+        assert owner is not None, "api_tokens.user_id is a foreign key"
+        return token_dict(row, user=owner.name)
 
 
 def token_dict(row: ApiToken, *, user: str) -> dict:
@@ -155,8 +157,8 @@ def lookup_console_session(database_url: str, session_id: str) -> Principal:
         ).first()
     if row is None:
         raise TokenRejected("unknown console session; sign in again")
-    ended_at, session_expires, *token_row = row
-    principal = _principal(*token_row)  # a revoked or expired token says so first
+    ended_at, session_expires = row[0], row[1]
+    principal = _principal(*row[2:])  # a revoked or expired token says so first
     if ended_at is not None:
         raise TokenRejected("the console session was signed out; sign in again")
     if session_expires <= utcnow():

@@ -180,9 +180,9 @@ class PrometheusTelemetry:
             result = self._query("/api/v1/query", {"query": query})
             if result is None and self._unavailable:
                 return {}
-            edges = sorted({(item["metric"].get(caller, ""), item["metric"].get(callee, ""))
+            pairs = sorted({(item["metric"].get(caller, ""), item["metric"].get(callee, ""))
                             for item in result or []})
-            edges = [[a, b] for a, b in edges if a and b and "unknown" not in (a, b)]
+            edges = [[a, b] for a, b in pairs if a and b and "unknown" not in (a, b)]
             if edges:
                 components = {name: "service" for edge in edges for name in edge}
                 return {"edges": edges, "components": components}

@@ -28,9 +28,12 @@ import json
 import math
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from agents.diagnosis.evidence import iso, to_epoch
+
+if TYPE_CHECKING:
+    from agents.state import IncidentState
 
 LONG_COLUMNS = {"timestamp", "component", "metric", "value"}
 
@@ -263,26 +266,31 @@ class InMemoryStore:
         self.events: list[dict[str, Any]] = []
         self.incident: dict[str, Any] = {}
 
-    def add_event(self, incident_id, *, kind, actor, message, data=None, dedup_key=None):  # noqa: ANN001
+    def add_event(self, incident_id: int, *, kind: str, actor: str, message: str,
+                  data: dict[str, Any] | None = None, dedup_key: str | None = None) -> None:
         self.events.append({"kind": kind, "message": message, "data": data or {}})
 
-    def update_incident(self, incident_id, **fields):  # noqa: ANN001
+    def update_incident(self, incident_id: int, **fields: Any) -> None:
         self.incident.update(fields)
 
-    def save_hypotheses(self, incident_id, hypotheses):  # noqa: ANN001
+    def save_hypotheses(self, incident_id: int, hypotheses: list[dict[str, Any]]) -> None:
         self.incident["hypotheses"] = hypotheses
 
-    def request_approval(self, incident_id, *, action, target, risk, reason):  # noqa: ANN001
+    def request_approval(self, incident_id: int, *, action: str, target: str, risk: str, reason: str,
+                         round: int = 0) -> int:
         return 0
 
-    def begin_action(self, key, **_):  # noqa: ANN001
+    def begin_action(self, key: str, **_: Any) -> dict[str, Any] | None:
         return None
 
-    def finish_action(self, key, *, status, result):  # noqa: ANN001
+    def finish_action(self, key: str, *, status: str, result: dict[str, Any]) -> None:
         return None
 
-    def actions_in_last_hour(self):
+    def actions_in_last_hour(self) -> int:
         return 0
+
+    def source_status(self, incident_id: int) -> dict[str, Any]:
+        return {}  # a replay has no source to ask; the actor reads {} as "cannot tell" (and replays never act)
 
 
 class _NoCloud:
@@ -301,7 +309,7 @@ def replay_case(case_dir: str | Path, *, recall: Any = None) -> dict[str, Any]:
     telemetry = ReplayTelemetry(case_dir)
     tools = AgentTools(store=InMemoryStore(), cloud=_NoCloud(), telemetry=telemetry, recall=recall)
     state: dict[str, Any] = {"incident_id": 0, "alert": telemetry.alert}
-    state.update(observer.observe(state, tools=tools))
-    state.update(diagnoser.diagnose(state, tools=tools))
+    state.update(observer.observe(cast("IncidentState", state), tools=tools))
+    state.update(diagnoser.diagnose(cast("IncidentState", state), tools=tools))
     return {"hypotheses": state["hypotheses"], "case": state["signals"]["case"], "label": telemetry.label,
             "telemetry": telemetry}

@@ -237,6 +237,7 @@ def decide(approval_id: IdPath, request: Request, approved: bool = Form(...),
     if approval is not None and (risk in pages.HIGH_RISK or not approved) and not reason.strip():
         raise Invalid(f"{'rejecting' if not approved else f'a {risk}-risk action'} needs a written reason")
     flows.decide(settings, approval_id, approved=approved, user=user, comment=reason.strip())
+    assert incident_id is not None, "decide raised NotFound for an approval that does not exist"
     if request.headers.get("hx-target") == "approval-list":
         return render(request, "_approval_rows.html", settings, items=pages.pending_approvals(settings.database_url))
     return _after_change(request, settings, incident_id)
@@ -407,9 +408,9 @@ def login(request: Request, token: SafeStr = Form(..., max_length=500), csrf: Sa
         response = render(request, "login.html", settings, next=_safe_next(next), error=str(exc))
         response.status_code = 401
         return response
-    response = RedirectResponse(_safe_next(next), status_code=303)
-    start_session(request, response, session_id, settings=settings)
-    return response
+    redirect = RedirectResponse(_safe_next(next), status_code=303)
+    start_session(request, redirect, session_id, settings=settings)
+    return redirect
 
 
 @router.post("/logout")

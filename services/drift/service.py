@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.engine import CursorResult
 
 from iac.kb import KnowledgeBase
 from iac.models import Change, Intent, Proposal, TraceRecord, Workspace
@@ -181,7 +182,8 @@ def reconcile_workspace(settings: Settings, name: str, *, session=None) -> dict[
     new_mark = max((r.event_time for r in records), default=watermark)
     seen_now = {r.event_id for r in records if new_mark is not None and r.event_time > new_mark - timedelta(seconds=1)}
     boundary_ids = sorted(seen_now | boundary) if new_mark == watermark else sorted(seen_now)
-    created, events = [], []
+    created: list[int] = []
+    events: list[dict[str, Any]] = []
     with session_scope(settings.database_url) as db:
         for proposal in result.proposals:
             exists = db.scalar(select(DriftProposal.id).where(DriftProposal.workspace == name,
@@ -303,6 +305,7 @@ def review(settings: Settings, proposal_id: int, *, approved: bool, reviewer: st
         kb = knowledge_base(settings)
         branch = None
         if approved:
+            assert workspace is not None, "synced above when approved"
             branch = approve(proposal, workspace, kb=kb, reviewer=reviewer)
             push_branch(settings, specs[workspace_name], branch)
         else:
@@ -318,14 +321,14 @@ def _claim(settings: Settings, proposal_id: int, *, reviewer: str) -> dict[str, 
     """Compare-and-set pending -> applying in its own committed transaction; the payload to apply."""
     now = utcnow()
     with session_scope(settings.database_url) as db:
-        claimed = db.execute(
+        claimed = cast(CursorResult[Any], db.execute(
             update(DriftProposal)
             .where(DriftProposal.id == proposal_id,
                    or_(DriftProposal.status == "pending",
                        (DriftProposal.status == "applying") & (DriftProposal.reviewed_at < now - CLAIM_STALE_AFTER)))
             .values(status="applying", reviewer=reviewer, reviewed_at=now)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )).rowcount
         row = db.get(DriftProposal, proposal_id)
         if row is None:
             raise ProposalNotFound(f"drift proposal {proposal_id} does not exist")
@@ -357,6 +360,7 @@ def _finish(settings: Settings, proposal_id: int, *, approved: bool, reviewer: s
 
     with session_scope(settings.database_url) as db:
         row = db.get(DriftProposal, proposal_id)
+        assert row is not None, "_claim found the row and proposals are not deleted"
         row.status = "approved" if approved else "rejected"
         row.reviewer, row.review_comment, row.reviewed_at, row.branch = reviewer, comment, utcnow(), branch
         record(db, actor=reviewer, action=f"drift.{row.status}", subject=f"drift:{proposal_id}",

@@ -92,6 +92,7 @@ class AgentMemory:
         plan = state.get("plan") or {}
         with session_scope(self.settings.database_url) as session:
             incident = session.get(Incident, incident_id)
+            assert incident is not None, "an episode is recorded for an incident that exists"
             opened, title = incident.opened_at, incident.title
         ttr = (utcnow() - opened).total_seconds()
         alert = state.get("alert", {})

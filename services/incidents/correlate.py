@@ -121,14 +121,15 @@ def find_related(starts: list[str], targets: dict[str, Any], *, graph: dict[str,
                  hops: int) -> tuple[Any, list[str]] | None:
     """The target reached first from ``starts`` (breadth first, at most ``hops`` steps) and the path's
     steps in words; among targets at the same distance, the one with the smallest sort key wins."""
-    found = [(targets[c], c, []) for c in starts if c in targets]
+    found: list[tuple[Any, str, list[str]]] = [(targets[c], c, []) for c in starts if c in targets]
     if found:
         target, component, _ = min(found, key=lambda f: _order(f[0]))
         return target, [f"same component {component}"]
     seen = set(starts)
-    frontier = deque((c, []) for c in starts)
+    frontier: deque[tuple[str, list[str]]] = deque((c, []) for c in starts)
     for _depth in range(hops):
-        reached, nxt = [], deque()
+        reached: list[tuple[Any, list[str]]] = []
+        nxt: deque[tuple[str, list[str]]] = deque()
         while frontier:
             here, path = frontier.popleft()
             for neighbour, words in sorted(graph.get(here, {}).items()):

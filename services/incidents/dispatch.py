@@ -24,11 +24,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, false, select, update
+from sqlalchemy import Table, bindparam, false, select, update
 
 from agents.priorities import task_priority
 from services.alerts.models import Alert
@@ -39,7 +40,7 @@ from services.worker.queue import OBSERVE, enqueue
 
 log = logging.getLogger(__name__)
 
-_ALERTS = Alert.__table__
+_ALERTS = cast(Table, Alert.__table__)
 _PENDING = (_ALERTS.c.dispatched == false()) & _ALERTS.c.incident_id.is_not(None)  # matches ix_alerts_undispatched
 # PostgreSQL: the rows are the claim; SKIP LOCKED lets another dispatcher take the next rows meanwhile
 _CLAIM_LOCKED = (select(_ALERTS.c.id, _ALERTS.c.incident_id, _ALERTS.c.severity).where(_PENDING)
@@ -76,7 +77,7 @@ class Drained:
     out_of_time: bool = False                               # half the lease spent: the rest is for the next drain
 
 
-def _publish(rows: list[Any], *, deadline: float | None) -> Drained:
+def _publish(rows: Sequence[Any], *, deadline: float | None) -> Drained:
     """One observe task per incident of ``rows`` on one producer.
 
     Stops at the first failure or at ``deadline`` (monotonic): what is not sent stays in the outbox.

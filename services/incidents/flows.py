@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any
+from typing import Any, cast
 
 from langgraph.types import Command
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from agents.graph import STAGE_OF_NODE
@@ -52,6 +53,7 @@ def _chaos_delay(stage: str) -> None:
 def incident_priority(incident_id: int, *, database_url: str) -> int:
     with session_scope(database_url) as session:
         incident = session.get(Incident, incident_id)
+        assert incident is not None, "a task is enqueued only for an incident that exists"
         impacted = len(session.scalars(select(Alert.id).where(Alert.incident_id == incident_id)).all())
         age = (utcnow() - incident.opened_at).total_seconds()
         return task_priority(incident.severity, impacted=impacted, age_s=age)
@@ -76,11 +78,11 @@ def decide(settings: Settings, approval_id: int, *, approved: bool, user: str, c
         approval = session.get(Approval, approval_id)
         if approval is None:
             raise NotFound(f"approval {approval_id} does not exist")
-        claimed = session.execute(
-            Approval.__table__.update()
+        claimed = cast(CursorResult[Any], session.execute(
+            cast(Table, Approval.__table__).update()
             .where(Approval.id == approval_id, Approval.status == "pending")
             .values(status=status, decided_by=user, decided_at=utcnow(), comment=comment)
-        ).rowcount
+        )).rowcount
         session.refresh(approval)
         if claimed != 1:
             raise AlreadyDecided(f"approval {approval_id} was already {approval.status} by {approval.decided_by}")
@@ -196,12 +198,13 @@ def note_resolved(alert_ids: list[int], *, settings: Settings) -> list[int]:
     with session_scope(settings.database_url) as session:
         alerts = session.scalars(select(Alert).where(Alert.id.in_(alert_ids), Alert.incident_id.is_not(None))).all()
         for alert in alerts:
+            assert alert.incident_id is not None, "the query selects attached alerts only"
             ended = alert.ends_at.isoformat() if alert.ends_at else "an unknown time"
             add_event(session, alert.incident_id, kind="alert_resolved", actor="source",
                       dedup_key=f"alert_resolved:{alert.id}:{ended}",
                       message=f"alert {alert.name} resolved at the source (ended {ended})",
                       data={"alert_id": alert.id, "ends_at": alert.ends_at.isoformat() if alert.ends_at else None})
-        for incident_id in sorted({a.incident_id for a in alerts}):
+        for incident_id in sorted({a.incident_id for a in alerts if a.incident_id is not None}):
             firing = session.scalar(select(func.count(Alert.id)).where(Alert.incident_id == incident_id,
                                                                        Alert.status == "firing"))
             if firing:

@@ -6,9 +6,10 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, bindparam, case, event, func, literal_column, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, bindparam, case, event, func, literal_column, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -65,10 +66,10 @@ def add_event(session: Session, incident_id: int, *, kind: str, actor: str, mess
 def _insert(session: Session, model):
     """The dialect's INSERT, which knows ON CONFLICT DO NOTHING (SQLite and PostgreSQL)."""
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(model)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        return pg_insert(model)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    return sqlite_insert(model)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class IncidentRef:
     open_group_key: str | None
 
 
-_INCIDENTS = Incident.__table__
+_INCIDENTS = cast(Table, Incident.__table__)
 _REF_COLUMNS = (_INCIDENTS.c.id, _INCIDENTS.c.title, _INCIDENTS.c.severity, _INCIDENTS.c.summary,
                 _INCIDENTS.c.open_group_key)
 # statements built once: this runs on every ingest, and building them costs more than running them on SQLite
@@ -97,11 +98,13 @@ def _open_stmt(dialect: str):
     """``INSERT INTO incidents ... ON CONFLICT (open_group_key) DO NOTHING RETURNING`` the ref columns."""
     if dialect not in _OPEN:
         if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+            _OPEN[dialect] = (pg_insert(_INCIDENTS).on_conflict_do_nothing(index_elements=["open_group_key"])
+                              .returning(*_REF_COLUMNS))
         else:
-            from sqlalchemy.dialects.sqlite import insert
-        _OPEN[dialect] = (insert(_INCIDENTS).on_conflict_do_nothing(index_elements=["open_group_key"])
-                          .returning(*_REF_COLUMNS))
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+            _OPEN[dialect] = (sqlite_insert(_INCIDENTS).on_conflict_do_nothing(index_elements=["open_group_key"])
+                              .returning(*_REF_COLUMNS))
     return _OPEN[dialect]
 
 
@@ -189,9 +192,10 @@ def current_incidents(session: Session, firsts: dict[str, Any], *, window_s: int
 def attach_alert(session: Session, alert: Alert, *, window_s: int, priority: int) -> tuple[IncidentRef, bool]:
     """Put the alert into the current incident of its group (within the window) or open a new one."""
     if alert.incident_id:
-        incident = session.get(Incident, alert.incident_id)
-        return IncidentRef(incident.id, incident.title, incident.severity, incident.summary or "",
-                           incident.open_group_key), False
+        current = session.get(Incident, alert.incident_id)
+        assert current is not None, "alerts.incident_id is a foreign key"
+        return IncidentRef(current.id, current.title, current.severity, current.summary or "",
+                           current.open_group_key), False
     key = group_key(alert)
     incident, created = current_incidents(session, {key: alert}, window_s=window_s, priorities={key: priority})[key]
     if created:
@@ -216,9 +220,12 @@ class SqlIncidentStore:
             with session_scope(self.url) as session:
                 written = add_event(session, incident_id, kind=kind, actor=actor, message=message, data=data,
                                     dedup_key=dedup_key)
-                deliveries = stage_event(session, self.settings, incident_id=incident_id, message=message,
-                                         title=session.get(Incident, incident_id).title, kind=kind,
-                                         data=data or {}) if written else []
+                deliveries: list[int] = []
+                if written:  # a repeated step is neither written nor announced
+                    incident = session.get(Incident, incident_id)
+                    assert incident is not None, "the agents only write to an incident that exists"
+                    deliveries = stage_event(session, self.settings, incident_id=incident_id, message=message,
+                                             title=incident.title, kind=kind, data=data or {})
         except IntegrityError:  # a concurrent duplicate of the same step won the race
             return
         kick(deliveries)
@@ -227,6 +234,7 @@ class SqlIncidentStore:
         resolved = fields.pop("resolved", False)
         with session_scope(self.url) as session:
             incident = session.get(Incident, incident_id)
+            assert incident is not None, "the agents only update an incident that exists"
             for name, value in fields.items():
                 setattr(incident, name, value)
             if resolved and incident.resolved_at is None:
@@ -263,8 +271,10 @@ class SqlIncidentStore:
             add_event(session, incident_id, kind="approval_requested", actor="actor",
                       dedup_key=f"approval_requested:{approval.id}", message=message, data={"approval_id": approval.id})
             approval_id = approval.id
+            incident = session.get(Incident, incident_id)
+            assert incident is not None, "approvals.incident_id is a foreign key"
             deliveries = stage_event(session, self.settings, incident_id=incident_id, kind="approval_requested",
-                                     title=session.get(Incident, incident_id).title, message=message,
+                                     title=incident.title, message=message,
                                      data={"approval_id": approval_id, "action": action, "target": target, "risk": risk})
         kick(deliveries)
         return approval_id
@@ -291,11 +301,13 @@ class SqlIncidentStore:
     def finish_action(self, key: str, *, status: str, result: dict[str, Any]) -> None:
         with session_scope(self.url) as session:
             action = session.scalar(select(Action).where(Action.idempotency_key == key))
+            assert action is not None, "begin_action wrote the row before the action ran"
             action.status, action.result, action.finished_at = status, result, utcnow()
 
     def actions_in_last_hour(self) -> int:
         with session_scope(self.url) as session:
-            return session.scalar(select(func.count(Action.id)).where(Action.started_at >= utcnow() - timedelta(hours=1)))
+            return session.scalar(select(func.count(Action.id))
+                                  .where(Action.started_at >= utcnow() - timedelta(hours=1))) or 0
 
 
 # --- people working an incident: find, own, close, talk (console and API) ---------------------------
@@ -335,8 +347,8 @@ def search_text() -> Any:
     expression, so ``ILIKE '%term%'`` is served by the index instead of scanning five columns; the
     separators are literal SQL (not bound parameters) for the planner to recognise it.
     """
-    space = literal_column("' '")
-    parts = [func.coalesce(column, literal_column("''"))
+    space: ColumnElement[str] = literal_column("' '")
+    parts: list[ColumnElement[str]] = [func.coalesce(column, literal_column("''"))
              for column in (Incident.title, Incident.summary, Incident.root_cause, Incident.service, Incident.node)]
     expr = parts[0]
     for part in parts[1:]:
@@ -467,9 +479,9 @@ def close_pending_approvals(session: Session, incident_id: int, *, status: str, 
                                                         Approval.status == "pending")).all()
     decided = []
     for approval_id in pending:
-        claimed = session.execute(
-            Approval.__table__.update().where(Approval.id == approval_id, Approval.status == "pending")
-            .values(status=status, decided_by=by, decided_at=utcnow(), comment=comment)).rowcount
+        claimed = cast(CursorResult[Any], session.execute(
+            cast(Table, Approval.__table__).update().where(Approval.id == approval_id, Approval.status == "pending")
+            .values(status=status, decided_by=by, decided_at=utcnow(), comment=comment))).rowcount
         if claimed == 1:
             decided.append(approval_id)
     return decided

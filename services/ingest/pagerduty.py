@@ -68,6 +68,7 @@ def parse_event(payload: Any) -> PagerDutyEvent:
     for field, value in (("summary", summary), ("source", source), ("severity", severity)):
         if not value:
             raise IngestError(f"payload.{field}: required for trigger")
+    assert summary and source and severity  # checked just above (the loop does not narrow their types)
     if severity not in PD_SEVERITIES:
         raise IngestError(f"payload.severity: {severity[:30]!r} is not one of {', '.join(PD_SEVERITIES)}")
     if len(summary) > 1024:

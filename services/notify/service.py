@@ -33,10 +33,11 @@ import threading
 import time
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from services.config import Settings
@@ -281,13 +282,13 @@ def lease_s(settings: Settings) -> float:
 def _claim(settings: Settings, delivery_id: int, *, now: datetime) -> WebhookDelivery | None:
     """Take a due pending row (compare-and-set on its due time); None when it is not ours to send now."""
     with session_scope(settings.database_url) as session:
-        claimed = session.execute(
+        claimed = cast(CursorResult[Any], session.execute(
             update(WebhookDelivery)
             .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == PENDING,
                    WebhookDelivery.next_attempt_at <= now)
             .values(next_attempt_at=now + timedelta(seconds=lease_s(settings)),
                     attempts=WebhookDelivery.attempts + 1, updated_at=now)
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False))).rowcount
         if claimed != 1:
             return None
         row = session.get(WebhookDelivery, delivery_id)

@@ -24,7 +24,7 @@ from urllib.error import URLError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
-from slack_sdk.signature import SignatureVerifier
+from slack_sdk.signature import Clock, SignatureVerifier
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -63,7 +63,7 @@ def verify_request(body: bytes, *, timestamp: str | None, signature: str | None,
     if abs(clock_now - sent) > 300:
         raise SlackVerificationError("request timestamp is too old (replay?)")
 
-    class _Clock:
+    class _Clock(Clock):
         def now(self) -> float:
             return clock_now
 
@@ -198,6 +198,7 @@ def send(row: WebhookDelivery, settings: Settings) -> tuple[str, int | None, str
         if incident is None:  # a drift proposal (or an incident since deleted): a plain message
             web.chat_postMessage(channel=channel, **reply_message(event))
             return "delivered", 200, None, None
+        assert incident_id is not None, "the incident was read by this id"
         last = f"{event['kind'].replace('_', ' ')}: {event['message']}"
         if thread is None:
             answer = web.chat_postMessage(channel=channel, **parent_message(incident, last=last, settings=settings))
@@ -210,6 +211,7 @@ def send(row: WebhookDelivery, settings: Settings) -> tuple[str, int | None, str
             web.chat_postMessage(channel=thread.channel_id, thread_ts=thread.ts, **reply_message(event))
             with session_scope(settings.database_url) as session:
                 stored = session.get(SlackThread, thread.id)
+                assert stored is not None, "thread rows are never deleted"
                 stored.last_event_id, stored.updated_at = row.event_id, utcnow()
         web.chat_update(channel=thread.channel_id, ts=thread.ts,
                         **parent_message(incident, last=last, settings=settings))
@@ -233,11 +235,12 @@ def _remember_thread(settings: Settings, *, incident_id: int, channel: str, chan
             return thread
     except IntegrityError:
         with session_scope(settings.database_url) as session:
-            thread = session.scalar(select(SlackThread).where(SlackThread.incident_id == incident_id,
+            winner = session.scalar(select(SlackThread).where(SlackThread.incident_id == incident_id,
                                                               SlackThread.channel == channel))
-            session.expunge(thread)
-            log.warning("incident %s got two Slack parent messages in %s (kept %s)", incident_id, channel, thread.ts)
-            return thread
+            assert winner is not None, "the IntegrityError was the other process's row for this thread"
+            session.expunge(winner)
+            log.warning("incident %s got two Slack parent messages in %s (kept %s)", incident_id, channel, winner.ts)
+            return winner
 
 
 def mark_decided(settings: Settings, *, channel: str | None, ts: str | None, text: str) -> None:

@@ -42,16 +42,18 @@ def make_checkpointer(url: str):
         conn = Connection.connect(url.replace("+psycopg", ""), autocommit=True, prepare_threshold=0,
                                   row_factory=dict_row)
         saver = PostgresSaver(conn)
+        saver.setup()
+        return saver
     else:
         from langgraph.checkpoint.sqlite import SqliteSaver
 
         path = url.removeprefix("sqlite:///")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        saver = SqliteSaver(conn)
-    saver.setup()
-    return saver
+        db = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        lite = SqliteSaver(db)
+        lite.setup()
+        return lite
 
 
 class Runtime:

@@ -72,8 +72,8 @@ def notify(self, event: dict[str, Any] | None = None, delivery_ids: list[int] | 
     """
     settings = current().settings
     if event is not None:
-        delivery_ids = [*(delivery_ids or []), *notify_event(settings, **{
-            k: event.get(k) for k in ("incident_id", "title", "kind", "message")}, data=event.get("data") or {})]
+        fields: dict[str, Any] = {k: event.get(k) for k in ("incident_id", "title", "kind", "message")}
+        delivery_ids = [*(delivery_ids or []), *notify_event(settings, **fields, data=event.get("data") or {})]
     return deliver(settings, delivery_ids or [])
 
 
