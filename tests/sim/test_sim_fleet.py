@@ -184,3 +184,19 @@ def test_unknown_action_or_target_is_rejected(fleet: Fleet) -> None:
         fleet.apply_mitigation("checkout", "reboot")
     with pytest.raises(KeyError):
         fleet.apply_mitigation("no-such-node", "reboot")
+
+
+def test_a_free_cluster_name_is_found_beyond_the_first_page_of_groups(moto_server) -> None:
+    """DescribeAutoScalingGroups answers 50 groups a call: a long test session holds more fleets than that."""
+    from sim.fleet import _free_cluster_name
+
+    asg = boto_client("autoscaling", moto_server.endpoint_url)
+    ec2 = boto_client("ec2", moto_server.endpoint_url)
+    ec2.create_launch_template(LaunchTemplateName="page-test", LaunchTemplateData={"ImageId": "ami-12c6146b"})
+    names = ["sim-page-nodes"] + [f"sim-page-{i}-nodes" for i in range(2, 62)]
+    for name in names:
+        asg.create_auto_scaling_group(AutoScalingGroupName=name, MinSize=0, MaxSize=0,
+                                      LaunchTemplate={"LaunchTemplateName": "page-test"},
+                                      AvailabilityZones=["us-east-1a"])
+    assert len(asg.describe_auto_scaling_groups()["AutoScalingGroups"]) < len(names)  # the API pages
+    assert f"{_free_cluster_name(asg, 'sim-page')}-nodes" not in names
