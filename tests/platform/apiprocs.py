@@ -22,11 +22,16 @@ from tests.conftest import REDIS_URL, ROOT, free_port, wait_for
 BROKER_DB = 12  # the Redis database these tests use, under a per-test key prefix
 
 
-def api_env(*, database_url: str, moto_endpoint: str, workdir: Path, prefix: str, **extra: str) -> dict[str, str]:
-    """The environment of API processes that share ``database_url`` and the broker keys under ``prefix``."""
-    broker = f"{REDIS_URL}/{BROKER_DB}"
+def api_env(*, database_url: str, moto_endpoint: str, workdir: Path, prefix: str | None = None,
+            broker: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment of API processes that share ``database_url`` and the broker keys under ``prefix``.
+
+    ``broker`` defaults to the shared Redis; outage tests pass their own throwaway one (no prefix needed).
+    """
+    broker = broker or f"{REDIS_URL}/{BROKER_DB}"
+    keys = {"AIOPS_BROKER_KEY_PREFIX": prefix} if prefix is not None else {}
     return {**os.environ, "AIOPS_DATABASE_URL": database_url, "AIOPS_BROKER_URL": broker,
-            "AIOPS_RESULT_BACKEND": broker, "AIOPS_BROKER_KEY_PREFIX": prefix,
+            "AIOPS_RESULT_BACKEND": broker, **keys,
             "AIOPS_CLOUD_ENDPOINT": moto_endpoint, "AIOPS_CHROMA_PATH": str(workdir / "chroma"),
             "AIOPS_EMBEDDING": "hashing", "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **extra}
 

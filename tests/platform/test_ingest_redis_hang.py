@@ -14,9 +14,9 @@ import threading
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port, wait_for
+from tests.conftest import free_port, wait_for
+from tests.platform.apiprocs import api_env, start_api, stop
 from tests.platform.test_outages import _alerts, _redis
-from tests.platform.test_two_api_processes import start_api, stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -70,9 +70,7 @@ def test_api_answers_while_redis_hangs_and_dispatches_when_it_answers_again(tmp_
     from services.storage.migrate import upgrade
 
     upgrade(url)
-    env = {**os.environ, "AIOPS_DATABASE_URL": url, "AIOPS_BROKER_URL": broker, "AIOPS_RESULT_BACKEND": broker,
-           "AIOPS_CLOUD_ENDPOINT": moto_endpoint, "AIOPS_CHROMA_PATH": str(tmp_path / "chroma"),
-           "AIOPS_EMBEDDING": "hashing", "PYTHONPATH": str(ROOT)}
+    env = api_env(database_url=url, moto_endpoint=moto_endpoint, workdir=tmp_path, broker=broker)
     server = _redis(port, tmp_path)
     api, base = start_api(env=env, workdir=tmp_path / "api", name="api")
     stopped = False

@@ -20,8 +20,8 @@ import pytest
 import redis
 from sqlalchemy import create_engine, func, select
 
-from tests.conftest import ROOT, free_port, wait_for
-from tests.platform.test_two_api_processes import start_api, stop
+from tests.conftest import free_port, wait_for
+from tests.platform.apiprocs import api_env, start_api, stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -64,9 +64,7 @@ def test_redis_down_api_accepts_and_dispatches_once_when_it_returns(tmp_path, mo
     from services.storage.migrate import upgrade
 
     upgrade(url)
-    env = {**os.environ, "AIOPS_DATABASE_URL": url, "AIOPS_BROKER_URL": broker, "AIOPS_RESULT_BACKEND": broker,
-           "AIOPS_CLOUD_ENDPOINT": moto_endpoint, "AIOPS_CHROMA_PATH": str(tmp_path / "chroma"),
-           "AIOPS_EMBEDDING": "hashing", "PYTHONPATH": str(ROOT)}
+    env = api_env(database_url=url, moto_endpoint=moto_endpoint, workdir=tmp_path, broker=broker)
     server = _redis(port, tmp_path)
     api, base = start_api(env=env, workdir=tmp_path / "api", name="api")
     try:
@@ -131,12 +129,9 @@ def test_postgres_down_is_503_with_retry_after_and_nothing_half_stored(tmp_path,
     api = None
     try:
         upgrade(url)
-        env = {**os.environ, "AIOPS_DATABASE_URL": url, "AIOPS_BROKER_URL": "memory://",
-               "AIOPS_CLOUD_ENDPOINT": moto_endpoint, "AIOPS_CHROMA_PATH": str(tmp_path / "chroma"),
-               "AIOPS_EMBEDDING": "hashing", "PYTHONPATH": str(ROOT)}
-        env.pop("AIOPS_RESULT_BACKEND", None)
-        api, base = start_api(env={**env, "AIOPS_RESULT_BACKEND": "cache+memory://"}, workdir=tmp_path / "api",
-                              name="api")
+        env = api_env(database_url=url, moto_endpoint=moto_endpoint, workdir=tmp_path, broker="memory://",
+                      AIOPS_RESULT_BACKEND="cache+memory://")
+        api, base = start_api(env=env, workdir=tmp_path / "api", name="api")
         assert httpx.post(f"{base}/api/v1/alerts", json={"name": "Up", "node": "n1"}, timeout=60).status_code == 202
 
         pg("stop")
