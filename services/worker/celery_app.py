@@ -7,6 +7,8 @@ distributed (Redis broker, ``aiops worker --queues ...`` processes, ``aiops beat
 from __future__ import annotations
 
 import logging
+import os
+import threading
 
 from celery import Celery
 from kombu import Queue
@@ -99,11 +101,45 @@ app = create_celery(get_settings())
 app.set_default()
 
 
+# The in-process database epoch: bumped when this process switches database (tests, the demo). A task
+# queued in this process under an older epoch (waiting in the in-memory queue or, with a countdown, in
+# the worker's timer) belongs to the old database and must not run against the new one.
+EPOCH_HEADER = "aiops_epoch"
+_epoch = 0
+_epoch_lock = threading.Lock()
+
+
+def epoch_stamp() -> str:
+    """This process and its database epoch, for a task's headers (``enqueue`` adds it)."""
+    return f"{os.getpid()}:{_epoch}"
+
+
+def is_stale(stamp: str | None) -> bool:
+    """True for a task queued by this very process under an earlier database epoch.
+
+    Tasks from other processes, or without a stamp (older releases), are never stale: a worker
+    cannot judge another process's database, and dropping work there would lose it.
+    """
+    if not stamp or ":" not in stamp:
+        return False
+    pid, _, epoch = stamp.partition(":")
+    return pid == str(os.getpid()) and epoch != str(_epoch)
+
+
+def new_database_epoch() -> int:
+    """Start a new epoch and empty the in-memory queues; returns how many queued messages were dropped."""
+    global _epoch
+    with _epoch_lock:
+        _epoch += 1
+    return drop_in_process_queues()
+
+
 def drop_in_process_queues() -> int:
     """Empty the in-memory broker's queues of this process; returns how many messages were dropped.
 
     The memory transport keeps its queues in a class attribute, so they outlive the app and runtime
     that filled them; a process that switches database must not hand the old tasks to the new one.
+    Tasks already reserved by a worker (a countdown) are caught by their epoch stamp instead.
     """
     from kombu.transport import memory
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from services.worker.celery_app import app
+from services.worker.celery_app import EPOCH_HEADER, app, epoch_stamp
 
 OBSERVE = "aiops.observe"
 DIAGNOSE = "aiops.diagnose"
@@ -37,5 +37,6 @@ def enqueue(name: str, *args: Any, priority: int = 5, countdown: float | None = 
     # ignore_result: nothing reads these tasks' results, and without it every send also subscribes to the
     # result backend (one more Redis round trip per publish, retried for minutes when Redis hangs)
     result = app.send_task(name, args=list(args), kwargs={**kwargs, "sent_at": time.time()}, priority=priority,
-                           countdown=countdown, producer=producer, ignore_result=True)
+                           countdown=countdown, producer=producer, ignore_result=True,
+                           headers={EPOCH_HEADER: epoch_stamp()})
     return result.id

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from services.connectors.prometheus import PrometheusTelemetry
 from services.episodes.service import agent_memory
 from services.incidents.service import SqlIncidentStore
 from services.mitigation.service import NodeMitigationAdvisor, record_from_actor
-from services.worker.celery_app import drop_in_process_queues
+from services.worker.celery_app import new_database_epoch
 
 HOOKS = ("compress", "recall", "recommend_node_action", "on_resolved", "record_mitigation")
 
@@ -129,6 +131,7 @@ class Runtime:
 
 _lock = threading.Lock()
 _current: Runtime | None = None
+_pinned = threading.local()
 
 
 def telemetry_from_settings(settings: Settings) -> Telemetry:
@@ -160,17 +163,36 @@ def install(settings: Settings, *, cloud: CloudActions | None = None, telemetry:
         switched, _queues_for = _queues_for not in (None, settings.database_url), settings.database_url
     if switched:
         # tasks queued in this process for the previous database would otherwise run against the new one
-        drop_in_process_queues()
+        new_database_epoch()
     return runtime
 
 
 def current() -> Runtime:
-    """The installed runtime; a worker started from the command line installs one from its environment."""
+    """The installed runtime; a worker started from the command line installs one from its environment.
+
+    Inside ``pinned`` it is the runtime the thread pinned, whatever was installed since.
+    """
     global _current
+    runtime = getattr(_pinned, "runtime", None)
+    if runtime is not None:
+        return runtime
     with _lock:
         if _current is None:
             _current = Runtime(Settings())
         return _current
+
+
+@contextmanager
+def pinned() -> Iterator[Runtime]:
+    """Run a task on the runtime it started with: a process that installs another runtime meanwhile
+    (a test, the demo) must not have a task's later steps write to a different database."""
+    runtime = current()
+    outer = getattr(_pinned, "runtime", None)
+    _pinned.runtime = runtime
+    try:
+        yield runtime
+    finally:
+        _pinned.runtime = outer
 
 
 def reset() -> None:

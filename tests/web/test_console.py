@@ -52,9 +52,15 @@ def server(platform_env):
 
 @pytest.fixture
 def quiet_server(platform_env):
-    """The app without workers: nothing changes the seeded rows behind the test's back."""
-    from services.api.app import create_app
+    """The app without workers: nothing changes the seeded rows behind the test's back.
 
+    The process's embedded worker outlives the test that started it; stopped here, or it would take
+    the seeded incidents the API's dispatcher hands to the queue and diagnose them anew.
+    """
+    from services.api.app import create_app
+    from services.worker.embedded import stop_embedded_worker
+
+    stop_embedded_worker()
     base, srv, thread = serve(create_app(start_workers=False))
     yield base
     srv.should_exit = True
