@@ -103,9 +103,11 @@ app.set_default()
 
 # The in-process database epoch: bumped when this process switches database (tests, the demo). A task
 # queued in this process under an older epoch (waiting in the in-memory queue or, with a countdown, in
-# the worker's timer) belongs to the old database and must not run against the new one.
+# the worker's timer) belongs to the old database and must not run against the new one. Both outlive
+# the runtime, as the in-memory queues do.
 EPOCH_HEADER = "aiops_epoch"
 _epoch = 0
+_epoch_database: str | None = None
 _epoch_lock = threading.Lock()
 
 
@@ -126,12 +128,17 @@ def is_stale(stamp: str | None) -> bool:
     return pid == str(os.getpid()) and epoch != str(_epoch)
 
 
-def new_database_epoch() -> int:
-    """Start a new epoch and empty the in-memory queues; returns how many queued messages were dropped."""
-    global _epoch
+def use_database(database_url: str) -> None:
+    """Record the database this process's tasks belong to; a switch starts a new epoch and empties
+    the in-memory queues (the first database of the process is no switch)."""
+    global _epoch, _epoch_database
     with _epoch_lock:
-        _epoch += 1
-    return drop_in_process_queues()
+        switched = _epoch_database not in (None, database_url)
+        _epoch_database = database_url
+        if switched:
+            _epoch += 1
+    if switched:
+        drop_in_process_queues()
 
 
 def drop_in_process_queues() -> int:

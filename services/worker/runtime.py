@@ -29,7 +29,7 @@ from services.connectors.prometheus import PrometheusTelemetry
 from services.episodes.service import agent_memory
 from services.incidents.service import SqlIncidentStore
 from services.mitigation.service import NodeMitigationAdvisor, record_from_actor
-from services.worker.celery_app import new_database_epoch
+from services.worker.celery_app import use_database
 
 HOOKS = ("compress", "recall", "recommend_node_action", "on_resolved", "record_mitigation")
 
@@ -148,22 +148,16 @@ def telemetry_from_settings(settings: Settings) -> Telemetry:
     return NullTelemetry()
 
 
-# the database the in-process broker's queued tasks belong to; outlives ``reset`` as the queues do
-_queues_for: str | None = None
-
 
 def install(settings: Settings, *, cloud: CloudActions | None = None, telemetry: Telemetry | None = None,
             hooks: dict[str, Any] | None = None) -> Runtime:
     """Make this process run with ``settings`` (and optional cloud, telemetry, agent hooks)."""
     global _current
     runtime = Runtime(settings, cloud=cloud, telemetry=telemetry, hooks=hooks)
-    global _queues_for
     with _lock:
         _current = runtime
-        switched, _queues_for = _queues_for not in (None, settings.database_url), settings.database_url
-    if switched:
-        # tasks queued in this process for the previous database would otherwise run against the new one
-        new_database_epoch()
+    # tasks queued in this process for a previous database would otherwise run against the new one
+    use_database(settings.database_url)
     return runtime
 
 
