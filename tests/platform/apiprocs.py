@@ -36,9 +36,9 @@ def api_env(*, database_url: str, moto_endpoint: str, workdir: Path, prefix: str
             "AIOPS_EMBEDDING": "hashing", "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **extra}
 
 
-def drop_broker_keys(prefix: str) -> None:
-    """Remove what the processes left in Redis under ``prefix``."""
-    client = redis.Redis.from_url(f"{REDIS_URL}/{BROKER_DB}")
+def drop_broker_keys(prefix: str, *, db: int = BROKER_DB) -> None:
+    """Remove what the processes left in Redis database ``db`` under ``prefix``."""
+    client = redis.Redis.from_url(f"{REDIS_URL}/{db}")
     for key in client.scan_iter(f"{prefix}*"):
         client.delete(key)
 
@@ -62,9 +62,24 @@ def start_api(*, env: dict[str, str], workdir: Path, name: str) -> tuple[subproc
     return proc, base
 
 
+def ready(base: str) -> bool:
+    """Whether the API at ``base`` says it is ready (/readyz 200); False while it is not answering."""
+    try:
+        return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
+    stop_all([proc])
+
+
+def stop_all(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM every process group at once, then wait; SIGKILL what is still up after 15 s."""
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:

@@ -19,6 +19,7 @@ import pytest
 import redis
 
 from tests.conftest import REDIS_URL, ROOT, ec2_node, free_port, wait_for
+from tests.platform.apiprocs import drop_broker_keys, ready, stop_all
 from tests.platform.pgdb import fresh_postgres
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -68,27 +69,10 @@ def cluster(tmp_path, moto_endpoint, database_url):
     port = free_port()
     spawn("api", "--port", str(port), name="api")
     base = f"http://127.0.0.1:{port}"
-    wait_for(lambda: _ready(base), timeout=60, message="API ready")
+    wait_for(lambda: ready(base), timeout=60, message="API ready")
     yield {"env": env, "spawn": spawn, "base": base, "logs": tmp_path, "prefix": prefix}
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-    client = redis.Redis.from_url(broker)
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
+    stop_all(procs)
+    drop_broker_keys(prefix, db=REDIS_DB)
 
 
 

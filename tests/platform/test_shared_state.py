@@ -11,7 +11,6 @@ cloud in common. Checks the two paths that a local ./var used to hide:
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -19,9 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from tests.conftest import REDIS_URL, ROOT, ec2_node, free_port, wait_for
+from tests.platform.apiprocs import drop_broker_keys, ready, stop_all
 from tests.platform.pgdb import fresh_postgres
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -70,24 +69,8 @@ def deployment(tmp_path, moto_endpoint, postgres_url):
 
     yield {"env": env, "spawn": spawn, "homes": homes, "url": postgres_url, "broker": broker, "prefix": prefix,
            "logs": tmp_path}
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-    client = redis.Redis.from_url(broker)
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+    stop_all(procs)
+    drop_broker_keys(prefix, db=REDIS_DB)
 
 
 def _train(celery, *, timeout: float = 240) -> dict:
@@ -137,7 +120,7 @@ def test_train_on_jobs_recommend_on_agents_and_outcomes_reach_the_retrain(deploy
     base = f"http://127.0.0.1:{port}"
     celery = create_celery(Settings(_env_file=None, broker_url=deployment["broker"],
                                     result_backend=deployment["broker"], broker_key_prefix=deployment["prefix"]))
-    wait_for(lambda: _ready(base), timeout=60, message="API ready")
+    wait_for(lambda: ready(base), timeout=60, message="API ready")
 
     # (a) train on the jobs worker, from the events in the database
     first = _train(celery)
