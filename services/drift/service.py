@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.engine import CursorResult
 
 from iac.kb import KnowledgeBase
 from iac.models import Change, Intent, Proposal, TraceRecord, Workspace
@@ -25,7 +24,7 @@ from services.episodes.service import agent_memory
 from services.errors import Conflict, DomainError, Invalid, NotFound, OperationFailed
 from services.llm import llm_from_settings
 from services.notify.service import notify_event
-from services.storage.base import session_scope, utcnow
+from services.storage.base import rows_matched, session_scope, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -321,14 +320,13 @@ def _claim(settings: Settings, proposal_id: int, *, reviewer: str) -> dict[str, 
     """Compare-and-set pending -> applying in its own committed transaction; the payload to apply."""
     now = utcnow()
     with session_scope(settings.database_url) as db:
-        claimed = cast(CursorResult[Any], db.execute(
+        claimed = rows_matched(db,
             update(DriftProposal)
             .where(DriftProposal.id == proposal_id,
                    or_(DriftProposal.status == "pending",
                        (DriftProposal.status == "applying") & (DriftProposal.reviewed_at < now - CLAIM_STALE_AFTER)))
             .values(status="applying", reviewer=reviewer, reviewed_at=now)
-            .execution_options(synchronize_session=False)
-        )).rowcount
+            .execution_options(synchronize_session=False))
         row = db.get(DriftProposal, proposal_id)
         if row is None:
             raise ProposalNotFound(f"drift proposal {proposal_id} does not exist")

@@ -16,7 +16,6 @@ from typing import Any, cast
 
 from langgraph.types import Command
 from sqlalchemy import Table, func, select
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from agents.graph import STAGE_OF_NODE
@@ -29,7 +28,7 @@ from services.errors import Conflict, NotFound
 from services.incidents.models import Incident
 from services.incidents.service import add_event, approval_dict, close_pending_approvals
 from services.notify.service import stage_event
-from services.storage.base import session_scope, utcnow
+from services.storage.base import rows_matched, session_scope, utcnow
 from services.worker.queue import ACT, DIAGNOSE, OBSERVE, enqueue
 from services.worker.runtime import current
 
@@ -78,11 +77,10 @@ def decide(settings: Settings, approval_id: int, *, approved: bool, user: str, c
         approval = session.get(Approval, approval_id)
         if approval is None:
             raise NotFound(f"approval {approval_id} does not exist")
-        claimed = cast(CursorResult[Any], session.execute(
+        claimed = rows_matched(session,
             cast(Table, Approval.__table__).update()
             .where(Approval.id == approval_id, Approval.status == "pending")
-            .values(status=status, decided_by=user, decided_at=utcnow(), comment=comment)
-        )).rowcount
+            .values(status=status, decided_by=user, decided_at=utcnow(), comment=comment))
         session.refresh(approval)
         if claimed != 1:
             raise AlreadyDecided(f"approval {approval_id} was already {approval.status} by {approval.decided_by}")

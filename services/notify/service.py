@@ -33,11 +33,10 @@ import threading
 import time
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import httpx
 from sqlalchemy import select, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from services.config import Settings
@@ -45,7 +44,7 @@ from services.errors import Conflict, Invalid, NotFound
 from services.notify import pagerduty, slack
 from services.notify.matchers import MatcherError, all_match, parse_matchers
 from services.notify.models import DEAD, DELIVERED, PENDING, SILENCED, Silence, WebhookDelivery
-from services.storage.base import session_scope, utcnow
+from services.storage.base import rows_matched, session_scope, utcnow
 from services.worker.queue import NOTIFY, enqueue
 
 log = logging.getLogger(__name__)
@@ -282,13 +281,13 @@ def lease_s(settings: Settings) -> float:
 def _claim(settings: Settings, delivery_id: int, *, now: datetime) -> WebhookDelivery | None:
     """Take a due pending row (compare-and-set on its due time); None when it is not ours to send now."""
     with session_scope(settings.database_url) as session:
-        claimed = cast(CursorResult[Any], session.execute(
+        claimed = rows_matched(session,
             update(WebhookDelivery)
             .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == PENDING,
                    WebhookDelivery.next_attempt_at <= now)
             .values(next_attempt_at=now + timedelta(seconds=lease_s(settings)),
                     attempts=WebhookDelivery.attempts + 1, updated_at=now)
-            .execution_options(synchronize_session=False))).rowcount
+            .execution_options(synchronize_session=False))
         if claimed != 1:
             return None
         row = session.get(WebhookDelivery, delivery_id)

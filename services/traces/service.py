@@ -12,13 +12,12 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
-from services.storage.base import session_scope
+from services.storage.base import rows_matched, session_scope
 from services.storage.upsert import insert_new
 from services.traces.models import TraceSpan
 
@@ -35,13 +34,13 @@ def store_spans(session: Session, spans: list[dict[str, Any]], *, retention_minu
     cutoff = (now or time.time()) - retention_minutes * 60
     trimmed = 0
     for service in sorted({s["service"] for s in spans}):
-        trimmed += cast(CursorResult[Any], session.execute(
-            delete(TraceSpan).where(TraceSpan.service == service, TraceSpan.start < cutoff))).rowcount or 0
+        trimmed += rows_matched(session,
+            delete(TraceSpan).where(TraceSpan.service == service, TraceSpan.start < cutoff))
         oldest_kept = session.scalar(select(TraceSpan.start).where(TraceSpan.service == service)
                                      .order_by(TraceSpan.start.desc()).offset(max_per_service - 1).limit(1))
         if oldest_kept is not None:
-            trimmed += cast(CursorResult[Any], session.execute(
-                delete(TraceSpan).where(TraceSpan.service == service, TraceSpan.start < oldest_kept))).rowcount or 0
+            trimmed += rows_matched(session,
+                delete(TraceSpan).where(TraceSpan.service == service, TraceSpan.start < oldest_kept))
     return {"spans": len(spans), "stored": stored, "duplicates": len(spans) - stored, "trimmed": trimmed}
 
 
