@@ -14,9 +14,10 @@ import json
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests import loopback
 
 
 class FakeSlack:
@@ -30,28 +31,16 @@ class FakeSlack:
         self._seq = 0
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(loopback.Handler):
             def do_POST(self):  # noqa: N802
-                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-                status, answer, headers = fake.handle(self.path, dict(self.headers), raw)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json; charset=utf-8")
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                status, answer, headers = fake.handle(self.path, dict(self.headers), self.body())
+                self.send_json(status, answer, headers=headers)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.base_url = f"http://127.0.0.1:{self.server.server_port}/api/"
+        self.server = loopback.serve(Handler)
+        self.base_url = f"{loopback.base_url(self.server)}/api/"
 
     def close(self) -> None:
-        self.server.shutdown()
+        loopback.stop(self.server)
 
     def handle(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict, dict]:
         kind = (headers.get("Content-Type") or headers.get("content-type") or "").split(";")[0]
@@ -121,14 +110,12 @@ class FakePagerDuty:
         self.mode: str | int = "ok"  # or an HTTP status to answer every call with (an outage: 503)
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(loopback.Handler):
             def do_POST(self):  # noqa: N802
-                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                raw = self.body()
                 if fake.mode != "ok":
                     fake.refused += 1
-                    self.send_response(int(fake.mode))
-                    self.send_header("content-length", "0")
-                    self.end_headers()
+                    self.send_bytes(int(fake.mode))
                     return
                 try:
                     body = json.loads(raw)
@@ -144,19 +131,10 @@ class FakePagerDuty:
                 else:
                     status, answer = 400, {"status": "invalid event", "message": "Event object is invalid",
                                            "errors": ["bad body"]}
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(status, answer)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}/v2/enqueue"
+        self.server = loopback.serve(Handler)
+        self.url = f"{loopback.base_url(self.server)}/v2/enqueue"
 
     def close(self) -> None:
-        self.server.shutdown()
+        loopback.stop(self.server)

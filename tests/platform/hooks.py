@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 from sim.cloud import free_port
+from tests import loopback
 
 
 class Receiver:
@@ -34,36 +35,27 @@ class Receiver:
     def _start(self) -> None:
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(loopback.Handler):
             def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                body = self.body()
                 code = 200 if owner._mode == "ok" else int(owner._mode)
                 with owner._lock:
                     owner.requests.append({"headers": {k.lower(): v for k, v in self.headers.items()},
                                            "body": body, "status": code})
-                self.send_response(code)
-                self.end_headers()
-                self.wfile.write(b"ok" if code == 200 else b"nope")
+                self.send_bytes(code, b"ok" if code == 200 else b"nope")
 
             def do_GET(self):  # noqa: N802  (SNS SubscribeURL confirmations)
                 code = 200 if owner._mode == "ok" else int(owner._mode)
                 with owner._lock:
                     owner.requests.append({"headers": {k.lower(): v for k, v in self.headers.items()},
                                            "body": b"", "status": code, "path": self.path, "method": "GET"})
-                self.send_response(code)
-                self.end_headers()
-                self.wfile.write(b"<ConfirmSubscriptionResponse/>" if code == 200 else b"nope")
+                self.send_bytes(code, b"<ConfirmSubscriptionResponse/>" if code == 200 else b"nope")
 
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = loopback.serve(Handler, port=self.port)
 
     def _stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            loopback.stop(self._server)
             self._server = None
 
     def close(self) -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from services.connectors.http import HttpTelemetry
+from tests import loopback
 
 
 @pytest.fixture
@@ -18,28 +16,17 @@ def probe_api() -> Iterator[tuple[str, dict[str, dict[str, Any]]]]:
     """``GET /health?target=T`` answers ``answers[T]`` (404 for an unknown target), as a probe API would."""
     answers: dict[str, dict[str, Any]] = {}
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(loopback.Handler):
         def do_GET(self) -> None:  # noqa: N802
             target = self.path.partition("target=")[2].partition("&")[0]
             body = answers.get(target)
-            data = json.dumps(body if body is not None else {"error": "unknown target"}).encode()
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_json(200 if body is not None else 404, body if body is not None else {"error": "unknown target"})
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = loopback.serve(Handler)
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", answers
+        yield loopback.base_url(server), answers
     finally:
-        server.shutdown()
-        server.server_close()
+        loopback.stop(server)
 
 
 def test_a_live_component_with_a_breach_still_listed_is_not_healthy(probe_api) -> None:

@@ -3,47 +3,34 @@
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
 from services.config import Settings
 from services.llm import LLMError, OpenAICompatibleClient, llm_from_settings
+from tests import loopback
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(loopback.Handler):
     reply = ""
     usage: dict = {"prompt_tokens": 123, "completion_tokens": 7, "total_tokens": 130}
     requests: list = []
 
     def do_POST(self):  # noqa: N802
-        length = int(self.headers["Content-Length"])
         type(self).requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
-                                    "body": json.loads(self.rfile.read(length))})
-        payload = {"choices": [{"message": {"role": "assistant", "content": type(self).reply}}],
-                   "usage": type(self).usage}
-        data = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+                                    "body": json.loads(self.body())})
+        self.send_json(200, {"choices": [{"message": {"role": "assistant", "content": type(self).reply}}],
+                             "usage": type(self).usage})
 
 
 @pytest.fixture
 def fake_llm():
     """A local OpenAI-compatible endpoint (an LLM is the one thing we cannot run here)."""
     _Handler.requests = []
-    server = HTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/v1"
-    server.shutdown()
+    server = loopback.serve(_Handler)
+    yield f"{loopback.base_url(server)}/v1"
+    loopback.stop(server)
 
 
 def test_client_from_settings_counts_tokens_and_sends_the_key(fake_llm):

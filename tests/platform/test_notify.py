@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
 
 from services.notify.service import SlackVerificationError, verify_signature, verify_slack
+from tests import loopback
 from tests.conftest import ec2_node, install_settings, wait_for
 
 SECRET = "s3cret"
@@ -22,21 +21,14 @@ SLACK_SECRET = "slack-signing-secret"
 def receiver():
     received: list[dict] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(loopback.Handler):
         def do_POST(self):  # noqa: N802
-            body = self.rfile.read(int(self.headers["content-length"]))
-            received.append({"path": self.path, "headers": dict(self.headers), "body": body})
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"ok")
+            received.append({"path": self.path, "headers": dict(self.headers), "body": self.body()})
+            self.send_bytes(200, b"ok")
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", received
-    server.shutdown()
+    server = loopback.serve(Handler)
+    yield loopback.base_url(server), received
+    loopback.stop(server)
 
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ import pytest
 
 from sim.cloud import MotoHandle, start_moto
 from sim.fleet import Fleet
+from tests import loopback
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "sim"
 
@@ -41,38 +40,26 @@ class Receiver:
         self.requests: list[dict[str, Any]] = []
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(loopback.Handler):
             def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.body()
                 receiver.requests.append(
                     {"path": self.path, "headers": dict(self.headers), "body": json.loads(body or b"null")}
                 )
                 status = receiver.script.pop(0) if len(receiver.script) > 1 else receiver.script[0]
-                data = b'{"status": "accepted"}'
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(status, {"status": "accepted"})
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
+        self._httpd = loopback.serve(Handler)
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/api/v1/ingest/alertmanager"
+        return f"{loopback.base_url(self._httpd)}/api/v1/ingest/alertmanager"
 
     def payloads(self) -> list[dict[str, Any]]:
         return [r["body"] for r in self.requests]
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        loopback.stop(self._httpd)
 
 
 @pytest.fixture()
