@@ -76,14 +76,16 @@ def replace_sections(document: str, new: str, *, note: str = "") -> str:
     """`document` with each '## ' section of `new` in place of the one of the same key (appended if new).
 
     Everything else of `document` (its header, the other sections) is kept byte for byte. `note`
-    goes under the heading of every replaced section (how and when it was re-run). `new`'s text
-    before its first '## ' heading is dropped.
+    goes under the heading of the first replaced section (how and when it was re-run), a pointer to
+    it under the others. `new`'s text before its first '## ' heading is dropped.
     """
     replacements = {key: text for key, text in _blocks(new) if key}
     if note:
+        first = next(iter(replacements), "")
         for key, text in replacements.items():
             heading, _, body = text.partition("\n")
-            replacements[key] = f"{heading}\n\n{note.strip()}\n{body}"
+            said = note.strip() if key == first else f"_Re-run with the section '{first}' (its note says how)._"
+            replacements[key] = f"{heading}\n\n{said}\n{body}"
     old = _blocks(document)
     kept = {key for key, _ in old}
     out = [replacements[key].rstrip("\n") + "\n\n" if key in replacements else text for key, text in old]

@@ -45,7 +45,8 @@ def test_only_the_sections_of_the_new_part_change():
 def test_a_section_is_matched_by_its_name_even_when_its_heading_figures_change():
     new = ("## Simulator: 100,000 logged episodes\n\nnew sim\n\n"
            "## Served estimator: linear_dml (chosen over 2 folds)\n\nnew card\n")
-    out = replace_sections(DOC, new)
+    out = replace_sections(DOC, new, note="_re-run note_")
+    assert out.count("_re-run note_") == 1 and "(its note says how)" in out.split("## Served estimator")[1]
     assert "old card" not in out and "new card" in out and "new sim" in out
     assert out.count("## Served estimator") == 1 and "semi table" in out
     assert out.index("new card") < out.index("## Semi-synthetic")   # kept in place
