@@ -67,7 +67,8 @@ class ModelConfig:
     # to fit (on the 4,000-row subsample of 100k simulator events: econml's defaults 30 s with their
     # cross-validated linear nuisances, DR 11 s, the X-learner 6.5 s, the others 1-6 s), so
     # cross-fitted selection + refit on all rows + twin calibration stays within the 120 s training
-    # budget (bench/results/causal.md, Scale). The X-learner scored last of four there.
+    # budget (bench/results/causal.md, Scale). The X-learner scored last of the four that raced on
+    # simulator seeds 0 and 1 (single-split RScorer 0.090 and 0.234).
     large_data_skip: tuple[str, ...] = ("causal_forest_dml_econml_defaults", "dr_learner", "x_learner_gb")
     # intervals calibrated on a semi-synthetic twin of the training data (causal.estimation)
     calibrate_intervals: bool = True
