@@ -17,16 +17,23 @@
 5. The refutation gate's decision on four planted cases (clean, hidden confounder, zero effect,
    outcome leaked into the features).
 
-Usage: python -m bench causal [--quick] [--data PATH] [--train N] [--nodes N] [--trees N]
-       [--gate-seeds N] [--gate-rows N] [--only gate]
+Usage: python -m bench causal [--quick] [--data PATH] [--train N] [--nodes N] [--trees N] [--seed N]
+       [--gate-seeds N] [--gate-rows N] [--only gate|semisynthetic|simulator|scale]
 The data path defaults to $AIOPS_DATA_DIR or ../shared/data beside the project.
+`--only X` runs one part and replaces only its own sections of bench/results/causal.md (the others,
+and the full run's command line, stay as they are; a note under the replaced heading says how it
+was re-run). Without a previous file it writes that part alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import resource
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,6 +50,59 @@ from causal.synthetic import FAULTS, simulate_events
 
 PAPER = {"downtime": -0.53, "interruption": -0.495}
 TARGET = {"downtime": -0.55, "interruption": -0.50}
+
+
+def results_path() -> Path:
+    """Where the runner writes this benchmark's report (AIOPS_BENCH_RESULTS in tests)."""
+    return Path(os.environ.get("AIOPS_BENCH_RESULTS", Path(__file__).resolve().parent / "results")) / "causal.md"
+
+
+def _section_key(heading: str) -> str:
+    """'## Served estimator: x (y)' -> 'Served estimator': a section keeps its key when its figures change."""
+    return re.split(r"[:(]", heading[3:], maxsplit=1)[0].strip()
+
+
+def _blocks(text: str) -> list[tuple[str, str]]:
+    """(key, text) of every '## ' section in order; the text before the first one has key ''."""
+    out: list[tuple[str, list[str]]] = [("", [])]
+    for line in text.splitlines(keepends=True):
+        if line.startswith("## "):
+            out.append((_section_key(line), []))
+        out[-1][1].append(line)
+    return [(key, "".join(lines)) for key, lines in out if key or "".join(lines).strip()]
+
+
+def replace_sections(document: str, new: str, *, note: str = "") -> str:
+    """`document` with each '## ' section of `new` in place of the one of the same key (appended if new).
+
+    Everything else of `document` (its header, the other sections) is kept byte for byte. `note`
+    goes under the heading of the first replaced section (how and when it was re-run), a pointer to
+    it under the others. `new`'s text before its first '## ' heading is dropped.
+    """
+    replacements = {key: text for key, text in _blocks(new) if key}
+    if note:
+        first = next(iter(replacements), "")
+        for key, text in replacements.items():
+            heading, _, body = text.partition("\n")
+            said = note.strip() if key == first else f"_Re-run with the section '{first}' (its note says how)._"
+            replacements[key] = f"{heading}\n\n{said}\n{body}"
+    old = _blocks(document)
+    kept = {key for key, _ in old}
+    out = [replacements[key].rstrip("\n") + "\n\n" if key in replacements else text for key, text in old]
+    out += [text.rstrip("\n") + "\n\n" for key, text in replacements.items() if key not in kept]
+    return "".join(out).rstrip("\n") + "\n"
+
+
+def _rerun_report(new: str, argv: list[str], started: float, loads: list[float]) -> str:
+    """The previous report with `new`'s sections swapped in (the runner writes it as is: '# bench:' first)."""
+    path = results_path()
+    if not path.exists():
+        return new
+    wall = time.perf_counter() - started
+    note = (f"_Re-run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `python -m bench causal {' '.join(argv)}` "
+            f"(wall {wall:.1f} s; `uptime` load average (1 min) {min(loads):.1f}-{max(loads):.1f} during the "
+            "run); the rest of this file is from the run named at the top unless its own note says otherwise._")
+    return replace_sections(path.read_text(), new, note=note)
 
 
 def _peak_mb() -> float:
@@ -96,11 +156,7 @@ def simulator_section(args: argparse.Namespace) -> tuple[str, dict[str, float]]:
     history = simulate_events(args.train, seed=args.seed)
     held = simulate_events(args.nodes, seed=args.seed + 1)
     config = ModelConfig(n_estimators=args.trees, random_state=args.seed)
-    rss0 = _peak_mb()
-    t0 = time.perf_counter()
-    model = MitigationEffectModel(config).fit(history.frame)
-    fit_s = time.perf_counter() - t0
-    fit_peak = _peak_mb()
+    model, fit = _timed_fit(args, config, history)
     nodes = _nodes(held.frame)
     legacy = legacy_rule(held.frame)
     runs = {}
@@ -221,7 +277,8 @@ def simulator_section(args: argparse.Namespace) -> tuple[str, dict[str, float]]:
     card = model.metadata()["estimator"]
     selection = card["selection"] or {}
     cal = card["interval_calibration"] or {}
-    sel_rows = [{"candidate": c["name"], "RScorer score (validation)": c["score"] if c["score"] is not None else "-",
+    sel_rows = [{"candidate": c["name"], "RScorer score (mean over folds)": c["score"] if c["score"] is not None else "-",
+                 "per fold": ", ".join(f"{v:.3f}" for v in c.get("fold_scores") or []) or "-",
                  "stack weight": (selection.get("stack_weights") or {}).get(c["name"], "-"),
                  "fit s": c["fit_seconds"], "error": c["error"] or "-",
                  "served": "yes" if c["name"] == card["served"] else ""} for c in selection.get("candidates", [])]
@@ -229,21 +286,94 @@ def simulator_section(args: argparse.Namespace) -> tuple[str, dict[str, float]]:
                  "n/a" if raw is None else f"{raw:.3f}", "factor on the standard error": f"{f:.3f}"}
                 for a, raw, f in zip(model.categories[1:], cal.get("coverage_raw", []), cal.get("factor", []),
                                      strict=False)]
-    text += [f"\n## Served estimator: {card['served']} (chosen by RScorer on a {selection.get('validation_rows', 0):,}-row "
-             f"validation split of a {selection.get('subsample_rows', 0):,}-row subsample, refit on all rows)\n",
-             "More rows than the subsample: the best single family is served (every member of a mix would be "
-             f"refit on all rows) and {', '.join(model.config.large_data_skip) or 'no family'} sit out the race "
+    text += [f"\n## Served estimator: {card['served']} (chosen by RScorer, mean over {selection.get('folds', 1)} "
+             f"cross-fitted folds of a {selection.get('subsample_rows', 0):,}-row subsample, refit on all rows)\n",
+             "Each family is fit on all folds but one and scored by an RScorer fit on the held-out fold; its score "
+             "is the mean over folds (every subsample row scored once). More rows than the subsample: the best "
+             "single family is served (every member of a mix would be refit on all rows) and "
+             f"{', '.join(model.config.large_data_skip) or 'no family'} sit out the race "
              "(the slowest to fit; `ModelConfig.large_data_skip`). Stack weight = the convex mix with the "
-             "lowest validation R-loss (served only with estimator='stack' on smaller data sets).\n",
+             "best mean score over the folds (served only with estimator='stack' on smaller data sets). "
+             f"The served forest's trees draw {card.get('rows_per_tree') or '-'} rows each "
+             "(`ModelConfig.max_rows_per_tree` on large data; fit s = sum over folds).\n",
              markdown_table(sel_rows) if sel_rows else "_no selection (estimator fixed in the config)_\n",
              f"\nInterval calibration on a {cal.get('rows', 0):,}-row twin of the training history "
              "(causal.estimation); the coverage table above uses the calibrated intervals:\n",
              markdown_table(cal_rows)]
-    scale = {"fit_s": fit_s, "fit_peak": fit_peak, "rss0": rss0, "rec_s": rec_s,
-             "served": card["served"], "selection_rows": selection.get("subsample_rows", 0),
-             "calibration_rows": cal.get("rows", 0),
-             "refute_s": refute_s, "rec_peak": _peak_mb()}
+    scale = {**fit, "rec_s": rec_s, "refute_s": refute_s, "rec_peak": _peak_mb()}
     return "\n".join(text), scale
+
+
+def _load(args: argparse.Namespace) -> None:
+    """Record the 1-minute load average (`uptime`) at this point of the run."""
+    args.loads = [*getattr(args, "loads", []), os.getloadavg()[0]]
+
+
+def _timed_fit(args: argparse.Namespace, config: ModelConfig, history) -> tuple[MitigationEffectModel, dict]:
+    """Fit the served model on the history: wall and CPU seconds, peak memory, the card's stages."""
+    _load(args)
+    t0, c0 = time.perf_counter(), time.process_time()
+    model = MitigationEffectModel(config).fit(history.frame)
+    fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
+    _load(args)
+    card = model.metadata()["estimator"]
+    selection = card["selection"] or {}
+    return model, {"fit_s": fit_s, "fit_cpu": fit_cpu, "fit_peak": _peak_mb(), "served": card["served"],
+                   "selection_rows": selection.get("subsample_rows", 0), "folds": selection.get("folds", 0),
+                   "families": len(selection.get("candidates", [])),
+                   "calibration_rows": (card["interval_calibration"] or {}).get("rows", 0),
+                   "timings": card.get("fit_timings") or {}, "rows_per_tree": card.get("rows_per_tree")}
+
+
+def scale_measure(args: argparse.Namespace) -> dict:
+    """The Scale section's figures alone: fit, the promotion gate, batched recommendations."""
+    history = simulate_events(args.train, seed=args.seed)
+    held = simulate_events(args.nodes, seed=args.seed + 1)
+    config = ModelConfig(n_estimators=args.trees, random_state=args.seed)
+    model, fit = _timed_fit(args, config, history)
+    _, _, rec_s = _recommend(MitigationPolicy(model, config=FALLBACK_VARIANTS[0][1]), _nodes(held.frame), args.batch)
+    t0 = time.perf_counter()
+    refute_model(history.frame, model_config=config,
+                 config=RefuteConfig(sample_size=args.refute_rows, num_simulations=1, n_estimators=40))
+    refute_s = time.perf_counter() - t0
+    _load(args)
+    return {**fit, "rec_s": rec_s, "refute_s": refute_s, "rec_peak": _peak_mb()}
+
+
+def scale_section(args: argparse.Namespace, scale: dict) -> str:
+    ms_per_node = 1000.0 * scale["rec_s"] / args.nodes
+    stages = scale["timings"]
+    per_tree = scale["rows_per_tree"]
+    rows: list[dict[str, object]] = [
+        {"stage": f"fit the served estimator on {args.train:,} events (selection on "
+                  f"{scale['selection_rows']:,} rows, {scale['served']} refit on all, twin calibration on "
+                  f"{scale['calibration_rows']:,} rows)",
+         "wall time (s)": scale["fit_s"], "CPU time (s)": scale["fit_cpu"], "target": "< 120 s",
+         "met": "yes" if scale["fit_s"] < 120 else "NO", "peak RSS (MB)": scale["fit_peak"]},
+        {"stage": f"- of which selection ({scale['families']} families x {scale['folds']} cross-fitted folds)",
+         "wall time (s)": stages.get("selection", "-"), "CPU time (s)": "-", "target": "-", "met": "-",
+         "peak RSS (MB)": "-"},
+        {"stage": f"- of which refit on all rows ({scale['served']}"
+                  + (f"; {per_tree:,} rows per tree" if isinstance(per_tree, int) else "") + ")",
+         "wall time (s)": stages.get("refit", "-"), "CPU time (s)": "-", "target": "-", "met": "-",
+         "peak RSS (MB)": "-"},
+        {"stage": "- of which twin calibration", "wall time (s)": stages.get("calibration", "-"),
+         "CPU time (s)": "-", "target": "-", "met": "-", "peak RSS (MB)": "-"},
+        {"stage": "refutation gate (4 contrasts x 7 checks)", "wall time (s)": scale["refute_s"],
+         "CPU time (s)": "-", "target": "-", "met": "-", "peak RSS (MB)": scale["rec_peak"]},
+        {"stage": f"recommend {args.nodes:,} nodes in batches of {args.batch}",
+         "wall time (s)": scale["rec_s"], "CPU time (s)": "-", "target": "< 20 ms/node",
+         "met": f"{'yes' if ms_per_node < 20 else 'NO'} ({ms_per_node:.2f} ms/node)",
+         "peak RSS (MB)": scale["rec_peak"]},
+    ]
+    loads = getattr(args, "loads", [])
+    return ("## Scale (2-core machine shared with other jobs; peak RSS is the whole process)\n\n"
+            + (f"`uptime` load average (1 min) {loads[0]:.1f} at the start of the fit, {loads[1]:.1f} at its end. "
+               if len(loads) >= 2 else "")
+            + "CPU time = the process's user + system seconds over all its threads (the forest grows "
+              "trees on 2 threads, the boosted nuisances use 1); the fit does no I/O, so with no other jobs "
+              "its wall time would be at most about its CPU time. Stages from the model card's `fit_timings`.\n\n"
+            + markdown_table(rows))
 
 
 def simulator_gate_section(args: argparse.Namespace) -> str:
@@ -451,40 +581,36 @@ def main(argv: list[str]) -> str:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gate-seeds", type=int, default=5, help="seeds per planted gate case")
     parser.add_argument("--gate-rows", type=int, default=2000, help="rows per planted gate case")
-    parser.add_argument("--only", choices=["all", "gate", "semisynthetic"], default="all",
-                        help="one section only (gate: planted cases; semisynthetic: estimator selection)")
+    parser.add_argument("--only", choices=["all", "gate", "semisynthetic", "simulator", "scale"], default="all",
+                        help="one part only, replacing its sections of bench/results/causal.md (gate: planted "
+                             "cases and the gate on the simulator history; semisynthetic: estimator selection; "
+                             "simulator: Deoxys tables, OPE, gate, served estimator; scale: timings)")
     parser.add_argument("--semi-rows", type=int, default=2000, help="rows per semi-synthetic replication")
     parser.add_argument("--semi-reps", type=int, default=3, help="replications per semi-synthetic setting")
     parser.add_argument("--semi-seed", type=int, default=0,
                         help="first rep seed of the semi-synthetic section (the report uses 0; tune on others)")
     args = parser.parse_args(argv)
-    if args.only == "gate":
-        return gate_section(args.gate_seeds, args.gate_rows) + "\n" + simulator_gate_section(args)
-    if args.only == "semisynthetic":
-        return semisynthetic_section(data_dir(args.data), rows=args.semi_rows, reps=args.semi_reps,
-                                     seed=args.semi_seed)
+    started = time.perf_counter()
+    _load(args)
     args.train = args.train or (20_000 if args.quick else 100_000)
     args.nodes = args.nodes or (3_000 if args.quick else 10_000)
     args.refute_rows = args.refute_rows or (1_500 if args.quick else 3_000)
+    part: str | None = None
+    if args.only == "gate":
+        part = gate_section(args.gate_seeds, args.gate_rows) + "\n" + simulator_gate_section(args)
+    elif args.only == "semisynthetic":
+        part = semisynthetic_section(data_dir(args.data), rows=args.semi_rows, reps=args.semi_reps,
+                                     seed=args.semi_seed)
+    elif args.only == "simulator":
+        part = simulator_section(args)[0]
+    elif args.only == "scale":
+        part = scale_section(args, scale_measure(args))
+    if part is not None:
+        _load(args)
+        return _rerun_report(part, argv, started, args.loads)
 
     sim_text, scale = simulator_section(args)
-    ms_per_node = 1000.0 * scale["rec_s"] / args.nodes
-    scale_rows = [
-        {"stage": f"fit the served estimator on {args.train:,} events (selection on "
-                  f"{scale['selection_rows']:,} rows, {scale['served']} refit on all, twin calibration on "
-                  f"{scale['calibration_rows']:,} rows)",
-         "wall time (s)": scale["fit_s"], "target": "< 120 s",
-         "met": "yes" if scale["fit_s"] < 120 else "NO",
-         "peak RSS (MB)": scale["fit_peak"]},
-        {"stage": "refutation gate (4 contrasts x 7 checks)", "wall time (s)": scale["refute_s"],
-         "target": "-", "met": "-", "peak RSS (MB)": scale["rec_peak"]},
-        {"stage": f"recommend {args.nodes:,} nodes in batches of {args.batch}",
-         "wall time (s)": scale["rec_s"], "target": "< 20 ms/node",
-         "met": f"{'yes' if ms_per_node < 20 else 'NO'} ({ms_per_node:.2f} ms/node)",
-         "peak RSS (MB)": scale["rec_peak"]},
-    ]
     text = [sim_text, gate_section(args.gate_seeds, args.gate_rows), lalonde_section(data_dir(args.data)),
             semisynthetic_section(data_dir(args.data), rows=args.semi_rows, reps=args.semi_reps),
-            "## Scale (2-core machine shared with other jobs; peak RSS is the whole process)\n",
-            markdown_table(scale_rows)]
+            scale_section(args, scale)]
     return "\n".join(text)
