@@ -329,18 +329,24 @@ def _semi_synthetic(X: np.ndarray, shape: str, seed: int) -> tuple[np.ndarray, n
     return t, y, tau
 
 
-def semisynthetic_section(root, *, rows: int, reps: int, seed: int = 0) -> str:
+SEMI_HEADING = "## Semi-synthetic CATE on real covariates"
+SEMI_SOURCES = ("lalonde", "simulator")
+SEMI_SHAPES = ("smooth", "step", "heavy_tailed")
+
+
+def semisynthetic_section(root, *, rows: int, reps: int, seed: int = 0, sources: tuple[str, ...] = SEMI_SOURCES,
+                          shapes: tuple[str, ...] = SEMI_SHAPES) -> str:
     """sqrt(PEHE), ATE error and 90% coverage on a 90/10 split: selected estimator vs econml defaults."""
     from econml.dml import CausalForestDML
 
     from causal.estimation import ServedEstimator
 
     out = []
-    for source in ("lalonde", "simulator"):
-        for shape in ("smooth", "step", "heavy_tailed"):
+    for source in sources:
+        for shape in shapes:
             acc: dict[str, list[float]] = {k: [] for k in
                                            ("sel_pehe", "def_pehe", "sel_ate", "def_ate", "sel_cov", "def_cov",
-                                            "twin_raw", "factor", "factor_twin")}
+                                            "sel_width", "def_width", "twin_raw", "factor", "factor_twin")}
             chosen: list[str] = []
             for rep in range(reps):
                 X = _covariates(root, source, rows, seed=seed + rep)
@@ -356,6 +362,7 @@ def semisynthetic_section(root, *, rows: int, reps: int, seed: int = 0) -> str:
                 acc["sel_pehe"].append(float(np.sqrt(np.mean((est - tau[te]) ** 2))))
                 acc["sel_ate"].append(abs(float(est.mean() - tau[te].mean())))
                 acc["sel_cov"].append(float(np.mean((lo <= tau[te]) & (tau[te] <= hi))))
+                acc["sel_width"].append(float(np.mean(hi - lo)))
                 assert served.calibration is not None
                 raw_cov = served.calibration.coverage_raw[0]
                 if raw_cov is not None:
@@ -370,6 +377,7 @@ def semisynthetic_section(root, *, rows: int, reps: int, seed: int = 0) -> str:
                 acc["def_pehe"].append(float(np.sqrt(np.mean((d_est - tau[te]) ** 2))))
                 acc["def_ate"].append(abs(float(d_est.mean() - tau[te].mean())))
                 acc["def_cov"].append(float(np.mean((lo.reshape(-1) <= tau[te]) & (tau[te] <= hi.reshape(-1)))))
+                acc["def_width"].append(float(np.mean(hi - lo)))
             if not chosen:
                 continue
 
@@ -378,30 +386,94 @@ def semisynthetic_section(root, *, rows: int, reps: int, seed: int = 0) -> str:
             ratio = np.mean(acc["sel_pehe"]) / np.mean(acc["def_pehe"])
             per_rep = [a / b for a, b in zip(acc["sel_pehe"], acc["def_pehe"], strict=True)]
             out.append({"covariates": source, "effect shape": shape, "reps": len(chosen),
+                        "rep seeds": f"{seed}-{seed + len(chosen) - 1}",
                         "served (per rep)": "; ".join(chosen),
                         "sqrt(PEHE) served": mean("sel_pehe"), "sqrt(PEHE) econml CF defaults": mean("def_pehe"),
                         "ratio (goal <= 0.6)": f"{ratio:.2f}",
                         "ratio per rep (min-max)": f"{min(per_rep):.2f}-{max(per_rep):.2f}",
                         "abs ATE error served": mean("sel_ate"), "abs ATE error defaults": mean("def_ate"),
                         "90% coverage served (calibrated)": mean("sel_cov"),
+                        "90% coverage per rep": "/".join(f"{c:.2f}" for c in acc["sel_cov"]),
                         "90% coverage defaults": mean("def_cov"),
+                        "mean 90% width served": mean("sel_width"), "mean 90% width defaults": mean("def_width"),
                         "twin: raw coverage / factor (before the floor)":
                             f"{mean('twin_raw')} / {mean('factor')} ({mean('factor_twin')})"})
-    return (f"## Semi-synthetic CATE on real covariates ({rows:,} rows, 90/10 split, {reps} reps"
-            + (f", rep seeds {seed}-{seed + reps - 1}" if seed else "") + ")\n\n"
+    cfg = ModelConfig()
+    return (f"{SEMI_HEADING} ({rows:,} rows, 90/10 split, {reps} reps per setting)\n\n"
             "Served = `causal.estimation.ServedEstimator` with its defaults, exactly what the recommender serves: "
-            f"estimator={ModelConfig().estimator!r} ('select': the candidate family with the best econml R-loss "
+            f"estimator={cfg.estimator!r} ('select': the candidate family with the best econml R-loss "
             "score on a 30% validation split of the training part; 'stack': the convex mix of up to 3 "
             "families (weight >= 0.1) minimising that R-loss), refit on all of the training part, its 90% "
-            "intervals calibrated on a semi-synthetic twin of the "
-            "training part (the served estimate planted as the known effect; a family with its own intervals "
-            "is never calibrated below them; 'twin' column: the served model's own interval coverage on the twin "
-            "(n/a: it has none) and the factor applied to its standard error, in brackets the twin's factor "
-            "before that floor, for the mean over reps). Mean over reps; each rep draws new rows, a new effect "
-            "and assignment, and a new split. "
+            "intervals calibrated on a semi-synthetic twin of the training part "
+            f"(calibration_plant={cfg.calibration_plant!r}: "
+            + {"twicing": "the twin plants 2 x reference - the family's refit of the reference, an effect as rough "
+                          "relative to the reference as the truth is relative to the estimate; the reference is the "
+                          f"served estimate, or for {', '.join(cfg.calibration_rigid)} (a linear final stage) "
+                          f"{cfg.calibration_reference}'s estimate on the same rows",
+               "dr_residual": "the twin plants the served estimate plus the misspecification share of its held-out "
+                              "doubly robust residual",
+               "estimate": "the twin plants the served estimate"}[cfg.calibration_plant]
+            + "; causal/calibration.py); a family with its own intervals is never calibrated below them. "
+            "'twin' column: the served model's own interval coverage on the twin (n/a: it has none) and the factor "
+            "applied to its standard error, in brackets the twin's factor before that floor, mean over reps. "
+            "Mean over reps; each rep draws new rows, a new effect and assignment, and a new split. "
             "The truth of the held-out 10% is never seen by selection or calibration. Defaults = econml "
-            "`CausalForestDML(discrete_treatment=True)` with its own intervals.\n\n"
+            "`CausalForestDML(discrete_treatment=True)` with its own intervals. Goal: 90% coverage within "
+            "0.85-0.95 in every setting.\n\n"
             + markdown_table(out))
+
+
+def _section_bounds(text: str, heading: str) -> tuple[int, int] | None:
+    """Line span [start, end) of the section whose heading starts with `heading`, up to the next ## or ###."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(heading)), None)
+    if start is None:
+        return None
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith(("## ", "### "))), len(lines))
+    return start, end
+
+
+def _table_rows(lines: list[str]) -> tuple[list[str], list[list[str]]]:
+    """(columns, rows) of the first Markdown table in `lines`."""
+    table = [line for line in lines if line.startswith("|")]
+    if len(table) < 2:
+        return [], []
+    split = [[c.strip() for c in line.strip().strip("|").split("|")] for line in table]
+    return split[0], [r for r in split[2:]]
+
+
+def merge_semisynthetic(previous: str, section: str, *, command: str, elapsed: float) -> str:
+    """`previous` (the results file) with its semi-synthetic section replaced by `section`.
+
+    Rows of settings this run did not measure (a --covariates/--shapes filter) are kept from the
+    previous section (their 'rep seeds' column says which run made them); rows it measured replace theirs.
+    """
+    new_lines = section.strip("\n").splitlines()
+    note = (f"_This section: `{command}` (wall {elapsed:.1f} s), merged into the file of the last full run; "
+            "rows of settings the run did not measure are kept from earlier runs of this section._")
+    bounds = _section_bounds(previous, SEMI_HEADING)
+    if bounds is None:
+        return previous.rstrip("\n") + "\n\n" + "\n".join([new_lines[0], "", note, *new_lines[1:]]) + "\n"
+    lines = previous.splitlines()
+    old_cols, old_rows = _table_rows(lines[bounds[0]:bounds[1]])
+    new_cols, new_rows = _table_rows(new_lines)
+    measured = {(r[0], r[1]) for r in new_rows}
+    kept = [dict(zip(old_cols, r, strict=False)) for r in old_rows if (r[0], r[1]) not in measured]
+    merged = [dict(zip(new_cols, r, strict=False)) for r in new_rows] + kept
+    order = {(s, sh): i for i, (s, sh) in enumerate((s, sh) for s in SEMI_SOURCES for sh in SEMI_SHAPES)}
+    merged.sort(key=lambda r: order.get((r.get("covariates", ""), r.get("effect shape", "")), len(order)))
+    table = markdown_table([{c: r.get(c, "-") for c in new_cols} for r in merged]) if merged else ""
+    first_table = next((i for i, line in enumerate(new_lines) if line.startswith("|")), len(new_lines))
+    body = [new_lines[0], "", note, *new_lines[1:first_table], *table.rstrip("\n").splitlines(), ""]
+    return "\n".join([*lines[:bounds[0]], *body, *lines[bounds[1]:]]) + "\n"
+
+
+def merge_results(previous: str, text: str, argv: list[str], *, command: str, elapsed: float) -> str | None:
+    """The runner's hook: `--only semisynthetic` replaces its own section of the results file, not the file."""
+    if "--only" not in argv or argv[argv.index("--only") + 1:][:1] != ["semisynthetic"]:
+        return None
+    start = text.find(SEMI_HEADING)
+    return merge_semisynthetic(previous, text[start:] if start >= 0 else text, command=command, elapsed=elapsed)
 
 
 def lalonde_section(root) -> str:
@@ -457,12 +529,20 @@ def main(argv: list[str]) -> str:
     parser.add_argument("--semi-reps", type=int, default=3, help="replications per semi-synthetic setting")
     parser.add_argument("--semi-seed", type=int, default=0,
                         help="first rep seed of the semi-synthetic section (the report uses 0; tune on others)")
+    parser.add_argument("--covariates", default=",".join(SEMI_SOURCES),
+                        help="semi-synthetic covariates, comma-separated: lalonde,simulator")
+    parser.add_argument("--shapes", default=",".join(SEMI_SHAPES),
+                        help="semi-synthetic effect shapes, comma-separated: smooth,step,heavy_tailed")
     args = parser.parse_args(argv)
+    sources, shapes = tuple(args.covariates.split(",")), tuple(args.shapes.split(","))
+    for given, allowed, flag in ((sources, SEMI_SOURCES, "--covariates"), (shapes, SEMI_SHAPES, "--shapes")):
+        if not set(given) <= set(allowed):
+            parser.error(f"{flag}: choose from {', '.join(allowed)}")
     if args.only == "gate":
         return gate_section(args.gate_seeds, args.gate_rows) + "\n" + simulator_gate_section(args)
     if args.only == "semisynthetic":
         return semisynthetic_section(data_dir(args.data), rows=args.semi_rows, reps=args.semi_reps,
-                                     seed=args.semi_seed)
+                                     seed=args.semi_seed, sources=sources, shapes=shapes)
     args.train = args.train or (20_000 if args.quick else 100_000)
     args.nodes = args.nodes or (3_000 if args.quick else 10_000)
     args.refute_rows = args.refute_rows or (1_500 if args.quick else 3_000)
@@ -484,7 +564,8 @@ def main(argv: list[str]) -> str:
          "peak RSS (MB)": scale["rec_peak"]},
     ]
     text = [sim_text, gate_section(args.gate_seeds, args.gate_rows), lalonde_section(data_dir(args.data)),
-            semisynthetic_section(data_dir(args.data), rows=args.semi_rows, reps=args.semi_reps),
+            semisynthetic_section(data_dir(args.data), rows=args.semi_rows, reps=args.semi_reps, sources=sources,
+                                  shapes=shapes),
             "## Scale (2-core machine shared with other jobs; peak RSS is the whole process)\n",
             markdown_table(scale_rows)]
     return "\n".join(text)

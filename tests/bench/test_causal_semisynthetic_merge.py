@@ -1,0 +1,69 @@
+"""`bench causal --only semisynthetic` replaces its own section of the results file and merges filtered rows."""
+
+from __future__ import annotations
+
+from bench.causal import merge_results, merge_semisynthetic
+
+PREVIOUS = """# bench: causal
+
+Command: `python -m bench causal`
+
+## Simulator: 100 logged episodes
+
+| policy | downtime |
+|---|---|
+| legacy | 1.0 |
+
+## Semi-synthetic CATE on real covariates (2,000 rows, 90/10 split, 3 reps)
+
+old prose
+
+| covariates | effect shape | rep seeds | 90% coverage served (calibrated) |
+|---|---|---|---|
+| lalonde | smooth | 0-2 | 0.700 |
+| lalonde | step | 0-2 | 0.800 |
+| simulator | smooth | 0-2 | 0.600 |
+
+### For comparison: an older table
+
+| covariates | effect shape |
+|---|---|
+| lalonde | smooth |
+
+## Scale
+
+| stage | wall time (s) |
+|---|---|
+| fit | 1.0 |
+"""
+
+NEW = """## Semi-synthetic CATE on real covariates (2,000 rows, 90/10 split, 3 reps per setting)
+
+new prose
+
+| covariates | effect shape | rep seeds | 90% coverage served (calibrated) | mean 90% width served |
+|---|---|---|---|---|
+| lalonde | step | 50-52 | 0.900 | 1.200 |
+"""
+
+
+def test_a_filtered_run_replaces_its_rows_and_keeps_every_other_section():
+    merged = merge_semisynthetic(PREVIOUS, NEW, command="python -m bench causal --only semisynthetic", elapsed=3.0)
+    assert merged.count("## Semi-synthetic CATE") == 1 and "new prose" in merged and "old prose" not in merged
+    for kept in ("| legacy | 1.0 |", "## Scale", "| fit | 1.0 |", "### For comparison: an older table"):
+        assert kept in merged
+    assert "| lalonde | step | 50-52 | 0.900 | 1.200 |" in merged
+    assert "| lalonde | smooth | 0-2 | 0.700 | - |" in merged and "| simulator | smooth | 0-2 | 0.600 | - |" in merged
+    assert "0.800" not in merged
+    lines = merged.splitlines()
+    order = [line.split("|")[1:3] for line in lines if line.startswith(("| lalonde", "| simulator"))][:3]
+    assert [[c.strip() for c in r] for r in order] == [["lalonde", "smooth"], ["lalonde", "step"],
+                                                        ["simulator", "smooth"]]
+    assert "`python -m bench causal --only semisynthetic` (wall 3.0 s)" in merged
+
+
+def test_only_the_semisynthetic_run_merges():
+    assert merge_results(PREVIOUS, "# bench: causal\n\n" + NEW, ["--quick"], command="c", elapsed=1.0) is None
+    merged = merge_results(PREVIOUS, "# bench: causal\n\n" + NEW, ["--only", "semisynthetic"], command="c",
+                           elapsed=1.0)
+    assert merged is not None and merged.startswith("# bench: causal\n\nCommand: `python -m bench causal`")
