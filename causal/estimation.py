@@ -17,16 +17,17 @@ WHY a twin for the intervals: the forest's intervals covered 38-41% of true effe
 semi-synthetic data, and the T/X/DR learners have none. Coverage can only be measured where the
 truth is known, so the estimator builds a semi-synthetic twin of the operator's own data: same
 covariates and the same logged (confounded) actions, baseline outcome mu0(x) from a boosted
-regression, the *served estimate itself* planted as the true effect, and the real residuals
-permuted within each action as noise. The chosen family is refit on the twin, and the factor c
-that makes c * (its own standard error) cover the planted effects at the calibration level is
-kept per action (families without standard errors get a constant standard error of 1, so c is a
-half-width). A family with its own standard errors keeps at least them (c >= 1): the planted
-effect is smoother than the truth, so the twin rewards over-smooth fits with c < 1, and those
-intervals covered 65-84% of true effects at 90% on the simulator's semi-synthetic settings. Served standard errors are c * raw standard error; every interval and the policy's
-one-sided test derive from them. The twin's effect is the estimate, which is usually smoother
-than the truth, so the calibration can still under-cover sharp effects: the bench measures it on
-held-out data with known effects that the twin never saw.
+regression, a planted effect, and the real residuals permuted within each action as noise. The
+chosen family is refit on the twin, and the factor c that makes c * (its own standard error) cover
+the planted effects at the calibration level is kept per action (families without standard errors
+get a constant standard error of 1, so c is a half-width). What is planted is
+`ModelConfig.calibration_plant` (causal.calibration): by default a twicing effect, 2 * estimate -
+the family's refit of the estimate, because the estimate itself is smoother than the truth and
+planting it under-stated the error (65-86% coverage of 90% intervals on the simulator's
+semi-synthetic settings). A family with its own standard errors keeps at least them (c >= 1): a
+factor < 1 is the twin rewarding an over-smooth fit. Served standard errors are c * raw standard
+error; every interval and the policy's one-sided test derive from them. The bench measures the
+coverage on held-out data with known effects that the twin never saw.
 """
 
 from __future__ import annotations
@@ -274,12 +275,14 @@ class ServedEstimator:
         if cfg.calibration_plant == "twicing" and self.name in cfg.calibration_rigid:
             reference_name = cfg.calibration_reference
             make_reference = served_candidates(cfg)[reference_name]
-        if make_reference is make and not subsampled:
+        if make_reference is make and (not subsampled or cfg.calibration_plant == "estimate"):
             reference = self.const_marginal_effect(Xs)
         else:  # a flexible reference for a rigid family, or same-size fits on a subsample of large data
             reference = effects(make_reference().fit(Ys, Ts, X=Xs), Xs)
         shares: list[float] = []
-        if cfg.calibration_plant == "twicing":
+        if cfg.calibration_plant == "twicing" and make_reference is not make and cfg.calibration_rigid_plant == "reference":
+            planted = reference
+        elif cfg.calibration_plant == "twicing":
             planted = twicing_plant(reference, Xs, Ts, Ys, make_reference=make_reference, mu0_model=mu0_model,
                                     seed=cfg.random_state + 13)
         elif cfg.calibration_plant == "dr_residual":
