@@ -19,6 +19,10 @@
 
 Usage: python -m bench causal [--quick] [--data PATH] [--train N] [--nodes N] [--trees N]
        [--gate-seeds N] [--gate-rows N] [--only gate]
+       python -m bench causal --only semisynthetic [--semi-reps N] [--semi-rows N] [--semi-seed N]
+       [--covariates lalonde,simulator] [--shapes smooth,step,heavy_tailed]
+`--only semisynthetic` replaces only its own section of bench/results/causal.md (`merge_results`);
+with --covariates/--shapes filters its rows replace those settings' rows and the others are kept.
 The data path defaults to $AIOPS_DATA_DIR or ../shared/data beside the project.
 """
 
@@ -449,22 +453,32 @@ def merge_semisynthetic(previous: str, section: str, *, command: str, elapsed: f
     previous section (their 'rep seeds' column says which run made them); rows it measured replace theirs.
     """
     new_lines = section.strip("\n").splitlines()
-    note = (f"_This section: `{command}` (wall {elapsed:.1f} s), merged into the file of the last full run; "
-            "rows of settings the run did not measure are kept from earlier runs of this section._")
+    new_cols, new_rows = _table_rows(new_lines)
+    settings = ", ".join(f"{r[0]} {r[1]}" for r in new_rows)
+    note = f"_Run: `{command}` (wall {elapsed:.1f} s): {settings}._  "
+    header = ("_This section is re-run on its own (`--only semisynthetic`) and merged into the file of the last "
+              "full run; each row comes from the run below that lists it._")
     bounds = _section_bounds(previous, SEMI_HEADING)
     if bounds is None:
-        return previous.rstrip("\n") + "\n\n" + "\n".join([new_lines[0], "", note, *new_lines[1:]]) + "\n"
+        return previous.rstrip("\n") + "\n\n" + "\n".join([new_lines[0], "", header, "", note, *new_lines[1:]]) + "\n"
     lines = previous.splitlines()
     old_cols, old_rows = _table_rows(lines[bounds[0]:bounds[1]])
-    new_cols, new_rows = _table_rows(new_lines)
     measured = {(r[0], r[1]) for r in new_rows}
     kept = [dict(zip(old_cols, r, strict=False)) for r in old_rows if (r[0], r[1]) not in measured]
+    if kept:  # the earlier runs' notes, minus the settings this run replaced
+        for line in lines[bounds[0]:bounds[1]]:
+            if line.startswith("_Run: `") and ": " in line.rsplit("`", 1)[-1]:
+                head, listed = line.rsplit("): ", 1)
+                left = [s for s in listed.rstrip(" ._").split(", ") if tuple(s.split(" ", 1)) not in measured]
+                if left:
+                    note = f"{head}): {', '.join(left)}._  \n" + note
     merged = [dict(zip(new_cols, r, strict=False)) for r in new_rows] + kept
     order = {(s, sh): i for i, (s, sh) in enumerate((s, sh) for s in SEMI_SOURCES for sh in SEMI_SHAPES)}
     merged.sort(key=lambda r: order.get((r.get("covariates", ""), r.get("effect shape", "")), len(order)))
     table = markdown_table([{c: r.get(c, "-") for c in new_cols} for r in merged]) if merged else ""
     first_table = next((i for i, line in enumerate(new_lines) if line.startswith("|")), len(new_lines))
-    body = [new_lines[0], "", note, *new_lines[1:first_table], *table.rstrip("\n").splitlines(), ""]
+    body = [new_lines[0], "", header, "", *note.splitlines(), *new_lines[1:first_table],
+            *table.rstrip("\n").splitlines(), ""]
     return "\n".join([*lines[:bounds[0]], *body, *lines[bounds[1]:]]) + "\n"
 
 

@@ -59,7 +59,16 @@ def test_a_filtered_run_replaces_its_rows_and_keeps_every_other_section():
     order = [line.split("|")[1:3] for line in lines if line.startswith(("| lalonde", "| simulator"))][:3]
     assert [[c.strip() for c in r] for r in order] == [["lalonde", "smooth"], ["lalonde", "step"],
                                                         ["simulator", "smooth"]]
-    assert "`python -m bench causal --only semisynthetic` (wall 3.0 s)" in merged
+    assert "_Run: `python -m bench causal --only semisynthetic` (wall 3.0 s): lalonde step._" in merged
+    # a second filtered run keeps the first run's note for the rows it did not replace
+    again = merge_semisynthetic(merged, NEW.replace("| lalonde | step | 50-52", "| simulator | smooth | 0-2"),
+                                command="python -m bench causal --only semisynthetic --covariates simulator",
+                                elapsed=4.0)
+    assert "_Run: `python -m bench causal --only semisynthetic` (wall 3.0 s): lalonde step._" in again
+    assert "--covariates simulator` (wall 4.0 s): simulator smooth._" in again
+    assert again.count("## Semi-synthetic CATE") == 1 and "| lalonde | step | 50-52 | 0.900 | 1.200 |" in again
+    third = merge_semisynthetic(again, NEW, command="python -m bench causal --only semisynthetic", elapsed=5.0)
+    assert "(wall 3.0 s)" not in third and "(wall 5.0 s): lalonde step._" in third and "(wall 4.0 s)" in third
 
 
 def test_only_the_semisynthetic_run_merges():
