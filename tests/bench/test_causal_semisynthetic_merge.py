@@ -76,3 +76,31 @@ def test_only_the_semisynthetic_run_merges():
     merged = merge_results(PREVIOUS, "# bench: causal\n\n" + NEW, ["--only", "semisynthetic"], command="c",
                            elapsed=1.0)
     assert merged is not None and merged.startswith("# bench: causal\n\nCommand: `python -m bench causal`")
+
+
+def test_the_runner_merges_a_filtered_semisynthetic_run_into_the_results_file(tmp_path):
+    """End to end: `python -m bench causal --only semisynthetic --covariates simulator --shapes step`."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    (tmp_path / "causal.md").write_text(PREVIOUS)
+    result = subprocess.run([sys.executable, "-m", "bench", "causal", "--only", "semisynthetic", "--semi-reps", "1",
+                             "--semi-rows", "400", "--covariates", "simulator", "--shapes", "step"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "AIOPS_BENCH_RESULTS": str(tmp_path)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    written = (tmp_path / "causal.md").read_text()
+    assert written.startswith("# bench: causal\n\nCommand: `python -m bench causal`")
+    for kept in ("| legacy | 1.0 |", "| fit | 1.0 |", "| lalonde | smooth | - | 0-2 |", "| lalonde | step | - | 0-2 |"):
+        assert kept in written
+    rows = [line for line in written.split("### For comparison")[0].splitlines() if line.startswith("| simulator |")]
+    assert rows[0].startswith("| simulator | smooth | - | 0-2 |")     # kept (the old table had fewer columns)
+    assert rows[1].startswith("| simulator | step | 1 | 0-0 | ") and len(rows) == 2
+    assert "mean 90% width served" in written and "(wall " in written
+    bad = subprocess.run([sys.executable, "-m", "bench", "causal", "--only", "semisynthetic", "--shapes", "wavy"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "AIOPS_BENCH_RESULTS": str(tmp_path)})
+    assert bad.returncode == 2 and "--shapes: choose from smooth, step, heavy_tailed" in bad.stderr
