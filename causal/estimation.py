@@ -151,12 +151,12 @@ class IntervalCalibration:
     plant: str = "estimate"
     reference: str | None = None        # whose estimate the plant starts from
     plant_roughness: list[float] = field(default_factory=list)   # RMS of planted - reference
-    misspecification: list[float] = field(default_factory=list)  # dr_residual: mean squared share
+    residual_share: list[float] = field(default_factory=list)  # dr_residual: signal share of the fit
 
     def to_dict(self) -> dict[str, Any]:
         if not hasattr(self, "factor_twin"):  # pickled before the floor existed: its factor was the twin's
             self.factor_twin = list(self.factor)
-        for name in ("plant_roughness", "misspecification"):  # pickled before the plant options
+        for name in ("plant_roughness", "residual_share"):  # pickled before the plant options
             if name not in self.__dict__:
                 setattr(self, name, [])
         return asdict(self)
@@ -298,7 +298,7 @@ class ServedEstimator:
         level = 1.0 - cfg.calibration_alpha
         z = NormalDist().inv_cdf(1.0 - cfg.calibration_alpha / 2.0)
         cal = IntervalCalibration(level=level, rows=n, raw_stderr=raw is not None, plant=cfg.calibration_plant,
-                                  reference=str(reference_name), misspecification=shares)
+                                  reference=str(reference_name), residual_share=shares)
         # never narrower than the family's own intervals: a factor < 1 is the twin rewarding an
         # over-smooth fit of a plant still smoother than the truth
         floor = 1.0 if raw is not None and cfg.calibration_floor_own else 1e-9

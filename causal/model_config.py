@@ -68,8 +68,8 @@ class ModelConfig:
     calibration_floor_own: bool = True
     # calibration (wt-cal8): what the twin plants as the known effect (causal.calibration).
     # "twicing" = 2 * reference - refit(reference), as rough relative to the reference as the truth
-    # is relative to the estimate; "dr_residual" = the estimate plus the held-out doubly robust
-    # residual's misspecification share; "estimate" = the served estimate itself (before issue 12's
+    # is relative to the estimate; "dr_residual" = the estimate plus the signal share of a held-out
+    # fit of its doubly robust residual; "estimate" = the served estimate itself (before issue 12's
     # rework: a smooth plant under-covered, 0.65-0.86 on the simulator's semi-synthetic settings)
     calibration_plant: str = "twicing"
     # families whose final stage is linear: a twin built from their own estimate cannot show their
