@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     results = Path(os.environ.get("AIOPS_BENCH_RESULTS", RESULTS_DIR))  # tests write elsewhere
     results.mkdir(parents=True, exist_ok=True)
-    (results / f"{name}.md").write_text(text)
+    path = results / f"{name}.md"
+    path.write_text(text)
     return 0
 
 

@@ -19,6 +19,9 @@
 
 Usage: python -m bench causal [--quick] [--data PATH] [--train N] [--nodes N] [--trees N] [--seed N]
        [--gate-seeds N] [--gate-rows N] [--only gate|semisynthetic|simulator|scale]
+       python -m bench causal --only semisynthetic [--semi-reps N] [--semi-rows N] [--semi-seed N]
+       [--covariates lalonde,simulator] [--shapes smooth,step,heavy_tailed]
+With --covariates/--shapes filters the semi-synthetic rows replace those settings' rows and the others are kept.
 The data path defaults to $AIOPS_DATA_DIR or ../shared/data beside the project.
 `--only X` runs one part and replaces only its own sections of bench/results/causal.md (the others,
 and the full run's command line, stay as they are; a note under the replaced heading says how it
@@ -39,7 +42,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from bench.common import data_dir, markdown_table
+from bench.common import data_dir, markdown_table, table_after
 from causal.data import ACTIONS, OUTCOME, TREATMENT, action_index
 from causal.evaluation import dr_policy_value
 from causal.legacy import legacy_rule
@@ -459,18 +462,24 @@ def _semi_synthetic(X: np.ndarray, shape: str, seed: int) -> tuple[np.ndarray, n
     return t, y, tau
 
 
-def semisynthetic_section(root, *, rows: int, reps: int, seed: int = 0) -> str:
+SEMI_HEADING = "## Semi-synthetic CATE on real covariates"
+SEMI_SOURCES = ("lalonde", "simulator")
+SEMI_SHAPES = ("smooth", "step", "heavy_tailed")
+
+
+def semisynthetic_section(root, *, rows: int, reps: int, seed: int = 0, sources: tuple[str, ...] = SEMI_SOURCES,
+                          shapes: tuple[str, ...] = SEMI_SHAPES) -> str:
     """sqrt(PEHE), ATE error and 90% coverage on a 90/10 split: selected estimator vs econml defaults."""
     from econml.dml import CausalForestDML
 
     from causal.estimation import ServedEstimator
 
     out = []
-    for source in ("lalonde", "simulator"):
-        for shape in ("smooth", "step", "heavy_tailed"):
+    for source in sources:
+        for shape in shapes:
             acc: dict[str, list[float]] = {k: [] for k in
                                            ("sel_pehe", "def_pehe", "sel_ate", "def_ate", "sel_cov", "def_cov",
-                                            "twin_raw", "factor", "factor_twin")}
+                                            "sel_width", "def_width", "twin_raw", "factor", "factor_twin")}
             chosen: list[str] = []
             for rep in range(reps):
                 X = _covariates(root, source, rows, seed=seed + rep)
@@ -486,6 +495,7 @@ def semisynthetic_section(root, *, rows: int, reps: int, seed: int = 0) -> str:
                 acc["sel_pehe"].append(float(np.sqrt(np.mean((est - tau[te]) ** 2))))
                 acc["sel_ate"].append(abs(float(est.mean() - tau[te].mean())))
                 acc["sel_cov"].append(float(np.mean((lo <= tau[te]) & (tau[te] <= hi))))
+                acc["sel_width"].append(float(np.mean(hi - lo)))
                 assert served.calibration is not None
                 raw_cov = served.calibration.coverage_raw[0]
                 if raw_cov is not None:
@@ -500,6 +510,7 @@ def semisynthetic_section(root, *, rows: int, reps: int, seed: int = 0) -> str:
                 acc["def_pehe"].append(float(np.sqrt(np.mean((d_est - tau[te]) ** 2))))
                 acc["def_ate"].append(abs(float(d_est.mean() - tau[te].mean())))
                 acc["def_cov"].append(float(np.mean((lo.reshape(-1) <= tau[te]) & (tau[te] <= hi.reshape(-1)))))
+                acc["def_width"].append(float(np.mean(hi - lo)))
             if not chosen:
                 continue
 
@@ -508,30 +519,71 @@ def semisynthetic_section(root, *, rows: int, reps: int, seed: int = 0) -> str:
             ratio = np.mean(acc["sel_pehe"]) / np.mean(acc["def_pehe"])
             per_rep = [a / b for a, b in zip(acc["sel_pehe"], acc["def_pehe"], strict=True)]
             out.append({"covariates": source, "effect shape": shape, "reps": len(chosen),
+                        "rep seeds": f"{seed}-{seed + len(chosen) - 1}",
                         "served (per rep)": "; ".join(chosen),
                         "sqrt(PEHE) served": mean("sel_pehe"), "sqrt(PEHE) econml CF defaults": mean("def_pehe"),
                         "ratio (goal <= 0.6)": f"{ratio:.2f}",
                         "ratio per rep (min-max)": f"{min(per_rep):.2f}-{max(per_rep):.2f}",
                         "abs ATE error served": mean("sel_ate"), "abs ATE error defaults": mean("def_ate"),
                         "90% coverage served (calibrated)": mean("sel_cov"),
+                        "90% coverage per rep": "/".join(f"{c:.2f}" for c in acc["sel_cov"]),
                         "90% coverage defaults": mean("def_cov"),
+                        "mean 90% width served": mean("sel_width"), "mean 90% width defaults": mean("def_width"),
                         "twin: raw coverage / factor (before the floor)":
                             f"{mean('twin_raw')} / {mean('factor')} ({mean('factor_twin')})"})
-    return (f"## Semi-synthetic CATE on real covariates ({rows:,} rows, 90/10 split, {reps} reps"
-            + (f", rep seeds {seed}-{seed + reps - 1}" if seed else "") + ")\n\n"
+    cfg = ModelConfig()
+    # the report uses rep seeds 0..; a run on other seeds (where a rule is chosen) is a section of its own
+    tuning = f", rep seeds {seed}-{seed + reps - 1} (tuning)" if seed else ""
+    return (f"{SEMI_HEADING}{tuning} ({rows:,} rows, 90/10 split, {reps} reps per setting)\n\n"
             "Served = `causal.estimation.ServedEstimator` with its defaults, exactly what the recommender serves: "
-            f"estimator={ModelConfig().estimator!r} ('select': the candidate family with the best econml R-loss "
-            "score on a 30% validation split of the training part; 'stack': the convex mix of up to 3 "
+            f"estimator={cfg.estimator!r} ('select': the candidate family with the best econml R-loss "
+            f"score, mean over {cfg.selection_folds} cross-fitted folds of the training part; 'stack': the convex mix of up to 3 "
             "families (weight >= 0.1) minimising that R-loss), refit on all of the training part, its 90% "
-            "intervals calibrated on a semi-synthetic twin of the "
-            "training part (the served estimate planted as the known effect; a family with its own intervals "
-            "is never calibrated below them; 'twin' column: the served model's own interval coverage on the twin "
-            "(n/a: it has none) and the factor applied to its standard error, in brackets the twin's factor "
-            "before that floor, for the mean over reps). Mean over reps; each rep draws new rows, a new effect "
-            "and assignment, and a new split. "
+            "intervals calibrated on a semi-synthetic twin of the training part "
+            f"(calibration_plant={cfg.calibration_plant!r}: "
+            + {"twicing": "the twin plants 2 x reference - the family's refit of the reference, an effect as rough "
+                          "relative to the reference as the truth is relative to the estimate; the reference is the "
+                          f"served estimate, or for {', '.join(cfg.calibration_rigid)} (a linear final stage) "
+                          f"{cfg.calibration_reference}'s estimate on the same rows",
+               "dr_residual": "the twin plants the served estimate plus the misspecification share of its held-out "
+                              "doubly robust residual",
+               "estimate": "the twin plants the served estimate"}[cfg.calibration_plant]
+            + "; causal/calibration.py); a family with its own intervals is never calibrated below them. "
+            "'twin' column: the served model's own interval coverage on the twin (n/a: it has none) and the factor "
+            "applied to its standard error, in brackets the twin's factor before that floor, mean over reps. "
+            "Mean over reps; each rep draws new rows, a new effect and assignment, and a new split. "
             "The truth of the held-out 10% is never seen by selection or calibration. Defaults = econml "
-            "`CausalForestDML(discrete_treatment=True)` with its own intervals.\n\n"
+            "`CausalForestDML(discrete_treatment=True)` with its own intervals. Goal: 90% coverage within "
+            "0.85-0.95 in every setting.\n\n"
             + markdown_table(out))
+
+
+def keep_unmeasured_rows(previous: str, section: str) -> str:
+    """`section` (a semi-synthetic run) with the rows of the settings it did not measure (a --covariates or
+    --shapes filter) taken from the same section of the `previous` results file, in setting order.
+
+    Each kept row's 'rep seeds' column says which rep seeds made it; the previous section's own run
+    notes are kept under the new table so every row can be traced to its command.
+    """
+    key = _section_key(section.splitlines()[0])
+    block = next((text for k, text in _blocks(previous) if k == key), None)
+    new_heading = section.splitlines()[0]
+    new_rows = table_after(section, new_heading)
+    if block is None or not new_rows:
+        return section
+    measured = {(r["covariates"], r["effect shape"]) for r in new_rows}
+    kept = [r for r in table_after(block, block.splitlines()[0]) if (r["covariates"], r["effect shape"]) not in measured]
+    if not kept:
+        return section
+    order = {setting: i for i, setting in enumerate((s, sh) for s in SEMI_SOURCES for sh in SEMI_SHAPES)}
+    columns = list(new_rows[0])
+    merged = sorted(new_rows + kept, key=lambda r: order.get((r["covariates"], r["effect shape"]), len(order)))
+    table_start = section.index("\n|")
+    notes = [line for line in block.splitlines() if line.startswith("_Re-run") or line.startswith("_Kept")]
+    kept_names = ", ".join(f"{r['covariates']} {r['effect shape']}" for r in kept)
+    return (section[:table_start + 1] + markdown_table([{c: r.get(c, "-") for c in columns} for r in merged])
+            + f"\n_Kept from the previous version of this section (not re-measured by this run): {kept_names}; "
+            "its notes follow._\n\n" + "\n\n".join(notes) + "\n")
 
 
 def lalonde_section(root) -> str:
@@ -589,7 +641,15 @@ def main(argv: list[str]) -> str:
     parser.add_argument("--semi-reps", type=int, default=3, help="replications per semi-synthetic setting")
     parser.add_argument("--semi-seed", type=int, default=0,
                         help="first rep seed of the semi-synthetic section (the report uses 0; tune on others)")
+    parser.add_argument("--covariates", default=",".join(SEMI_SOURCES),
+                        help="semi-synthetic covariates, comma-separated: lalonde,simulator")
+    parser.add_argument("--shapes", default=",".join(SEMI_SHAPES),
+                        help="semi-synthetic effect shapes, comma-separated: smooth,step,heavy_tailed")
     args = parser.parse_args(argv)
+    sources, shapes = tuple(args.covariates.split(",")), tuple(args.shapes.split(","))
+    for given, allowed, flag in ((sources, SEMI_SOURCES, "--covariates"), (shapes, SEMI_SHAPES, "--shapes")):
+        if not set(given) <= set(allowed):
+            parser.error(f"{flag}: choose from {', '.join(allowed)}")
     started = time.perf_counter()
     _load(args)
     args.train = args.train or (20_000 if args.quick else 100_000)
@@ -600,7 +660,9 @@ def main(argv: list[str]) -> str:
         part = gate_section(args.gate_seeds, args.gate_rows) + "\n" + simulator_gate_section(args)
     elif args.only == "semisynthetic":
         part = semisynthetic_section(data_dir(args.data), rows=args.semi_rows, reps=args.semi_reps,
-                                     seed=args.semi_seed)
+                                     seed=args.semi_seed, sources=sources, shapes=shapes)
+        if results_path().exists():
+            part = keep_unmeasured_rows(results_path().read_text(), part)
     elif args.only == "simulator":
         part = simulator_section(args)[0]
     elif args.only == "scale":
@@ -611,6 +673,7 @@ def main(argv: list[str]) -> str:
 
     sim_text, scale = simulator_section(args)
     text = [sim_text, gate_section(args.gate_seeds, args.gate_rows), lalonde_section(data_dir(args.data)),
-            semisynthetic_section(data_dir(args.data), rows=args.semi_rows, reps=args.semi_reps),
+            semisynthetic_section(data_dir(args.data), rows=args.semi_rows, reps=args.semi_reps, sources=sources,
+                                  shapes=shapes),
             scale_section(args, scale)]
     return "\n".join(text)

@@ -35,3 +35,22 @@ def markdown_table(rows: Iterable[dict[str, object]], columns: Sequence[str] | N
     for row in rows:
         lines.append("| " + " | ".join(fmt(row.get(c, "")) for c in columns) + " |")
     return "\n".join(lines) + "\n"
+
+
+def table_after(text: str, heading: str) -> list[dict[str, str]]:
+    """Rows of the first Markdown table after the line ``heading``, as dicts by column name."""
+    lines = text.splitlines()
+    start = lines.index(heading)
+    rows: list[dict[str, str]] = []
+    columns: list[str] | None = None
+    for line in lines[start + 1 :]:
+        if not line.startswith("|"):
+            if columns is not None:
+                break
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if columns is None:
+            columns = cells
+        elif not set(line) <= set("|-: "):
+            rows.append(dict(zip(columns, cells, strict=False)))
+    return rows

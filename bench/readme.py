@@ -14,29 +14,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import PROJECT_ROOT
+from bench.common import PROJECT_ROOT, table_after
 
 RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 README = PROJECT_ROOT / "README.md"
-
-
-def table_after(text: str, heading: str) -> list[dict[str, str]]:
-    """Rows of the first Markdown table after the line ``heading``, as dicts by column name."""
-    lines = text.splitlines()
-    start = lines.index(heading)
-    rows: list[dict[str, str]] = []
-    columns: list[str] | None = None
-    for line in lines[start + 1 :]:
-        if not line.startswith("|"):
-            if columns is not None:
-                break
-            continue
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if columns is None:
-            columns = cells
-        elif not set(line) <= set("|-: "):
-            rows.append(dict(zip(columns, cells, strict=False)))
-    return rows
 
 
 def _pct(value: str) -> str:

@@ -20,16 +20,17 @@ WHY a twin for the intervals: the forest's intervals covered 38-41% of true effe
 semi-synthetic data, and the T/X/DR learners have none. Coverage can only be measured where the
 truth is known, so the estimator builds a semi-synthetic twin of the operator's own data: same
 covariates and the same logged (confounded) actions, baseline outcome mu0(x) from a boosted
-regression, the *served estimate itself* planted as the true effect, and the real residuals
-permuted within each action as noise. The chosen family is refit on the twin, and the factor c
-that makes c * (its own standard error) cover the planted effects at the calibration level is
-kept per action (families without standard errors get a constant standard error of 1, so c is a
-half-width). A family with its own standard errors keeps at least them (c >= 1): the planted
-effect is smoother than the truth, so the twin rewards over-smooth fits with c < 1, and those
-intervals covered 65-84% of true effects at 90% on the simulator's semi-synthetic settings. Served standard errors are c * raw standard error; every interval and the policy's
-one-sided test derive from them. The twin's effect is the estimate, which is usually smoother
-than the truth, so the calibration can still under-cover sharp effects: the bench measures it on
-held-out data with known effects that the twin never saw.
+regression, a planted effect, and the real residuals permuted within each action as noise. The
+chosen family is refit on the twin, and the factor c that makes c * (its own standard error) cover
+the planted effects at the calibration level is kept per action (families without standard errors
+get a constant standard error of 1, so c is a half-width). What is planted is
+`ModelConfig.calibration_plant` (causal.calibration): by default a twicing effect, 2 * estimate -
+the family's refit of the estimate, because the estimate itself is smoother than the truth and
+planting it under-stated the error (65-86% coverage of 90% intervals on the simulator's
+semi-synthetic settings). A family with its own standard errors keeps at least them (c >= 1): a
+factor < 1 is the twin rewarding an over-smooth fit. Served standard errors are c * raw standard
+error; every interval and the policy's one-sided test derive from them. The bench measures the
+coverage on held-out data with known effects that the twin never saw.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
+from causal.calibration import PLANTS, dr_residual_plant, effects, twicing_plant, twin_outcome
 from causal.model_config import ModelConfig, nuisance_models
 from causal.selection import EstimatorSelector
 
@@ -190,10 +192,18 @@ class IntervalCalibration:
     coverage_raw: list[float | None] = field(default_factory=list)
     coverage_calibrated: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    # what the twin planted (causal.calibration); the defaults describe calibrations pickled before
+    plant: str = "estimate"
+    reference: str | None = None        # whose estimate the plant starts from
+    plant_roughness: list[float] = field(default_factory=list)   # RMS of planted - reference
+    residual_share: list[float] = field(default_factory=list)  # dr_residual: signal share of the fit
 
     def to_dict(self) -> dict[str, Any]:
         if not hasattr(self, "factor_twin"):  # pickled before the floor existed: its factor was the twin's
             self.factor_twin = list(self.factor)
+        for name in ("plant_roughness", "residual_share"):  # pickled before the plant options
+            if name not in self.__dict__:
+                setattr(self, name, [])
         return asdict(self)
 
 
@@ -311,29 +321,45 @@ class ServedEstimator:
     def _calibrate(self, Y: np.ndarray, T: np.ndarray, X: np.ndarray, make: Callable[[], Any]
                    ) -> IntervalCalibration:
         cfg = self.config
+        if cfg.calibration_plant not in PLANTS:
+            raise ValueError(f"unknown calibration_plant {cfg.calibration_plant!r}: one of {PLANTS}")
         t0 = time.perf_counter()
         rows = _stratified_subset(T, cfg.calibration_rows, cfg.random_state + 7)
         Xs, Ts, Ys = X[rows], T[rows], Y[rows]
         n = len(rows)
-        planted = self.const_marginal_effect(Xs)                       # the twin's true effects
-        taken = np.column_stack([np.zeros(n), planted])[np.arange(n), Ts]
+        subsampled = n < len(Y)
         mu0_model, _ = nuisance_models(self.config)
-        mu0 = mu0_model.fit(Xs, Ys - taken).predict(Xs)
-        resid = Ys - mu0 - taken
-        rng = np.random.default_rng(cfg.random_state + 11)
-        noise = np.empty(n)
-        for code in np.unique(Ts):
-            where = np.flatnonzero(Ts == code)
-            noise[where] = resid[rng.permutation(where)]
-        twin = make().fit(mu0 + taken + noise, Ts, X=Xs)
-        estimate = np.asarray(twin.const_marginal_effect(Xs), float).reshape(n, -1)
+        reference_name = self.name
+        make_reference = make
+        if cfg.calibration_plant == "twicing" and self.name in cfg.calibration_rigid:
+            reference_name = cfg.calibration_reference
+            make_reference = served_candidates(cfg)[reference_name]
+        if make_reference is make and (not subsampled or cfg.calibration_plant == "estimate"):
+            reference = self.const_marginal_effect(Xs)
+        else:  # a flexible reference for a rigid family, or same-size fits on a subsample of large data
+            reference = effects(make_reference().fit(Ys, Ts, X=Xs), Xs)
+        shares: list[float] = []
+        if cfg.calibration_plant == "twicing" and make_reference is not make and cfg.calibration_rigid_plant == "reference":
+            planted = reference
+        elif cfg.calibration_plant == "twicing":
+            planted = twicing_plant(reference, Xs, Ts, Ys, make_reference=make_reference, mu0_model=mu0_model,
+                                    seed=cfg.random_state + 13)
+        elif cfg.calibration_plant == "dr_residual":
+            planted, shares = dr_residual_plant(reference, Xs, Ts, Ys, seed=cfg.random_state + 17,
+                                                rounds=cfg.nuisance_max_iter)
+        else:
+            planted = reference
+        twin = make().fit(twin_outcome(Xs, Ts, Ys, planted, mu0_model=mu0_model, seed=cfg.random_state + 11),
+                          Ts, X=Xs)
+        estimate = effects(twin, Xs)
         raw = self._raw_stderr(twin, Xs)
         scale = np.ones_like(estimate) if raw is None else np.maximum(raw, 1e-12)
         level = 1.0 - cfg.calibration_alpha
         z = NormalDist().inv_cdf(1.0 - cfg.calibration_alpha / 2.0)
-        cal = IntervalCalibration(level=level, rows=n, raw_stderr=raw is not None)
-        # never narrower than the family's own intervals: the twin's planted effect is still
-        # smoother than the truth, so a factor < 1 is the twin rewarding an over-smooth fit
+        cal = IntervalCalibration(level=level, rows=n, raw_stderr=raw is not None, plant=cfg.calibration_plant,
+                                  reference=str(reference_name), residual_share=shares)
+        # never narrower than the family's own intervals: a factor < 1 is the twin rewarding an
+        # over-smooth fit of a plant still smoother than the truth
         floor = 1.0 if raw is not None and cfg.calibration_floor_own else 1e-9
         for k in range(estimate.shape[1]):
             err = np.abs(estimate[:, k] - planted[:, k])
@@ -343,6 +369,7 @@ class ServedEstimator:
             cal.factor.append(c)
             cal.coverage_raw.append(None if raw is None else float(np.mean(err <= z * raw[:, k])))
             cal.coverage_calibrated.append(float(np.mean(err <= z * c * scale[:, k])))
+            cal.plant_roughness.append(float(np.sqrt(np.mean((planted[:, k] - reference[:, k]) ** 2))))
         cal.seconds = round(time.perf_counter() - t0, 2)
         return cal
 
