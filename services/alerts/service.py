@@ -93,13 +93,36 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
     grace it is a re-send in flight at the resolution and only counts as a repeat. The incident's
     state comes with the firing read (a join), so this costs no statement on the common path.
     """
+    return store_batches(session, [alerts], group_window_s=group_window_s, correlation=correlation,
+                         recurrence_grace_s=recurrence_grace_s)[0]
+
+
+def store_batches(session: Session, posts: list[list[NormalizedAlert]], *, group_window_s: int = 900,
+                  correlation: Correlation | None = None, recurrence_grace_s: int | None = None,
+                  fingerprints: list[list[str]] | None = None) -> list[IngestResult]:
+    """``store_alerts`` for several posts at once (group commit): the same fixed number of statements for
+    all of them together, and one ``IngestResult`` per post, as if each had been stored alone in turn.
+
+    The caller's posts share no fingerprint and no group key (``services.alerts.group`` sees to it), so
+    each stored, repeated or resolved alert and each incident belongs to exactly one post. A group whose
+    incident another post's group correlates to is that post's ``incidents_joined``, as it would be
+    stored after it. ``fingerprints``: the posts' fingerprints when the caller has them already.
+    """
     from agents.priorities import task_priority
     from services.incidents.service import current_incidents, group_key
 
-    result = IngestResult()
+    results = [IngestResult() for _ in posts]
+    owner: dict[str, IngestResult] = {}  # fingerprint -> the result of the post it came in
+    alerts: list[NormalizedAlert] = []
+    fps: list[str] = []
+    for i, post in enumerate(posts):
+        post_fps = fingerprints[i] if fingerprints is not None else [fingerprint(a) for a in post]
+        for fp in post_fps:
+            owner[fp] = results[i]
+        alerts.extend(post)
+        fps.extend(post_fps)
     now = utcnow()
     conn = session.connection()  # Core statements on the session's transaction, without the ORM's execute layer
-    fps = [fingerprint(a) for a in alerts]
     firing: dict[str, int] = {}
     closed: dict[int, tuple[int, datetime]] = {}  # firing alert id -> its resolved incident and when it was resolved
     for alert_id, fp, incident_id, incident_status, incident_resolved_at in conn.execute(
@@ -120,14 +143,14 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
             alert_id = firing.pop(fp, None)
             if alert_id is not None:
                 resolved.append((alert_id, resolved_at(incoming)))
-                result.resolved.append(alert_id)
+                owner[fp].resolved.append(alert_id)
             continue
         old = closed.get(firing.get(fp, 0))
         if old is not None and recur_before is not None and old[1] <= recur_before:
             recurring[fp] = (firing.pop(fp), old[0])  # still firing after the resolution: stored as new below
         if fp in firing:
             repeats[firing[fp]] = repeats.get(firing[fp], 0) + 1
-            result.duplicates.append(firing[fp])
+            owner[fp].duplicates.append(firing[fp])
         elif fp in new_rows:
             new_rows[fp]["count"] += 1
         else:
@@ -158,7 +181,7 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
     if recurring:  # after the opening lock (current_incidents), before the insert; another process's retire wins
         retired = set(conn.execute(_RETIRE, {"ids": sorted(i for i, _ in recurring.values())}).scalars())
     if not new_rows:
-        return result
+        return results
 
     for key, rows in groups.items():
         incident, created = incidents[key]
@@ -177,10 +200,10 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
                 update(_ALERTS).where(_ALERTS.c.fingerprint == fp, _ALERTS.c.status == "firing")
                 .values(count=_ALERTS.c.count + row["count"], last_seen_at=now).returning(_ALERTS.c.id)).scalar()
             if alert_id is not None:
-                result.duplicates.append(alert_id)
+                owner[fp].duplicates.append(alert_id)
             continue
-        result.new.append(stored[fp])
-        result.duplicates.extend([stored[fp]] * (row["count"] - 1))
+        owner[fp].new.append(stored[fp])
+        owner[fp].duplicates.extend([stored[fp]] * (row["count"] - 1))
 
     events = []
     for key, rows in groups.items():
@@ -205,6 +228,7 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
             if row["fingerprint"] in recurring and recurring[row["fingerprint"]][0] in retired:
                 events.extend(_recurrence_events(row, alert_id=alert_id, old=recurring[row["fingerprint"]][1],
                                                  new=incident.id, at=now))
+        result = owner[rows[0]["fingerprint"]]  # a group key is one post's
         target = result.incidents_opened if created else result.incidents_joined
         if incident.id not in target:
             target.append(incident.id)
@@ -212,7 +236,7 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
                 result.opened.append(incident)
     if events:
         conn.execute(_INSERT_EVENTS, events)  # one executemany, no ORM unit of work
-    return result
+    return results
 
 
 # statements built once (this is the hot path of the API); Core, not the ORM unit of work

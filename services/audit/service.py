@@ -63,6 +63,34 @@ def record(session: Session, *, actor: str, action: str, subject: str = "", data
     return link["hash"]
 
 
+def record_many(session: Session, entries: list[dict], *, holds_write_lock: bool = False) -> list[str]:
+    """``record`` for several entries (a group commit's posts, each ``actor``/``action``/``subject``/``data``):
+    one lock, one read of the parent and one insert for all, chained in list order; returns their hashes.
+
+    On SQLite without ``holds_write_lock`` the entries are recorded one by one (``record`` takes the
+    write lock with its first insert); that path only serves a group that wrote nothing else.
+    """
+    if not entries:
+        return []
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if not postgres and not holds_write_lock:
+        return [record(session, **entry) for entry in entries]
+    if postgres:
+        session.execute(_PG_LOCK_SQL, {"k": _PG_LOCK})
+    prev = session.execute(_LAST).scalar() or GENESIS
+    at, rows, hashes = utcnow(), [], []
+    for entry in entries:
+        data = entry.get("data") or {}
+        row = {"at": at, "actor": entry["actor"][:200], "action": entry["action"][:100],
+               "subject": entry.get("subject", "")[:200], "data": data, "prev_hash": prev}
+        prev = row["hash"] = digest(prev_hash=prev, at=at, actor=row["actor"], action=row["action"],
+                                    subject=row["subject"], data=data)
+        rows.append(row)
+        hashes.append(prev)
+    session.execute(_INSERT, rows)  # ids in list order: one statement, or one executemany in order
+    return hashes
+
+
 # built once: this runs on every ingest, and building statements costs more than running them on SQLite
 _TABLE = AuditEntry.__table__
 _PG_LOCK_SQL = text("SELECT pg_advisory_xact_lock(:k)")
