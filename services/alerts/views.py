@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Any
 
 import anyio
@@ -160,6 +161,23 @@ async def _store_grouped(alerts: list[NormalizedAlert], *, user: str, settings: 
     fps = [fingerprint(a) for a in alerts]
     _writer(settings).submit(Post(alerts, user, settings, settle, fps, {group_key(a) for a in alerts}))
     return await done
+
+
+def store_blocking(alerts: list[NormalizedAlert], *, user: str, settings: Settings) -> dict:
+    """``_store_grouped`` for a caller in a thread (not on an event loop): waits for its group's commit."""
+    done, box = threading.Event(), []
+
+    def settle(ok: bool, value: Any) -> None:
+        box.append((ok, value))
+        done.set()
+
+    _writer(settings).submit(Post(alerts, user, settings, settle, [fingerprint(a) for a in alerts],
+                                  {group_key(a) for a in alerts}))
+    done.wait()
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return value
 
 
 def _settle(done: asyncio.Future, ok: bool, value: Any) -> None:
