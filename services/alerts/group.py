@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 MAX_POSTS = 256  # posts per transaction
 MAX_ALERTS = 2000  # alerts per transaction (a group stops growing at either)
+PG_THREADS = 1  # writer threads per PostgreSQL database (see ``writer_for``)
 
 
 @dataclass(eq=False)
@@ -51,13 +52,17 @@ StoreMany = Callable[[list[Post]], list[Any]]
 class GroupWriter:
     """The writer thread of one database; ``one`` stores a post alone, ``many`` a group in one transaction."""
 
-    def __init__(self, name: str, *, one: StoreOne, many: StoreMany) -> None:
+    def __init__(self, name: str, *, one: StoreOne, many: StoreMany, threads: int = 1) -> None:
         self.one, self.many = one, many
         self._pending: deque[Post] = deque()
         self._cond = threading.Condition()
+        self._busy_fps: set[str] = set()  # the fingerprints and group keys of the groups being written
+        self._busy_keys: set[str] = set()
         self.groups = 0  # transactions written (for tests and the curious)
-        self._thread = threading.Thread(target=self._run, name=f"ingest-writer-{name}", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run, name=f"ingest-writer-{name}-{i}", daemon=True)
+                         for i in range(threads)]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, post: Post) -> None:
         with self._cond:
@@ -65,32 +70,47 @@ class GroupWriter:
             self._cond.notify()
 
     def _take(self) -> list[Post]:
-        """The next group, in arrival order: posts that clash with an earlier one stay queued, in order."""
+        """The next group, in arrival order: posts that clash with an earlier one (queued or being written
+        by another thread) stay queued, in order."""
         with self._cond:
-            while not self._pending:
+            while True:
+                group = self._next_group() if self._pending else []
+                if group:
+                    return group
                 self._cond.wait()
-            group: list[Post] = []
-            fps: set[str] = set()
-            keys: set[str] = set()
-            alerts = 0
-            left: deque[Post] = deque()
-            blocked = False
-            while self._pending:
-                post = self._pending.popleft()
-                full = len(group) >= MAX_POSTS or (group and alerts + len(post.alerts) > MAX_ALERTS)
-                if blocked or full or not fps.isdisjoint(post.fingerprints) or not keys.isdisjoint(post.keys):
-                    left.append(post)
-                    # a clashing post blocks its own keys only: later posts with other keys still go
-                    fps.update(post.fingerprints)
-                    keys.update(post.keys)
-                    blocked = blocked or full
-                    continue
-                group.append(post)
+
+    def _next_group(self) -> list[Post]:
+        group: list[Post] = []
+        fps, keys = set(self._busy_fps), set(self._busy_keys)
+        alerts = 0
+        left: deque[Post] = deque()
+        blocked = False
+        while self._pending:
+            post = self._pending.popleft()
+            full = len(group) >= MAX_POSTS or (group and alerts + len(post.alerts) > MAX_ALERTS)
+            if blocked or full or not fps.isdisjoint(post.fingerprints) or not keys.isdisjoint(post.keys):
+                left.append(post)
+                # a clashing post blocks its own keys only: later posts with other keys still go
                 fps.update(post.fingerprints)
                 keys.update(post.keys)
-                alerts += len(post.alerts)
-            self._pending = left
-            return group
+                blocked = blocked or full
+                continue
+            group.append(post)
+            fps.update(post.fingerprints)
+            keys.update(post.keys)
+            alerts += len(post.alerts)
+        self._pending = left
+        for post in group:
+            self._busy_fps.update(post.fingerprints)
+            self._busy_keys.update(post.keys)
+        return group
+
+    def _done(self, group: list[Post]) -> None:
+        with self._cond:
+            for post in group:
+                self._busy_fps.difference_update(post.fingerprints)
+                self._busy_keys.difference_update(post.keys)
+            self._cond.notify_all()  # posts held back by this group may go now
 
     def _run(self) -> None:
         while True:
@@ -101,8 +121,22 @@ class GroupWriter:
                 log.exception("ingest writer failed a group of %d posts", len(group))
                 for post in group:
                     _settle(post, False, exc)
+            finally:
+                self._done(group)
 
     def _write(self, group: list[Post]) -> None:
+        import os, time, sys  # TEMP-STATS
+        if os.environ.get("INGEST_STATS"):  # TEMP-STATS
+            w0, c0 = time.perf_counter(), time.thread_time()  # TEMP-STATS
+            self._write2(group)  # TEMP-STATS
+            st = self.__dict__.setdefault("st", [0, 0, 0.0, 0.0])  # TEMP-STATS
+            st[0] += 1; st[1] += len(group); st[2] += time.perf_counter() - w0; st[3] += time.thread_time() - c0  # TEMP-STATS
+            if st[0] % 100 == 0:  # TEMP-STATS
+                print(f"STATS groups={st[0]} posts/group={st[1]/st[0]:.1f} wall/group={st[2]/st[0]*1000:.2f}ms cpu/group={st[3]/st[0]*1000:.2f}ms", file=sys.stderr, flush=True)  # TEMP-STATS
+            return  # TEMP-STATS
+        self._write2(group)  # TEMP-STATS
+
+    def _write2(self, group: list[Post]) -> None:  # TEMP-STATS
         self.groups += 1
         if len(group) > 1:
             try:
@@ -134,11 +168,18 @@ _writers_lock = threading.Lock()
 
 
 def writer_for(url: str, *, one: StoreOne, many: StoreMany) -> GroupWriter:
-    """This process's writer for the database at ``url`` (started on first use)."""
+    """This process's writer for the database at ``url`` (started on first use).
+
+    PostgreSQL gets ``PG_THREADS`` threads: while one group waits for the server (its statements, its
+    commit) the next is built and sent; groups being written never share a fingerprint or group key, and
+    their transactions meet only at the audit chain's lock, taken last. SQLite has one writer at a time
+    anyway (``write_turn``): one thread.
+    """
     writer = _writers.get(url)
     if writer is None:
         with _writers_lock:
             writer = _writers.get(url)
             if writer is None:
-                writer = _writers[url] = GroupWriter(str(len(_writers) + 1), one=one, many=many)
+                writer = _writers[url] = GroupWriter(str(len(_writers) + 1), one=one, many=many,
+                                                     threads=1 if url.startswith("sqlite") else PG_THREADS)
     return writer
