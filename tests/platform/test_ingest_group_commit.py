@@ -123,6 +123,19 @@ def test_concurrent_posts_are_one_transaction_and_each_202_follows_the_commit(db
     news = [r.json()["new"] for r in replies[1:]]
     assert all(len(n) == 1 for n in news) and len({n[0] for n in news}) == 20  # each post its own alert
     assert all(r.json()["accepted"] == 1 and len(r.json()["incidents_opened"]) == 1 for r in replies[1:])
+    _audit_chain_whole(db_url, entries=21)
+
+
+def _audit_chain_whole(url: str, *, entries: int) -> None:
+    """One audit entry per post (a group's chained by ``record_many``), the chain valid."""
+    from services.audit.service import verify_chain
+    from services.storage.base import session_scope
+
+    with session_scope(url) as session:
+        check = verify_chain(session)
+        actions = session.execute(text("SELECT action FROM audit_log")).scalars().all()
+    assert check.ok, check.to_dict()
+    assert actions.count("alerts.ingest") == entries
 
 
 def _refuse_name(url: str, name: str) -> None:
@@ -155,6 +168,7 @@ def test_a_bad_post_in_a_group_fails_alone(db_url, monkeypatch):
     assert codes.pop("bad") in (422, 500)
     assert set(codes.values()) == {202}
     assert sorted(_names(db_url)) == sorted(["first", *codes])
+    _audit_chain_whole(db_url, entries=9)  # the bad post's rolled back with it
 
 
 def test_posts_sharing_a_fingerprint_or_group_are_not_grouped(db_url, monkeypatch):
