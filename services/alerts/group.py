@@ -113,6 +113,7 @@ class GroupWriter:
             self._cond.notify_all()  # posts held back by this group may go now
 
     def _run(self) -> None:
+        first = True
         while True:
             group = self._take()
             try:
@@ -123,20 +124,13 @@ class GroupWriter:
                     _settle(post, False, exc)
             finally:
                 self._done(group)
+            if first:  # the store's lazily imported modules (the broker client...) join the start-up objects
+                first = False
+                from services.api.app import freeze_startup_objects
+
+                freeze_startup_objects(again=True)
 
     def _write(self, group: list[Post]) -> None:
-        import os, time, sys  # TEMP-STATS
-        if os.environ.get("INGEST_STATS"):  # TEMP-STATS
-            w0, c0 = time.perf_counter(), time.thread_time()  # TEMP-STATS
-            self._write2(group)  # TEMP-STATS
-            st = self.__dict__.setdefault("st", [0, 0, 0.0, 0.0])  # TEMP-STATS
-            st[0] += 1; st[1] += len(group); st[2] += time.perf_counter() - w0; st[3] += time.thread_time() - c0  # TEMP-STATS
-            if st[0] % 100 == 0:  # TEMP-STATS
-                print(f"STATS groups={st[0]} posts/group={st[1]/st[0]:.1f} wall/group={st[2]/st[0]*1000:.2f}ms cpu/group={st[3]/st[0]*1000:.2f}ms", file=sys.stderr, flush=True)  # TEMP-STATS
-            return  # TEMP-STATS
-        self._write2(group)  # TEMP-STATS
-
-    def _write2(self, group: list[Post]) -> None:  # TEMP-STATS
         self.groups += 1
         if len(group) > 1:
             try:

@@ -118,10 +118,7 @@ def _store(alerts: list[NormalizedAlert], *, user: str, settings: Settings) -> d
 def _store_group(posts: list[Post]) -> list[dict]:
     """``_store`` for a group of posts (``services.alerts.group``): one transaction, one audit lock, one commit."""
     settings = posts[0].settings
-    import time as _t  # TEMP-STATS
-    T = [_t.perf_counter()]  # TEMP-STATS
     with write_turn(settings.database_url), session_scope(settings.database_url) as session:
-        T.append(_t.perf_counter())  # TEMP-STATS
         results = store_batches(session, [p.alerts for p in posts], group_window_s=settings.incident_group_window_s,
                                 fingerprints=[p.fingerprints for p in posts])
         deliveries = [d for result in results for d in flows.stage_opened(session, result.opened, settings=settings)]
@@ -129,38 +126,8 @@ def _store_group(posts: list[Post]) -> list[dict]:
                                "data": {"accepted": len(p.alerts), **{k: len(v) for k, v in r.to_dict().items()}}}
                               for p, r in zip(posts, results, strict=True)],
                     holds_write_lock=any(r.new or r.duplicates or r.resolved for r in results) or bool(deliveries))
-        T.append(_t.perf_counter())  # TEMP-STATS
-    T.append(_t.perf_counter())  # TEMP-STATS
-    _ST.append([b - a for a, b in zip(T, T[1:])])  # TEMP-STATS
-    if len(_ST) % 100 == 0:  # TEMP-STATS
-        import sys  # TEMP-STATS
-        print("STATS3", sorted(((round(v[1]*1000), v[0], k) for k, v in _SQL.items()), reverse=True)[:8], file=sys.stderr, flush=True)  # TEMP-STATS
-        print("STATS2 enter/store/commit ms", [round(sum(x[i] for x in _ST[-100:]) * 10, 2) for i in range(3)], file=sys.stderr, flush=True)  # TEMP-STATS
     return _stored([(p.alerts, r) for p, r in zip(posts, results, strict=True)], deliveries=deliveries,
                    settings=settings)
-
-
-_ST: list = []  # TEMP-STATS
-_SQL: dict = {}  # TEMP-STATS
-
-
-def _sql_timing() -> None:  # TEMP-STATS
-    import os  # TEMP-STATS
-    import time as _t  # TEMP-STATS
-    from sqlalchemy import event  # TEMP-STATS
-    from sqlalchemy.engine import Engine  # TEMP-STATS
-    if not os.environ.get("INGEST_STATS"):  # TEMP-STATS
-        return  # TEMP-STATS
-    @event.listens_for(Engine, "before_cursor_execute")  # TEMP-STATS
-    def _b(conn, cursor, statement, parameters, context, executemany):  # TEMP-STATS
-        conn.info["t0"] = _t.perf_counter()  # TEMP-STATS
-    @event.listens_for(Engine, "after_cursor_execute")  # TEMP-STATS
-    def _a(conn, cursor, statement, parameters, context, executemany):  # TEMP-STATS
-        k = statement[:90].replace("\n", " ")  # TEMP-STATS
-        v = _SQL.setdefault(k, [0, 0.0]); v[0] += 1; v[1] += _t.perf_counter() - conn.info["t0"]  # TEMP-STATS
-
-
-_sql_timing()  # TEMP-STATS
 
 
 def _stored(done: list[tuple[list[NormalizedAlert], IngestResult]], *, deliveries: list[int],
