@@ -344,13 +344,15 @@ _SQLITE_STMTS: dict[str, Any] = {}
 def _sqlite_json_rows(rows: list[dict]) -> str:
     """Rows as one JSON array for ``json_each``, datetimes already in SQLAlchemy's SQLite storage format
     (``YYYY-MM-DD HH:MM:SS.ffffff``, the value's own fields, as its DATETIME type writes them)."""
-    return _json_rows([{k: (_sqlite_time(v) if isinstance(v, datetime) else v) for k, v in row.items()}
-                       for row in rows])
+    times: dict[tuple[datetime, Any], str] = {}  # mostly the same few values (the ingest's now): formatted once
 
+    def text(v: datetime) -> str:
+        key = (v, v.utcoffset())  # equal instants in two zones are two texts (the value's own fields)
+        if key not in times:
+            times[key] = v.replace(tzinfo=None).isoformat(" ", "microseconds")
+        return times[key]
 
-def _sqlite_time(v: datetime) -> str:
-    return (f"{v.year:04d}-{v.month:02d}-{v.day:02d} {v.hour:02d}:{v.minute:02d}:{v.second:02d}"
-            f".{v.microsecond:06d}")
+    return _json_rows([{k: (text(v) if isinstance(v, datetime) else v) for k, v in row.items()} for row in rows])
 
 
 def _sqlite_recordset_insert(table: Any, wanted: tuple[str, ...], suffix: str) -> Any:
