@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, insert, select, text, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from services.alerts.models import Alert, NormalizedAlert
@@ -127,7 +126,7 @@ def store_batches(session: Session, posts: list[list[NormalizedAlert]], *, group
     firing: dict[str, int] = {}
     closed: dict[int, tuple[int, datetime]] = {}  # firing alert id -> its resolved incident and when it was resolved
     for alert_id, fp, incident_id, incident_status, incident_resolved_at in conn.execute(
-            _FIRING_PG if conn.dialect.name == "postgresql" else _FIRING, {"fps": sorted(set(fps))}):
+            _FIRING, {"fps": sorted(set(fps))}):
         firing[fp] = alert_id
         if incident_status in _RECUR_AFTER and incident_resolved_at is not None:
             closed[alert_id] = (incident_id, incident_resolved_at)
@@ -257,13 +256,6 @@ _INCIDENTS = Incident.__table__
 _FIRING = (select(_ALERTS.c.id, _ALERTS.c.fingerprint, _INCIDENTS.c.id, _INCIDENTS.c.status, _INCIDENTS.c.resolved_at)
            .select_from(_ALERTS.outerjoin(_INCIDENTS, _INCIDENTS.c.id == _ALERTS.c.incident_id))
            .where(_ALERTS.c.fingerprint.in_(bindparam("fps", expanding=True)), _ALERTS.c.status == "firing"))
-# PostgreSQL: the fingerprints as one array parameter (= ANY), so the statement text is the same for any
-# batch (an expanding IN renders, and psycopg prepares, one text per number of fingerprints)
-_FIRING_PG = (select(_ALERTS.c.id, _ALERTS.c.fingerprint, _INCIDENTS.c.id, _INCIDENTS.c.status,
-                     _INCIDENTS.c.resolved_at)
-              .select_from(_ALERTS.outerjoin(_INCIDENTS, _INCIDENTS.c.id == _ALERTS.c.incident_id))
-              .where(_ALERTS.c.fingerprint == func.any(bindparam("fps", type_=postgresql.ARRAY(String))),
-                     _ALERTS.c.status == "firing"))
 _RECUR_AFTER = ("resolved", "closed")  # not "escalated": a person holds it, a firing alert is expected there
 # a recurring alert's old row leaves the firing set (the new row takes the fingerprint); only one process's does
 _RETIRE = (update(_ALERTS).where(_ALERTS.c.id.in_(bindparam("ids", expanding=True)), _ALERTS.c.status == "firing")

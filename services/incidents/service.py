@@ -8,21 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import (
-    ColumnElement,
-    Select,
-    String,
-    Table,
-    bindparam,
-    case,
-    event,
-    func,
-    literal_column,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import ColumnElement, Select, Table, bindparam, case, event, func, literal_column, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -103,9 +89,6 @@ _REF_COLUMNS = (_INCIDENTS.c.id, _INCIDENTS.c.title, _INCIDENTS.c.severity, _INC
 # statements built once: this runs on every ingest, and building them costs more than running them on SQLite
 _HOLDERS = select(*_REF_COLUMNS, _INCIDENTS.c.status, _INCIDENTS.c.opened_at).where(
     _INCIDENTS.c.open_group_key.in_(bindparam("keys", expanding=True)))
-# PostgreSQL: one array parameter, one statement text for any number of keys (see alerts' _FIRING_PG)
-_HOLDERS_PG = select(*_REF_COLUMNS, _INCIDENTS.c.status, _INCIDENTS.c.opened_at).where(
-    _INCIDENTS.c.open_group_key == func.any(bindparam("keys", type_=postgresql.ARRAY(String))))
 _RELEASE = (update(_INCIDENTS).where(_INCIDENTS.c.id.in_(bindparam("ids", expanding=True)))
             .values(open_group_key=None))
 _OPEN: dict[str, Any] = {}
@@ -153,7 +136,7 @@ def current_incidents(session: Session, firsts: dict[str, Any], *, window_s: int
     follows: dict[str, tuple[str, list[str]]] = {}
     for _attempt in range(4):
         stale = []
-        for row in conn.execute(_HOLDERS_PG if conn.dialect.name == "postgresql" else _HOLDERS, {"keys": wanted}):
+        for row in conn.execute(_HOLDERS, {"keys": wanted}):
             if row.status in OPEN_STATUSES and row.opened_at >= since:
                 out[row.open_group_key] = (IncidentRef(row.id, row.title, row.severity, row.summary or "",
                                                        row.open_group_key), False)
