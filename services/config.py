@@ -118,9 +118,11 @@ class Settings(BaseSettings):
     # auth: when required, every API call but the health probes needs "Authorization: Bearer <token>"
     auth_required: bool = False
     metrics_public: bool = Field(default=False, description="/metrics answers without a token when auth is on")
-    ingest_concurrency: int = Field(default=8, ge=1, le=64, description="alert posts stored at once per API "
-                                    "process (within the connection pool of 5+10); more wait on the event loop instead of "
-                                    "contending for the GIL, the pool and (SQLite) the single writer")
+    ingest_concurrency: int = Field(default=8, ge=1, le=64, description="alert posts over 8 KB (and SNS messages) "
+                                    "parsed at once per API process in the threadpool; more wait on the event loop "
+                                    "instead of contending for the GIL. Smaller posts are parsed on the event loop, and "
+                                    "all posts are stored by one writer thread per database that commits every waiting "
+                                    "post in one transaction (group commit, services.alerts.group)")
     dispatch_in_api: bool = Field(default=True, description="each API process runs a dispatcher thread that hands "
                                   "new incidents from the database outbox to the queue (beat's redispatch does too)")
     dispatch_poll_s: float = Field(default=1.0, gt=0, le=60, description="how often the API's dispatcher looks for "

@@ -93,13 +93,36 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
     grace it is a re-send in flight at the resolution and only counts as a repeat. The incident's
     state comes with the firing read (a join), so this costs no statement on the common path.
     """
+    return store_batches(session, [alerts], group_window_s=group_window_s, correlation=correlation,
+                         recurrence_grace_s=recurrence_grace_s)[0]
+
+
+def store_batches(session: Session, posts: list[list[NormalizedAlert]], *, group_window_s: int = 900,
+                  correlation: Correlation | None = None, recurrence_grace_s: int | None = None,
+                  fingerprints: list[list[str]] | None = None) -> list[IngestResult]:
+    """``store_alerts`` for several posts at once (group commit): the same fixed number of statements for
+    all of them together, and one ``IngestResult`` per post, as if each had been stored alone in turn.
+
+    The caller's posts share no fingerprint and no group key (``services.alerts.group`` sees to it), so
+    each stored, repeated or resolved alert and each incident belongs to exactly one post. A group whose
+    incident another post's group correlates to is that post's ``incidents_joined``, as it would be
+    stored after it. ``fingerprints``: the posts' fingerprints when the caller has them already.
+    """
     from agents.priorities import task_priority
     from services.incidents.service import current_incidents, group_key
 
-    result = IngestResult()
+    results = [IngestResult() for _ in posts]
+    owner: dict[str, IngestResult] = {}  # fingerprint -> the result of the post it came in
+    alerts: list[NormalizedAlert] = []
+    fps: list[str] = []
+    for i, post in enumerate(posts):
+        post_fps = fingerprints[i] if fingerprints is not None else [fingerprint(a) for a in post]
+        for fp in post_fps:
+            owner[fp] = results[i]
+        alerts.extend(post)
+        fps.extend(post_fps)
     now = utcnow()
     conn = session.connection()  # Core statements on the session's transaction, without the ORM's execute layer
-    fps = [fingerprint(a) for a in alerts]
     firing: dict[str, int] = {}
     closed: dict[int, tuple[int, datetime]] = {}  # firing alert id -> its resolved incident and when it was resolved
     for alert_id, fp, incident_id, incident_status, incident_resolved_at in conn.execute(
@@ -120,14 +143,14 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
             alert_id = firing.pop(fp, None)
             if alert_id is not None:
                 resolved.append((alert_id, resolved_at(incoming)))
-                result.resolved.append(alert_id)
+                owner[fp].resolved.append(alert_id)
             continue
         old = closed.get(firing.get(fp, 0))
         if old is not None and recur_before is not None and old[1] <= recur_before:
             recurring[fp] = (firing.pop(fp), old[0])  # still firing after the resolution: stored as new below
         if fp in firing:
             repeats[firing[fp]] = repeats.get(firing[fp], 0) + 1
-            result.duplicates.append(firing[fp])
+            owner[fp].duplicates.append(firing[fp])
         elif fp in new_rows:
             new_rows[fp]["count"] += 1
         else:
@@ -158,7 +181,7 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
     if recurring:  # after the opening lock (current_incidents), before the insert; another process's retire wins
         retired = set(conn.execute(_RETIRE, {"ids": sorted(i for i, _ in recurring.values())}).scalars())
     if not new_rows:
-        return result
+        return results
 
     for key, rows in groups.items():
         incident, created = incidents[key]
@@ -167,9 +190,10 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
             row["dispatched"] = not created  # a new incident waits in the outbox for the dispatcher
 
     if conn.dialect.name == "postgresql":  # one parameter: the statement text is the same for any batch size
-        inserted = conn.execute(_pg_insert_new(), {"rows": json.dumps(list(new_rows.values()), default=_iso)})
+        inserted = conn.execute(_pg_insert_new(), {"rows": _json_rows(list(new_rows.values()))})
     else:
-        inserted = conn.execute(_insert_new(conn.dialect.name), list(new_rows.values()))
+        inserted = (conn.execute(_sqlite_insert_new(), {"rows": _sqlite_json_rows(list(new_rows.values()))})
+                    if _SQLITE_JSON else conn.execute(_insert_new(conn.dialect.name), list(new_rows.values())))
     stored = dict((fp, alert_id) for alert_id, fp in inserted.all())
     for fp, row in new_rows.items():
         if fp not in stored:  # another process stored this fingerprint first: ours is a repeat of it
@@ -177,10 +201,10 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
                 update(_ALERTS).where(_ALERTS.c.fingerprint == fp, _ALERTS.c.status == "firing")
                 .values(count=_ALERTS.c.count + row["count"], last_seen_at=now).returning(_ALERTS.c.id)).scalar()
             if alert_id is not None:
-                result.duplicates.append(alert_id)
+                owner[fp].duplicates.append(alert_id)
             continue
-        result.new.append(stored[fp])
-        result.duplicates.extend([stored[fp]] * (row["count"] - 1))
+        owner[fp].new.append(stored[fp])
+        owner[fp].duplicates.extend([stored[fp]] * (row["count"] - 1))
 
     events = []
     for key, rows in groups.items():
@@ -205,14 +229,19 @@ def store_alerts(session: Session, alerts: list[NormalizedAlert], *, group_windo
             if row["fingerprint"] in recurring and recurring[row["fingerprint"]][0] in retired:
                 events.extend(_recurrence_events(row, alert_id=alert_id, old=recurring[row["fingerprint"]][1],
                                                  new=incident.id, at=now))
+        result = owner[rows[0]["fingerprint"]]  # a group key is one post's
         target = result.incidents_opened if created else result.incidents_joined
         if incident.id not in target:
             target.append(incident.id)
             if created:
                 result.opened.append(incident)
-    if events:
+    if events and conn.dialect.name == "postgresql":  # one JSON parameter, as the alerts (see _pg_insert_new)
+        conn.execute(_pg_insert_events(), {"rows": _json_rows(events)})
+    elif events and _SQLITE_JSON:
+        conn.execute(_sqlite_insert_events(), {"rows": _sqlite_json_rows(events)})
+    elif events:
         conn.execute(_INSERT_EVENTS, events)  # one executemany, no ORM unit of work
-    return result
+    return results
 
 
 # statements built once (this is the hot path of the API); Core, not the ORM unit of work
@@ -263,7 +292,97 @@ def _iso(value: object) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def _json_rows(rows: list[dict]) -> str:
+    """Rows as one JSON array for ``json_to_recordset`` (orjson when installed: a third of the CPU of ``json``)."""
+    if _orjson is not None:
+        return _orjson.dumps(rows).decode()
+    return json.dumps(rows, default=_iso)
+
+
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - a dependency of chromadb and langsmith, so normally present
+    _orjson = None
+
+
 _PG_INSERT_NEW: list[Any] = []
+_PG_INSERT_EVENTS: list[Any] = []
+
+
+def _pg_insert_events() -> Any:
+    """PostgreSQL: the timeline rows of an ingest as one JSON array (one parameter, like ``_pg_insert_new``):
+    an ``executemany`` of one row per alert cost more CPU (bind processing, a pipeline) than the rest."""
+    if not _PG_INSERT_EVENTS:
+        _PG_INSERT_EVENTS.append(_recordset_insert(TimelineEvent.__table__, _EVENT_COLUMNS, ""))
+    return _PG_INSERT_EVENTS[0]
+
+
+def _recordset_insert(table: Any, wanted: tuple[str, ...], suffix: str) -> Any:
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()
+    columns = [c for c in table.c if c.name in wanted]
+    names = ", ".join(f'"{c.name}"' for c in columns)
+    shape = ", ".join(f'"{c.name}" {c.type.compile(dialect=dialect)}' for c in columns)
+    return text(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM json_to_recordset(CAST(:rows AS json)) "
+                f"AS r({shape}){suffix}")
+
+
+_EVENT_COLUMNS = ("incident_id", "at", "kind", "actor", "message", "data", "dedup_key")
+
+
+def _sqlite_has_json() -> bool:
+    import sqlite3
+
+    return sqlite3.sqlite_version_info >= (3, 38)  # the -> and ->> operators
+
+
+_SQLITE_JSON = _sqlite_has_json()
+_SQLITE_STMTS: dict[str, Any] = {}
+
+
+def _sqlite_json_rows(rows: list[dict]) -> str:
+    """Rows as one JSON array for ``json_each``, datetimes already in SQLAlchemy's SQLite storage format
+    (``YYYY-MM-DD HH:MM:SS.ffffff``, the value's own fields, as its DATETIME type writes them)."""
+    times: dict[tuple[datetime, Any], str] = {}  # mostly the same few values (the ingest's now): formatted once
+
+    def text(v: datetime) -> str:
+        key = (v, v.utcoffset())  # equal instants in two zones are two texts (the value's own fields)
+        if key not in times:
+            times[key] = v.replace(tzinfo=None).isoformat(" ", "microseconds")
+        return times[key]
+
+    return _json_rows([{k: (text(v) if isinstance(v, datetime) else v) for k, v in row.items()} for row in rows])
+
+
+def _sqlite_recordset_insert(table: Any, wanted: tuple[str, ...], suffix: str) -> Any:
+    """SQLite: ``INSERT ... SELECT`` from one JSON array parameter (``json_each``), like ``_recordset_insert``.
+
+    WHY: an ``executemany`` binds every cell through its column type in Python (JSON columns through
+    ``json.dumps``, datetimes through string formatting): on SQLite that was most of an ingest's CPU.
+    JSON columns take ``->`` (the value's JSON text, ``null`` for null, as the JSON type stores it), the
+    others ``->>`` (the SQL value: text, integer, boolean as 0/1, NULL).
+    """
+    from sqlalchemy import JSON
+
+    columns = [c for c in table.c if c.name in wanted]
+    names = ", ".join(f'"{c.name}"' for c in columns)
+    values = ", ".join(f"""value {'->' if isinstance(c.type, JSON) else '->>'} '$.{c.name}'""" for c in columns)
+    # "WHERE true": SQLite's grammar needs it between INSERT ... SELECT and an upsert clause
+    return text(f"INSERT INTO {table.name} ({names}) SELECT {values} FROM json_each(:rows) WHERE true{suffix}")
+
+
+def _sqlite_insert_new() -> Any:
+    if "alerts" not in _SQLITE_STMTS:
+        _SQLITE_STMTS["alerts"] = _sqlite_recordset_insert(
+            _ALERTS, _NEW_COLUMNS, " ON CONFLICT (fingerprint) WHERE status = 'firing' DO NOTHING RETURNING id, fingerprint")
+    return _SQLITE_STMTS["alerts"]
+
+
+def _sqlite_insert_events() -> Any:
+    if "events" not in _SQLITE_STMTS:
+        _SQLITE_STMTS["events"] = _sqlite_recordset_insert(TimelineEvent.__table__, _EVENT_COLUMNS, "")
+    return _SQLITE_STMTS["events"]
 
 
 def _pg_insert_new() -> Any:
@@ -275,15 +394,8 @@ def _pg_insert_new() -> Any:
     once, then a prepared statement). ``json``, not ``jsonb``: labels and payloads keep their text.
     """
     if not _PG_INSERT_NEW:
-        from sqlalchemy.dialects import postgresql
-
-        dialect = postgresql.dialect()
-        columns = [c for c in _ALERTS.c if c.name in _NEW_COLUMNS]
-        names = ", ".join(f'"{c.name}"' for c in columns)
-        shape = ", ".join(f'"{c.name}" {c.type.compile(dialect=dialect)}' for c in columns)
-        _PG_INSERT_NEW.append(text(
-            f"INSERT INTO alerts ({names}) SELECT {names} FROM json_to_recordset(CAST(:rows AS json)) AS r({shape}) "
-            "ON CONFLICT (fingerprint) WHERE status = 'firing' DO NOTHING RETURNING id, fingerprint"))
+        _PG_INSERT_NEW.append(_recordset_insert(
+            _ALERTS, _NEW_COLUMNS, " ON CONFLICT (fingerprint) WHERE status = 'firing' DO NOTHING RETURNING id, fingerprint"))
     return _PG_INSERT_NEW[0]
 
 

@@ -51,16 +51,51 @@ def record(session: Session, *, actor: str, action: str, subject: str = "", data
     if session.get_bind().dialect.name == "postgresql":
         session.execute(_PG_LOCK_SQL, {"k": _PG_LOCK})
         link = chained(session.execute(_LAST).scalar())
-        session.execute(_INSERT, [{**values, **link}])
+        session.execute(_INSERT, {**values, **link})  # one row as a dict: a list would be an executemany
         return link["hash"]
     if holds_write_lock:
         link = chained(session.execute(_LAST).scalar())
-        session.execute(_INSERT, [{**values, **link}])
+        session.execute(_INSERT, {**values, **link})
         return link["hash"]
     new_id = session.execute(_INSERT_RETURNING, {**values, "prev_hash": "", "hash": ""}).scalar_one()
     link = chained(session.execute(_LAST_BEFORE, {"before": new_id}).scalar())
     session.execute(_LINK, {"entry": new_id, "new_prev": link["prev_hash"], "new_hash": link["hash"]})
     return link["hash"]
+
+
+def record_many(session: Session, entries: list[dict], *, holds_write_lock: bool = False) -> list[str]:
+    """``record`` for several entries (a group commit's posts, each ``actor``/``action``/``subject``/``data``):
+    one lock, one read of the parent and one insert for all, chained in list order; returns their hashes.
+
+    On SQLite without ``holds_write_lock`` the entries are recorded one by one (``record`` takes the
+    write lock with its first insert); that path only serves a group that wrote nothing else.
+    """
+    if not entries:
+        return []
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if not postgres and not holds_write_lock:
+        return [record(session, **entry) for entry in entries]
+    if postgres:
+        session.execute(_PG_LOCK_SQL, {"k": _PG_LOCK})
+    prev = session.execute(_LAST).scalar() or GENESIS
+    at, rows, hashes = utcnow(), [], []
+    for entry in entries:
+        data = entry.get("data") or {}
+        row = {"at": at, "actor": entry["actor"][:200], "action": entry["action"][:100],
+               "subject": entry.get("subject", "")[:200], "data": data, "prev_hash": prev}
+        prev = row["hash"] = digest(prev_hash=prev, at=at, actor=row["actor"], action=row["action"],
+                                    subject=row["subject"], data=data)
+        rows.append(row)
+        hashes.append(prev)
+    if postgres and len(rows) > 1:  # one statement with one JSON parameter, rows (and ids) in list order
+        from services.alerts.service import _json_rows, _recordset_insert
+
+        if not _PG_INSERT_MANY:
+            _PG_INSERT_MANY.append(_recordset_insert(_TABLE, _COLUMNS, ""))
+        session.execute(_PG_INSERT_MANY[0], {"rows": _json_rows(rows)})
+    else:
+        session.execute(_INSERT, rows if len(rows) > 1 else rows[0])  # SQLite: one executemany, ids in order
+    return hashes
 
 
 # built once: this runs on every ingest, and building statements costs more than running them on SQLite
@@ -70,6 +105,8 @@ _LAST = select(_TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)
 _LAST_BEFORE = select(_TABLE.c.hash).where(_TABLE.c.id < bindparam("before")).order_by(_TABLE.c.id.desc()).limit(1)
 _INSERT = insert(_TABLE)
 _INSERT_RETURNING = insert(_TABLE).returning(_TABLE.c.id)
+_COLUMNS = ("at", "actor", "action", "subject", "data", "prev_hash", "hash")
+_PG_INSERT_MANY: list = []
 _LINK = (update(_TABLE).where(_TABLE.c.id == bindparam("entry"))
          .values(prev_hash=bindparam("new_prev"), hash=bindparam("new_hash")))
 

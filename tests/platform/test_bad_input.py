@@ -235,7 +235,10 @@ def test_a_value_the_database_refuses_is_a_422_not_a_500(platform_env, monkeypat
 
 
 def test_ingest_work_is_bounded_per_process(platform_env, monkeypatch):
-    """More concurrent posts than ``ingest_concurrency`` wait on the event loop, not in the pool; all are stored."""
+    """More concurrent posts than ``ingest_concurrency`` wait on the event loop, not in the pool; all are stored.
+
+    The bodies are over ``SMALL_BODY`` (a long extra field): smaller ones are parsed on the event loop and never
+    take a threadpool slot, so only large ones exercise the bound."""
     import asyncio
     import threading
     import time
@@ -265,7 +268,8 @@ def test_ingest_work_is_bounded_per_process(platform_env, monkeypatch):
 
     async def post_many() -> list[int]:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-            replies = await asyncio.gather(*[client.post("/api/v1/alerts", json={"name": f"a{i}", "service": f"s{i}"})
+            replies = await asyncio.gather(*[client.post("/api/v1/alerts", json={"name": f"a{i}", "service": f"s{i}",
+                                                                                "note": "x" * (views.SMALL_BODY + 1)})
                                              for i in range(12)])
         return [r.status_code for r in replies]
 

@@ -161,10 +161,11 @@ def test_a_dispatcher_killed_mid_drain_loses_nothing(database, tmp_path):
 
 def test_concurrent_ingest_keeps_the_audit_chain_whole(platform_env):
     """The ingest's audit row reads its parent first when the transaction already wrote (SQLite's write
-    lock is held): concurrent posts, some writing nothing (a resolve of an unknown alert), chain intact."""
+    lock is held): concurrent posts, some writing nothing (a resolve of an unknown alert), chain intact.
+    Through the group writer: the posts' audit rows are chained a group at a time (``record_many``)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from services.alerts.views import _ingest
+    from services.alerts.views import _ingest, store_blocking
     from services.audit.models import AuditEntry
     from services.audit.service import verify_chain
     from services.config import Settings
@@ -175,7 +176,8 @@ def test_concurrent_ingest_keeps_the_audit_chain_whole(platform_env):
     def post(i: int) -> None:
         body = ({"name": f"Gone-{i}", "node": "x", "status": "resolved"} if i % 4 == 0
                 else {"name": f"Hot-{i % 7}", "node": f"n-{i % 5}"})  # new, repeats and joins
-        _ingest(json.dumps(body).encode(), user="op", settings=settings)
+        store_blocking(_ingest(json.dumps(body).encode(), user="op", settings=settings), user="op",
+                       settings=settings)
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(post, range(120)))
