@@ -87,7 +87,7 @@ class GroupWriter:
         blocked = False
         while self._pending:
             post = self._pending.popleft()
-            full = len(group) >= MAX_POSTS or (group and alerts + len(post.alerts) > MAX_ALERTS)
+            full = len(group) >= MAX_POSTS or (bool(group) and alerts + len(post.alerts) > MAX_ALERTS)
             if blocked or full or not fps.isdisjoint(post.fingerprints) or not keys.isdisjoint(post.keys):
                 left.append(post)
                 # a clashing post blocks its own keys only: later posts with other keys still go

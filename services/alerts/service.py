@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import Table, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from services.alerts.models import Alert, NormalizedAlert
@@ -15,6 +15,7 @@ from services.incidents.correlate import Correlation
 from services.incidents.models import Incident, TimelineEvent
 from services.ingest.normalize import fingerprint
 from services.storage.base import utcnow
+from services.storage.upsert import dialect_insert
 
 
 @dataclass
@@ -245,13 +246,13 @@ def store_batches(session: Session, posts: list[list[NormalizedAlert]], *, group
 
 
 # statements built once (this is the hot path of the API); Core, not the ORM unit of work
-_ALERTS = Alert.__table__
+_ALERTS = cast(Table, Alert.__table__)
 _REPEAT = (update(_ALERTS).where(_ALERTS.c.id == bindparam("b_id"))
            .values(count=_ALERTS.c.count + bindparam("b_n"), last_seen_at=bindparam("b_now")))
 _RESOLVE = (update(_ALERTS).where(_ALERTS.c.id == bindparam("b_id"))
             .values(status="resolved", last_seen_at=bindparam("b_now"), ends_at=bindparam("b_end")))
-_INSERT_EVENTS = insert(TimelineEvent.__table__)
-_INCIDENTS = Incident.__table__
+_INSERT_EVENTS = insert(cast(Table, TimelineEvent.__table__))
+_INCIDENTS = cast(Table, Incident.__table__)
 # the firing rows of a batch's fingerprints, with their incident's status: a repeat of a resolved one may recur
 _FIRING = (select(_ALERTS.c.id, _ALERTS.c.fingerprint, _INCIDENTS.c.id, _INCIDENTS.c.status, _INCIDENTS.c.resolved_at)
            .select_from(_ALERTS.outerjoin(_INCIDENTS, _INCIDENTS.c.id == _ALERTS.c.incident_id))
@@ -260,17 +261,13 @@ _RECUR_AFTER = ("resolved", "closed")  # not "escalated": a person holds it, a f
 # a recurring alert's old row leaves the firing set (the new row takes the fingerprint); only one process's does
 _RETIRE = (update(_ALERTS).where(_ALERTS.c.id.in_(bindparam("ids", expanding=True)), _ALERTS.c.status == "firing")
            .values(status="recurred").returning(_ALERTS.c.id))
-_INSERT_NEW: dict[str, object] = {}
+_INSERT_NEW: dict[str, Any] = {}
 
 
 def _insert_new(dialect: str):
     """``INSERT ... ON CONFLICT (fingerprint) WHERE status = 'firing' DO NOTHING RETURNING id, fingerprint``."""
     if dialect not in _INSERT_NEW:
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        _INSERT_NEW[dialect] = (dialect_insert(_ALERTS)
+        _INSERT_NEW[dialect] = (dialect_insert(dialect)(_ALERTS)
                                 .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=text("status = 'firing'"))
                                 .returning(_ALERTS.c.id, _ALERTS.c.fingerprint))
     return _INSERT_NEW[dialect]
@@ -299,6 +296,7 @@ def _json_rows(rows: list[dict]) -> str:
     return json.dumps(rows, default=_iso)
 
 
+_orjson: Any
 try:
     import orjson as _orjson
 except ImportError:  # pragma: no cover - a dependency of chromadb and langsmith, so normally present

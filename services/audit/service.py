@@ -6,8 +6,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import Table, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from services.audit.models import AuditEntry
@@ -41,12 +42,13 @@ def record(session: Session, *, actor: str, action: str, subject: str = "", data
     parent can be read first and the entry inserted complete (two statements instead of three).
     """
     at, data = utcnow(), data or {}
-    values = {"at": at, "actor": actor[:200], "action": action[:100], "subject": subject[:200], "data": data}
+    actor, action, subject = actor[:200], action[:100], subject[:200]
+    values = {"at": at, "actor": actor, "action": action, "subject": subject, "data": data}
 
     def chained(prev: str | None) -> dict:
         prev = prev or GENESIS
-        return {"prev_hash": prev, "hash": digest(prev_hash=prev, at=at, actor=values["actor"],
-                                                  action=values["action"], subject=values["subject"], data=data)}
+        return {"prev_hash": prev, "hash": digest(prev_hash=prev, at=at, actor=actor, action=action, subject=subject,
+                                                  data=data)}
 
     if session.get_bind().dialect.name == "postgresql":
         session.execute(_PG_LOCK_SQL, {"k": _PG_LOCK})
@@ -99,7 +101,7 @@ def record_many(session: Session, entries: list[dict], *, holds_write_lock: bool
 
 
 # built once: this runs on every ingest, and building statements costs more than running them on SQLite
-_TABLE = AuditEntry.__table__
+_TABLE = cast(Table, AuditEntry.__table__)
 _PG_LOCK_SQL = text("SELECT pg_advisory_xact_lock(:k)")
 _LAST = select(_TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)
 _LAST_BEFORE = select(_TABLE.c.hash).where(_TABLE.c.id < bindparam("before")).order_by(_TABLE.c.id.desc()).limit(1)

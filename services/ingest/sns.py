@@ -20,7 +20,7 @@ import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 import httpx
@@ -31,7 +31,7 @@ SUBSCRIPTION_TYPES = ("SubscriptionConfirmation", "UnsubscribeConfirmation")
 _AWS_SNS_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 
 
-def is_subscription_message(payload: Any) -> bool:
+def is_subscription_message(payload: Any) -> TypeGuard[dict]:
     return isinstance(payload, dict) and payload.get("Type") in SUBSCRIPTION_TYPES
 
 
@@ -83,7 +83,7 @@ class SnsSignatureError(ValueError):
     """An SNS message whose signature does not hold; the text says why (403 at the API)."""
 
 
-def is_sns_message(payload: Any) -> bool:
+def is_sns_message(payload: Any) -> TypeGuard[dict]:
     """An SNS HTTP(S) delivery (not a Lambda ``Records`` event): by its type alone, so a forger cannot skip
     the check by leaving a field out."""
     return isinstance(payload, dict) and payload.get("Type") in SNS_MESSAGE_TYPES
