@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, Table, bindparam, case, event, func, literal_column, or_, select, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,7 +20,8 @@ from services.errors import Conflict, Invalid, NotFound, OperationFailed
 from services.incidents.correlate import Correlation, correlation_reason, lock_openings, plan_openings
 from services.incidents.models import OPEN_STATUSES, Hypothesis, Incident, TimelineEvent
 from services.notify.service import kick, stage_event
-from services.storage.base import session_scope, utcnow
+from services.storage.base import rows_matched, session_scope, utcnow
+from services.storage.upsert import dialect_insert
 
 GROUP_KEY_LEN = 300  # incidents.group_key / open_group_key
 
@@ -63,15 +63,6 @@ def add_event(session: Session, incident_id: int, *, kind: str, actor: str, mess
     return True
 
 
-def _insert(session: Session, model):
-    """The dialect's INSERT, which knows ON CONFLICT DO NOTHING (SQLite and PostgreSQL)."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-        return pg_insert(model)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-    return sqlite_insert(model)
-
-
 @dataclass(frozen=True)
 class IncidentRef:
     """The columns of an incident the ingest path needs (routing, titles, priority): no ORM object per request."""
@@ -97,14 +88,8 @@ _OPEN: dict[str, Any] = {}
 def _open_stmt(dialect: str):
     """``INSERT INTO incidents ... ON CONFLICT (open_group_key) DO NOTHING RETURNING`` the ref columns."""
     if dialect not in _OPEN:
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-            _OPEN[dialect] = (pg_insert(_INCIDENTS).on_conflict_do_nothing(index_elements=["open_group_key"])
-                              .returning(*_REF_COLUMNS))
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-            _OPEN[dialect] = (sqlite_insert(_INCIDENTS).on_conflict_do_nothing(index_elements=["open_group_key"])
-                              .returning(*_REF_COLUMNS))
+        _OPEN[dialect] = (dialect_insert(dialect)(_INCIDENTS).on_conflict_do_nothing(index_elements=["open_group_key"])
+                          .returning(*_REF_COLUMNS))
     return _OPEN[dialect]
 
 
@@ -479,9 +464,9 @@ def close_pending_approvals(session: Session, incident_id: int, *, status: str, 
                                                         Approval.status == "pending")).all()
     decided = []
     for approval_id in pending:
-        claimed = cast(CursorResult[Any], session.execute(
-            cast(Table, Approval.__table__).update().where(Approval.id == approval_id, Approval.status == "pending")
-            .values(status=status, decided_by=by, decided_at=utcnow(), comment=comment))).rowcount
+        claimed = rows_matched(session, cast(Table, Approval.__table__).update()
+                               .where(Approval.id == approval_id, Approval.status == "pending")
+                               .values(status=status, decided_by=by, decided_at=utcnow(), comment=comment))
         if claimed == 1:
             decided.append(approval_id)
     return decided
