@@ -91,7 +91,8 @@ def replace_sections(document: str, new: str, *, note: str = "") -> str:
             replacements[key] = f"{heading}\n\n{said}\n{body}"
     old = _blocks(document)
     kept = {key for key, _ in old}
-    out = [replacements[key].rstrip("\n") + "\n\n" if key in replacements else text for key, text in old]
+    # every block ends in a blank line, so a section appended after the last one gets its own heading line
+    out = [(replacements[key] if key in replacements else text).rstrip("\n") + "\n\n" for key, text in old]
     out += [text.rstrip("\n") + "\n\n" for key, text in replacements.items() if key not in kept]
     return "".join(out).rstrip("\n") + "\n"
 

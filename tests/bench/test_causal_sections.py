@@ -56,3 +56,4 @@ def test_a_section_is_matched_by_its_name_even_when_its_heading_figures_change()
 def test_a_section_the_file_lacks_is_appended():
     out = replace_sections(DOC, "## Off-policy evaluation (doubly robust)\n\nope\n")
     assert out.rstrip().endswith("ope") and "| fit | 173.1 |" in out
+    assert "| fit | 173.1 |\n\n## Off-policy evaluation" in out  # a heading on a line of its own
