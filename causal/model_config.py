@@ -70,6 +70,12 @@ class ModelConfig:
     # budget (bench/results/causal.md, Scale). The X-learner scored last of the four that raced on
     # simulator seeds 0 and 1 (single-split RScorer 0.090 and 0.234).
     large_data_skip: tuple[str, ...] = ("causal_forest_dml_econml_defaults", "dr_learner", "x_learner_gb")
+    # candidates (wt-pehe8)
+    # opt-in families of causal.estimation.EXTRA_CANDIDATES that join the race (empty: none). They
+    # are off by default: on the semi-synthetic tuning seeds none of them moved the served estimator
+    # to the goal (bench/results/causal.md, Candidate families); `python -m bench causal
+    # --only candidates` measures each of them.
+    extra_candidates: tuple[str, ...] = ()
     # intervals calibrated on a semi-synthetic twin of the training data (causal.estimation)
     calibrate_intervals: bool = True
     calibration_rows: int = 10000
