@@ -18,7 +18,7 @@
    outcome leaked into the features).
 
 Usage: python -m bench causal [--quick] [--data PATH] [--train N] [--nodes N] [--trees N] [--seed N]
-       [--gate-seeds N] [--gate-rows N] [--only gate|semisynthetic|simulator|scale]
+       [--gate-seeds N] [--gate-rows N] [--only gate|semisynthetic|simulator|scale|candidates]
 The data path defaults to $AIOPS_DATA_DIR or ../shared/data beside the project.
 `--only X` runs one part and replaces only its own sections of bench/results/causal.md (the others,
 and the full run's command line, stay as they are; a note under the replaced heading says how it
