@@ -54,7 +54,7 @@ def candidates_measure(root: Any, *, rows: int, reps: int, seed: int) -> list[di
                 idx = np.random.default_rng(seed + rep).permutation(len(y))
                 tr, te = idx[: int(0.9 * len(y))], idx[int(0.9 * len(y)):]
                 cfg = ModelConfig(random_state=seed + rep, n_estimators=100, nuisance_max_iter=100, n_jobs=1,
-                                  calibrate_intervals=False)
+                                  calibrate_intervals=False, extra_candidates=EXTRA_CANDIDATES)
                 families = served_candidates(cfg)
                 default_pool = [n for n in families if n not in EXTRA_CANDIDATES]
                 effects: dict[str, np.ndarray] = {}

@@ -100,6 +100,8 @@ def served_candidates(config: ModelConfig, *, seed: int | None = None) -> dict[s
 
     `causal_forest_dml` is the tuned Deoxys forest of `config`; the others are the families of
     `causal.selection.default_candidates` with boosted nuisances of `config.nuisance_max_iter` rounds.
+    The opt-in families of `EXTRA_CANDIDATES` are included only when `config` names them
+    (`extra_candidates`, `candidates` or `estimator`).
     """
     seed = config.random_state if seed is None else seed
     rounds = config.nuisance_max_iter
@@ -130,7 +132,8 @@ def served_candidates(config: ModelConfig, *, seed: int | None = None) -> dict[s
                                         cv=2, random_state=seed),
         "t_learner_gb": lambda: TLearner(models=reg()),
         "x_learner_gb": lambda: XLearner(models=reg(), propensity_model=clf()),
-        **extra_candidates(config, seed=seed),
+        **{n: f for n, f in extra_candidates(config, seed=seed).items()
+           if n in config.extra_candidates or n in config.candidates or n == config.estimator},
     }
 
 

@@ -71,10 +71,11 @@ class ModelConfig:
     # simulator seeds 0 and 1 (single-split RScorer 0.090 and 0.234).
     large_data_skip: tuple[str, ...] = ("causal_forest_dml_econml_defaults", "dr_learner", "x_learner_gb")
     # candidates (wt-pehe8)
-    # opt-in families of causal.estimation.EXTRA_CANDIDATES that join the race (empty: none). They
-    # are off by default: on the semi-synthetic tuning seeds none of them moved the served estimator
-    # to the issue's goal (bench/results/causal.md, Candidate families); `python -m bench causal
-    # --only candidates` measures each of them.
+    # opt-in families of causal.estimation.EXTRA_CANDIDATES that join the race (empty: none). Off by
+    # default: in the race they moved the served sqrt(PEHE) / econml defaults' on the semi-synthetic
+    # tuning seeds 50-52 from a mean of 1.03 to 0.995 over the 6 settings, per setting both ways, and
+    # worsened it on the report seeds 0-2 (1.12 -> 1.20; bench/results/causal.md, Candidate
+    # families; `python -m bench causal --only candidates` measures each family).
     extra_candidates: tuple[str, ...] = ()
     # intervals calibrated on a semi-synthetic twin of the training data (causal.estimation)
     calibrate_intervals: bool = True

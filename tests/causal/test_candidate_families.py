@@ -24,7 +24,8 @@ def _three_actions(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def test_opt_in_families_do_not_race_by_default():
-    families = served_candidates(FAST)
+    assert not set(EXTRA_CANDIDATES) & set(served_candidates(FAST))
+    families = served_candidates(replace(FAST, extra_candidates=EXTRA_CANDIDATES))
     assert set(EXTRA_CANDIDATES) <= set(families)
     default = racing_candidates(FAST, families, 1000)
     assert not set(EXTRA_CANDIDATES) & set(default)
@@ -32,7 +33,7 @@ def test_opt_in_families_do_not_race_by_default():
 
 
 def test_a_named_opt_in_family_races_and_explicit_candidates_win():
-    families = served_candidates(FAST)
+    families = served_candidates(replace(FAST, extra_candidates=EXTRA_CANDIDATES))
     named = racing_candidates(replace(FAST, extra_candidates=("linear_dml_auto",)), families, 1000)
     assert "linear_dml_auto" in named and "linear_dml_poly2" not in named
     only = racing_candidates(replace(FAST, candidates=("linear_dml_poly2", "t_learner_gb")), families, 1000)
@@ -49,7 +50,7 @@ def test_large_data_still_leaves_the_slow_families_out():
 @pytest.mark.parametrize("name", EXTRA_CANDIDATES)
 def test_each_opt_in_family_fits_several_actions(name):
     X, t, y, tau = _three_actions(900, seed=1)
-    model = served_candidates(FAST)[name]().fit(y, t, X=X)
+    model = served_candidates(replace(FAST, extra_candidates=(name,)))[name]().fit(y, t, X=X)
     effect = np.asarray(model.const_marginal_effect(X), float).reshape(len(X), -1)
     assert effect.shape == (len(X), 2) and np.isfinite(effect).all()
     # each learns the sign and rough size of both effects (truth: mean +1.0 and -0.5)
