@@ -18,7 +18,7 @@
    outcome leaked into the features).
 
 Usage: python -m bench causal [--quick] [--data PATH] [--train N] [--nodes N] [--trees N] [--seed N]
-       [--gate-seeds N] [--gate-rows N] [--only gate|semisynthetic|simulator|scale]
+       [--gate-seeds N] [--gate-rows N] [--only gate|semisynthetic|simulator|scale|candidates]
        python -m bench causal --only semisynthetic [--semi-reps N] [--semi-rows N] [--semi-seed N]
        [--covariates lalonde,simulator] [--shapes smooth,step,heavy_tailed]
 With --covariates/--shapes filters the semi-synthetic rows replace those settings' rows and the others are kept.
@@ -634,10 +634,12 @@ def main(argv: list[str]) -> str:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gate-seeds", type=int, default=5, help="seeds per planted gate case")
     parser.add_argument("--gate-rows", type=int, default=2000, help="rows per planted gate case")
-    parser.add_argument("--only", choices=["all", "gate", "semisynthetic", "simulator", "scale"], default="all",
+    parser.add_argument("--only", choices=["all", "gate", "semisynthetic", "simulator", "scale", "candidates"],
+                        default="all",
                         help="one part only, replacing its sections of bench/results/causal.md (gate: planted "
                              "cases and the gate on the simulator history; semisynthetic: estimator selection; "
-                             "simulator: Deoxys tables, OPE, gate, served estimator; scale: timings)")
+                             "simulator: Deoxys tables, OPE, gate, served estimator; scale: timings; "
+                             "candidates: every candidate family's sqrt(PEHE) on the semi-synthetic settings)")
     parser.add_argument("--semi-rows", type=int, default=2000, help="rows per semi-synthetic replication")
     parser.add_argument("--semi-reps", type=int, default=3, help="replications per semi-synthetic setting")
     parser.add_argument("--semi-seed", type=int, default=0,
@@ -668,6 +670,11 @@ def main(argv: list[str]) -> str:
         part = simulator_section(args)[0]
     elif args.only == "scale":
         part = scale_section(args, scale_measure(args))
+    elif args.only == "candidates":
+        from bench.causal_candidates import candidates_section
+
+        part = candidates_section(data_dir(args.data), rows=args.semi_rows, reps=args.semi_reps, seed=args.semi_seed,
+                                  dump=Path(os.environ["CANDIDATES_DUMP"]) if os.environ.get("CANDIDATES_DUMP") else None)
     if part is not None:
         _load(args)
         return _rerun_report(part, argv, started, args.loads)

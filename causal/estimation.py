@@ -102,6 +102,8 @@ def served_candidates(config: ModelConfig, *, seed: int | None = None) -> dict[s
 
     `causal_forest_dml` is the tuned Deoxys forest of `config`; the others are the families of
     `causal.selection.default_candidates` with boosted nuisances of `config.nuisance_max_iter` rounds.
+    The opt-in families of `EXTRA_CANDIDATES` are included only when `config` names them
+    (`extra_candidates`, `candidates` or `estimator`).
     """
     seed = config.random_state if seed is None else seed
     rounds = config.nuisance_max_iter
@@ -132,7 +134,60 @@ def served_candidates(config: ModelConfig, *, seed: int | None = None) -> dict[s
                                         cv=2, random_state=seed),
         "t_learner_gb": lambda: TLearner(models=reg()),
         "x_learner_gb": lambda: XLearner(models=reg(), propensity_model=clf()),
+        **{n: f for n, f in extra_candidates(config, seed=seed).items()
+           if n in config.extra_candidates or n in config.candidates or n == config.estimator},
     }
+
+
+# opt-in families (`ModelConfig.extra_candidates`): measured by `python -m bench causal --only candidates`
+EXTRA_CANDIDATES = ("linear_dml_auto", "linear_dml_poly2", "causal_forest_dml_auto")
+
+
+def extra_candidates(config: ModelConfig, *, seed: int) -> dict[str, Callable[[], Any]]:
+    """Standard econml families that race only when `config.extra_candidates` names them.
+
+    `linear_dml_auto` / `causal_forest_dml_auto`: LinearDML / the Deoxys forest with econml's own
+    nuisances (`'auto'`: the better of a cross-validated linear model and a random forest, as in
+    econml's defaults). `linear_dml_poly2`: LinearDML on degree-2 polynomial features of x (boosted
+    nuisances), a standard econml option for smooth heterogeneity.
+    """
+    from sklearn.preprocessing import PolynomialFeatures
+
+    rounds = config.nuisance_max_iter
+
+    def reg() -> HistGradientBoostingRegressor:
+        return HistGradientBoostingRegressor(max_iter=rounds, min_samples_leaf=20, random_state=seed)
+
+    def clf() -> HistGradientBoostingClassifier:
+        return HistGradientBoostingClassifier(max_iter=rounds, min_samples_leaf=20, random_state=seed)
+
+    return {
+        "linear_dml_auto": lambda: LinearDML(discrete_treatment=True, cv=2, random_state=seed),
+        "linear_dml_poly2": lambda: LinearDML(model_y=reg(), model_t=clf(), discrete_treatment=True, cv=2,
+                                              featurizer=PolynomialFeatures(2, include_bias=False),
+                                              random_state=seed),
+        "causal_forest_dml_auto": lambda: RowCappedCausalForestDML(
+            discrete_treatment=True, cv=config.cv, drate=False, n_estimators=max(4, int(config.n_estimators) // 4 * 4),
+            min_samples_leaf=config.min_samples_leaf, max_depth=config.max_depth, max_samples=config.max_samples,
+            max_features=config.max_features, inference=True, n_jobs=config.n_jobs, random_state=seed,
+            max_rows_per_tree=config.max_rows_per_tree),
+    }
+
+
+def racing_candidates(config: ModelConfig, candidates: dict[str, Any], n_rows: int) -> list[str]:
+    """The families of `candidates` that race for `n_rows` training rows.
+
+    `config.candidates` if given; else every family but the opt-in ones (`EXTRA_CANDIDATES`) not
+    named in `config.extra_candidates`. On more rows than `selection_rows`, the slow families of
+    `large_data_skip` are left out (they would be refit on every row).
+    """
+    if config.candidates:
+        names = [n for n in candidates if n in config.candidates]
+    else:
+        names = [n for n in candidates if n not in EXTRA_CANDIDATES or n in config.extra_candidates]
+    if n_rows > config.selection_rows:
+        names = [n for n in names if n not in config.large_data_skip]
+    return names
 
 
 class StackedCate:
@@ -245,18 +300,14 @@ class ServedEstimator:
             make: Callable[[], Any]
             if cfg.estimator in ("select", "stack"):
                 rows = _stratified_subset(T, cfg.selection_rows, cfg.random_state)
-                if cfg.candidates:
-                    candidates = {n: f for n, f in candidates.items() if n in cfg.candidates}
-                if len(Y) > cfg.selection_rows:
-                    # large data: the slow families are refit on every row; leave them out of the race
-                    candidates = {n: f for n, f in candidates.items() if n not in cfg.large_data_skip}
+                candidates = {n: candidates[n] for n in racing_candidates(cfg, candidates, len(Y))}
                 folds = cfg.selection_folds_large if len(Y) > cfg.selection_rows else cfg.selection_folds
                 selector = EstimatorSelector(candidates=candidates, seed=cfg.random_state, refit_on_all=False,
                                              folds=folds, omp_threads=cfg.omp_threads)
                 selector.fit(Y[rows], T[rows], X=X[rows])
                 self.selection = selector.card.to_dict()
                 self.selection["subsample_rows"] = len(rows)
-                left_out = sorted(set(served_candidates(cfg)) - set(candidates))
+                left_out = sorted(set(served_candidates(cfg)) - set(candidates) - set(EXTRA_CANDIDATES))
                 self.selection["left_out"] = left_out
                 scored = (f"{folds} cross-fitted folds: each family fit on {folds - 1} and scored by R-loss on "
                           "the other, score = mean over folds" if folds > 1 else

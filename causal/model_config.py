@@ -70,6 +70,13 @@ class ModelConfig:
     # budget (bench/results/causal.md, Scale). The X-learner scored last of the four that raced on
     # simulator seeds 0 and 1 (single-split RScorer 0.090 and 0.234).
     large_data_skip: tuple[str, ...] = ("causal_forest_dml_econml_defaults", "dr_learner", "x_learner_gb")
+    # candidates (wt-pehe8)
+    # opt-in families of causal.estimation.EXTRA_CANDIDATES that join the race (empty: none). Off by
+    # default: in the race they moved the served sqrt(PEHE) / econml defaults' on the semi-synthetic
+    # tuning seeds 50-52 from a mean of 1.03 to 0.995 over the 6 settings, per setting both ways, and
+    # worsened it on the report seeds 0-2 (1.12 -> 1.20; bench/results/causal.md, Candidate
+    # families; `python -m bench causal --only candidates` measures each family).
+    extra_candidates: tuple[str, ...] = ()
     # intervals calibrated on a semi-synthetic twin of the training data (causal.estimation)
     calibrate_intervals: bool = True
     calibration_rows: int = 10000
