@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.gc_freeze import freeze_startup_objects
+
 log = logging.getLogger(__name__)
 
 MAX_POSTS = 256  # posts per transaction
@@ -126,8 +128,6 @@ class GroupWriter:
                 self._done(group)
             if first:  # the store's lazily imported modules (the broker client...) join the start-up objects
                 first = False
-                from services.api.app import freeze_startup_objects
-
                 freeze_startup_objects(again=True)
 
     def _write(self, group: list[Post]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -15,6 +14,13 @@ from services.incidents.correlate import Correlation
 from services.incidents.models import Incident, TimelineEvent
 from services.ingest.normalize import fingerprint
 from services.storage.base import utcnow
+from services.storage.bulk import (
+    json_rows,
+    recordset_insert,
+    sqlite_has_json,
+    sqlite_json_rows,
+    sqlite_recordset_insert,
+)
 from services.storage.upsert import dialect_insert
 
 
@@ -191,9 +197,9 @@ def store_batches(session: Session, posts: list[list[NormalizedAlert]], *, group
             row["dispatched"] = not created  # a new incident waits in the outbox for the dispatcher
 
     if conn.dialect.name == "postgresql":  # one parameter: the statement text is the same for any batch size
-        inserted = conn.execute(_pg_insert_new(), {"rows": _json_rows(list(new_rows.values()))})
+        inserted = conn.execute(_pg_insert_new(), {"rows": json_rows(list(new_rows.values()))})
     else:
-        inserted = (conn.execute(_sqlite_insert_new(), {"rows": _sqlite_json_rows(list(new_rows.values()))})
+        inserted = (conn.execute(_sqlite_insert_new(), {"rows": sqlite_json_rows(list(new_rows.values()))})
                     if _SQLITE_JSON else conn.execute(_insert_new(conn.dialect.name), list(new_rows.values())))
     stored = dict((fp, alert_id) for alert_id, fp in inserted.all())
     for fp, row in new_rows.items():
@@ -237,9 +243,9 @@ def store_batches(session: Session, posts: list[list[NormalizedAlert]], *, group
             if created:
                 result.opened.append(incident)
     if events and conn.dialect.name == "postgresql":  # one JSON parameter, as the alerts (see _pg_insert_new)
-        conn.execute(_pg_insert_events(), {"rows": _json_rows(events)})
+        conn.execute(_pg_insert_events(), {"rows": json_rows(events)})
     elif events and _SQLITE_JSON:
-        conn.execute(_sqlite_insert_events(), {"rows": _sqlite_json_rows(events)})
+        conn.execute(_sqlite_insert_events(), {"rows": sqlite_json_rows(events)})
     elif events:
         conn.execute(_INSERT_EVENTS, events)  # one executemany, no ORM unit of work
     return results
@@ -283,26 +289,6 @@ def _recurrence_events(row: dict, *, alert_id: int, old: int, new: int, at: date
              "message": f"alert {row['name']} still firing after #{old} was resolved"}]
 
 
-def _iso(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _json_rows(rows: list[dict]) -> str:
-    """Rows as one JSON array for ``json_to_recordset`` (orjson when installed: a third of the CPU of ``json``)."""
-    if _orjson is not None:
-        return _orjson.dumps(rows).decode()
-    return json.dumps(rows, default=_iso)
-
-
-_orjson: Any
-try:
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - a dependency of chromadb and langsmith, so normally present
-    _orjson = None
-
-
 _PG_INSERT_NEW: list[Any] = []
 _PG_INSERT_EVENTS: list[Any] = []
 
@@ -311,75 +297,27 @@ def _pg_insert_events() -> Any:
     """PostgreSQL: the timeline rows of an ingest as one JSON array (one parameter, like ``_pg_insert_new``):
     an ``executemany`` of one row per alert cost more CPU (bind processing, a pipeline) than the rest."""
     if not _PG_INSERT_EVENTS:
-        _PG_INSERT_EVENTS.append(_recordset_insert(TimelineEvent.__table__, _EVENT_COLUMNS, ""))
+        _PG_INSERT_EVENTS.append(recordset_insert(TimelineEvent.__table__, _EVENT_COLUMNS, ""))
     return _PG_INSERT_EVENTS[0]
-
-
-def _recordset_insert(table: Any, wanted: tuple[str, ...], suffix: str) -> Any:
-    from sqlalchemy.dialects import postgresql
-
-    dialect = postgresql.dialect()
-    columns = [c for c in table.c if c.name in wanted]
-    names = ", ".join(f'"{c.name}"' for c in columns)
-    shape = ", ".join(f'"{c.name}" {c.type.compile(dialect=dialect)}' for c in columns)
-    return text(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM json_to_recordset(CAST(:rows AS json)) "
-                f"AS r({shape}){suffix}")
 
 
 _EVENT_COLUMNS = ("incident_id", "at", "kind", "actor", "message", "data", "dedup_key")
 
 
-def _sqlite_has_json() -> bool:
-    import sqlite3
-
-    return sqlite3.sqlite_version_info >= (3, 38)  # the -> and ->> operators
-
-
-_SQLITE_JSON = _sqlite_has_json()
+_SQLITE_JSON = sqlite_has_json()
 _SQLITE_STMTS: dict[str, Any] = {}
-
-
-def _sqlite_json_rows(rows: list[dict]) -> str:
-    """Rows as one JSON array for ``json_each``, datetimes already in SQLAlchemy's SQLite storage format
-    (``YYYY-MM-DD HH:MM:SS.ffffff``, the value's own fields, as its DATETIME type writes them)."""
-    times: dict[tuple[datetime, Any], str] = {}  # mostly the same few values (the ingest's now): formatted once
-
-    def text(v: datetime) -> str:
-        key = (v, v.utcoffset())  # equal instants in two zones are two texts (the value's own fields)
-        if key not in times:
-            times[key] = v.replace(tzinfo=None).isoformat(" ", "microseconds")
-        return times[key]
-
-    return _json_rows([{k: (text(v) if isinstance(v, datetime) else v) for k, v in row.items()} for row in rows])
-
-
-def _sqlite_recordset_insert(table: Any, wanted: tuple[str, ...], suffix: str) -> Any:
-    """SQLite: ``INSERT ... SELECT`` from one JSON array parameter (``json_each``), like ``_recordset_insert``.
-
-    WHY: an ``executemany`` binds every cell through its column type in Python (JSON columns through
-    ``json.dumps``, datetimes through string formatting): on SQLite that was most of an ingest's CPU.
-    JSON columns take ``->`` (the value's JSON text, ``null`` for null, as the JSON type stores it), the
-    others ``->>`` (the SQL value: text, integer, boolean as 0/1, NULL).
-    """
-    from sqlalchemy import JSON
-
-    columns = [c for c in table.c if c.name in wanted]
-    names = ", ".join(f'"{c.name}"' for c in columns)
-    values = ", ".join(f"""value {'->' if isinstance(c.type, JSON) else '->>'} '$.{c.name}'""" for c in columns)
-    # "WHERE true": SQLite's grammar needs it between INSERT ... SELECT and an upsert clause
-    return text(f"INSERT INTO {table.name} ({names}) SELECT {values} FROM json_each(:rows) WHERE true{suffix}")
 
 
 def _sqlite_insert_new() -> Any:
     if "alerts" not in _SQLITE_STMTS:
-        _SQLITE_STMTS["alerts"] = _sqlite_recordset_insert(
+        _SQLITE_STMTS["alerts"] = sqlite_recordset_insert(
             _ALERTS, _NEW_COLUMNS, " ON CONFLICT (fingerprint) WHERE status = 'firing' DO NOTHING RETURNING id, fingerprint")
     return _SQLITE_STMTS["alerts"]
 
 
 def _sqlite_insert_events() -> Any:
     if "events" not in _SQLITE_STMTS:
-        _SQLITE_STMTS["events"] = _sqlite_recordset_insert(TimelineEvent.__table__, _EVENT_COLUMNS, "")
+        _SQLITE_STMTS["events"] = sqlite_recordset_insert(TimelineEvent.__table__, _EVENT_COLUMNS, "")
     return _SQLITE_STMTS["events"]
 
 
@@ -392,7 +330,7 @@ def _pg_insert_new() -> Any:
     once, then a prepared statement). ``json``, not ``jsonb``: labels and payloads keep their text.
     """
     if not _PG_INSERT_NEW:
-        _PG_INSERT_NEW.append(_recordset_insert(
+        _PG_INSERT_NEW.append(recordset_insert(
             _ALERTS, _NEW_COLUMNS, " ON CONFLICT (fingerprint) WHERE status = 'firing' DO NOTHING RETURNING id, fingerprint"))
     return _PG_INSERT_NEW[0]
 

@@ -12,32 +12,12 @@ from fastapi.staticfiles import StaticFiles
 from services.api import errors, health
 from services.api.limits import BodyLimit
 from services.config import Settings
+from services.gc_freeze import freeze_startup_objects
 from services.storage.migrate import ensure_migrated
 from services.worker import runtime
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
-
-
-_frozen: set[str] = set()
-
-
-def freeze_startup_objects(*, again: bool = False) -> None:
-    """Move the objects alive now (the imported libraries: ~300k) out of the garbage collector's sight, once
-    per process.
-
-    WHY: a full collection walks every tracked object with all threads stopped: ~200 ms here, often
-    enough under ingest load to be the /healthz p99 and the posts' p99. Start-up objects live as long as
-    the process anyway. Once (``again``: a second time, after the first ingest's lazy imports): a test
-    process builds many apps, and what is frozen is never collected.
-    """
-    step = "again" if again else "start"
-    if step not in _frozen:
-        import gc
-
-        _frozen.add(step)
-        gc.collect()
-        gc.freeze()
 
 
 def create_app(settings: Settings | None = None, *, start_workers: bool | None = None) -> FastAPI:

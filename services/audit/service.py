@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from services.audit.models import AuditEntry
 from services.storage.base import utcnow
+from services.storage.bulk import json_rows, recordset_insert
 
 GENESIS = "0" * 64
 _PG_LOCK = 0x41554449  # "AUDI": serialises appends so two transactions never chain to the same parent
@@ -90,11 +91,9 @@ def record_many(session: Session, entries: list[dict], *, holds_write_lock: bool
         rows.append(row)
         hashes.append(prev)
     if postgres and len(rows) > 1:  # one statement with one JSON parameter, rows (and ids) in list order
-        from services.alerts.service import _json_rows, _recordset_insert
-
         if not _PG_INSERT_MANY:
-            _PG_INSERT_MANY.append(_recordset_insert(_TABLE, _COLUMNS, ""))
-        session.execute(_PG_INSERT_MANY[0], {"rows": _json_rows(rows)})
+            _PG_INSERT_MANY.append(recordset_insert(_TABLE, _COLUMNS, ""))
+        session.execute(_PG_INSERT_MANY[0], {"rows": json_rows(rows)})
     else:
         session.execute(_INSERT, rows if len(rows) > 1 else rows[0])  # SQLite: one executemany, ids in order
     return hashes
