@@ -69,6 +69,10 @@ class Runtime:
         self.settings = settings
         self._cloud, self._telemetry, self._hooks = cloud, telemetry, dict(hooks or {})
         self._lock = threading.Lock()
+        # the graph has a lock of its own: building it sets up the checkpointer's tables, which can wait on
+        # a database lock held by a transaction that itself needs ``telemetry`` (the ingest writer's
+        # correlation) -- one shared lock made that a deadlock
+        self._graph_lock = threading.Lock()
         self._tools: AgentTools | None = None
         self._graph: Any = None
         self._source: Telemetry | None = None
@@ -83,7 +87,7 @@ class Runtime:
     @property
     def graph(self) -> Any:
         tools = self.tools
-        with self._lock:
+        with self._graph_lock:
             if self._graph is None:
                 self._graph = build_graph(tools, checkpointer=make_checkpointer(self.settings.resolved_checkpoint_url))
             return self._graph

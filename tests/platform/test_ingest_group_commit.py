@@ -90,7 +90,9 @@ async def _gated(app, gate: Gate, bodies: list[dict], *, on_reply=None) -> list[
 
 def _app():
     from services.api.app import create_app
+    from services.worker.embedded import stop_embedded_worker
 
+    stop_embedded_worker()  # an earlier test's worker would diagnose the incidents these posts open
     return create_app(start_workers=False)
 
 
