@@ -468,6 +468,17 @@ SEMI_SOURCES = ("lalonde", "simulator")
 SEMI_SHAPES = ("smooth", "step", "heavy_tailed")
 
 
+def semi_rep(root, source: str, shape: str, *, rows: int, seed: int) -> tuple[np.ndarray, ...] | None:
+    """One replication's data: (X, t, y, true CATE, train rows, held-out rows), the same for every study of
+    the semi-synthetic settings; None without the covariates."""
+    X = _covariates(root, source, rows, seed=seed)
+    if X is None:
+        return None
+    t, y, tau = _semi_synthetic(X, shape, seed=100 + seed)
+    idx = np.random.default_rng(seed).permutation(len(y))
+    return X, t, y, tau, idx[: int(0.9 * len(y))], idx[int(0.9 * len(y)):]
+
+
 def semisynthetic_section(root, *, rows: int, reps: int, seed: int = 0, sources: tuple[str, ...] = SEMI_SOURCES,
                           shapes: tuple[str, ...] = SEMI_SHAPES) -> str:
     """sqrt(PEHE), ATE error and 90% coverage on a 90/10 split: selected estimator vs econml defaults."""
@@ -483,12 +494,10 @@ def semisynthetic_section(root, *, rows: int, reps: int, seed: int = 0, sources:
                                             "sel_width", "def_width", "twin_raw", "factor", "factor_twin")}
             chosen: list[str] = []
             for rep in range(reps):
-                X = _covariates(root, source, rows, seed=seed + rep)
-                if X is None:
+                drawn = semi_rep(root, source, shape, rows=rows, seed=seed + rep)
+                if drawn is None:
                     break
-                t, y, tau = _semi_synthetic(X, shape, seed=100 + seed + rep)
-                idx = np.random.default_rng(seed + rep).permutation(len(y))
-                tr, te = idx[: int(0.9 * len(y))], idx[int(0.9 * len(y)):]
+                X, t, y, tau, tr, te = drawn
                 served = ServedEstimator(ModelConfig(random_state=seed + rep, n_estimators=100, nuisance_max_iter=100,
                                                      n_jobs=1)).fit(y[tr], t[tr], X=X[tr])
                 chosen.append(served.name or "-")

@@ -41,18 +41,16 @@ def _pool_choice(selector: EstimatorSelector, pool: list[str], cfg: ModelConfig)
 
 def candidates_measure(root: Any, *, rows: int, reps: int, seed: int) -> list[dict[str, Any]]:
     """One record per (setting, rep): every family's held-out sqrt(PEHE) and what each pool serves."""
-    from bench.causal import _covariates, _semi_synthetic
+    from bench.causal import SEMI_SHAPES, SEMI_SOURCES, semi_rep
 
     records = []
-    for source in ("lalonde", "simulator"):
-        for shape in ("smooth", "step", "heavy_tailed"):
+    for source in SEMI_SOURCES:
+        for shape in SEMI_SHAPES:
             for rep in range(reps):
-                X = _covariates(root, source, rows, seed=seed + rep)
-                if X is None:
+                drawn = semi_rep(root, source, shape, rows=rows, seed=seed + rep)
+                if drawn is None:
                     break
-                t, y, tau = _semi_synthetic(X, shape, seed=100 + seed + rep)
-                idx = np.random.default_rng(seed + rep).permutation(len(y))
-                tr, te = idx[: int(0.9 * len(y))], idx[int(0.9 * len(y)):]
+                X, t, y, tau, tr, te = drawn
                 cfg = ModelConfig(random_state=seed + rep, n_estimators=100, nuisance_max_iter=100, n_jobs=1,
                                   calibrate_intervals=False, extra_candidates=EXTRA_CANDIDATES)
                 families = served_candidates(cfg)
