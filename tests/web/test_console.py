@@ -254,6 +254,44 @@ def test_find_own_comment_resolve_reopen_and_export(quiet_server, page, platform
     shot(page, "console-audit")
 
 
+def test_a_live_refresh_never_wipes_what_the_reader_is_typing(quiet_server, page, platform_env):
+    """A change event's refresh that was already on its way when the reader started typing is not swapped in.
+
+    The refresh's answer is held back until the reader has typed a reason; without the check at swap time
+    the form came back empty and the click on Resolve was refused by the browser (a CI flake).
+    """
+    import httpx
+
+    incident = seed(platform_env["AIOPS_DATABASE_URL"])[0]
+    held, holding = [], [True]
+
+    def hold_refresh(route):
+        if holding[0] and route.request.method == "GET" and route.request.headers.get("x-live-refresh"):
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.goto(f"{quiet_server}/incidents/{incident}")
+    page.route(re.compile(rf"/incidents/{incident}$"), hold_refresh)
+    for n in range(20):  # the first change after the event stream has read its starting version
+        httpx.post(f"{quiet_server}/api/v1/incidents/{incident}/comments", json={"text": f"from the API {n}"}).raise_for_status()
+        page.wait_for_timeout(1500)
+        if held:
+            break
+    assert held, "no live refresh was asked for after a change"
+    reason = "form[hx-post$='/resolve'] input[name=reason]"
+    page.fill(reason, "disk replaced by hand")  # the reader types while the refresh is on its way
+    holding[0] = False
+    with page.expect_response(lambda r: r.request.headers.get("x-live-refresh") is not None):
+        held[0].continue_()
+    page.wait_for_timeout(300)  # the swap (if any) happens right after the response
+    assert page.input_value(reason) == "disk replaced by hand"
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("form[hx-post$='/resolve'] button")
+    page.wait_for_selector(".facts .status-resolved")
+    assert "from the API 0" in page.inner_text(".timeline")  # the page caught up all the same
+
+
 def test_sign_in_then_approve_high_risk_with_reason(platform_env, monkeypatch, browser):
     from services.actions.models import Approval
     from services.api.app import create_app

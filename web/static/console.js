@@ -25,11 +25,19 @@
     const live = document.querySelector("[data-live]");
     if (live && window.EventSource) {
       let pending = false;
+      // never replace what the reader is typing or submitting: checked when the refresh is asked for and
+      // again when its answer arrives (they may have started typing while it was on the way)
+      const busy = () => typing(live) || live.querySelector(".htmx-request") !== null;
       const refresh = () => {
-        if (typing(live) || document.querySelector("[data-live] .htmx-request")) { pending = true; return; }
+        if (busy()) { pending = true; return; }
         pending = false;
-        htmx.ajax("GET", location.pathname + location.search, { target: "#live", swap: "innerHTML" });
+        htmx.ajax("GET", location.pathname + location.search,
+          { target: "#live", swap: "innerHTML", headers: { "X-Live-Refresh": "1" } });
       };
+      document.addEventListener("htmx:beforeSwap", (e) => {
+        const headers = (e.detail.requestConfig && e.detail.requestConfig.headers) || {};
+        if (headers["X-Live-Refresh"] && busy()) { e.detail.shouldSwap = false; pending = true; }
+      });
       const events = new EventSource("/events");
       events.addEventListener("change", refresh);
       document.addEventListener("focusout", () => { if (pending) setTimeout(refresh, 100); });
