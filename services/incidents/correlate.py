@@ -32,8 +32,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
-from services.alerts.models import Alert
-from services.incidents.models import OPEN_STATUSES, Incident
+from services.incidents.models import OPEN_STATUSES, Incident, IncidentComponent
 from services.storage.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -166,27 +165,21 @@ def open_components(session: Session, *, clusters: set[str | None], window_s: in
     """cluster -> {component: the earliest open incident, opened within the window, with an alert on it};
     with ``only``, just those components (the rest of the fleet's open incidents is not read)."""
     since = utcnow() - timedelta(seconds=window_s)
-    if only is not None:
-        wanted = sorted(only)
-        rows = session.execute(_OPEN_COMPONENTS.where(_ALR.c.service.in_(wanted) | _ALR.c.node.in_(wanted)),
-                               {"since": since, "statuses": list(OPEN_STATUSES)}).all()
-    else:
-        rows = session.execute(_OPEN_COMPONENTS, {"since": since, "statuses": list(OPEN_STATUSES)}).all()
+    query = _OPEN_COMPONENTS if only is None else _OPEN_COMPONENTS.where(_CMP.c.component.in_(sorted(only)))
+    rows = session.execute(query, {"since": since, "statuses": list(OPEN_STATUSES)}).all()
     out: dict[str | None, dict[str, int]] = {c: {} for c in clusters}
-    for incident_id, cluster, service, node in rows:
-        if cluster not in out:
-            continue
-        for component in (service, node):
-            if component:
-                out[cluster].setdefault(component, incident_id)
+    for incident_id, cluster, component in rows:
+        if cluster in out:
+            out[cluster].setdefault(component, incident_id)
     return out
 
 
-# one row per (incident, component pair), not per alert: an incident with thousands of alerts on a few
-# components costs a few rows (this runs on every post that opens a group); Core, no ORM row objects
-_INC, _ALR = Incident.__table__, Alert.__table__
-_OPEN_COMPONENTS = (select(_INC.c.id, _INC.c.cluster, _ALR.c.service, _ALR.c.node).distinct()
-                    .select_from(_INC.join(_ALR, _ALR.c.incident_id == _INC.c.id))
+# one row per (component, incident) (``IncidentComponent``, kept by triggers on alerts), not per alert: an
+# incident with thousands of alerts on a few components costs a few rows, read through the component index
+# (this runs on every post that opens a group); Core, no ORM row objects
+_INC, _CMP = Incident.__table__, IncidentComponent.__table__
+_OPEN_COMPONENTS = (select(_INC.c.id, _INC.c.cluster, _CMP.c.component).distinct()
+                    .select_from(_CMP.join(_INC, _CMP.c.incident_id == _INC.c.id))
                     .where(_INC.c.status.in_(bindparam("statuses", expanding=True)),
                            _INC.c.opened_at >= bindparam("since"))
                     .order_by(_INC.c.id))

@@ -6,7 +6,7 @@ from services.audit.models import AuditEntry
 from services.auth.models import ApiToken, ConsoleSession, User
 from services.changes.models import ChangeEvent
 from services.drift.models import DriftProposal, IacWorkspaceState
-from services.incidents.models import Hypothesis, Incident, TimelineEvent
+from services.incidents.models import Hypothesis, Incident, IncidentComponent, TimelineEvent
 from services.mitigation.models import CausalModelPointer, CausalModelVersion, MitigationEvent
 from services.notify.models import Silence, SlackThread, WebhookDelivery
 from services.storage.base import Base
@@ -15,6 +15,7 @@ from services.worker.models import BeatEntryState
 
 __all__ = [
     "Action", "Alert", "ApiToken", "Approval", "AuditEntry", "Base", "BeatEntryState", "CausalModelPointer", "ConsoleSession",
-    "CausalModelVersion", "ChangeEvent", "DriftProposal", "Hypothesis", "IacWorkspaceState", "Incident", "MitigationEvent",
+    "CausalModelVersion", "ChangeEvent", "DriftProposal", "Hypothesis", "IacWorkspaceState", "Incident", "IncidentComponent",
+    "MitigationEvent",
     "Silence", "SlackThread", "TimelineEvent", "TraceSpan", "User", "WebhookDelivery",
 ]

@@ -192,3 +192,51 @@ def test_concurrent_posts_of_one_fault_open_one_parent(url, round_):
         assert session.scalar(select(func.count(Alert.id)).where(Alert.incident_id.is_not(None))) == len(alerts)
         kinds = session.scalars(select(TimelineEvent.kind)).all()
     assert sorted(kinds) == ["correlated"] * (len(alerts) - 1) + ["opened"]
+
+
+def components_of(url: str) -> set[tuple[str, int]]:
+    from services.incidents.models import IncidentComponent
+
+    with session_scope(url) as session:
+        return set(session.execute(select(IncidentComponent.component, IncidentComponent.incident_id)).tuples())
+
+
+def test_the_component_pairs_follow_every_write_of_an_alert(url):
+    """Correlation reads ``incident_components``; the triggers keep it whichever path writes the alert:
+    the ingest's bulk insert, an ORM insert, an alert moved to another incident, a component changed."""
+    first = post(url, alert("A", service="checkout", node="node-2")).incidents_opened[0]
+    assert components_of(url) == {("checkout", first), ("node-2", first)}
+    post(url, alert("B", service="checkout", node="node-2"), correlation=Correlation(window_s=0))  # same pairs
+    second = max(incidents_of(url))
+    with session_scope(url) as session:
+        session.add(Incident(title="by hand", group_key="by-hand"))
+        session.flush()
+        third = session.scalar(select(func.max(Incident.id)))
+        session.add(Alert(fingerprint="b" * 64, source="test", name="C", severity="high", service="search",
+                          node="", incident_id=third))  # an empty component is no component
+        moved = session.scalar(select(Alert).where(Alert.name == "A"))
+        moved.incident_id, moved.node = third, "node-9"
+    pairs = components_of(url)
+    assert {("search", third), ("checkout", third), ("node-9", third)} <= pairs
+    assert ("", third) not in pairs and ("checkout", second) in pairs
+    from services.incidents.models import IncidentComponent
+
+    with session_scope(url) as session:  # a pair written again is not added again
+        assert session.scalar(select(func.count(IncidentComponent.id))) == len(pairs)
+
+
+def test_the_migration_copies_the_pairs_of_existing_alerts(tmp_path):
+    from services.storage.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    upgrade(url, revision="0085")
+    with session_scope(url) as session:
+        session.add(Incident(title="old", group_key="old"))
+        session.flush()
+        incident = session.scalar(select(func.max(Incident.id)))
+        session.add_all([Alert(fingerprint=c * 64, source="test", name=c, severity="high", service=svc, node=node,
+                               incident_id=incident)
+                         for c, svc, node in (("a", "checkout", "node-2"), ("b", "checkout", None), ("c", None, None))])
+        session.add(Alert(fingerprint="d" * 64, source="test", name="d", severity="high", service="lonely"))
+    upgrade(url)
+    assert components_of(url) == {("checkout", incident), ("node-2", incident)}
