@@ -166,7 +166,8 @@ def _span(values: list[float], fmt: str = "{:.2f}") -> str:
 
 
 def ingest_row(results: str) -> tuple[str, str]:
-    """(what, figure) cells of the ingest rows, from bench/results/ingest.md: integrity first, then speed vs bare."""
+    """(what, figure) cells of the ingest rows, from bench/results/ingest.md: integrity first, then the
+    project's own capacity, then the same against the bare app (both server-bound: the client's CPU is shown)."""
     intro = next(line for line in results.splitlines() if " posts per run at concurrency " in line)
     runs = table_after(results, intro)
     ratios = table_after(results, "## Against the bare app")
@@ -176,21 +177,26 @@ def ingest_row(results: str) -> tuple[str, str]:
     duplicated = sum(int(r["duplicated"]) for r in project)
     refused = sum(r["non-202"] != "0" for r in project)
     by_batch = {b: [r for r in ratios if r["alerts/post"] == b] for b in ("1", "10")}
-    alerts = {r["backend"]: float(r["alerts/s"]) for r in by_batch["10"]}
+    rate = {(r["backend"], r["alerts/post"]): float(r["alerts/s"]) for r in ratios}
     load = re.search(r"\((\d+) CPUs, shared with other jobs\): load average \(1 min\) at the start and after each "
                      r"backend: ([0-9., ]+)\.", results)
     posts, concurrency = intro.split(" posts per run at concurrency ")[0], intro.split("concurrency ")[1].split(";")[0]
     what = (f"alert ingest vs a bare FastAPI app ({int(posts):,} posts per run, concurrency {concurrency}, single "
             "alerts and batches of 10, SQLite and PostgreSQL + Redis)")
-    figure = (f"{lost} lost, {duplicated} duplicated, non-202 in {refused} of {len(project)} runs; throughput "
-              f"{_span([float(r['throughput vs bare']) for r in by_batch['1']])}x the bare app with single alerts, "
-              f"{_span([float(r['throughput vs bare']) for r in by_batch['10']])}x with batches of 10 "
-              f"({alerts.get('sqlite', 0):,.0f} alerts/s SQLite, {alerts.get('postgres+redis', 0):,.0f} PostgreSQL); "
-              f"p99 {_span([float(r['p99 vs bare']) for r in ratios])}x bare; API CPU "
-              f"{_span([float(r['API CPU ms/req']) for r in project], '{:.1f}')} ms/request vs "
-              f"{_span([float(r['API CPU ms/req']) for r in bare], '{:.1f}')} ms bare; /healthz p99 "
+    client = [float(r["client CPU ms/req"]) for r in runs if r.get("client CPU ms/req")]
+    figure = (f"{lost} lost, {duplicated} duplicated, non-202 in {refused} of {len(project)} runs; "
+              f"{rate.get(('sqlite', '1'), 0):,.0f} / {rate.get(('postgres+redis', '1'), 0):,.0f} single-alert posts/s "
+              f"(SQLite / PostgreSQL), {rate.get(('sqlite', '10'), 0):,.0f} / "
+              f"{rate.get(('postgres+redis', '10'), 0):,.0f} alerts/s in batches of 10; /healthz p99 "
               f"{_span([float(r['healthz p99 ms']) for r in project], '{:.0f}')} ms (bare "
-              f"{_span([float(r['healthz p99 ms']) for r in bare], '{:.0f}')} ms)")
+              f"{_span([float(r['healthz p99 ms']) for r in bare], '{:.0f}')} ms); API CPU "
+              f"{_span([float(r['API CPU ms/req']) for r in project], '{:.1f}')} ms/post vs "
+              f"{_span([float(r['API CPU ms/req']) for r in bare], '{:.2f}')} ms for the bare app, whose "
+              f"throughput it reaches {_span([float(r['throughput vs bare']) for r in by_batch['1']])}x with single "
+              f"alerts and {_span([float(r['throughput vs bare']) for r in by_batch['10']])}x with batches "
+              f"(p99 {_span([float(r['p99 vs bare']) for r in ratios], '{:.1f}')}x)")
+    if client:
+        figure += f"; load client {_span(client)} ms CPU/post"
     if load:
         figure += f"; load average {load.group(2).strip()} on {load.group(1)} shared CPUs"
     return what, figure
