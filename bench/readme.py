@@ -195,6 +195,11 @@ def ingest_row(results: str) -> tuple[str, str]:
               f"throughput it reaches {_span([float(r['throughput vs bare']) for r in by_batch['1']])}x with single "
               f"alerts and {_span([float(r['throughput vs bare']) for r in by_batch['10']])}x with batches "
               f"(p99 {_span([float(r['p99 vs bare']) for r in ratios], '{:.1f}')}x)")
+    if ratios and "throughput vs bare durable" in ratios[0]:
+        figure += (f"; against a bare app that commits each post before its 202: "
+                   f"{_span([float(r['throughput vs bare durable']) for r in by_batch['1']])}x single, "
+                   f"{_span([float(r['throughput vs bare durable']) for r in by_batch['10']])}x batches "
+                   f"(p99 {_span([float(r['p99 vs bare durable']) for r in ratios])}x)")
     if client:
         figure += f"; load client {_span(client)} ms CPU/post"
     if load:
