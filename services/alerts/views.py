@@ -132,13 +132,21 @@ def _store_group(posts: list[Post]) -> list[dict]:
 
 def _stored(done: list[tuple[list[NormalizedAlert], IngestResult]], *, deliveries: list[int],
             settings: Settings) -> list[dict]:
-    """After the commit: count, wake the dispatcher, and the replies."""
+    """After the commit: count, wake the dispatcher, and the replies.
+
+    Nothing here may raise: the posts are committed, and an error would send the group writer to store
+    them again one by one (each alert then counted twice). What a failed wake-up would have sent waits
+    in the outbox for the dispatcher's next poll or beat's sweep.
+    """
     from services.api.health import ALERTS_INGESTED
 
-    ALERTS_INGESTED.inc(sum(len(alerts) for alerts, _ in done))
-    resolved = [i for _, result in done for i in result.resolved]
-    if deliveries or resolved or any(result.incidents_opened for _, result in done):  # resolved notes too
-        dispatch.wake(settings, deliveries=deliveries, resolved=resolved)
+    try:
+        ALERTS_INGESTED.inc(sum(len(alerts) for alerts, _ in done))
+        resolved = [i for _, result in done for i in result.resolved]
+        if deliveries or resolved or any(result.incidents_opened for _, result in done):  # resolved notes too
+            dispatch.wake(settings, deliveries=deliveries, resolved=resolved)
+    except Exception:  # noqa: BLE001 - see above: committed, never stored twice
+        log.exception("stored %d posts but could not wake their dispatch; the outbox keeps them", len(done))
     return [{"accepted": len(alerts), **result.to_dict(), "queued": list(result.incidents_opened)}
             for alerts, result in done]
 

@@ -197,6 +197,32 @@ def test_posts_sharing_a_fingerprint_or_group_are_not_grouped(db_url, monkeypatc
         engine.dispose()
 
 
+def test_a_failure_after_the_commit_does_not_store_the_group_again(db_url, monkeypatch):
+    """Waking the dispatcher comes after the group's commit: if it raises, the posts are still answered
+    from that one commit, not stored a second time one by one (each alert would count as its own repeat)."""
+    import services.alerts.views as views
+
+    gate = Gate(monkeypatch)
+
+    def broken_wake(*args, **kwargs):
+        raise RuntimeError("dispatcher gone")
+
+    monkeypatch.setattr(views.dispatch, "wake", broken_wake)
+    bodies = [{"name": f"w{i}", "service": f"s{i}"} for i in range(5)]
+    app = _app()
+    with TestClient(app):
+        replies = asyncio.run(_gated(app, gate, bodies))
+    assert [r.status_code for r in replies] == [202] * 6
+    assert gate.groups == [5] and gate.singles == 1  # the group once, no post stored again alone
+    assert all(len(r.json()["new"]) == 1 and r.json()["duplicates"] == [] for r in replies)
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            assert tuple(conn.execute(text("SELECT count(*), sum(count) FROM alerts")).one()) == (6, 6)
+    finally:
+        engine.dispose()
+
+
 def test_the_group_clash_rule_keeps_order_per_key():
     from services.alerts.group import GroupWriter, Post
 
