@@ -22,6 +22,21 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None,
                 suppress_health_check=list(HealthCheck))
 
 
+@pytest.fixture(autouse=True)
+def no_worker_runs_the_fuzzed_tasks():
+    """Generated bodies queue real work (a causal training on up to 200,000 simulated events, a drift
+    reconcile): no worker takes it during the fuzz, and it is purged after. Before, an earlier test's
+    embedded worker ran two dozen trainings in the background of the rest of the suite (minutes of CPU
+    under the browser tests) and the test process's exit waited for the last ones."""
+    from services.worker.celery_app import app
+    from services.worker.embedded import stop_embedded_worker
+
+    stop_embedded_worker()
+    yield
+    with app.connection_for_write() as conn:
+        app.amqp.TaskConsumer(conn).purge()
+
+
 def _schema(url: str, monkeypatch):
     from services.api.app import create_app
     from services.storage.migrate import upgrade
