@@ -146,6 +146,10 @@ def _payload(i: int, batch: int, run: str) -> dict:
                        for k in range(batch)]}
 
 
+# what a request on a broken or misbehaving connection raises (counted by name as its status)
+BROKEN = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError)
+
+
 class Connection:
     """A minimal HTTP/1.1 keep-alive client connection: the load must cost the client far less than the server.
 
@@ -172,7 +176,7 @@ class Connection:
             status = int(headers[0].split(" ", 2)[1])
             fields = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in headers[1:] if h)}
             await self.reader.readexactly(int(fields.get("content-length", "0")))
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+        except BROKEN:
             self.close()
             raise
         if fields.get("connection", "").lower() == "close":
@@ -204,7 +208,7 @@ async def _load(base: str, *, posts: int, batch: int, concurrency: int, run: str
                 started = time.perf_counter()
                 try:
                     status: int | str = await conn.request("POST", "/api/v1/alerts", body)
-                except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+                except BROKEN as exc:
                     status = type(exc).__name__
                 latencies.append(time.perf_counter() - started)
                 codes[status] = codes.get(status, 0) + 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, text, update
@@ -267,16 +268,12 @@ _RECUR_AFTER = ("resolved", "closed")  # not "escalated": a person holds it, a f
 # a recurring alert's old row leaves the firing set (the new row takes the fingerprint); only one process's does
 _RETIRE = (update(_ALERTS).where(_ALERTS.c.id.in_(bindparam("ids", expanding=True)), _ALERTS.c.status == "firing")
            .values(status="recurred").returning(_ALERTS.c.id))
-_INSERT_NEW: dict[str, Any] = {}
-
-
+@cache
 def _insert_new(dialect: str):
     """``INSERT ... ON CONFLICT (fingerprint) WHERE status = 'firing' DO NOTHING RETURNING id, fingerprint``."""
-    if dialect not in _INSERT_NEW:
-        _INSERT_NEW[dialect] = (dialect_insert(dialect)(_ALERTS)
-                                .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=text("status = 'firing'"))
-                                .returning(_ALERTS.c.id, _ALERTS.c.fingerprint))
-    return _INSERT_NEW[dialect]
+    return (dialect_insert(dialect)(_ALERTS)
+            .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=text("status = 'firing'"))
+            .returning(_ALERTS.c.id, _ALERTS.c.fingerprint))
 
 
 def _recurrence_events(row: dict, *, alert_id: int, old: int, new: int, at: datetime) -> list[dict]:
@@ -289,38 +286,11 @@ def _recurrence_events(row: dict, *, alert_id: int, old: int, new: int, at: date
              "message": f"alert {row['name']} still firing after #{old} was resolved"}]
 
 
-_PG_INSERT_NEW: list[Any] = []
-_PG_INSERT_EVENTS: list[Any] = []
+# the new alerts' insert: a fingerprint already firing (another process stored it first) is a repeat
+_ON_CONFLICT_NEW = " ON CONFLICT (fingerprint) WHERE status = 'firing' DO NOTHING RETURNING id, fingerprint"
 
 
-def _pg_insert_events() -> Any:
-    """PostgreSQL: the timeline rows of an ingest as one JSON array (one parameter, like ``_pg_insert_new``):
-    an ``executemany`` of one row per alert cost more CPU (bind processing, a pipeline) than the rest."""
-    if not _PG_INSERT_EVENTS:
-        _PG_INSERT_EVENTS.append(recordset_insert(TimelineEvent.__table__, _EVENT_COLUMNS, ""))
-    return _PG_INSERT_EVENTS[0]
-
-
-_EVENT_COLUMNS = ("incident_id", "at", "kind", "actor", "message", "data", "dedup_key")
-
-
-_SQLITE_JSON = sqlite_has_json()
-_SQLITE_STMTS: dict[str, Any] = {}
-
-
-def _sqlite_insert_new() -> Any:
-    if "alerts" not in _SQLITE_STMTS:
-        _SQLITE_STMTS["alerts"] = sqlite_recordset_insert(
-            _ALERTS, _NEW_COLUMNS, " ON CONFLICT (fingerprint) WHERE status = 'firing' DO NOTHING RETURNING id, fingerprint")
-    return _SQLITE_STMTS["alerts"]
-
-
-def _sqlite_insert_events() -> Any:
-    if "events" not in _SQLITE_STMTS:
-        _SQLITE_STMTS["events"] = sqlite_recordset_insert(TimelineEvent.__table__, _EVENT_COLUMNS, "")
-    return _SQLITE_STMTS["events"]
-
-
+@cache
 def _pg_insert_new() -> Any:
     """PostgreSQL: the new alerts as one JSON array read by ``json_to_recordset``, same ``ON CONFLICT``.
 
@@ -329,10 +299,28 @@ def _pg_insert_new() -> Any:
     again cost more CPU than the rest of the post. One JSON parameter keeps the text fixed (parsed
     once, then a prepared statement). ``json``, not ``jsonb``: labels and payloads keep their text.
     """
-    if not _PG_INSERT_NEW:
-        _PG_INSERT_NEW.append(recordset_insert(
-            _ALERTS, _NEW_COLUMNS, " ON CONFLICT (fingerprint) WHERE status = 'firing' DO NOTHING RETURNING id, fingerprint"))
-    return _PG_INSERT_NEW[0]
+    return recordset_insert(_ALERTS, _NEW_COLUMNS, _ON_CONFLICT_NEW)
+
+
+@cache
+def _pg_insert_events() -> Any:
+    """PostgreSQL: the timeline rows of an ingest as one JSON array (one parameter, like ``_pg_insert_new``):
+    an ``executemany`` of one row per alert cost more CPU (bind processing, a pipeline) than the rest."""
+    return recordset_insert(TimelineEvent.__table__, _EVENT_COLUMNS, "")
+
+
+_EVENT_COLUMNS = ("incident_id", "at", "kind", "actor", "message", "data", "dedup_key")
+_SQLITE_JSON = sqlite_has_json()
+
+
+@cache
+def _sqlite_insert_new() -> Any:
+    return sqlite_recordset_insert(_ALERTS, _NEW_COLUMNS, _ON_CONFLICT_NEW)
+
+
+@cache
+def _sqlite_insert_events() -> Any:
+    return sqlite_recordset_insert(TimelineEvent.__table__, _EVENT_COLUMNS, "")
 
 
 # the columns store_alerts fills for a new alert (the keys of its rows)

@@ -158,6 +158,11 @@ def _writer(settings: Settings) -> GroupWriter:
                       many=lambda posts: _store_group(posts))
 
 
+def _post(alerts: list[NormalizedAlert], *, user: str, settings: Settings, settle: Any) -> Post:
+    """The writer's view of a post: its alerts with their fingerprints and group keys (the clash rule's)."""
+    return Post(alerts, user, settings, settle, [fingerprint(a) for a in alerts], {group_key(a) for a in alerts})
+
+
 async def _store_grouped(alerts: list[NormalizedAlert], *, user: str, settings: Settings) -> dict:
     """Hand the alerts to the database's writer thread; the reply comes after its group's commit."""
     loop = asyncio.get_running_loop()
@@ -166,8 +171,7 @@ async def _store_grouped(alerts: list[NormalizedAlert], *, user: str, settings: 
     def settle(ok: bool, value: Any) -> None:
         loop.call_soon_threadsafe(_settle, done, ok, value)
 
-    fps = [fingerprint(a) for a in alerts]
-    _writer(settings).submit(Post(alerts, user, settings, settle, fps, {group_key(a) for a in alerts}))
+    _writer(settings).submit(_post(alerts, user=user, settings=settings, settle=settle))
     return await done
 
 
@@ -179,8 +183,7 @@ def store_blocking(alerts: list[NormalizedAlert], *, user: str, settings: Settin
         box.append((ok, value))
         done.set()
 
-    _writer(settings).submit(Post(alerts, user, settings, settle, [fingerprint(a) for a in alerts],
-                                  {group_key(a) for a in alerts}))
+    _writer(settings).submit(_post(alerts, user=user, settings=settings, settle=settle))
     done.wait()
     ok, value = box[0]
     if not ok:

@@ -6,7 +6,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
+from functools import cache
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
@@ -91,9 +92,7 @@ def record_many(session: Session, entries: list[dict], *, holds_write_lock: bool
         rows.append(row)
         hashes.append(prev)
     if postgres and len(rows) > 1:  # one statement with one JSON parameter, rows (and ids) in list order
-        if not _PG_INSERT_MANY:
-            _PG_INSERT_MANY.append(recordset_insert(_TABLE, _COLUMNS, ""))
-        session.execute(_PG_INSERT_MANY[0], {"rows": json_rows(rows)})
+        session.execute(_pg_insert_many(), {"rows": json_rows(rows)})
     else:
         session.execute(_INSERT, rows if len(rows) > 1 else rows[0])  # SQLite: one executemany, ids in order
     return hashes
@@ -107,9 +106,13 @@ _LAST_BEFORE = select(_TABLE.c.hash).where(_TABLE.c.id < bindparam("before")).or
 _INSERT = insert(_TABLE)
 _INSERT_RETURNING = insert(_TABLE).returning(_TABLE.c.id)
 _COLUMNS = ("at", "actor", "action", "subject", "data", "prev_hash", "hash")
-_PG_INSERT_MANY: list = []
 _LINK = (update(_TABLE).where(_TABLE.c.id == bindparam("entry"))
          .values(prev_hash=bindparam("new_prev"), hash=bindparam("new_hash")))
+
+
+@cache
+def _pg_insert_many() -> Any:
+    return recordset_insert(_TABLE, _COLUMNS, "")
 
 
 @dataclass

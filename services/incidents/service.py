@@ -6,6 +6,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, Table, bindparam, case, event, func, literal_column, or_, select, update
@@ -82,15 +83,11 @@ _HOLDERS = select(*_REF_COLUMNS, _INCIDENTS.c.status, _INCIDENTS.c.opened_at).wh
     _INCIDENTS.c.open_group_key.in_(bindparam("keys", expanding=True)))
 _RELEASE = (update(_INCIDENTS).where(_INCIDENTS.c.id.in_(bindparam("ids", expanding=True)))
             .values(open_group_key=None))
-_OPEN: dict[str, Any] = {}
-
-
+@cache
 def _open_stmt(dialect: str):
     """``INSERT INTO incidents ... ON CONFLICT (open_group_key) DO NOTHING RETURNING`` the ref columns."""
-    if dialect not in _OPEN:
-        _OPEN[dialect] = (dialect_insert(dialect)(_INCIDENTS).on_conflict_do_nothing(index_elements=["open_group_key"])
-                          .returning(*_REF_COLUMNS))
-    return _OPEN[dialect]
+    return (dialect_insert(dialect)(_INCIDENTS).on_conflict_do_nothing(index_elements=["open_group_key"])
+            .returning(*_REF_COLUMNS))
 
 
 def current_incidents(session: Session, firsts: dict[str, Any], *, window_s: int, priorities: dict[str, int],
